@@ -1,0 +1,108 @@
+"""The planner interface every planner implements.
+
+The agent owns the history (it lives in the campaign's database), so a planner
+is told the *whole* history on every ``propose`` call. That makes planners
+restartable after a crash with no state of their own to recover; ``observe``
+exists for planners that want to update an incremental model and defaults to a
+no-op.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from planners.space import Objective, Space
+
+#: Experiment statuses a planner may see in the history.
+COMPLETED = "completed"
+FAILED = "failed"  # synthesized or measured but unusable: an explicit infeasible outcome
+PENDING = "pending"  # proposed/approved/in flight, no result yet
+REJECTED = "rejected"  # an operator rejected the proposal: never propose it again
+
+
+@dataclass
+class Trial:
+    """One experiment as a planner sees it.
+
+    ``values`` maps objective name to the measured value (completed trials).
+    ``measured`` holds measured descriptors (e.g. an XRD pattern as a 1-D array,
+    keyed ``"xrd"``) for planners such as ``used``/``boed`` that model them.
+    """
+
+    params: dict[str, Any]
+    status: str
+    values: dict[str, float] = field(default_factory=dict)
+    measured: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Proposal:
+    """A point the planner wants measured, with its acquisition score if any."""
+
+    params: dict[str, Any]
+    score: float | None = None
+    note: str = ""
+
+
+class PlannerError(ValueError):
+    """An impossible request (e.g. more points than the pool has left)."""
+
+
+class Planner(ABC):
+    """Proposes the next experiments given the space, objectives and history."""
+
+    #: The name used in campaign files and on the command line.
+    name: str = "abstract"
+
+    def __init__(
+        self,
+        space: Space,
+        objectives: Sequence[Objective],
+        seed: int = 0,
+        **options: Any,
+    ) -> None:
+        if not objectives:
+            raise PlannerError("a planner needs at least one objective")
+        self.space = space
+        self.objectives = list(objectives)
+        self.seed = seed
+        self.options = dict(options)
+
+    @abstractmethod
+    def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
+        """Return ``k`` new points, none measured, pending or rejected already."""
+
+    def observe(self, trials: Sequence[Trial]) -> None:
+        """Hear about newly finished trials (optional; history is authoritative)."""
+
+
+#: name -> planner class; filled by ``register``.
+REGISTRY: dict[str, Callable[..., Planner]] = {}
+
+
+def register(cls: type[Planner]) -> type[Planner]:
+    """Class decorator adding a planner to ``REGISTRY`` under ``cls.name``."""
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def make_planner(
+    name: str,
+    space: Space,
+    objectives: Sequence[Objective],
+    seed: int = 0,
+    options: Mapping[str, Any] | None = None,
+) -> Planner:
+    """Build a registered planner by name, with a clear error for unknown names."""
+    import planners  # noqa: F401  (importing the package registers every planner)
+
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise PlannerError(f"unknown planner {name!r}; known planners: {known}") from None
+    return cls(space, objectives, seed=seed, **dict(options or {}))
