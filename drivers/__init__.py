@@ -1,1 +1,86 @@
+"""Instrument drivers and the one factory the agent uses: ``open_instrument``.
 
+Each driver implements ``protocols.capabilities.Instrument`` plus
+``Synthesizer`` or ``Measurer``. Serial drivers open their port with
+``serial.serial_for_url`` (a device, a pty path, ``socket://``, ``loop://``);
+ZeroMQ drivers take a ``tcp://`` endpoint.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+from drivers.errors import (
+    DriverError,
+    InstrumentError,
+    ProtocolError,
+    SafetyLimitError,
+    TransportTimeout,
+)
+
+#: kind -> "module:ClassName" of its driver.
+DRIVERS: dict[str, str] = {
+    "sputter": "drivers.sputter:SputterDriver",
+    "magnetometer": "drivers.magnetometer:MagnetometerDriver",
+    "tensile": "drivers.tensile:TensileDriver",
+    "dsc": "drivers.dsc:DscDriver",
+    "robot": "drivers.robot:RobotDriver",
+    "xrd": "drivers.xrd:XrdDriver",
+}
+
+
+def driver_class(kind: str) -> type:
+    """The driver class for ``kind``; unknown kind → ValueError listing known kinds."""
+    try:
+        target = DRIVERS[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown instrument kind {kind!r}; known kinds: {', '.join(sorted(DRIVERS))}"
+        ) from None
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def open_instrument(
+    kind: str,
+    address: str,
+    *,
+    limits: Mapping[str, float] | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout_s: float = 5.0,
+    retries: int = 3,
+) -> Any:
+    """Connect to an instrument of ``kind`` at ``address`` and check its protocol.
+
+    ``limits`` are the campaign's hard safety limits (checked before sending),
+    ``options`` are driver settings (``speed`` scales wait limits for dry
+    runs). ``timeout_s`` is the per-reply timeout, ``retries`` the number of
+    re-sends after a lost or garbled reply.
+    """
+    cls = driver_class(kind)
+    if not isinstance(address, str) or not address:
+        raise ValueError(f"instrument address must be a non-empty string, got {address!r}")
+    if timeout_s <= 0:
+        raise ValueError(f"timeout_s must be > 0, got {timeout_s!r}")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    return cls(
+        address,
+        limits=dict(limits or {}),
+        options=dict(options or {}),
+        timeout_s=timeout_s,
+        retries=retries,
+    )
+
+
+__all__ = [
+    "DRIVERS",
+    "DriverError",
+    "InstrumentError",
+    "ProtocolError",
+    "SafetyLimitError",
+    "TransportTimeout",
+    "driver_class",
+    "open_instrument",
+]

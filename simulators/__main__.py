@@ -1,0 +1,79 @@
+"""``python -m simulators KIND (--pty | --zmq ENDPOINT) [...]``: run one simulated instrument.
+
+The first stdout line is the address to connect to (a pty path or the bound
+tcp endpoint). SIGTERM and SIGINT stop the simulator cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from typing import Sequence
+
+#: Simulator kinds and the transports each serves.
+KINDS: dict[str, tuple[str, ...]] = {
+    "sputter": ("pty",),
+    "magnetometer": ("pty",),
+    "tensile": ("pty",),
+    "dsc": ("pty",),
+    "robot": ("zmq",),
+    "xrd": ("zmq", "pty"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface shared by every simulator."""
+    p = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
+    p.add_argument("kind", choices=sorted(KINDS), help="instrument to simulate")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+    where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of noise and fault draws")
+    p.add_argument("--world-seed", type=int, default=0, help="seed of the hidden materials world")
+    p.add_argument("--faults", default="", help="fault rates, e.g. drop=0.05,garble=0.05")
+    p.add_argument("--ledger", default=None, help="JSON-lines file of physical actions")
+    p.add_argument("--tray", default=None, help="SQLite sample rack shared by simulators")
+    p.add_argument("--speed", type=float, default=1.0, help="virtual-clock speed factor")
+    p.add_argument("--serial", default="0001", help="serial number reported by *IDN?")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and validate arguments (transport supported by the kind, speed, faults)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    transport = "pty" if args.pty else "zmq"
+    if transport not in KINDS[args.kind]:
+        parser.error(f"{args.kind} simulator does not serve --{transport}; use --{KINDS[args.kind][0]}")
+    if not args.speed > 0:
+        parser.error(f"--speed must be > 0, got {args.speed}")
+    from simulators.faults import FaultSpec
+
+    try:
+        FaultSpec.parse(args.faults)
+    except ValueError as exc:
+        parser.error(f"--faults: {exc}")
+    return args
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: dispatch to ``simulators.<kind>_sim.serve(args)``."""
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    module = importlib.import_module(f"simulators.{args.kind}_sim")
+    try:
+        module.serve(args)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
