@@ -62,3 +62,42 @@ def test_concurrent_begin_claims_an_id_exactly_once() -> None:
         t.join()
     assert len(winners) == 1
     assert len(reg) == 1
+
+
+class _FakeClock:
+    """A settable clock so the test controls when a scheduled action completes."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_scheduled_result_turns_done_when_its_time_comes() -> None:
+    clock = _FakeClock()
+    reg = CommandRegistry(clock=clock)
+    reg.begin("scan1")
+    reg.schedule("scan1", {"counts": [1, 2]}, ready_at=10.0)
+    assert reg.outcome("scan1").state == "running"
+    assert reg.outcome("scan1").result is None
+    assert [r.command_id for r in reg.running()] == ["scan1"]
+    clock.t = 10.0
+    rec = reg.outcome("scan1")
+    assert rec.state == "done" and rec.result == {"counts": [1, 2]}
+    assert reg.running() == []
+
+
+def test_outcomes_persist_in_a_store_across_registries(tmp_path) -> None:
+    from simulators.tray import Tray
+
+    with Tray(tmp_path / "tray.db") as tray:
+        reg = CommandRegistry(store=tray, instrument="robot")
+        reg.begin("c1")
+        reg.finish("c1", {"sample_id": "PP-00001"})
+        reg.begin("c2")  # still running when the simulator "dies": not persisted
+        restarted = CommandRegistry(store=tray, instrument="robot")
+        again = restarted.begin("c1")
+        assert again is not None and again.state == "done" and again.result == {"sample_id": "PP-00001"}
+        assert restarted.begin("c2") is None
+        assert CommandRegistry(store=tray, instrument="xrd").outcome("c1") is None

@@ -66,3 +66,37 @@ def test_several_processes_write_the_same_tray(tmp_path: Path) -> None:
     with Tray(path) as tray:
         assert len(tray.ids()) == 120
         assert tray.get("b39") == ("alloy", {"i": 39})
+
+
+def test_sample_ids_never_repeat_across_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with Tray(path) as tray:
+        first = [tray.new_sample_id("PP-") for _ in range(3)]
+    with Tray(path) as tray:
+        nxt = tray.new_sample_id("PP-")
+        other = tray.new_sample_id("AF-")
+    assert first == ["PP-00001", "PP-00002", "PP-00003"]
+    assert nxt == "PP-00004" and other == "AF-00001"
+
+
+def test_command_outcomes_survive_reopen_and_first_wins(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with Tray(path) as tray:
+        tray.save_command("robot", "c1/transfer", "done", {"sample_id": "PP-00001"})
+        tray.save_command("robot", "c1/transfer", "failed", error="late")
+        tray.save_command("robot", "c2", "failed", error="E301 interlock")
+    with Tray(path) as tray:
+        assert tray.load_command("robot", "c1/transfer") == {
+            "state": "done", "result": {"sample_id": "PP-00001"}, "error": None}
+        assert tray.load_command("robot", "c2")["error"] == "E301 interlock"
+        assert tray.load_command("xrd", "c1/transfer") is None
+        with pytest.raises(ValueError, match="running"):
+            tray.save_command("robot", "c3", "running")
+
+
+def test_in_memory_tray_for_runs_without_a_file() -> None:
+    with Tray(None) as tray:
+        tray.put("S1", "alloy", {"x": 1})
+        assert tray.get("S1") == ("alloy", {"x": 1})
+        with pytest.raises(KeyError, match="in memory"):
+            tray.get("S2")
