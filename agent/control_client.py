@@ -1,0 +1,157 @@
+"""The CLI's side of the control channel: a Lazy Pirate ZeroMQ REQ client.
+
+``ControlClient(endpoint).request("approve", id=3)`` sends one validated
+request and returns the reply's ``result``; it raises ``ControlError`` when
+the campaign answers ``ok=false`` (the message is the campaign's reason),
+and ``ControlUnavailable`` when nothing answers within ``timeout_s``. It
+never hangs: the REQ socket is polled with a timeout and, on timeout, closed
+with linger 0 (a REQ socket that lost its reply cannot be reused).
+
+Only the read-only commands (``status``, ``queue``, ``ping``) are resent once
+after a timeout. A command that changes the campaign (``approve``,
+``override``, ``abort``...) may have been carried out even though its reply
+was lost; resending it blindly could act twice (approve the *next* proposal
+after the first one moved on, for instance). So it is sent once, and a
+timeout says that the outcome is unknown and how to find it out.
+
+Not thread-safe: use one client per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import zmq
+
+from agent.control_auth import CurveClientKeys, parse_endpoint
+from agent.control_messages import (
+    IDEMPOTENT_COMMANDS,
+    ControlProtocolError,
+    decode_reply,
+    encode_request,
+    make_request,
+)
+
+log = logging.getLogger("labpilot.control")
+
+
+class ControlClientError(Exception):
+    """Base of the errors a control client raises."""
+
+
+class ControlError(ControlClientError):
+    """The request was refused or invalid; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ControlUnavailable(ControlClientError):
+    """No reply within the timeout: the campaign is not running, or not reachable."""
+
+
+class ControlClient:
+    """Send control requests to the campaign listening on ``endpoint``."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 5.0,
+        curve_secret_file: str | os.PathLike[str] | None = None,
+        curve_server_public_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self._parsed = parse_endpoint(endpoint)  # ValueError naming a malformed endpoint
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s!r}")
+        if (curve_secret_file is None) != (curve_server_public_file is None):
+            raise ValueError("CURVE needs both curve_secret_file (the client's) and curve_server_public_file")
+        self.endpoint = endpoint
+        self.timeout_s = float(timeout_s)
+        self._token = token
+        self._curve = (
+            CurveClientKeys.load(curve_secret_file, curve_server_public_file)
+            if curve_secret_file is not None and curve_server_public_file is not None
+            else None
+        )
+        self._ctx = zmq.Context.instance()
+        self._socket: zmq.Socket[Any] | None = None
+
+    def request(self, cmd: str, **args: Any) -> dict[str, Any]:
+        """Send ``cmd`` with ``args``; return the result or raise (see module doc)."""
+        try:
+            payload = encode_request(make_request(cmd, args, self._token))
+        except ControlProtocolError as exc:
+            raise ControlError(str(exc)) from None
+        attempts = 2 if cmd in IDEMPOTENT_COMMANDS else 1
+        for attempt in range(1, attempts + 1):
+            raw = self._exchange(payload)
+            if raw is not None:
+                break
+            log.debug("no control reply from %s (attempt %d/%d)", self.endpoint, attempt, attempts)
+        else:
+            raise ControlUnavailable(self._unavailable_message(cmd, attempts))
+        try:
+            reply = decode_reply(raw)
+        except ControlProtocolError as exc:
+            raise ControlError(f"malformed reply from {self.endpoint}: {exc}") from None
+        if not reply.ok:
+            raise ControlError(reply.error or "refused")
+        return reply.result or {}
+
+    def _exchange(self, payload: bytes) -> bytes | None:
+        """One send and one bounded wait; None (and a fresh socket next time) on timeout."""
+        sock = self._socket or self._connect()
+        try:
+            sock.send(payload)
+            if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
+                frames = sock.recv_multipart()
+                return frames[0] if len(frames) == 1 else b"".join(frames)
+        except zmq.ZMQError as exc:
+            log.debug("control exchange with %s failed: %s", self.endpoint, exc)
+        self._drop_socket()
+        return None
+
+    def _connect(self) -> zmq.Socket[Any]:
+        sock = self._ctx.socket(zmq.REQ)
+        sock.linger = 0
+        if self._parsed.is_ipv6:
+            sock.ipv6 = True
+        if self._curve is not None:
+            sock.curve_secretkey = self._curve.secret
+            sock.curve_publickey = self._curve.public
+            sock.curve_serverkey = self._curve.server_public
+        sock.connect(self.endpoint)
+        self._socket = sock
+        return sock
+
+    def _drop_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def _unavailable_message(self, cmd: str, attempts: int) -> str:
+        tries = "twice" if attempts == 2 else "once"
+        msg = (
+            f"no reply from the campaign at {self.endpoint} within {self.timeout_s:g} s (sent {tries}): "
+            "is the campaign running?"
+        )
+        if self._curve is not None:
+            msg += " With CURVE, also check that the server admits this client's key."
+        if cmd not in IDEMPOTENT_COMMANDS:
+            msg += f" The {cmd!r} command was not resent; it may or may not have taken effect: check `labpilot status`."
+        return msg
+
+    def close(self) -> None:
+        """Release the socket (the shared ZeroMQ context stays)."""
+        self._drop_socket()
+
+    def __enter__(self) -> "ControlClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

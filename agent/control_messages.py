@@ -1,0 +1,369 @@
+"""Messages of the operator control channel: what crosses the ZeroMQ socket.
+
+A request is one JSON object, ``{"v": 1, "cmd": NAME, "args": {...},
+"token": optional}``; a reply is ``{"v": 1, "ok": bool, "result": {...} |
+null, "error": str | null}``. Both are pydantic models validated strictly
+(a string is not an integer, unknown fields are refused), so that a typo in
+an operator command is an error that names the field, never a silent guess.
+Nothing is pickled: the wire carries UTF-8 JSON only.
+
+``decode_request`` turns raw bytes into a typed request or raises
+``ControlProtocolError`` whose message says exactly what is wrong; the
+server sends that message back as the reply's ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+PROTOCOL_VERSION = 1
+"""The only wire version this code speaks."""
+
+MAX_REQUEST_BYTES = 64 * 1024
+"""Larger requests are refused before parsing: no operator command needs more."""
+
+MAX_REASON_CHARS = 2000
+
+Number = Annotated[float, Field(allow_inf_nan=False)]
+ParamValue = Union[int, Number, str]
+"""An override value: an integer, a finite float or a string (categorical)."""
+
+Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
+ExperimentId = Annotated[int, Field(ge=0)]
+
+
+class ControlProtocolError(ValueError):
+    """A request (or reply) that is not valid; the message names the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ----------------------------------------------------------------- arguments
+
+
+class NoArgs(_Strict):
+    """Arguments of a command that takes none (``status``, ``queue``, ...)."""
+
+
+class PauseArgs(_Strict):
+    """``now=False``: pause at the next checkpoint; ``now=True``: at once,
+    asking instruments that can hold to hold."""
+
+    now: bool = False
+
+
+class AbortArgs(_Strict):
+    reason: Reason | None = None
+
+
+class ApproveArgs(_Strict):
+    id: ExperimentId
+
+
+class RejectArgs(_Strict):
+    id: ExperimentId
+    reason: Reason | None = None
+
+
+class OverrideArgs(_Strict):
+    """Replace the parameters of proposal ``id`` with the operator's own."""
+
+    id: ExperimentId
+    values: dict[Annotated[str, Field(min_length=1, max_length=200)], ParamValue]
+    reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _values_not_empty(self) -> "OverrideArgs":
+        if not self.values:
+            raise ValueError("override needs at least one NAME=VALUE in 'values'")
+        return self
+
+
+# ------------------------------------------------------------------ requests
+
+
+class _RequestBase(_Strict):
+    v: Literal[1] = PROTOCOL_VERSION
+    token: str | None = None
+
+
+class StatusRequest(_RequestBase):
+    cmd: Literal["status"] = "status"
+    args: NoArgs = NoArgs()
+
+
+class PauseRequest(_RequestBase):
+    cmd: Literal["pause"] = "pause"
+    args: PauseArgs = PauseArgs()
+
+
+class ResumeRequest(_RequestBase):
+    cmd: Literal["resume"] = "resume"
+    args: NoArgs = NoArgs()
+
+
+class AbortRequest(_RequestBase):
+    cmd: Literal["abort"] = "abort"
+    args: AbortArgs = AbortArgs()
+
+
+class QueueRequest(_RequestBase):
+    cmd: Literal["queue"] = "queue"
+    args: NoArgs = NoArgs()
+
+
+class ApproveRequest(_RequestBase):
+    cmd: Literal["approve"] = "approve"
+    args: ApproveArgs
+
+
+class RejectRequest(_RequestBase):
+    cmd: Literal["reject"] = "reject"
+    args: RejectArgs
+
+
+class OverrideRequest(_RequestBase):
+    cmd: Literal["override"] = "override"
+    args: OverrideArgs
+
+
+class PingRequest(_RequestBase):
+    cmd: Literal["ping"] = "ping"
+    args: NoArgs = NoArgs()
+
+
+ControlRequest = Annotated[
+    Union[
+        StatusRequest,
+        PauseRequest,
+        ResumeRequest,
+        AbortRequest,
+        QueueRequest,
+        ApproveRequest,
+        RejectRequest,
+        OverrideRequest,
+        PingRequest,
+    ],
+    Field(discriminator="cmd"),
+]
+"""Any control request; dispatch on ``request.cmd``, read ``request.args``."""
+
+_REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(ControlRequest)
+
+REQUEST_TYPES: dict[str, type[_RequestBase]] = {
+    "status": StatusRequest,
+    "pause": PauseRequest,
+    "resume": ResumeRequest,
+    "abort": AbortRequest,
+    "queue": QueueRequest,
+    "approve": ApproveRequest,
+    "reject": RejectRequest,
+    "override": OverrideRequest,
+    "ping": PingRequest,
+}
+COMMANDS: tuple[str, ...] = tuple(REQUEST_TYPES)
+
+IDEMPOTENT_COMMANDS: frozenset[str] = frozenset({"status", "queue", "ping"})
+"""Commands that change nothing, so a client may resend them after a lost reply."""
+
+
+# --------------------------------------------------------------------- reply
+
+
+class ControlReply(_Strict):
+    """The answer to every request: ``ok`` with a result, or the reason why not."""
+
+    v: Literal[1] = PROTOCOL_VERSION
+    ok: bool
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+    @model_validator(mode="after")
+    def _ok_xor_error(self) -> "ControlReply":
+        if self.ok and self.error is not None:
+            raise ValueError("a reply with ok=true must not carry an error")
+        if not self.ok and not self.error:
+            raise ValueError("a reply with ok=false must say why in 'error'")
+        return self
+
+    @classmethod
+    def success(cls, result: dict[str, Any] | None = None) -> "ControlReply":
+        return cls(ok=True, result=result if result is not None else {})
+
+    @classmethod
+    def failure(cls, error: str) -> "ControlReply":
+        return cls(ok=False, error=error)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+
+# ---------------------------------------------------------- encode / decode
+
+
+def describe_validation_error(exc: ValidationError, *, drop_tag: bool = True) -> str:
+    """One line per problem, ``field.path: message``, for humans at a terminal.
+
+    ``drop_tag`` removes the union tag pydantic puts first in the location
+    (``approve.args.id`` becomes ``args.id``).
+    """
+    lines: list[str] = []
+    union_locs: set[str] = set()
+    for err in exc.errors(include_url=False):
+        loc = [str(part) for part in err["loc"]]
+        if drop_tag and loc and loc[0] in REQUEST_TYPES:
+            loc = loc[1:]
+        kind = err["type"]
+        if len(loc) >= 2 and loc[-1] in _UNION_MEMBERS and kind.endswith("_type"):
+            # one failed attempt per member of ``int | float | str``: say it once
+            where = ".".join(loc[:-1])
+            if where not in union_locs:
+                union_locs.add(where)
+                lines.append(f"{where}: expected a number or a string (got {_short_repr(err.get('input'))})")
+            continue
+        where = ".".join(loc)
+        if kind == "union_tag_invalid":
+            got = err.get("input", {}).get("cmd") if isinstance(err.get("input"), dict) else None
+            msg = f"unknown command {got!r}; expected one of: {', '.join(COMMANDS)}"
+        elif kind == "union_tag_not_found":
+            msg = f"missing field 'cmd' (one of: {', '.join(COMMANDS)})"
+        elif kind == "extra_forbidden":
+            msg = "unexpected field (not part of this command)"
+        elif kind == "missing":
+            msg = "required field is missing"
+        elif kind == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        else:
+            msg = err["msg"]
+            if "input" in err:
+                msg += f" (got {_short_repr(err['input'])})"
+        lines.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(lines)
+
+
+_UNION_MEMBERS = {"int", "float", "str"}
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reject_constant(name: str) -> float:
+    raise ControlProtocolError(f"request is not valid JSON: {name} is not a JSON number")
+
+
+def decode_json_object(raw: bytes, *, what: str = "request", limit: int = MAX_REQUEST_BYTES) -> dict[str, Any]:
+    """Bytes -> a JSON object, with an error naming the first thing wrong."""
+    if len(raw) > limit:
+        raise ControlProtocolError(f"{what} too large: {len(raw)} bytes (limit {limit})")
+    if not raw:
+        raise ControlProtocolError(f"{what} is empty; expected a JSON object")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ControlProtocolError(f"{what} is not UTF-8 text (bad byte at position {exc.start})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise ControlProtocolError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(obj, dict):
+        raise ControlProtocolError(f"{what} must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def validate_request(obj: dict[str, Any]) -> ControlRequest:
+    """A parsed JSON object -> a typed request, or ``ControlProtocolError``."""
+    version = obj.get("v")
+    if "v" in obj and (type(version) is not int or version != PROTOCOL_VERSION):
+        raise ControlProtocolError(
+            f"unsupported protocol version v={obj['v']!r}; this endpoint speaks v={PROTOCOL_VERSION}"
+        )
+    if "v" not in obj:
+        raise ControlProtocolError(f"missing field 'v' (protocol version, must be {PROTOCOL_VERSION})")
+    try:
+        return _REQUEST_ADAPTER.validate_python(obj)
+    except ValidationError as exc:
+        raise ControlProtocolError("invalid request: " + describe_validation_error(exc)) from None
+
+
+def decode_request(raw: bytes) -> ControlRequest:
+    """Raw bytes from the socket -> a typed request, or ``ControlProtocolError``."""
+    return validate_request(decode_json_object(raw))
+
+
+def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None = None) -> ControlRequest:
+    """Build (and validate) a request, as the client does before sending it."""
+    if cmd not in REQUEST_TYPES:
+        raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMANDS)}")
+    return validate_request({"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token})
+
+
+def encode_request(request: ControlRequest) -> bytes:
+    return request.model_dump_json().encode("utf-8")
+
+
+def decode_reply(raw: bytes) -> ControlReply:
+    """Raw reply bytes -> ``ControlReply``, or ``ControlProtocolError``."""
+    obj = decode_json_object(raw, what="reply", limit=64 * 1024 * 1024)
+    try:
+        return ControlReply.model_validate(obj)
+    except ValidationError as exc:
+        raise ControlProtocolError("malformed reply: " + describe_validation_error(exc, drop_tag=False)) from None
+
+
+# ------------------------------------------------------------ CLI --set args
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_INT_RE = re.compile(r"^[+-]?\d+$")
+_FLOAT_RE = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+
+
+def parse_value(text: str) -> int | float | str:
+    """``"3"`` -> 3, ``"0.25"``/``"1e-3"`` -> float, anything else stays a string."""
+    if _INT_RE.match(text):
+        return int(text)
+    if _FLOAT_RE.match(text):
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(f"{text!r} is not a finite number")
+        return value
+    return text
+
+
+def parse_set_args(items: list[str]) -> dict[str, int | float | str]:
+    """Parse the CLI's ``--set NAME=VALUE`` items into override values.
+
+    Numbers become ``int``/``float``; other values stay strings (categorical
+    levels such as ``Fe``). Raises ``ValueError`` naming the offending item.
+    """
+    values: dict[str, int | float | str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set item {item!r} must look like NAME=VALUE")
+        name, _, raw = item.partition("=")
+        name, raw = name.strip(), raw.strip()
+        if not name:
+            raise ValueError(f"--set item {item!r} has no NAME before '='")
+        if not _NAME_RE.match(name):
+            raise ValueError(
+                f"--set item {item!r}: parameter name {name!r} may use only letters, digits, '_', '.', '-'"
+            )
+        if not raw:
+            raise ValueError(f"--set item {item!r} has no VALUE after '='")
+        if name in values:
+            raise ValueError(f"--set gives parameter {name!r} twice")
+        try:
+            values[name] = parse_value(raw)
+        except ValueError as exc:
+            raise ValueError(f"--set item {item!r}: {exc}") from None
+    if not values:
+        raise ValueError("no --set NAME=VALUE given")
+    return values
