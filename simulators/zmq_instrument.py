@@ -1,0 +1,214 @@
+"""Base of every ZeroMQ simulated instrument: dispatch, version check, actions by command id.
+
+A subclass defines ``cmd_<name>(args) -> dict`` methods; ``handle`` turns a
+``Request`` into a ``Reply``. Common commands every instrument answers:
+
+- ``hello`` → ``{protocol, version, instrument, idn}``;
+- ``status`` → the instrument's state; with ``args.command_id``, that
+  command's outcome instead;
+- ``outcome`` ``{command_id}`` → ``{command_id, state, result, error}`` where
+  ``state`` is ``unknown | running | done | failed`` (reconciliation);
+- ``result`` ``{command_id}`` → the result of a finished action;
+- ``safe`` → bring the instrument to a safe state.
+
+Physical actions go through ``start_action``: a new command id is performed
+once (ledger line, then the result is scheduled on the virtual clock) and the
+reply comes at once with ``state: running``; a repeated id returns the first
+outcome and does nothing. The ``error`` fault fires before an action is
+accepted, so a refused action leaves its command id unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from protocols.envelope import (
+    ERR_BAD_REQUEST,
+    ERR_BUSY,
+    ERR_HARDWARE,
+    ERR_MISSING_PARAMETER,
+    ERR_OUT_OF_RANGE,
+    ERR_UNKNOWN_COMMAND,
+    ERR_UNKNOWN_COMMAND_ID,
+    ERR_VERSION,
+    PROTOCOL_NAME,
+    PROTOCOL_VERSION,
+    EnvelopeError,
+    Reply,
+    Request,
+    check_version,
+)
+from simulators.clock import VirtualClock
+from simulators.commands import CommandRegistry
+from simulators.faults import FaultInjector, FaultSpec
+from simulators.ledger import Ledger
+from simulators.tray import Tray
+
+log = logging.getLogger("labpilot.sim")
+
+
+class SimError(Exception):
+    """An instrument error: becomes an ``ok: false`` reply with ``code``."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ZmqInstrument:
+    """Shared behaviour of simulated ZeroMQ instruments."""
+
+    kind = "instrument"
+    model = "SIM"
+    uses_tray_for_outcomes = False
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        world_seed: int = 0,
+        faults: FaultInjector | None = None,
+        ledger: Ledger | None = None,
+        tray: Tray | None = None,
+        clock: VirtualClock | None = None,
+        serial: str = "0001",
+    ) -> None:
+        self.seed = seed
+        self.world_seed = world_seed
+        self.faults = faults or FaultInjector(FaultSpec(), random.Random(seed))
+        self.ledger = ledger or Ledger(None)
+        self.tray = tray or Tray(None)
+        self.clock = clock or VirtualClock()
+        self.serial = serial
+        self.rng = np.random.default_rng(seed)
+        store = self.tray if self.uses_tray_for_outcomes else None
+        self.registry = CommandRegistry(store=store, instrument=self.kind)
+
+    # ------------------------------------------------------------- dispatch
+    def idn(self) -> str:
+        """Identity string, same shape as SCPI ``*IDN?``."""
+        return f"LABPILOT,{self.model},{self.serial},{PROTOCOL_VERSION}"
+
+    def handle(self, request: Request) -> Reply:
+        """One reply for one request (never raises)."""
+        if request.version is not None:
+            try:
+                check_version(request.version)
+            except EnvelopeError as exc:
+                return Reply.failure(request.id, ERR_VERSION, str(exc))
+        method: Callable[[dict[str, Any]], dict[str, Any]] | None = getattr(self, f"cmd_{request.cmd}", None)
+        if method is None:
+            known = ", ".join(sorted(n[4:] for n in dir(self) if n.startswith("cmd_")))
+            return Reply.failure(request.id, ERR_UNKNOWN_COMMAND, f"unknown command {request.cmd!r}; known: {known}")
+        try:
+            return Reply.success(request.id, method(dict(request.args)))
+        except SimError as exc:
+            return Reply.failure(request.id, exc.code, exc.message)
+        except Exception as exc:  # a simulator bug must not kill the instrument loop
+            log.exception("%s: %s failed", self.kind, request.cmd)
+            return Reply.failure(request.id, ERR_BAD_REQUEST, f"{request.cmd} failed: {type(exc).__name__}: {exc}")
+
+    # -------------------------------------------------------- common commands
+    def cmd_hello(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"protocol": PROTOCOL_NAME, "version": PROTOCOL_VERSION, "instrument": self.kind, "idn": self.idn()}
+
+    def cmd_status(self, args: dict[str, Any]) -> dict[str, Any]:
+        if "command_id" in args:
+            return self.cmd_outcome(args)
+        running = [r.command_id for r in self.registry.running()]
+        return {"instrument": self.kind, "busy": bool(running), "running": running, **self.state()}
+
+    def cmd_outcome(self, args: dict[str, Any]) -> dict[str, Any]:
+        command_id = self.arg_str(args, "command_id")
+        record = self.registry.outcome(command_id)
+        if record is None:
+            return {"command_id": command_id, "state": "unknown", "result": None, "error": None}
+        return record.as_dict()
+
+    def cmd_result(self, args: dict[str, Any]) -> dict[str, Any]:
+        command_id = self.arg_str(args, "command_id")
+        record = self.registry.outcome(command_id)
+        if record is None:
+            raise SimError(ERR_UNKNOWN_COMMAND_ID, f"unknown command id {command_id!r}")
+        if record.state == "running":
+            raise SimError(ERR_BUSY, f"command {command_id!r} is still running")
+        if record.state == "failed":
+            raise SimError(ERR_HARDWARE, f"command {command_id!r} failed: {record.error}")
+        return dict(record.result or {})
+
+    def cmd_safe(self, args: dict[str, Any]) -> dict[str, Any]:
+        self.make_safe()
+        return {"instrument": self.kind, **self.state()}
+
+    # ------------------------------------------------------- for subclasses
+    def state(self) -> dict[str, Any]:
+        """Instrument-specific status fields."""
+        return {}
+
+    def make_safe(self) -> None:
+        """Bring the hardware to a safe state."""
+
+    def start_action(
+        self,
+        command_id: str,
+        duration_s: float,
+        perform: Callable[[], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """Run a physical action once per command id; reply at once.
+
+        ``perform`` does the physical thing (and writes its ledger line) and
+        returns the result, which becomes visible once ``duration_s`` virtual
+        seconds have passed.
+        """
+        if self.registry.outcome(command_id) is None and self.faults.should("error"):
+            raise SimError(ERR_HARDWARE, f"{self.kind}: hardware fault, command {command_id!r} not started")
+        existing = self.registry.begin(command_id)
+        if existing is not None:
+            reply = existing.as_dict()
+            reply.update(duplicate=True, duration_s=existing.info.get("duration_s", 0.0))
+            return reply
+        try:
+            result = perform()
+        except SimError as exc:
+            self.registry.fail(command_id, exc.message)
+            raise
+        ready_at = time.monotonic() + self.clock.real_seconds(duration_s)
+        record = self.registry.outcome(command_id)
+        assert record is not None
+        record.info["duration_s"] = duration_s
+        self.registry.schedule(command_id, result, ready_at)
+        return {"command_id": command_id, "state": "running", "duplicate": False, "duration_s": duration_s}
+
+    # ------------------------------------------------------- argument helpers
+    @staticmethod
+    def arg_str(args: dict[str, Any], name: str) -> str:
+        """A required non-empty string argument."""
+        if name not in args:
+            raise SimError(ERR_MISSING_PARAMETER, f"missing parameter {name!r}")
+        value = args[name]
+        if not isinstance(value, str) or not value:
+            raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r} must be a non-empty string, got {value!r}")
+        return value
+
+    @staticmethod
+    def arg_float(
+        args: dict[str, Any], name: str, low: float, high: float, default: float | None = None
+    ) -> float:
+        """A required (or defaulted) finite number within ``[low, high]``."""
+        if name not in args:
+            if default is None:
+                raise SimError(ERR_MISSING_PARAMETER, f"missing parameter {name!r}")
+            return default
+        value = args[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r} must be a finite number, got {value!r}")
+        if not low <= value <= high:
+            raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r}={value:g} outside [{low:g}, {high:g}]")
+        return float(value)
