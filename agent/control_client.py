@@ -150,6 +150,13 @@ class ControlClient:
         """Release the socket (the shared ZeroMQ context stays)."""
         self._drop_socket()
 
+    def __del__(self) -> None:
+        # a one-shot ``ControlClient(ep).request(...)`` must not leak its socket
+        try:
+            self._drop_socket()
+        except Exception:  # interpreter shutdown: the context may be gone already
+            pass
+
     def __enter__(self) -> "ControlClient":
         return self
 
