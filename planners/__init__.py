@@ -1,6 +1,9 @@
 """Planners: propose the next experiments from the history.
 
-Importing this package registers every planner in ``planners.base.REGISTRY``.
+The planner modules (torch, BoTorch) load only when a planner is built:
+``make_planner`` imports ``planners.catalog``, which imports every planner
+module so that each registers itself. Light users (campaign validation, the
+CLI's status) never pay for torch.
 """
 
 from planners.base import REGISTRY, Planner, PlannerError, Proposal, Trial, make_planner
@@ -12,10 +15,6 @@ from planners.space import (
     SimplexConstraint,
     Space,
 )
-
-# Each planner module registers itself on import.
-from planners import random_planner  # noqa: F401,E402
-from planners import bo  # noqa: F401,E402
 
 __all__ = [
     "REGISTRY", "Planner", "PlannerError", "Proposal", "Trial", "make_planner",

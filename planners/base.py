@@ -98,7 +98,7 @@ def make_planner(
     options: Mapping[str, Any] | None = None,
 ) -> Planner:
     """Build a registered planner by name, with a clear error for unknown names."""
-    import planners  # noqa: F401  (importing the package registers every planner)
+    import planners.catalog  # noqa: F401  (registers every planner)
 
     try:
         cls = REGISTRY[name]

@@ -1,0 +1,165 @@
+"""Dry runs: start one simulator process per instrument of a campaign.
+
+The agent never imports the simulators. It starts them as separate processes
+(``python -m simulators KIND``) on a pseudo-terminal (serial instruments) or a
+loopback ZeroMQ port, reads the address each prints on its first line, and
+then talks to them through the ordinary drivers, exactly as to hardware.
+
+Simulators are started in their own session so that they outlive an agent
+killed with SIGKILL; their pids and addresses are recorded in the store, and
+a restarted agent reconnects to the same processes (which remember every
+command id they have seen). They are stopped when the campaign ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from agent.campaign import Campaign, InstrumentSpec
+from agent.store import Store
+
+META_KEY = "dry_run_simulators"
+
+
+class DryRunError(RuntimeError):
+    """A simulator could not be started."""
+
+
+@dataclass
+class SimProcess:
+    """One running simulator: which instrument, its pid and the address it serves."""
+
+    instrument: str
+    kind: str
+    pid: int
+    address: str
+    ledger: str
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        try:  # a zombie child of ours counts as dead
+            done, _ = os.waitpid(self.pid, os.WNOHANG)
+            return done == 0
+        except ChildProcessError:
+            return True
+
+
+def _read_first_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    sel = selectors.DefaultSelector()
+    assert proc.stdout is not None
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout_s
+    buf = b""
+    while b"\n" not in buf:
+        left = deadline - time.monotonic()
+        if left <= 0 or not sel.select(left):
+            raise DryRunError(f"simulator pid {proc.pid} printed no address within {timeout_s:g}s")
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            raise DryRunError(f"simulator exited with code {proc.wait()} before printing its address")
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode().strip()
+
+
+def start_simulator(
+    spec: InstrumentSpec,
+    *,
+    seed: int,
+    world_seed: int,
+    speed: float,
+    tray: Path,
+    ledger: Path,
+    faults: str | None,
+    log_dir: Path,
+) -> SimProcess:
+    """Start the simulator for one instrument and return its address."""
+    transport = ["--zmq", "tcp://127.0.0.1:0"] if spec.transport == "zmq" else ["--pty"]
+    cmd = [
+        sys.executable, "-m", "simulators", spec.kind, *transport,
+        "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
+        "--tray", str(tray), "--ledger", str(ledger),
+    ]
+    if faults:
+        cmd += ["--faults", faults]
+    stderr = open(log_dir / f"{spec.name}.log", "ab")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env=env)
+    stderr.close()
+    try:
+        address = _read_first_line(proc, timeout_s=60.0)
+    except DryRunError:
+        proc.kill()
+        raise
+    return SimProcess(spec.name, spec.kind, proc.pid, address, str(ledger))
+
+
+def start_simulators(
+    campaign: Campaign,
+    store: Store,
+    *,
+    speed: float,
+    faults: str | None = None,
+    ledger_dir: Path | None = None,
+) -> list[SimProcess]:
+    """Start (or, after a crash, reattach to) a simulator for every instrument."""
+    known = load_simulators(store)
+    if known and all(s.alive() for s in known):
+        store.log_event("simulators_reattached", pids=[s.pid for s in known])
+        return known
+    stop_simulators(known)
+    base = Path(str(store.path) + ".sim")
+    base.mkdir(parents=True, exist_ok=True)
+    ledger_dir = Path(ledger_dir) if ledger_dir else base
+    ledger_dir.mkdir(parents=True, exist_ok=True)
+    sims: list[SimProcess] = []
+    try:
+        for i, spec in enumerate(campaign.instruments):
+            sims.append(start_simulator(
+                spec, seed=campaign.seed * 1000 + i, world_seed=campaign.seed, speed=speed,
+                tray=base / "tray.sqlite", ledger=ledger_dir / f"{spec.name}.jsonl",
+                faults=faults, log_dir=base,
+            ))
+    except Exception:
+        stop_simulators(sims)
+        raise
+    store.set_meta(META_KEY, json.dumps([asdict(s) for s in sims]))
+    store.log_event("simulators_started", simulators=[asdict(s) for s in sims], speed=speed, faults=faults)
+    return sims
+
+
+def load_simulators(store: Store) -> list[SimProcess]:
+    raw = store.get_meta(META_KEY)
+    return [SimProcess(**d) for d in json.loads(raw)] if raw else []
+
+
+def stop_simulators(sims: list[SimProcess], timeout_s: float = 5.0) -> None:
+    """SIGTERM each simulator, then SIGKILL whatever is still alive."""
+    for s in sims:
+        try:
+            os.kill(s.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    for s in sims:
+        while s.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if s.alive():
+            try:
+                os.kill(s.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

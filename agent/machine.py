@@ -1,0 +1,116 @@
+"""The campaign state machine (``transitions``), and its picture.
+
+States follow DESIGN.md §2. The machine only says which moves are legal; the
+runner decides when to make them and journals each one to the store before
+acting. ``resume`` returns to the state recorded when the campaign was paused
+or faulted, so a pause never loses its place in the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from transitions import Machine, MachineError
+
+IDLE = "idle"
+PLANNING = "planning"
+AWAITING_APPROVAL = "awaiting_approval"
+SYNTHESIZING = "synthesizing"
+MEASURING = "measuring"
+LEARNING = "learning"
+PAUSED = "paused"
+FAULTED = "faulted"
+COMPLETED = "completed"
+ABORTED = "aborted"
+
+STATES = [IDLE, PLANNING, AWAITING_APPROVAL, SYNTHESIZING, MEASURING, LEARNING, PAUSED, FAULTED, COMPLETED, ABORTED]
+WORKING = [PLANNING, AWAITING_APPROVAL, SYNTHESIZING, MEASURING, LEARNING]
+TERMINAL = [COMPLETED, ABORTED]
+
+__all__ = ["CampaignMachine", "MachineError", "STATES", "WORKING", "TERMINAL"]
+
+
+class CampaignMachine:
+    """The legal moves of one campaign.
+
+    ``on_change(old, new, trigger)`` is called after every transition so the
+    owner can journal it. Illegal triggers raise ``transitions.MachineError``.
+    """
+
+    def __init__(self, initial: str = IDLE, on_change: Callable[[str, str, str], None] | None = None) -> None:
+        if initial not in STATES:
+            raise ValueError(f"unknown state {initial!r}; states are {STATES}")
+        self.on_change = on_change
+        self.resume_to: str = PLANNING
+        self.machine = Machine(
+            model=self,
+            states=STATES,
+            initial=initial,
+            auto_transitions=False,
+            send_event=True,
+            after_state_change="_changed",
+        )
+        add = self.machine.add_transition
+        add("start", IDLE, PLANNING)
+        add("propose", PLANNING, AWAITING_APPROVAL)
+        add("approve", AWAITING_APPROVAL, SYNTHESIZING)
+        add("reject", AWAITING_APPROVAL, PLANNING)
+        add("synthesize", [PLANNING, LEARNING, AWAITING_APPROVAL], SYNTHESIZING)
+        add("measure", SYNTHESIZING, MEASURING)
+        add("learn", MEASURING, LEARNING)
+        add("plan", [LEARNING, SYNTHESIZING, MEASURING], PLANNING)
+        add("finish", [PLANNING, LEARNING], COMPLETED)
+        add("pause", WORKING, PAUSED, before="_remember")
+        add("fault", WORKING + [PAUSED], FAULTED, before="_remember_unless_paused")
+        for target in WORKING:
+            add("resume", [PAUSED, FAULTED], target, conditions=[_going_to(target)])
+        add("abort", [IDLE, *WORKING, PAUSED, FAULTED], ABORTED)
+
+    # transitions callbacks -------------------------------------------------
+    def _remember(self, event: Any) -> None:
+        self.resume_to = event.transition.source
+
+    def _remember_unless_paused(self, event: Any) -> None:
+        if event.transition.source != PAUSED:
+            self.resume_to = event.transition.source
+
+    def _changed(self, event: Any) -> None:
+        if self.on_change is not None:
+            self.on_change(event.transition.source, event.transition.dest, event.event.name)
+
+    # helpers ---------------------------------------------------------------
+    def can(self, trigger: str) -> bool:
+        """Whether ``trigger`` is legal from the current state."""
+        return bool(self.machine.get_triggers(self.state).count(trigger))  # type: ignore[attr-defined]
+
+    def mermaid(self) -> str:
+        """A mermaid state diagram generated from the machine's own transitions."""
+        lines = ["stateDiagram-v2", f"    [*] --> {IDLE}"]
+        seen = set()
+        for trigger, event in self.machine.events.items():
+            for source, transitions in event.transitions.items():
+                for t in transitions:
+                    key = (source, t.dest, trigger)
+                    if key not in seen:
+                        seen.add(key)
+                        lines.append(f"    {source} --> {t.dest}: {trigger}")
+        for s in TERMINAL:
+            lines.append(f"    {s} --> [*]")
+        return "\n".join(lines) + "\n"
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        """(source, dest, trigger) for every transition, for drawing."""
+        out = []
+        for trigger, event in self.machine.events.items():
+            for source, transitions in event.transitions.items():
+                for t in transitions:
+                    out.append((source, t.dest, trigger))
+        return sorted(set(out))
+
+
+def _going_to(target: str) -> Callable[[Any], bool]:
+    def check(event: Any) -> bool:
+        return event.model.resume_to == target
+
+    check.__name__ = f"resume_to_{target}"
+    return check

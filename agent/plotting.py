@@ -1,0 +1,166 @@
+"""Pictures of a campaign and of the state machine (matplotlib, PNG)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from agent import store as st  # noqa: E402
+from agent.machine import CampaignMachine  # noqa: E402
+from agent.store import Store  # noqa: E402
+
+_COLORS = {"initial": "#7f7f7f", "planner": "#1f77b4", "operator": "#d62728"}
+
+
+def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
+    """Objective per experiment with best-so-far; XRD patterns of the best samples if measured."""
+    camp = store.campaign()
+    objective = camp["config"]["objectives"][0]
+    name, sign = objective["name"], (1.0 if objective["direction"] == "maximize" else -1.0)
+    exps = [e for e in store.experiments() if e.status in (st.COMPLETED, st.FAILED)]
+    done = [e for e in exps if e.status == st.COMPLETED and name in e.scalars]
+    ranked = sorted(done, key=lambda e: -sign * e.scalars[name])[:top]
+    patterns = [(e, store.arrays(e.id)) for e in ranked]
+    patterns = [(e, a) for e, a in patterns if any(k.endswith(".counts") for k in a)]
+
+    ncols = 2 if patterns else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols, 4.8), squeeze=False)
+    ax = axes[0][0]
+    order = {e.id: i + 1 for i, e in enumerate(exps)}
+    for who, color in _COLORS.items():
+        pts = [(order[e.id], e.scalars[name]) for e in done if e.chosen_by == who]
+        if pts:
+            xs, ys = zip(*pts)
+            ax.scatter(xs, ys, s=28, color=color, label=f"chosen by {who}", zorder=3)
+    failed = [order[e.id] for e in exps if e.id not in {d.id for d in done}]
+    if failed and done:
+        lo = min(e.scalars[name] for e in done)
+        ax.scatter(failed, [lo] * len(failed), marker="x", color="black", label="failed", zorder=3)
+    if done:
+        xs = [order[e.id] for e in done]
+        vals = np.array([e.scalars[name] for e in done])
+        best = np.maximum.accumulate(sign * vals) * sign
+        ax.step(xs, best, where="post", color="#ff7f0e", lw=2, label="best so far")
+        b = ranked[0]
+        ax.annotate(f"best {b.scalars[name]:.4g}\n(exp {b.id})", (order[b.id], b.scalars[name]),
+                    textcoords="offset points", xytext=(-60, -30 if sign > 0 else 20),
+                    arrowprops={"arrowstyle": "->"}, fontsize=9)
+    ax.set_xlabel("experiment (in the order measured)")
+    ax.set_ylabel(f"{name} ({objective['direction']})")
+    ax.set_title(f"{camp['name']}: {len(done)} completed, planner {camp['config']['planner']['name']}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right" if sign > 0 else "upper right")
+
+    if patterns:
+        ax2 = axes[0][1]
+        offset = 0.0
+        for e, arrays in patterns:
+            key = next(k for k in arrays if k.endswith(".counts"))
+            inst = key.split(".")[0]
+            counts = arrays[key]
+            tt = arrays.get(f"{inst}.two_theta", np.arange(len(counts)))
+            comp = ", ".join(f"{k}{v:.2f}" for k, v in e.params.items() if isinstance(v, float) and v >= 0.005)
+            ax2.plot(tt, counts + offset, lw=0.8, label=f"exp {e.id}: {name}={e.scalars[name]:.4g}\n{comp}")
+            offset += float(np.max(counts)) * 1.05
+        ax2.set_xlabel("2θ (degrees, Cu Kα)")
+        ax2.set_ylabel("counts (offset)")
+        ax2.set_title(f"XRD patterns of the {len(patterns)} best samples")
+        ax2.legend(fontsize=7, loc="upper right")
+        ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+_LAYOUT = {
+    "planning": (-1.9, 1.9), "awaiting_approval": (1.9, 1.9), "synthesizing": (2.5, 0.2),
+    "measuring": (0.4, -0.8), "learning": (-2.0, -0.4),
+    "idle": (-4.6, 1.9), "completed": (-4.6, -0.4),
+    "paused": (-1.6, -3.0), "faulted": (1.4, -3.0), "aborted": (4.4, -3.0),
+}
+_BOX = (-3.1, -1.5, 3.7, 2.6)  # x0, y0, x1, y1 around the working states
+
+
+def _box_point(x: float, y: float) -> tuple[float, float]:
+    """The point of the working-states box nearest to (x, y)."""
+    x0, y0, x1, y1 = _BOX
+    return min(max(x, x0), x1), min(max(y, y0), y1)
+
+
+def _arrow(ax, a: tuple[float, float], b: tuple[float, float], label: str, rad: float,  # noqa: ANN001
+           shrink: tuple[float, float] = (28, 28), color: str = "#555") -> None:
+    ax.annotate("", xy=b, xytext=a, arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.1,
+                                                "shrinkA": shrink[0], "shrinkB": shrink[1],
+                                                "connectionstyle": f"arc3,rad={rad}"})
+    (x0, y0), (x1, y1) = a, b
+    mx, my = (x0 + x1) / 2 + rad * (y1 - y0) * 0.5, (y0 + y1) / 2 - rad * (x1 - x0) * 0.5
+    ax.text(mx, my, label, fontsize=8, color="#1f4e79", ha="center", va="center",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85})
+
+
+def plot_machine(machine: CampaignMachine, out: Path) -> None:
+    """Draw the state machine from its own transitions.
+
+    Moves that leave (or return to) most working states, such as pause, fault,
+    abort and resume, are drawn once from the dashed box around the loop.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    from agent.machine import WORKING
+
+    states = list(machine.machine.states)
+    pos = {s: _LAYOUT.get(s, (3 * math.cos(i), 3 * math.sin(i))) for i, s in enumerate(states)}
+    by_trigger: dict[tuple[str, str], set[str]] = {}
+    for src, dst, trig in machine.edges():
+        by_trigger.setdefault((trig, dst), set()).add(src)
+    grouped_out: dict[str, list[str]] = {}  # dest -> triggers from the box
+    grouped_in: dict[str, list[str]] = {}  # source -> triggers into the box
+    plain: dict[tuple[str, str], list[str]] = {}
+    for (trig, dst), srcs in by_trigger.items():
+        working_srcs = srcs & set(WORKING)
+        if len(working_srcs) >= 3 and dst not in WORKING:
+            grouped_out.setdefault(dst, []).append(trig)
+            srcs = srcs - working_srcs
+        for src in srcs:
+            if dst in WORKING and src not in WORKING:
+                if trig not in grouped_in.get(src, []):
+                    grouped_in.setdefault(src, []).append(trig)
+            else:
+                plain.setdefault((src, dst), []).append(trig)
+
+    fig, ax = plt.subplots(figsize=(12, 7.5))
+    x0, y0, x1, y1 = _BOX
+    ax.add_patch(FancyBboxPatch((x0, y0), x1 - x0, y1 - y0, boxstyle="round,pad=0.1", fc="#f7fbff",
+                                ec="#6c8ebf", ls="--", lw=1.2))
+    ax.text(x0 + 0.1, y1 - 0.05, "working states (the loop)", fontsize=9, color="#6c8ebf", va="top")
+    for (src, dst), trigs in plain.items():
+        rad = 0.25 if (dst, src) in plain else 0.1
+        _arrow(ax, pos[src], pos[dst], "/".join(sorted(set(trigs))), rad)
+    for dst, trigs in grouped_out.items():
+        start = _box_point(pos[dst][0] - 0.5, pos[dst][1])
+        _arrow(ax, start, pos[dst], "/".join(sorted(set(trigs))) + "\n(from any\nworking state)", 0.0,
+               shrink=(2, 24), color="#a33")
+    for src, trigs in grouped_in.items():
+        end = _box_point(pos[src][0] + 0.7, pos[src][1])
+        label = "/".join(sorted(set(trigs))) + ("\n(to where\nit stopped)" if "resume" in trigs else "")
+        _arrow(ax, pos[src], end, label, 0.0, shrink=(24, 2), color="#2a7")
+    for s, (x, y) in pos.items():
+        color = "#c6efce" if s == "completed" else "#ffc7ce" if s in ("aborted", "faulted") else \
+            "#fff2cc" if s == "paused" else "#ddebf7"
+        ax.text(x, y, s, ha="center", va="center", fontsize=10, fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.5", "fc": color, "ec": "#333"})
+    ax.set_xlim(-5.6, 5.4)
+    ax.set_ylim(-3.5, 3.1)
+    ax.axis("off")
+    ax.set_title("labpilot campaign state machine (drawn from agent.machine.CampaignMachine)")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

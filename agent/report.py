@@ -1,0 +1,82 @@
+"""Campaign status and CSV export, read straight from the store."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.history import best_experiment
+from agent.store import Store
+
+
+def campaign_status(store: Store) -> dict[str, Any]:
+    """One JSON-able dict: campaign, state, experiment counts, best result, fault."""
+    camp = store.campaign()
+    config = camp["config"]
+    objective = config["objectives"][0]
+    best = best_experiment(store, objective["name"], objective["direction"])
+    counts = store.counts()
+    fault = store.get_meta("fault")
+    endpoint = store.get_meta("control_endpoint")
+    return {
+        "campaign": camp["name"],
+        "state": camp["state"],
+        "mode": config["mode"],
+        "planner": config["planner"]["name"],
+        "budget": config["budget"]["max_experiments"],
+        "experiments": counts,
+        "best": None if best is None else {
+            "objective": objective["name"],
+            "direction": objective["direction"],
+            "value": best.scalars[objective["name"]],
+            "experiment": best.id,
+            "params": best.params,
+            "chosen_by": best.chosen_by,
+        },
+        "fault": json.loads(fault) if fault else None,
+        "control_endpoint": endpoint,
+        "updated": camp["updated"],
+        "db": str(store.path),
+    }
+
+
+def format_status(s: dict[str, Any]) -> str:
+    counts = ", ".join(f"{v} {k}" for k, v in s["experiments"].items() if v)
+    lines = [
+        f"campaign {s['campaign']!r}: {s['state']} ({s['mode']}, planner {s['planner']})",
+        f"  experiments: {counts or 'none yet'} (budget {s['budget']})",
+    ]
+    if s["best"]:
+        b = s["best"]
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in b["params"].items())
+        lines.append(f"  best {b['objective']} = {b['value']:.5g} (experiment {b['experiment']}: {params})")
+    if s["fault"]:
+        f = s["fault"]
+        lines.append(f"  FAULT on {f['instrument']}: {f['error']} (experiment {f.get('experiment')})")
+    age = time.time() - s["updated"]
+    lines.append(f"  last update {age:.0f}s ago")
+    return "\n".join(lines)
+
+
+def export_csv(store: Store, out: Path) -> int:
+    """Write one row per experiment: provenance, parameters and scalar results."""
+    exps = store.experiments()
+    param_names: list[str] = []
+    scalar_names: list[str] = []
+    for e in exps:
+        param_names += [k for k in e.params if k not in param_names]
+        scalar_names += [k for k in e.scalars if k not in scalar_names]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["experiment", "status", "chosen_by", "planner", "sample_id", "created", *param_names,
+                    *scalar_names, "reason", "error"])
+        for e in exps:
+            w.writerow([e.id, e.status, e.chosen_by, e.planner or "", e.sample_id or "",
+                        time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(e.created)),
+                        *[e.params.get(k, "") for k in param_names],
+                        *[e.scalars.get(k, "") for k in scalar_names], e.reason or "", e.error or ""])
+    return len(exps)

@@ -1,0 +1,388 @@
+"""The closed loop: plan → synthesize → measure → learn.
+
+``CampaignRunner`` drives one campaign's state machine. Every decision is
+written to the store before the agent acts on it, and every instrument command
+carries an id journaled before it is sent, so a runner started on an existing
+database picks up exactly where the last one stopped: experiments in flight
+are reconciled with the instruments by command id, never made twice.
+
+Operators talk to the runner only through the store (requests in ``meta``,
+approvals in the experiments table), which the runner reads at checkpoints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from agent import machine as sm
+from agent import store as st
+from agent.campaign import Campaign, InstrumentSpec
+from agent.history import best_experiment, planner_history
+from agent.machine import CampaignMachine
+from agent.store import Store
+from planners.base import Planner, PlannerError, make_planner
+from protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
+
+log = logging.getLogger("labpilot.agent")
+
+#: Keys of operator requests in the store's meta table.
+REQUEST_PAUSE = "request_pause"  # value: "deferred" | "now"
+REQUEST_RESUME = "request_resume"
+REQUEST_ABORT = "request_abort"  # value: the reason
+FAULT = "fault"  # value: JSON {instrument, error, experiment}
+
+#: Planners that model measured arrays (XRD patterns...) need them in the history.
+_ARRAY_PLANNERS = {"used", "boed"}
+
+
+class Stop(Exception):
+    """Raised inside the loop to leave it (pause, abort, fault)."""
+
+
+@dataclass
+class Progress:
+    """What the runner reports after each finished experiment."""
+
+    done: int
+    budget: int
+    experiment_id: int
+    chosen_by: str
+    params: dict[str, Any]
+    value: float | None
+    best: float | None
+    seconds: float
+    status: str
+
+
+def format_progress(p: Progress, objective: str) -> str:
+    params = " ".join(f"{k}={_fmt(v)}" for k, v in p.params.items())
+    value = "failed" if p.value is None else f"{objective}={p.value:.4g}"
+    best = "" if p.best is None else f"  best={p.best:.4g}"
+    return f"[{p.done:>3}/{p.budget}] exp {p.experiment_id:<3} {p.chosen_by:<8} {params} -> {value}{best}  ({p.seconds:.1f}s)"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+class CampaignRunner:
+    """Runs one campaign against connected instruments."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        store: Store,
+        instruments: dict[str, Instrument],
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        poll_s: float = 0.2,
+    ) -> None:
+        self.campaign = campaign
+        self.store = store
+        self.instruments = instruments
+        self.progress = progress
+        self.poll_s = poll_s
+        self.uid = store.campaign()["uid"]
+        self.objective_names = [o.name for o in campaign.objectives]
+        state = store.campaign()["state"]
+        self.machine = CampaignMachine(initial=state, on_change=self._journal_transition)
+        resume_to = store.get_meta("resume_to")
+        if resume_to:
+            self.machine.resume_to = resume_to
+        self.planner: Planner = make_planner(
+            campaign.planner.name, campaign.space(), campaign.planner_objectives(),
+            seed=campaign.seed, options=campaign.planner.options,
+        )
+        self._initial: Planner = make_planner(
+            "random", campaign.space(), campaign.planner_objectives(), seed=campaign.seed
+        )
+        self._step_started = time.monotonic()
+
+    # -- journal -----------------------------------------------------------
+    def _journal_transition(self, old: str, new: str, trigger: str) -> None:
+        self.store.set_state(new, trigger=trigger)
+        if new in (sm.PAUSED, sm.FAULTED):
+            self.store.set_meta("resume_to", self.machine.resume_to)
+        log.info("state %s -> %s (%s)", old, new, trigger)
+
+    @property
+    def state(self) -> str:
+        return self.machine.state  # type: ignore[attr-defined]
+
+    # -- the loop ----------------------------------------------------------
+    def run(self) -> str:
+        """Run until completed, aborted, paused or faulted; return the final state."""
+        self._connect()
+        if self.state == sm.IDLE:
+            self.machine.start()  # type: ignore[attr-defined]
+        elif self.state in (sm.PAUSED, sm.FAULTED):
+            self._wait_while_held()
+        while self.state not in sm.TERMINAL:
+            try:
+                self._checkpoint()
+                self._step()
+            except Stop:
+                if self.state in (sm.PAUSED, sm.FAULTED):
+                    self._wait_while_held()
+        return self.state
+
+    def _connect(self) -> None:
+        for name, inst in self.instruments.items():
+            ident = inst.identify()
+            self.store.log_event("instrument_connected", instrument=name, identity=ident)
+
+    def _checkpoint(self) -> None:
+        """Between steps: honour abort and pause requests."""
+        reason = self.store.get_meta(REQUEST_ABORT)
+        if reason is not None:
+            self._abort(reason)
+            raise Stop
+        if self.store.get_meta(REQUEST_PAUSE) is not None:
+            self.store.set_meta(REQUEST_PAUSE, None)
+            self.machine.pause()  # type: ignore[attr-defined]
+            raise Stop
+
+    def _wait_while_held(self) -> str:
+        """In paused/faulted: wait for resume or abort requests."""
+        log.warning("campaign is %s; waiting for `labpilot resume` or `labpilot abort`", self.state)
+        while True:
+            reason = self.store.get_meta(REQUEST_ABORT)
+            if reason is not None:
+                self._abort(reason)
+                return self.state
+            if self.store.get_meta(REQUEST_RESUME) is not None:
+                self.store.set_meta(REQUEST_RESUME, None)
+                self.store.set_meta(REQUEST_PAUSE, None)
+                self.store.set_meta(FAULT, None)
+                self.machine.resume()  # type: ignore[attr-defined]
+                return self.state
+            time.sleep(self.poll_s)
+
+    def _abort(self, reason: str) -> None:
+        self.store.set_meta(REQUEST_ABORT, None)
+        self._make_all_safe()
+        for exp in self.store.experiments(st.IN_FLIGHT + (st.AWAITING_APPROVAL,)):
+            self.store.update_experiment(exp.id, status=st.ABANDONED, reason=f"aborted: {reason}", event="abandoned")
+        self.machine.abort()  # type: ignore[attr-defined]
+        self.store.log_event("aborted", reason=reason)
+
+    def _make_all_safe(self) -> None:
+        for name, inst in self.instruments.items():
+            try:
+                inst.make_safe()
+                self.store.log_event("made_safe", instrument=name)
+            except Exception as exc:  # keep going: every other instrument must still be made safe
+                self.store.log_event("make_safe_failed", instrument=name, error=str(exc))
+                log.error("could not make %s safe: %s", name, exc)
+
+    def _fault(self, instrument: str, error: Exception, eid: int | None) -> None:
+        fault = {"instrument": instrument, "error": f"{type(error).__name__}: {error}", "experiment": eid}
+        self.store.set_meta(FAULT, json.dumps(fault))
+        self.store.log_event("fault", eid, **fault)
+        self.machine.fault()  # type: ignore[attr-defined]
+        self._make_all_safe()
+        hook = self.campaign.faults.on_fault
+        if hook:
+            try:
+                subprocess.run(hook, shell=True, timeout=30, check=False,
+                               env={**_os_environ(), "LABPILOT_FAULT": json.dumps(fault)})
+            except Exception as exc:
+                self.store.log_event("on_fault_failed", error=str(exc))
+        raise Stop
+
+    # -- one step ------------------------------------------------------------
+    def _step(self) -> None:
+        active = self.store.experiments(st.IN_FLIGHT)
+        if active:
+            self._advance(active[0])
+            return
+        if self.store.experiments((st.AWAITING_APPROVAL,)):
+            self._await_approval()
+            return
+        if self._budget_left() <= 0 or self._past_deadline():
+            if self.state not in (sm.PLANNING, sm.LEARNING):
+                self.machine.plan()  # type: ignore[attr-defined]
+            self.machine.finish()  # type: ignore[attr-defined]
+            self.store.log_event("completed", counts=self.store.counts())
+            return
+        self._plan()
+
+    def _budget_left(self) -> int:
+        c = self.store.counts()
+        used = c[st.COMPLETED] + c[st.FAILED] + sum(c[s] for s in st.IN_FLIGHT) + c[st.AWAITING_APPROVAL]
+        return self.campaign.budget.max_experiments - used
+
+    def _past_deadline(self) -> bool:
+        deadline = self.campaign.budget.deadline
+        if deadline is None:
+            return False
+        now = dt.datetime.now(deadline.tzinfo) if deadline.tzinfo else dt.datetime.now()
+        if now >= deadline:
+            self.store.log_event("deadline_reached", deadline=str(deadline))
+            return True
+        return False
+
+    def _plan(self) -> None:
+        if self.state != sm.PLANNING:
+            self.machine.plan()  # type: ignore[attr-defined]
+        history = planner_history(self.store, self.objective_names,
+                                  with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
+        n_done = sum(1 for t in history if t.status in ("completed", "failed", "pending"))
+        initial = n_done < self.campaign.initial_design
+        k = min(self._budget_left(),
+                self.campaign.initial_design - n_done if initial else self.campaign.planner.batch_size)
+        planner = self._initial if initial else self.planner
+        chosen_by = "initial" if initial else "planner"
+        started = time.monotonic()
+        try:
+            proposals = planner.propose(history, k)
+        except PlannerError as exc:
+            self.store.log_event("planner_stopped", planner=planner.name, reason=str(exc))
+            log.warning("planner %s stopped: %s", planner.name, exc)
+            self.machine.finish()  # type: ignore[attr-defined]
+            return
+        status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
+        for p in proposals:
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner.name, score=p.score)
+        self.store.log_event("planned", planner=planner.name, k=len(proposals),
+                             seconds=round(time.monotonic() - started, 3))
+        if status == st.AWAITING_APPROVAL:
+            self.machine.propose()  # type: ignore[attr-defined]
+
+    def _await_approval(self) -> None:
+        """Supervised mode: wait for an operator decision (or the auto-approval timeout)."""
+        if self.state != sm.AWAITING_APPROVAL:
+            if self.state != sm.PLANNING:
+                self.machine.plan()  # type: ignore[attr-defined]
+            self.machine.propose()  # type: ignore[attr-defined]
+        timeout = self.campaign.supervision.approval_timeout_s
+        while True:
+            self._checkpoint()
+            waiting = self.store.experiments((st.AWAITING_APPROVAL,))
+            if not waiting:
+                break
+            if timeout is not None:
+                for exp in waiting:
+                    if time.time() - exp.created >= timeout:
+                        self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
+                                                     reason=f"no operator decision within {timeout:g}s")
+            if self.store.experiments(st.IN_FLIGHT):
+                break
+            time.sleep(self.poll_s)
+        if self.store.experiments(st.IN_FLIGHT):
+            self.machine.approve()  # type: ignore[attr-defined]
+        else:
+            self.machine.reject()  # type: ignore[attr-defined]
+
+    def _advance(self, exp: st.Experiment) -> None:
+        """Take one in-flight experiment as far as it goes."""
+        self._step_started = time.monotonic()
+        if exp.status in (st.APPROVED, st.SYNTHESIZING):
+            if self.state != sm.SYNTHESIZING:
+                self.machine.synthesize()  # type: ignore[attr-defined]
+            self._synthesize(exp)
+            self._checkpoint()
+            exp = self.store.experiment(exp.id)
+        if exp.status in (st.SYNTHESIZED, st.MEASURING):
+            if self.state != sm.MEASURING:
+                if self.state != sm.SYNTHESIZING:
+                    self.machine.synthesize()  # type: ignore[attr-defined]
+                self.machine.measure()  # type: ignore[attr-defined]
+            self._measure(exp)
+            self.machine.learn()  # type: ignore[attr-defined]
+            self._learn(exp.id)
+
+    def _command_id(self, eid: int, instrument: str) -> str:
+        return f"{self.uid}-e{eid}-{instrument}"
+
+    def _reconcile(self, inst: Instrument, name: str, command_id: str, eid: int) -> None:
+        """If a command id was sent before, ask the instrument what became of it."""
+        record = self.store.command(command_id)
+        if record is None or record["status"] != "sent":
+            return
+        outcome = inst.command_outcome(command_id)
+        self.store.log_event("reconciled", eid, command_id=command_id, instrument=name, state=outcome.state)
+        log.info("reconciled %s on %s: %s", command_id, name, outcome.state)
+
+    def _synthesize(self, exp: st.Experiment) -> None:
+        spec = self.campaign.synthesizer
+        inst = self.instruments[spec.name]
+        assert isinstance(inst, Synthesizer)
+        cid = self._command_id(exp.id, spec.name)
+        if exp.status == st.APPROVED:
+            self.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing")
+        self._reconcile(inst, spec.name, cid, exp.id)
+        self.store.command_sent(cid, exp.id, spec.name, "synthesize")
+        sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))
+        self.store.synthesis_done(cid, exp.id, sample.sample_id, _jsonable(sample.info))
+
+    def _measure(self, exp: st.Experiment) -> None:
+        if exp.status == st.SYNTHESIZED:
+            self.store.update_experiment(exp.id, status=st.MEASURING, event="measuring")
+        sample = Sample(sample_id=str(exp.sample_id))
+        done = self.store.measured_instruments(exp.id)
+        for spec in self.campaign.measurers:
+            if spec.name in done:
+                continue
+            inst = self.instruments[spec.name]
+            assert isinstance(inst, Measurer)
+            cid = self._command_id(exp.id, spec.name)
+            self._reconcile(inst, spec.name, cid, exp.id)
+            self.store.command_sent(cid, exp.id, spec.name, "measure")
+            m = self._call(spec, exp.id, cid, lambda: inst.measure(sample, cid))
+            self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()}, m.arrays)
+            self._checkpoint()
+
+    def _call(self, spec: InstrumentSpec, eid: int, cid: str, fn: Callable[[], Any]) -> Any:
+        """Run one instrument command; an instrument error fails the experiment and faults the campaign."""
+        try:
+            return fn()
+        except Exception as exc:
+            from drivers.errors import InstrumentError, SafetyLimitError
+
+            if isinstance(exc, (InstrumentError, SafetyLimitError)):
+                # The instrument said no: this sample is lost, the command is final.
+                self.store.command_failed(cid, str(exc))
+                self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+            log.error("%s failed on %s: %s", cid, spec.name, exc)
+            self._fault(spec.name, exc, eid)
+            raise  # unreachable: _fault raises Stop
+
+    def _learn(self, eid: int) -> None:
+        exp = self.store.experiment(eid)
+        missing = [o for o in self.objective_names if o not in exp.scalars]
+        if missing:
+            self.store.update_experiment(eid, status=st.FAILED, error=f"objective(s) not measured: {missing}",
+                                         event="failed")
+        else:
+            self.store.update_experiment(eid, status=st.COMPLETED, event="completed")
+        trials = planner_history(self.store, self.objective_names)
+        self.planner.observe(trials)
+        if self.progress is not None:
+            obj = self.campaign.objectives[0]
+            best = best_experiment(self.store, obj.name, obj.direction)
+            c = self.store.counts()
+            self.progress(Progress(
+                done=c[st.COMPLETED] + c[st.FAILED], budget=self.campaign.budget.max_experiments,
+                experiment_id=eid, chosen_by=exp.chosen_by, params=exp.params,
+                value=exp.scalars.get(obj.name), best=None if best is None else best.scalars[obj.name],
+                seconds=time.monotonic() - self._step_started,
+                status=st.COMPLETED if not missing else st.FAILED,
+            ))
+        self.machine.plan()  # type: ignore[attr-defined]
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+def _os_environ() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)

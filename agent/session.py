@@ -1,0 +1,130 @@
+"""One ``labpilot run``: open or resume the store, connect instruments, run the loop.
+
+A database that already holds the campaign is resumed, not restarted: the
+configuration stored in it wins over the file (a changed budget is the one
+thing a restart may change), so a restart can never change what an
+experiment in flight means.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from agent import machine as sm
+from agent.campaign import Campaign, CampaignError, parse_campaign
+from agent.dryrun import load_simulators, start_simulators, stop_simulators
+from agent.runner import CampaignRunner, Progress, format_progress
+from agent.store import Store, StoreError
+from protocols.capabilities import Instrument
+
+log = logging.getLogger("labpilot.session")
+
+
+class SessionError(RuntimeError):
+    """The campaign cannot be started or resumed (the message says why)."""
+
+
+def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Campaign, bool]:
+    """Return (store, effective campaign, resumed?)."""
+    if db.exists() and db.stat().st_size > 0:
+        try:
+            store = Store.open(db)
+            held = store.campaign()
+        except StoreError as exc:
+            raise SessionError(str(exc)) from None
+        if held["name"] != campaign.name:
+            store.close()
+            raise SessionError(f"{db} holds campaign {held['name']!r}, not {campaign.name!r}: use another --db")
+        data = held["config"]
+        if data["budget"] != campaign.budget.model_dump(mode="json"):
+            data["budget"] = campaign.budget.model_dump(mode="json")
+            store.log_event("budget_changed", budget=data["budget"])
+        try:
+            effective = parse_campaign(data, str(db))
+        except CampaignError as exc:
+            raise SessionError(str(exc)) from None
+        return store, effective, True
+    try:
+        store = Store.create(db, campaign.name, campaign.model_dump(mode="json"), source)
+    except StoreError as exc:
+        raise SessionError(str(exc)) from None
+    return store, campaign, False
+
+
+def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: float, stack: ExitStack) -> dict[str, Instrument]:
+    """Open a driver for every instrument (addresses override the campaign's)."""
+    from drivers import open_instrument
+
+    out: dict[str, Instrument] = {}
+    for spec in campaign.instruments:
+        address = addresses.get(spec.name, spec.address)
+        try:
+            inst = open_instrument(spec.kind, address, limits=dict(spec.limits),
+                                   options={**spec.options, "speed": speed},
+                                   timeout_s=spec.timeout_s, retries=spec.retries)
+        except Exception as exc:
+            raise SessionError(f"instrument {spec.name!r} ({spec.kind} at {address}): {exc}") from None
+        stack.callback(inst.close)
+        out[spec.name] = inst
+    return out
+
+
+def run_campaign(
+    campaign: Campaign,
+    source: str,
+    db: Path,
+    *,
+    dry_run: bool,
+    speed: float = 1.0,
+    faults: str | None = None,
+    ledger_dir: Path | None = None,
+    quiet: bool = False,
+) -> str:
+    """Run (or resume) a campaign to a stop; return the final state."""
+    store, campaign, resumed = open_or_create(campaign, source, db)
+    if store.campaign()["state"] in sm.TERMINAL:
+        state = store.campaign()["state"]
+        print(f"campaign {campaign.name!r} in {db} is already {state}", file=sys.stderr)
+        return state
+    objective = campaign.objectives[0].name
+
+    def show(p: Progress) -> None:
+        if not quiet:
+            print(format_progress(p, objective), flush=True)
+
+    final = "faulted"
+    with ExitStack() as stack:
+        stack.callback(store.close)
+        addresses: dict[str, str] = {}
+        sims = []
+        if dry_run:
+            sims = start_simulators(campaign, store, speed=speed, faults=faults, ledger_dir=ledger_dir)
+            addresses = {s.instrument: s.address for s in sims}
+            if not quiet:
+                for s in sims:
+                    print(f"simulator {s.instrument:<13} ({s.kind}) pid {s.pid} at {s.address}", flush=True)
+        if not quiet:
+            verb = "resuming" if resumed else "starting"
+            print(f"{verb} campaign {campaign.name!r}: planner {campaign.planner.name}, "
+                  f"budget {campaign.budget.max_experiments}, mode {campaign.mode}, db {db}", flush=True)
+        try:
+            instruments = connect_instruments(campaign, addresses, speed, stack)
+            runner = CampaignRunner(campaign, store, instruments, progress=show)
+            final = runner.run()
+        except KeyboardInterrupt:
+            store.log_event("interrupted")
+            if dry_run:
+                stop_simulators(load_simulators(store))
+            raise
+        if final in sm.TERMINAL and dry_run:
+            stop_simulators(sims)
+            store.log_event("simulators_stopped")
+        if not quiet:
+            from agent.report import campaign_status, format_status
+
+            print(format_status(campaign_status(store)), flush=True)
+    return final
+

@@ -1,0 +1,420 @@
+"""The campaign store: one SQLite file (WAL) per campaign.
+
+Everything the agent knows lives here, written *before* the agent acts on it:
+the campaign itself, a journal of events, experiments with their provenance
+and status, instrument commands with their ids, and measurements (scalars, and
+arrays as binary blobs with dtype and shape). After a crash the agent rebuilds
+its whole view from this file.
+
+The interface is narrow (plain methods, plain dicts) so that a server database
+could stand behind it for labs whose instruments span several PCs.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+
+#: Experiment statuses. Terminal ones never change again.
+AWAITING_APPROVAL = "awaiting_approval"
+APPROVED = "approved"
+SYNTHESIZING = "synthesizing"
+SYNTHESIZED = "synthesized"
+MEASURING = "measuring"
+COMPLETED = "completed"
+FAILED = "failed"
+REJECTED = "rejected"
+ABANDONED = "abandoned"
+EXPERIMENT_STATUSES = (
+    AWAITING_APPROVAL, APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING,
+    COMPLETED, FAILED, REJECTED, ABANDONED,
+)
+TERMINAL = (COMPLETED, FAILED, REJECTED, ABANDONED)
+IN_FLIGHT = (APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS campaign (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    source_toml TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    kind TEXT NOT NULL,
+    experiment_id INTEGER,
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS experiments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    chosen_by TEXT NOT NULL,
+    planner TEXT,
+    score REAL,
+    reason TEXT,
+    sample_id TEXT,
+    error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS commands (
+    id TEXT PRIMARY KEY,
+    experiment_id INTEGER,
+    instrument TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    sent REAL NOT NULL,
+    finished REAL,
+    result TEXT
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    experiment_id INTEGER NOT NULL,
+    instrument TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value REAL,
+    dtype TEXT,
+    shape TEXT,
+    data BLOB,
+    created REAL NOT NULL,
+    UNIQUE (experiment_id, instrument, name)
+);
+CREATE INDEX IF NOT EXISTS experiments_status ON experiments (status);
+CREATE INDEX IF NOT EXISTS events_experiment ON events (experiment_id);
+"""
+
+
+class StoreError(RuntimeError):
+    """The database is missing, foreign or inconsistent."""
+
+
+@dataclass
+class Experiment:
+    """One row of the experiments table, decoded."""
+
+    id: int
+    params: dict[str, Any]
+    status: str
+    chosen_by: str
+    planner: str | None
+    score: float | None
+    reason: str | None
+    sample_id: str | None
+    error: str | None
+    created: float
+    updated: float
+    scalars: dict[str, float] = field(default_factory=dict)
+
+
+class Store:
+    """A campaign database. Open with ``Store.create`` or ``Store.open``."""
+
+    def __init__(self, path: str | Path, conn: sqlite3.Connection) -> None:
+        self.path = Path(path)
+        self._conn = conn
+
+    # -- opening -----------------------------------------------------------
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    @classmethod
+    def create(cls, path: str | Path, name: str, config: dict[str, Any], source_toml: str) -> "Store":
+        """Create a new campaign database (the file must not hold a campaign yet)."""
+        path = Path(path)
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        conn = cls._connect(path)
+        conn.executescript(_SCHEMA)
+        store = cls(path, conn)
+        if store._campaign_row() is not None:
+            raise StoreError(f"{path} already holds campaign {store._campaign_row()['name']!r}")
+        now = time.time()
+        with store._tx():
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            conn.execute(
+                "INSERT INTO campaign VALUES (1, ?, ?, ?, ?, 'idle', ?, ?)",
+                (name, uuid.uuid4().hex[:12], json.dumps(config, default=str), source_toml, now, now),
+            )
+            store._event("campaign_created", None, {"name": name})
+        return store
+
+    @classmethod
+    def open(cls, path: str | Path) -> "Store":
+        """Open an existing campaign database, with a clear error if it is not one."""
+        path = Path(path)
+        if not path.exists():
+            raise StoreError(f"no campaign database at {path}")
+        try:
+            conn = cls._connect(path)
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path} is not a labpilot campaign database ({exc})") from None
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{path}: unsupported schema version {row[0] if row else None}")
+        return cls(path, conn)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic, durable transaction."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- campaign ----------------------------------------------------------
+    def _campaign_row(self) -> sqlite3.Row | None:
+        return self._conn.execute("SELECT * FROM campaign WHERE id=1").fetchone()
+
+    def campaign(self) -> dict[str, Any]:
+        row = self._campaign_row()
+        if row is None:
+            raise StoreError(f"{self.path} holds no campaign")
+        out = dict(row)
+        out["config"] = json.loads(out.pop("config_json"))
+        return out
+
+    def set_state(self, state: str, **data: Any) -> None:
+        """Journal a state change of the campaign's machine."""
+        with self._tx() as c:
+            old = c.execute("SELECT state FROM campaign WHERE id=1").fetchone()[0]
+            c.execute("UPDATE campaign SET state=?, updated=? WHERE id=1", (state, time.time()))
+            self._event("state", None, {"from": old, "to": state, **data})
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._tx() as c:
+            if value is None:
+                c.execute("DELETE FROM meta WHERE key=?", (key,))
+            else:
+                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- journal -----------------------------------------------------------
+    def _event(self, kind: str, experiment_id: int | None, data: dict[str, Any]) -> int:
+        cur = self._conn.execute(
+            "INSERT INTO events (ts, kind, experiment_id, data) VALUES (?, ?, ?, ?)",
+            (time.time(), kind, experiment_id, json.dumps(data, default=str)),
+        )
+        return int(cur.lastrowid)
+
+    def log_event(self, kind: str, experiment_id: int | None = None, **data: Any) -> int:
+        """Append one event to the journal."""
+        with self._tx():
+            return self._event(kind, experiment_id, data)
+
+    def events(self, since: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM events WHERE seq > ?"
+        args: list[Any] = [since]
+        if kind:
+            q += " AND kind = ?"
+            args.append(kind)
+        rows = self._conn.execute(q + " ORDER BY seq", args).fetchall()
+        return [{**dict(r), "data": json.loads(r["data"])} for r in rows]
+
+    # -- experiments -------------------------------------------------------
+    def add_experiment(
+        self,
+        params: dict[str, Any],
+        status: str,
+        chosen_by: str,
+        planner: str | None = None,
+        score: float | None = None,
+        reason: str | None = None,
+    ) -> int:
+        if status not in EXPERIMENT_STATUSES:
+            raise StoreError(f"unknown experiment status {status!r}")
+        now = time.time()
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO experiments (params, status, chosen_by, planner, score, reason, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (json.dumps(params), status, chosen_by, planner, score, reason, now, now),
+            )
+            eid = int(cur.lastrowid)
+            self._event("experiment_added", eid, {
+                "params": params, "status": status, "chosen_by": chosen_by,
+                "planner": planner, "score": score, "reason": reason,
+            })
+        return eid
+
+    def update_experiment(self, eid: int, *, event: str | None = None, **fields: Any) -> None:
+        """Change an experiment's status or other fields, journaled in one transaction."""
+        allowed = {"status", "params", "chosen_by", "reason", "sample_id", "error", "score"}
+        bad = set(fields) - allowed
+        if bad:
+            raise StoreError(f"cannot update experiment fields {sorted(bad)}")
+        if "status" in fields and fields["status"] not in EXPERIMENT_STATUSES:
+            raise StoreError(f"unknown experiment status {fields['status']!r}")
+        values = {k: (json.dumps(v) if k == "params" else v) for k, v in fields.items()}
+        sets = ", ".join(f"{k}=?" for k in values)
+        with self._tx() as c:
+            n = c.execute(
+                f"UPDATE experiments SET {sets}, updated=? WHERE id=?", (*values.values(), time.time(), eid)
+            ).rowcount
+            if n != 1:
+                raise StoreError(f"no experiment with id {eid}")
+            self._event(event or "experiment_updated", eid, fields)
+
+    def _decode_experiment(self, row: sqlite3.Row) -> Experiment:
+        d = dict(row)
+        d["params"] = json.loads(d["params"])
+        return Experiment(**d)
+
+    def experiment(self, eid: int) -> Experiment:
+        row = self._conn.execute("SELECT * FROM experiments WHERE id=?", (eid,)).fetchone()
+        if row is None:
+            raise StoreError(f"no experiment with id {eid}")
+        exp = self._decode_experiment(row)
+        exp.scalars = self.scalars(eid)
+        return exp
+
+    def experiments(self, statuses: tuple[str, ...] | None = None) -> list[Experiment]:
+        q = "SELECT * FROM experiments"
+        args: tuple[Any, ...] = ()
+        if statuses:
+            q += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            args = statuses
+        exps = [self._decode_experiment(r) for r in self._conn.execute(q + " ORDER BY id", args)]
+        scalars = self._all_scalars()
+        for e in exps:
+            e.scalars = scalars.get(e.id, {})
+        return exps
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in EXPERIMENT_STATUSES}
+        for row in self._conn.execute("SELECT status, COUNT(*) FROM experiments GROUP BY status"):
+            out[row[0]] = row[1]
+        return out
+
+    # -- commands ----------------------------------------------------------
+    def command_sent(self, command_id: str, experiment_id: int | None, instrument: str, action: str) -> None:
+        """Journal a command id *before* the command goes to the instrument."""
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR IGNORE INTO commands (id, experiment_id, instrument, action, status, sent)"
+                " VALUES (?, ?, ?, ?, 'sent', ?)",
+                (command_id, experiment_id, instrument, action, time.time()),
+            )
+            self._event("command_sent", experiment_id, {"id": command_id, "instrument": instrument, "action": action})
+
+    def command(self, command_id: str) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT * FROM commands WHERE id=?", (command_id,)).fetchone()
+        if row is None:
+            return None
+        d = dict(row)
+        d["result"] = json.loads(d["result"]) if d["result"] else None
+        return d
+
+    def commands(self, status: str | None = None) -> list[dict[str, Any]]:
+        q = "SELECT * FROM commands" + (" WHERE status=?" if status else "") + " ORDER BY sent"
+        rows = self._conn.execute(q, (status,) if status else ()).fetchall()
+        return [{**dict(r), "result": json.loads(r["result"]) if r["result"] else None} for r in rows]
+
+    def _finish_command(self, c: sqlite3.Connection, command_id: str, status: str, result: Any) -> None:
+        c.execute(
+            "UPDATE commands SET status=?, finished=?, result=? WHERE id=?",
+            (status, time.time(), json.dumps(result, default=str), command_id),
+        )
+
+    def command_failed(self, command_id: str, error: str) -> None:
+        with self._tx() as c:
+            self._finish_command(c, command_id, "failed", {"error": error})
+            self._event("command_failed", None, {"id": command_id, "error": error})
+
+    def synthesis_done(self, command_id: str, eid: int, sample_id: str, info: dict[str, Any]) -> None:
+        """Record a finished synthesis and advance the experiment, atomically."""
+        with self._tx() as c:
+            self._finish_command(c, command_id, "done", {"sample_id": sample_id, "info": info})
+            c.execute(
+                "UPDATE experiments SET status=?, sample_id=?, updated=? WHERE id=?",
+                (SYNTHESIZED, sample_id, time.time(), eid),
+            )
+            self._event("synthesized", eid, {"command_id": command_id, "sample_id": sample_id, "info": info})
+
+    def measurement_done(
+        self,
+        command_id: str,
+        eid: int,
+        instrument: str,
+        scalars: dict[str, float],
+        arrays: dict[str, np.ndarray],
+    ) -> None:
+        """Store one instrument's measurement of an experiment, atomically with its command."""
+        now = time.time()
+        with self._tx() as c:
+            self._finish_command(c, command_id, "done", {"scalars": scalars, "arrays": sorted(arrays)})
+            for name, value in scalars.items():
+                c.execute(
+                    "INSERT OR REPLACE INTO measurements (experiment_id, instrument, name, value, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (eid, instrument, name, float(value), now),
+                )
+            for name, arr in arrays.items():
+                a = np.ascontiguousarray(arr)
+                c.execute(
+                    "INSERT OR REPLACE INTO measurements"
+                    " (experiment_id, instrument, name, dtype, shape, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (eid, instrument, name, a.dtype.str, json.dumps(a.shape), a.tobytes(), now),
+                )
+            self._event("measured", eid, {"command_id": command_id, "instrument": instrument, "scalars": scalars,
+                                          "arrays": {k: list(np.shape(v)) for k, v in arrays.items()}})
+
+    # -- measurements ------------------------------------------------------
+    def measured_instruments(self, eid: int) -> set[str]:
+        rows = self._conn.execute("SELECT DISTINCT instrument FROM measurements WHERE experiment_id=?", (eid,))
+        return {r[0] for r in rows}
+
+    def scalars(self, eid: int) -> dict[str, float]:
+        rows = self._conn.execute(
+            "SELECT name, value FROM measurements WHERE experiment_id=? AND value IS NOT NULL", (eid,)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def _all_scalars(self) -> dict[int, dict[str, float]]:
+        out: dict[int, dict[str, float]] = {}
+        for r in self._conn.execute("SELECT experiment_id, name, value FROM measurements WHERE value IS NOT NULL"):
+            out.setdefault(r[0], {})[r[1]] = r[2]
+        return out
+
+    def arrays(self, eid: int, instrument: str | None = None) -> dict[str, np.ndarray]:
+        q = "SELECT instrument, name, dtype, shape, data FROM measurements WHERE experiment_id=? AND data IS NOT NULL"
+        args: list[Any] = [eid]
+        if instrument:
+            q += " AND instrument=?"
+            args.append(instrument)
+        out = {}
+        for r in self._conn.execute(q, args):
+            arr = np.frombuffer(r["data"], dtype=np.dtype(r["dtype"])).reshape(json.loads(r["shape"]))
+            out[r["name"] if instrument else f"{r['instrument']}.{r['name']}"] = arr
+        return out
