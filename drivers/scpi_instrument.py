@@ -1,0 +1,281 @@
+"""Base class of the SCPI-style serial drivers: handshake, errors, action polling.
+
+A concrete driver sets ``kind``, ``model_hint`` (a word expected in the
+``*IDN?`` model field, so a driver refuses the wrong instrument), ``action``
+(the action mnemonic, ``DEP`` or ``MEAS``) and ``nominal_s`` (the action's
+nominal duration on the instrument's clock), and implements its capability
+method on top of ``ask``, ``run_action`` and ``command_outcome``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any, Callable, Mapping, TypeVar
+
+from drivers.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from drivers.serial_transport import SerialTransport
+from protocols.capabilities import CommandOutcome, Measurement, Sample
+from protocols.scpi import (
+    NO_ERROR,
+    ActionStatus,
+    ErrorEntry,
+    ErrorReply,
+    Identity,
+    ScpiProtocolError,
+    check_id,
+    check_reply,
+)
+
+log = logging.getLogger("labpilot.drivers")
+
+T = TypeVar("T")
+
+
+class ScpiInstrument:
+    """Common behaviour of every SCPI-style driver (``Instrument`` capability)."""
+
+    kind: str = "scpi"
+    model_hint: str = ""
+    action: str = "MEAS"
+    nominal_s: float = 60.0
+    #: Safety-limit names this driver enforces; any other name is refused at connect.
+    known_limits: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        limits: Mapping[str, float] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout_s: float = 5.0,
+        retries: int = 3,
+    ) -> None:
+        self.address = address
+        self.limits = self._check_limits(limits or {})
+        self.options = dict(options or {})
+        self.speed = float(self.options.get("speed", 1.0))
+        if not self.speed > 0 or not math.isfinite(self.speed):
+            raise ValueError(f"options['speed'] must be a positive number, got {self.speed!r}")
+        self.timeout_s = float(timeout_s)
+        self.transport = SerialTransport(
+            address,
+            timeout_s=timeout_s,
+            retries=retries,
+            backoff_s=float(self.options.get("backoff_s", 0.05)),
+            name=self.kind,
+        )
+        try:
+            self.identity = self._handshake()
+        except BaseException:
+            self.transport.close()
+            raise
+
+    # ---------------------------------------------------------------- basics
+    def _handshake(self) -> Identity:
+        """``*IDN?``: check the protocol version and that this is the right kind of instrument."""
+        ident = self.ask("*IDN?", parse=Identity.parse)
+        try:
+            ident.check_compatible()
+        except ScpiProtocolError as exc:
+            raise ProtocolError(f"{self.kind} at {self.address}: {exc}") from None
+        wanted = str(self.options.get("model", self.model_hint))
+        if wanted and wanted.upper() not in ident.model.upper():
+            raise ProtocolError(
+                f"{self.kind} driver at {self.address} found a {ident.vendor} {ident.model!r}, "
+                f"expected a model containing {wanted!r} (set options['model'] to override)"
+            )
+        log.info("%s: connected to %s at %s", self.kind, ident.text(), self.address)
+        return ident
+
+    def ask(self, header: str, *args: float | int | str, parse: Callable[[str], T] | None = None) -> T | str:
+        """Send one command and return its parsed reply; ``ERR`` replies raise ``InstrumentError``."""
+
+        def checked(text: str) -> Any:
+            err = check_reply(text)
+            if err is not None:
+                return err
+            return parse(text) if parse is not None else text
+
+        reply = self.transport.query(header, *args, parse=checked)
+        if isinstance(reply, ErrorReply):
+            self._drain_errors()
+            raise InstrumentError(self.kind, reply.code, f"{reply.message} (command {header})")
+        return reply
+
+    def set(self, header: str, *args: float | int | str) -> None:
+        """Send a setter and require its ``OK``."""
+
+        def ok(text: str) -> str:
+            if text != "OK":
+                raise ScpiProtocolError(f"expected OK to {header}, got {text[:60]!r}")
+            return text
+
+        self.ask(header, *args, parse=ok)
+
+    def _drain_errors(self, limit: int = 32) -> list[ErrorEntry]:
+        """Pop the error queue until ``0,"No error"`` (best effort, bounded)."""
+        entries: list[ErrorEntry] = []
+        for _ in range(limit):
+            try:
+                entry = self.transport.query("SYST:ERR?", parse=ErrorEntry.parse)
+            except (TransportTimeout, ProtocolError) as exc:
+                log.warning("%s: could not read the error queue: %s", self.kind, exc)
+                break
+            if entry.code == NO_ERROR.code:
+                break
+            log.warning("%s: instrument error %d: %s", self.kind, entry.code, entry.message)
+            entries.append(entry)
+        return entries
+
+    def errors(self) -> list[ErrorEntry]:
+        """Read and clear the instrument's error queue."""
+        return self._drain_errors()
+
+    def identify(self) -> str:
+        """The ``*IDN?`` string."""
+        return self.ask("*IDN?", parse=lambda t: Identity.parse(t).text())
+
+    def close(self) -> None:
+        """Close the serial port."""
+        self.transport.close()
+
+    def __enter__(self) -> "ScpiInstrument":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- limits
+    def _check_limits(self, limits: Mapping[str, float]) -> dict[str, float]:
+        """Validate the campaign's limits: known names, finite numbers (an ignored limit is unsafe)."""
+        out: dict[str, float] = {}
+        for name, value in dict(limits).items():
+            if name not in self.known_limits:
+                known = ", ".join(self.known_limits) or "none"
+                raise ValueError(f"{self.kind}: unknown safety limit {name!r}; this driver enforces: {known}")
+            try:
+                out[name] = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{self.kind}: safety limit {name!r} must be a number, got {value!r}") from None
+            if not math.isfinite(out[name]):
+                raise ValueError(f"{self.kind}: safety limit {name!r} must be finite, got {value!r}")
+        return out
+
+    def check_limit(self, name: str, value: float, what: str = "") -> None:
+        """Raise ``SafetyLimitError`` if ``value`` exceeds ``limits[name]`` (if that limit is set)."""
+        if not math.isfinite(value):
+            raise ValueError(f"{self.kind}: {what or name} value {value!r} is not a finite number")
+        maximum = self.limits.get(name)
+        if maximum is not None and value > maximum:
+            raise SafetyLimitError(name, value, maximum, what)
+
+    # ---------------------------------------------------------------- actions
+    def action_status(self, command_id: str) -> ActionStatus:
+        """``<ACT>:STAT? <id>``."""
+        return self.ask(f"{self.action}:STAT?", self._id(command_id), parse=ActionStatus.parse)
+
+    def _id(self, command_id: str) -> str:
+        try:
+            return check_id(command_id)
+        except ScpiProtocolError as exc:
+            raise ValueError(f"{self.kind}: {exc}") from None
+
+    def wait_limit_s(self, nominal_s: float | None = None) -> float:
+        """Real seconds to wait for an action: nominal / speed × 3 + timeout."""
+        n = self.nominal_s if nominal_s is None else nominal_s
+        return n / self.speed * 3.0 + self.timeout_s
+
+    def wait(self, command_id: str, nominal_s: float | None = None) -> ActionStatus:
+        """Poll ``<ACT>:STAT?`` until the action is done; failures raise ``InstrumentError``."""
+        n = self.nominal_s if nominal_s is None else nominal_s
+        limit = self.wait_limit_s(n)
+        poll = float(self.options.get("poll_s", min(1.0, max(0.005, n / self.speed / 50.0))))
+        deadline = time.monotonic() + limit
+        while True:
+            st = self.action_status(command_id)
+            if st.state == "done":
+                return st
+            if st.state == "failed":
+                self._drain_errors()
+                raise InstrumentError(self.kind, st.code or 0, f"{st.message} (command id {command_id})")
+            if st.state == "unknown":
+                raise ProtocolError(f"{self.kind}: the instrument forgot command id {command_id!r} while it ran")
+            if time.monotonic() >= deadline:
+                raise TransportTimeout(
+                    f"{self.kind}: command {command_id} still running after {limit:.1f}s "
+                    f"(progress {st.progress}); nominal {n:g}s at speed {self.speed:g}"
+                )
+            time.sleep(poll)
+
+    def fetch_result(self, command_id: str) -> dict[str, Any]:
+        """The result of a finished action, as the ``CommandOutcome.result`` dict."""
+        raise NotImplementedError
+
+    def command_outcome(self, command_id: str) -> CommandOutcome:
+        """What the instrument knows about ``command_id`` (with the result once done)."""
+        st = self.action_status(command_id)
+        if st.state == "done":
+            return CommandOutcome(command_id, "done", result=self.fetch_result(command_id))
+        if st.state == "failed":
+            return CommandOutcome(command_id, "failed", error=f"{st.code}: {st.message}")
+        return CommandOutcome(command_id, st.state)
+
+    def status(self) -> dict[str, Any]:
+        """``STAT?`` → a dict of ``key=value`` fields (numbers where they parse)."""
+        text = self.ask("STAT?")
+        out: dict[str, Any] = {"identity": self.identity.text()}
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            if not sep:
+                continue
+            value = value.strip()
+            for convert in (int, float, str):
+                try:
+                    out[key.strip().lower()] = convert(value)
+                    break
+                except ValueError:
+                    continue
+        return out
+
+
+class ScpiMeasurer(ScpiInstrument):
+    """A SCPI-style ``Measurer``: ``MEAS:START <id>,<sample>``, poll, ``MEAS:RES? <id>``.
+
+    Subclasses implement ``read_result(command_id) -> Measurement``.
+    """
+
+    action = "MEAS"
+
+    def read_result(self, command_id: str) -> Measurement:
+        """Fetch and parse the finished measurement of ``command_id``."""
+        raise NotImplementedError
+
+    def measure(self, sample: Sample, command_id: str) -> Measurement:
+        """Measure ``sample``; safe to call again with the same ``command_id`` (never measures twice)."""
+        cid = self._id(command_id)
+        sid = self._sample_id(sample)
+        st = self.action_status(cid)
+        if st.state == "failed":
+            raise InstrumentError(self.kind, st.code or 0, f"{st.message} (command id {cid})")
+        if st.state == "unknown":
+            self.set(f"{self.action}:START", cid, sid)
+        if st.state != "done":
+            self.wait(cid)
+        return self.read_result(cid)
+
+    def _sample_id(self, sample: Sample) -> str:
+        sid = getattr(sample, "sample_id", None)
+        try:
+            return check_id(str(sid), "sample id") if sid else check_id("", "sample id")
+        except ScpiProtocolError as exc:
+            raise ValueError(f"{self.kind}: {exc}") from None
+
+    def fetch_result(self, command_id: str) -> dict[str, Any]:
+        m = self.read_result(command_id)
+        return {"scalars": dict(m.scalars), "arrays": dict(m.arrays)}
+
+    def make_safe(self) -> None:
+        """Abort a running measurement (the instrument idles safely)."""
+        self.set(f"{self.action}:ABOR")

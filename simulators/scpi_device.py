@@ -1,0 +1,378 @@
+"""Base of the simulated SCPI instruments: common commands, error queue, actions.
+
+Every device answers ``*IDN?``, ``SYST:ERR?``, ``*CLS``, ``*RST`` and
+``STAT?``; subclasses register their own headers in ``commands()``. Long
+actions (``<ACT>:START <id>,...``) run on the virtual clock and are
+de-duplicated by command id through ``CommandRegistry``; their status and
+result stay queryable for the life of the process (``<ACT>:STAT? <id>``,
+``<ACT>:RES? <id>``). A device runs one action at a time.
+
+The ``error`` fault is drawn once per new action: the action then fails half
+way with ``FAULT_CODE`` pushed onto the error queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from protocols.scpi import (
+    ERR_COMMAND,
+    ERR_EXECUTION,
+    ERR_PARAMETER,
+    ERR_QUEUE_OVERFLOW,
+    ERR_SETTINGS_CONFLICT,
+    NO_ERROR,
+    PROTOCOL_VERSION,
+    ActionStatus,
+    Command,
+    ErrorEntry,
+    ErrorReply,
+    Identity,
+    ScpiProtocolError,
+    check_id,
+    join_fields,
+    parse_number,
+)
+from simulators.clock import VirtualClock
+from simulators.commands import CommandRegistry
+from simulators.faults import FaultInjector, FaultSpec
+from simulators.ledger import Ledger
+from simulators.tray import Tray
+
+log = logging.getLogger("labpilot.sim")
+
+#: Instrument-specific code of an injected hardware fault.
+FAULT_CODE = 250
+#: A referenced sample is not in the rack.
+ERR_NO_SAMPLE = 301
+#: Length of the error queue (SCPI instruments keep a bounded queue).
+QUEUE_LENGTH = 32
+
+
+class CommandFailure(Exception):
+    """Raised by a command handler: answered as ``ERR <code>,"<message>"`` and queued."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class RunningAction:
+    """An action in flight on the virtual clock."""
+
+    command_id: str
+    started: float
+    duration: float
+    finish: Callable[[], dict[str, Any]]
+    fail_at: float | None = None  # virtual time at which an injected fault strikes
+
+
+Handler = Callable[[Command], str]
+
+
+class ScpiDevice:
+    """A simulated SCPI-style instrument (no I/O: ``handle_line`` in, reply text out)."""
+
+    kind = "device"
+    model = "DEVICE-SIM"
+    action = "MEAS"
+    #: Keep finished outcomes in the tray too (synthesizers), so a restarted simulator remembers them.
+    persist_outcomes = False
+
+    def __init__(
+        self,
+        *,
+        serial: str = "0001",
+        clock: VirtualClock | None = None,
+        faults: FaultInjector | None = None,
+        ledger: Ledger | None = None,
+        tray: Tray | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.identity = Identity(vendor="LABPILOT", model=self.model, serial=serial, version=PROTOCOL_VERSION)
+        self.clock = clock or VirtualClock()
+        self.faults = faults or FaultInjector(FaultSpec(), random.Random(seed))
+        self.ledger = ledger or Ledger(None)
+        self.rng = np.random.default_rng(seed)
+        self.tray = tray if tray is not None else Tray(None)
+        self.registry = CommandRegistry(store=self.tray if self.persist_outcomes else None, instrument=self.kind)
+        self.errors: deque[ErrorEntry] = deque()
+        self.running: RunningAction | None = None
+        self._handlers: dict[str, Handler] = {
+            "*IDN?": lambda c: self.identity.text(),
+            "SYST:ERR?": self._syst_err,
+            "*CLS": self._cls,
+            "*RST": self._rst,
+            "STAT?": lambda c: self.status_text(),
+            f"{self.action}:STAT?": self._action_stat,
+            f"{self.action}:RES?": self._action_res,
+            f"{self.action}:ABOR": self._action_abort,
+        }
+        self._handlers.update(self.commands())
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **extra: Any) -> "ScpiDevice":
+        """Build from the ``python -m simulators`` arguments."""
+        return cls(
+            serial=args.serial,
+            clock=VirtualClock(args.speed),
+            faults=FaultInjector(FaultSpec.parse(args.faults), random.Random(args.seed)),
+            ledger=Ledger(args.ledger),
+            tray=Tray(args.tray) if args.tray else None,
+            seed=args.seed,
+            **extra,
+        )
+
+    # ---------------------------------------------------------------- subclass hooks
+    def commands(self) -> dict[str, Handler]:
+        """Instrument-specific headers → handlers."""
+        return {}
+
+    def status_fields(self) -> dict[str, Any]:
+        """Instrument-specific ``STAT?`` fields."""
+        return {}
+
+    def reset(self) -> None:
+        """Bring settings to the safe state (``*RST``)."""
+
+    def result_fields(self, result: dict[str, Any]) -> list[Any]:
+        """The ``<ACT>:RES?`` reply fields of a finished action."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- line handling
+    def handle_line(self, line: bytes) -> str:
+        """One received line → one reply line (never raises)."""
+        try:
+            cmd = Command.parse(line)
+        except ScpiProtocolError as exc:
+            return self._refuse(ERR_COMMAND, f"Command error; {exc}")
+        except ValueError as exc:
+            return self._refuse(ERR_COMMAND, f"Command error; {exc}")
+        handler = self._handlers.get(cmd.header)
+        if handler is None:
+            return self._refuse(-113, f"Undefined header; {cmd.header}")
+        try:
+            self.tick()
+            return handler(cmd)
+        except CommandFailure as exc:
+            return self._refuse(exc.code, exc.message)
+        except ScpiProtocolError as exc:
+            return self._refuse(-104, f"Data type error; {exc}")
+
+    def overflow(self) -> str:
+        """Reply to a line longer than the protocol allows."""
+        return self._refuse(-363, "Input buffer overrun")
+
+    def _refuse(self, code: int, message: str) -> str:
+        self.push_error(code, message)
+        return ErrorReply(code=code, message=message).text()
+
+    def push_error(self, code: int, message: str) -> None:
+        """Append to the error queue; a full queue keeps a final overflow entry (SCPI)."""
+        log.info("%s error %d: %s", self.kind, code, message)
+        if len(self.errors) >= QUEUE_LENGTH - 1:
+            if len(self.errors) == QUEUE_LENGTH - 1:
+                self.errors.append(ErrorEntry(code=ERR_QUEUE_OVERFLOW, message="Queue overflow"))
+            return
+        self.errors.append(ErrorEntry(code=code, message=message))
+
+    def _syst_err(self, cmd: Command) -> str:
+        return (self.errors.popleft() if self.errors else NO_ERROR).text()
+
+    def _cls(self, cmd: Command) -> str:
+        self.errors.clear()
+        return "OK"
+
+    def _rst(self, cmd: Command) -> str:
+        self._abort_running("reset")
+        self.reset()
+        return "OK"
+
+    def status_text(self) -> str:
+        """``STAT?``: ``STATE=IDLE|BUSY,ACTION=<id>,ERRORS=<n>,...``."""
+        fields: dict[str, Any] = {
+            "STATE": "BUSY" if self.running else "IDLE",
+            "ACTION": self.running.command_id if self.running else "NONE",
+            "ERRORS": len(self.errors),
+        }
+        fields.update(self.status_fields())
+        return ",".join(f"{k}={v}" for k, v in fields.items())
+
+    # ---------------------------------------------------------------- helpers for handlers
+    @staticmethod
+    def need_args(cmd: Command, count: int) -> tuple[str, ...]:
+        """The command's arguments, exactly ``count`` of them."""
+        if len(cmd.args) != count:
+            raise CommandFailure(ERR_PARAMETER, f"Parameter not allowed; {cmd.header} takes {count} argument(s), got {len(cmd.args)}")
+        return cmd.args
+
+    @staticmethod
+    def number(text: str, what: str, lo: float, hi: float) -> float:
+        """A numeric argument within the instrument's hardware range."""
+        try:
+            x = parse_number(text, what)
+        except ScpiProtocolError as exc:
+            raise CommandFailure(-104, f"Data type error; {exc}") from None
+        if not lo <= x <= hi:
+            raise CommandFailure(-222, f"Data out of range; {what} {x:g} outside [{lo:g}, {hi:g}]")
+        return x
+
+    @staticmethod
+    def ident(text: str, what: str = "command id") -> str:
+        """An id argument."""
+        try:
+            return check_id(text, what)
+        except ScpiProtocolError as exc:
+            raise CommandFailure(-224, f"Illegal parameter value; {exc}") from None
+
+    # ---------------------------------------------------------------- actions
+    def start_action(self, command_id: str, duration: float, begin: Callable[[], Callable[[], dict[str, Any]]]) -> str:
+        """Start an action unless ``command_id`` was seen; ``begin`` does the physical start.
+
+        ``begin`` runs only for a new id, after the busy check; it returns the
+        function that completes the action and yields its result dict.
+        """
+        if self.registry.outcome(command_id) is not None:
+            log.info("%s: duplicate %s suppressed", self.kind, command_id)
+            return "OK"
+        if self.running is not None:
+            raise CommandFailure(
+                ERR_SETTINGS_CONFLICT, f"Settings conflict; busy with command {self.running.command_id}"
+            )
+        finish = begin()
+        self.registry.begin(command_id)
+        now = self.clock.now()
+        fail_at = now + duration * 0.5 if self.faults.should("error") else None
+        self.running = RunningAction(command_id, now, duration, finish, fail_at)
+        return "OK"
+
+    def tick(self) -> None:
+        """Complete or fail the running action when its virtual time has come."""
+        act = self.running
+        if act is None:
+            return
+        now = self.clock.now()
+        if act.fail_at is not None and now >= act.fail_at:
+            self._fail(act, FAULT_CODE, f"Hardware fault during {self.action.lower()} {act.command_id}")
+        elif now >= act.started + act.duration:
+            self.running = None
+            self.registry.finish(act.command_id, act.finish())
+
+    def _fail(self, act: RunningAction, code: int, message: str) -> None:
+        self.running = None
+        self.registry.fail(act.command_id, f"{code} {message}")
+        self.push_error(code, message)
+        self.ledger.record(self.kind, "abort", act.command_id, None, code=code, reason=message)
+
+    def _abort_running(self, reason: str) -> None:
+        if self.running is not None:
+            self._fail(self.running, 210, f"Action {self.running.command_id} interrupted: {reason}")
+
+    def _action_abort(self, cmd: Command) -> str:
+        self.need_args(cmd, 0)
+        self._abort_running("aborted by command")
+        return "OK"
+
+    def _action_stat(self, cmd: Command) -> str:
+        (cid,) = self.need_args(cmd, 1)
+        cid = self.ident(cid)
+        rec = self.registry.outcome(cid)
+        if rec is None:
+            return ActionStatus(state="unknown").text()
+        if rec.state == "running":
+            act = self.running
+            progress = 0.0
+            if act is not None and act.command_id == cid and act.duration > 0:
+                progress = min(1.0, max(0.0, (self.clock.now() - act.started) / act.duration))
+            return ActionStatus(state="running", progress=round(progress, 4)).text()
+        if rec.state == "failed":
+            code, _, message = (rec.error or "").partition(" ")
+            try:
+                number = int(code)
+            except ValueError:
+                number, message = ERR_EXECUTION, rec.error or "failed"
+            return ActionStatus(state="failed", code=number, message=message).text()
+        return ActionStatus(state="done", sample_id=rec.result["sample_id"]).text()
+
+    def _action_res(self, cmd: Command) -> str:
+        (cid,) = self.need_args(cmd, 1)
+        cid = self.ident(cid)
+        rec = self.registry.outcome(cid)
+        if rec is None or rec.state != "done":
+            state = "unknown" if rec is None else rec.state
+            raise CommandFailure(-221, f"Settings conflict; no result for {cid} (state {state})")
+        return join_fields(self.result_fields(rec.result))
+
+
+class MeasuringDevice(ScpiDevice):
+    """A simulated measurer: ``MEAS:START <id>,<sample_id>`` reads the sample from the tray.
+
+    Subclasses set ``worlds`` (world names they can measure), ``nominal_s``
+    and implement ``measure_truth(world, truth) -> dict`` (the result fields,
+    computed at start and revealed when the measurement finishes).
+    """
+
+    action = "MEAS"
+    worlds: tuple[str, ...] = ("alloy",)
+    nominal_s = 300.0
+
+    def __init__(self, *, world_seed: int = 0, **kw: Any) -> None:
+        self.world_seed = world_seed
+        self._worlds: dict[str, Any] = {}
+        super().__init__(**kw)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **extra: Any) -> "ScpiDevice":
+        return super().from_args(args, world_seed=args.world_seed, **extra)
+
+    def commands(self) -> dict[str, Handler]:
+        return {"MEAS:START": self._start}
+
+    def world(self, name: str) -> Any:
+        """The world object of a tray row (built once, from ``--world-seed``)."""
+        if name not in self._worlds:
+            if name == "alloy":
+                from simulators.worlds.alloy import AlloyWorld
+
+                self._worlds[name] = AlloyWorld(self.world_seed)
+            elif name == "polymer":
+                from simulators.worlds.polymer import PolymerWorld
+
+                self._worlds[name] = PolymerWorld(self.world_seed)
+            else:
+                raise CommandFailure(ERR_NO_SAMPLE + 1, f"Sample from unknown world {name!r}")
+        return self._worlds[name]
+
+    def measure_truth(self, world: Any, truth: dict[str, Any]) -> dict[str, Any]:
+        """The measurement of one sample (noise drawn from ``self.rng``)."""
+        raise NotImplementedError
+
+    def _start(self, cmd: Command) -> str:
+        cid, sid = self.need_args(cmd, 2)
+        cid = self.ident(cid)
+        sid = self.ident(sid, "sample id")
+        return self.start_action(cid, self.nominal_s, lambda: self._begin(cid, sid))
+
+    def _begin(self, cid: str, sid: str) -> Callable[[], dict[str, Any]]:
+        try:
+            world_name, truth = self.tray.get(sid)
+        except KeyError:
+            raise CommandFailure(ERR_NO_SAMPLE, f"No sample {sid!r} in the rack") from None
+        if world_name not in self.worlds:
+            raise CommandFailure(
+                ERR_NO_SAMPLE + 1,
+                f"Sample {sid!r} is a {world_name} sample; this {self.kind} measures {'/'.join(self.worlds)} samples",
+            )
+        values = self.measure_truth(self.world(world_name), truth)
+        self.ledger.record(self.kind, "measure", cid, sid)
+        result = {"sample_id": sid, **values}
+        return lambda: result

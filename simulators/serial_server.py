@@ -1,0 +1,175 @@
+"""Serve a line-oriented device on a pseudo-terminal (or a TCP port), with faults.
+
+``serve_pty`` opens a pty pair, prints the slave's path as the first stdout
+line, and answers each ``\\n``-terminated command line written to the slave
+with the device's reply line. Any serial client (pyserial, ``screen``,
+``minicom``) can open that path. The server keeps its own handle on the slave
+so that clients may close and reopen the port at will.
+
+Faults (see ``simulators.faults``) act on the link: ``disconnect`` makes the
+device go silent and deaf for ``disconnect_s`` real seconds (the command that
+triggered it is lost, as is everything sent meanwhile); ``drop`` processes
+the command but sends no reply; ``garble`` corrupts the reply's bytes;
+``slow`` delays the reply by ``slow_s``. Instrument ``error`` faults are the
+device's business (an action fails).
+
+The loop is single-threaded: the device's ``tick()`` runs between lines (at
+least every ``tick_s``) so long actions finish on the virtual clock even when
+no one is asking.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import socket
+import sys
+import time
+import tty
+from typing import Protocol
+
+from protocols.scpi import MAX_LINE_BYTES
+from simulators.faults import FaultInjector
+
+log = logging.getLogger("labpilot.sim.serial")
+
+
+class LineDevice(Protocol):
+    """What the server needs from a device: a reply per line, and a clock tick."""
+
+    def handle_line(self, line: bytes) -> str: ...
+
+    def tick(self) -> None: ...
+
+    def overflow(self) -> str: ...
+
+
+class LineServer:
+    """Feeds received bytes to a ``LineDevice`` line by line and writes replies, applying link faults."""
+
+    def __init__(self, device: LineDevice, faults: FaultInjector, tick_s: float = 0.02) -> None:
+        self.device = device
+        self.faults = faults
+        self.tick_s = tick_s
+        self._buf = bytearray()
+        self._deaf_until = 0.0
+        self.lines = 0
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Take received bytes; return the reply bytes to send (possibly faulted), in order."""
+        out: list[bytes] = []
+        if time.monotonic() < self._deaf_until:
+            self._buf.clear()
+            return out
+        self._buf += data
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                if len(self._buf) > MAX_LINE_BYTES:
+                    self._buf.clear()
+                    out.append((self.device.overflow() + "\n").encode("ascii"))
+                return out
+            line = bytes(self._buf[: nl + 1])
+            del self._buf[: nl + 1]
+            if not line.strip():
+                continue
+            reply = self._one(line)
+            if reply is not None:
+                out.append(reply)
+            if time.monotonic() < self._deaf_until:
+                self._buf.clear()
+                return out
+
+    def _one(self, line: bytes) -> bytes | None:
+        self.lines += 1
+        if self.faults.should("disconnect"):
+            self._deaf_until = time.monotonic() + self.faults.disconnect_delay()
+            log.info("fault: disconnect for %.2fs (lost %r)", self.faults.disconnect_delay(), line)
+            return None
+        reply = (self.device.handle_line(line) + "\n").encode("ascii")
+        if self.faults.should("drop"):
+            log.info("fault: dropped reply %r to %r", reply, line)
+            return None
+        if self.faults.should("garble"):
+            reply = self.faults.garble(reply)
+            log.info("fault: garbled reply to %r", line)
+        if self.faults.should("slow"):
+            log.info("fault: slow reply to %r", line)
+            time.sleep(self.faults.slow_delay())
+        return reply
+
+    # ---------------------------------------------------------------- pty
+    def serve_pty(self, announce=None) -> None:
+        """Serve forever on a new pty; print its path first (or pass it to ``announce``)."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        path = os.ttyname(slave)
+        try:
+            _announce(path, announce)
+            while True:
+                ready, _, _ = select.select([master], [], [], self.tick_s)
+                self.device.tick()
+                if not ready:
+                    continue
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    time.sleep(self.tick_s)
+                    continue
+                for reply in self.feed(data):
+                    _write_all(master, reply)
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    # ---------------------------------------------------------------- tcp
+    def serve_tcp(self, host: str = "127.0.0.1", port: int = 0, announce=None) -> None:
+        """Serve one client at a time on TCP (for ``socket://host:port`` clients)."""
+        srv = socket.create_server((host, port))
+        try:
+            _announce(f"socket://{host}:{srv.getsockname()[1]}", announce)
+            while True:
+                ready, _, _ = select.select([srv], [], [], self.tick_s)
+                self.device.tick()
+                if not ready:
+                    continue
+                conn, _ = srv.accept()
+                with conn:
+                    self._buf.clear()
+                    while True:
+                        ready, _, _ = select.select([conn], [], [], self.tick_s)
+                        self.device.tick()
+                        if not ready:
+                            continue
+                        data = conn.recv(65536)
+                        if not data:
+                            break
+                        for reply in self.feed(data):
+                            conn.sendall(reply)
+        finally:
+            srv.close()
+
+
+def _announce(address: str, announce) -> None:
+    if announce is not None:
+        announce(address)
+        return
+    sys.stdout.write(address + "\n")
+    sys.stdout.flush()
+
+
+def _write_all(fd: int, data: bytes, stall_s: float = 2.0) -> None:
+    """Write to a non-blocking fd; give up (drop the rest) if no one reads for ``stall_s``."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            _, writable, _ = select.select([], [fd], [], stall_s)
+            if not writable:
+                log.warning("no reader for %.1fs: dropped %d reply bytes", stall_s, len(view))
+                return
+            continue
+        view = view[n:]
