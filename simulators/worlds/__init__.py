@@ -5,5 +5,6 @@
 """
 
 from simulators.worlds.alloy import AlloyWorld
+from simulators.worlds.polymer import PolymerWorld
 
-__all__ = ["AlloyWorld"]
+__all__ = ["AlloyWorld", "PolymerWorld"]

@@ -98,7 +98,7 @@ class AlloyWorld:
         # Higher pressure scatters sputtered atoms: slower growth, finer grains.
         pressure_factor = (REFERENCE_PRESSURE_PA / pressure) ** 0.3
         thickness = float(flux.sum() * duration_s * pressure_factor)
-        grain = 7.0 * math.exp(temp / 300.0) * (REFERENCE_PRESSURE_PA / pressure) ** 0.15
+        grain = 18.0 * math.exp(temp / 350.0) * (REFERENCE_PRESSURE_PA / pressure) ** 0.15
         grain = float(min(grain, max(thickness, 1.0)))
 
         f_fcc = float(fcc_fraction(composition)[0])

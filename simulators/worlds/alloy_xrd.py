@@ -21,11 +21,11 @@ FCC_REL_I = np.array([1.00, 0.45, 0.25, 0.25])
 """Powder intensities of fcc Ni/Pt (ICDD-like), strongest (111) = 1."""
 
 ATOMIC_NUMBER = np.array([26.0, 27.0, 28.0, 77.0, 78.0])
-AREA_PER_NM = 20.0
+AREA_PER_NM = 6.0
 """Integrated counts·degree of the strongest reflection per nm of an Fe film, per second of dwell."""
 ABSORPTION_NM = 1500.0
 """Effective information depth for Cu Kα in a 3d-metal film (symmetric scan)."""
-MICROSTRAIN = 0.002
+MICROSTRAIN = 0.0015
 PV_ETA = 0.5
 
 
