@@ -86,9 +86,9 @@ class XrdSim(ZmqInstrument):
 
     def cmd_scan(self, args: dict[str, Any]) -> dict[str, Any]:
         command_id = self.arg_str(args, "command_id")
-        known = self.registry.outcome(command_id)
-        if known is not None:  # a resend: answer with the first outcome, validate nothing
-            return self.start_action(command_id, 0.0, lambda: {})
+        replayed = self.replay(command_id)
+        if replayed is not None:  # a resend: the first outcome, nothing validated or done again
+            return replayed
         sample_id = self.arg_str(args, "sample_id")
         lo, hi = TWO_THETA_RANGE
         start = self.arg_float(args, "start", lo, hi)
@@ -106,6 +106,7 @@ class XrdSim(ZmqInstrument):
         except KeyError:
             raise SimError(ERR_UNKNOWN_SAMPLE, f"sample {sample_id!r} is not in the tray") from None
         world = self.world(world_name)
+        self.busy_check()
 
         def perform() -> dict[str, Any]:
             two_theta = scan_axis(start, stop, step)

@@ -144,8 +144,11 @@ class ZmqInstrument:
         return dict(record.result or {})
 
     def cmd_safe(self, args: dict[str, Any]) -> dict[str, Any]:
+        aborted = [r.command_id for r in self.registry.running()]
+        for command_id in aborted:
+            self.registry.fail(command_id, "aborted: instrument was made safe")
         self.make_safe()
-        return {"instrument": self.kind, **self.state()}
+        return {"instrument": self.kind, "aborted": aborted, **self.state()}
 
     # ------------------------------------------------------- for subclasses
     def state(self) -> dict[str, Any]:
@@ -154,6 +157,16 @@ class ZmqInstrument:
 
     def make_safe(self) -> None:
         """Bring the hardware to a safe state."""
+
+    def replay(self, command_id: str) -> dict[str, Any] | None:
+        """The first outcome of a command id already seen (a resend), else ``None``.
+
+        Call it before validating an action's arguments: a resend must get
+        the first answer even if the world changed since (sample moved on).
+        """
+        if self.registry.outcome(command_id) is None:
+            return None
+        return self.start_action(command_id, 0.0, _never)
 
     def start_action(
         self,
@@ -186,6 +199,12 @@ class ZmqInstrument:
         self.registry.schedule(command_id, result, ready_at)
         return {"command_id": command_id, "state": "running", "duplicate": False, "duration_s": duration_s}
 
+    def busy_check(self) -> None:
+        """Refuse a new action while another one runs (one arm, one goniometer)."""
+        running = [r.command_id for r in self.registry.running()]
+        if running:
+            raise SimError(ERR_BUSY, f"{self.kind} is busy with {running[0]!r}")
+
     # ------------------------------------------------------- argument helpers
     @staticmethod
     def arg_str(args: dict[str, Any], name: str) -> str:
@@ -212,3 +231,7 @@ class ZmqInstrument:
         if not low <= value <= high:
             raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r}={value:g} outside [{low:g}, {high:g}]")
         return float(value)
+
+
+def _never() -> dict[str, Any]:
+    raise AssertionError("a replayed command must not act again")
