@@ -110,7 +110,7 @@ class XrdSim(ZmqInstrument):
 
         def perform() -> dict[str, Any]:
             two_theta = scan_axis(start, stop, step)
-            counts = np.asarray(world.xrd_pattern(truth, two_theta, self.rng), dtype=float)
+            counts = np.asarray(world.xrd_pattern(truth, two_theta, self.rng, dwell_s=dwell), dtype=float)
             self.tube_on = True
             self.scans += 1
             self.ledger.record(
