@@ -216,6 +216,13 @@ def split_fields(text: str) -> list[str]:
             return fields
 
 
+def _arg_text(value: Arg) -> str:
+    """A Python argument → its unquoted field text (numbers formatted exactly)."""
+    if isinstance(value, str):
+        return value
+    return _format_arg(value)
+
+
 def _format_arg(value: Arg) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return format_number(value)
@@ -228,7 +235,7 @@ def _format_arg(value: Arg) -> str:
 
 
 class Command(BaseModel):
-    """One command line: an upper-cased header and its argument fields (as text)."""
+    """One command line: an upper-cased header and its argument fields (unquoted text)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -251,7 +258,7 @@ class Command(BaseModel):
     def build(cls, header: str, *args: Arg) -> "Command":
         """Make a command from Python values (numbers formatted, strings quoted if needed)."""
         try:
-            return cls(header=header, args=tuple(_format_arg(a) for a in args))
+            return cls(header=header, args=tuple(_arg_text(a) for a in args))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             if isinstance(exc, ScpiProtocolError):
                 raise
@@ -262,7 +269,7 @@ class Command(BaseModel):
         if not self.args:
             return self.header
         return self.header + " " + ",".join(
-            a if _TOKEN_RE.fullmatch(a) or _NUMBER_RE.fullmatch(a) else quote(a) for a in self.args
+            a if _TOKEN_RE.fullmatch(a) else quote(a) for a in self.args
         )
 
     def encode(self) -> bytes:

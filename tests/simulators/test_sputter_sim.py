@@ -1,0 +1,104 @@
+"""The sputter simulator as a real process on a real pty, spoken to by a plain serial client."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import serial
+
+from simulators.ledger import read_ledger
+from simulators.process import SimulatorProcess
+from simulators.tray import Tray
+
+
+def ask(port: serial.Serial, line: str) -> str:
+    port.write(line.encode("ascii") + b"\n")
+    reply = port.readline()
+    assert reply.endswith(b"\n"), f"no reply to {line!r}: {reply!r}"
+    return reply.decode("ascii").rstrip("\r\n")
+
+
+@pytest.fixture
+def sim(tmp_path):
+    with SimulatorProcess(
+        "sputter", "--pty", "--speed", "100000", "--serial", "SN42",
+        "--tray", str(tmp_path / "tray.db"), "--ledger", str(tmp_path / "ledger.jsonl"),
+    ) as proc:
+        yield proc
+
+
+def test_plain_serial_client_gets_idn_and_error_queue(sim):
+    """The issue's acceptance test: a client that knows nothing of labpilot."""
+    with serial.Serial(sim.address, 9600, timeout=5) as port:
+        assert ask(port, "*IDN?") == "LABPILOT,SPUTTER-SIM,SN42,1.0"
+        assert ask(port, "SYST:ERR?") == '0,"No error"'
+        assert ask(port, "PRES 99").startswith("ERR -222,")
+        assert ask(port, "BOGUS:CMD 1") == 'ERR -113,"Undefined header; BOGUS:CMD"'
+        assert ask(port, "SYST:ERR?").startswith('-222,"Data out of range; pressure 99')
+        assert ask(port, "SYST:ERR?") == '-113,"Undefined header; BOGUS:CMD"'
+        assert ask(port, "SYST:ERR?") == '0,"No error"'
+
+
+def test_crlf_and_lowercase_commands_are_understood(sim):
+    with serial.Serial(sim.address, timeout=5) as port:
+        port.write(b"*idn?\r\n")
+        assert port.readline() == b"LABPILOT,SPUTTER-SIM,SN42,1.0\n"
+
+
+def test_deposition_needs_the_shutter_open_and_then_makes_one_sample(sim, tmp_path):
+    with serial.Serial(sim.address, timeout=5) as port:
+        for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,150", "SOUR:POW 2,60"]:
+            assert ask(port, line) == "OK"
+        refused = ask(port, "DEP:START run-1,1800")
+        assert refused.startswith("ERR -221,") and "shutter closed" in refused
+        assert ask(port, "DEP:STAT? run-1") == "UNKNOWN"  # a refused start leaves no trace
+        assert ask(port, "SHUT OPEN") == "OK"
+        assert ask(port, "DEP:START run-1,1800") == "OK"
+        assert ask(port, "DEP:START run-1,1800") == "OK"  # duplicate: suppressed
+        status = ask(port, "DEP:STAT? run-1")
+        while status.startswith("RUNNING"):
+            status = ask(port, "DEP:STAT? run-1")
+        assert status == "DONE,SP00001"
+        fields = ask(port, "DEP:RES? run-1").split(",")
+        assert fields[0] == "SP00001" and [float(f) for f in fields[1:4]] == [1800.0, 150.0, 60.0]
+    deposits = [e for e in read_ledger(tmp_path / "ledger.jsonl") if e["action"] == "deposit"]
+    assert len(deposits) == 1 and deposits[0]["command_id"] == "run-1"
+    world, truth = Tray(tmp_path / "tray.db").get("SP00001")
+    assert world == "alloy" and truth["composition"]["Fe"] > truth["composition"]["Co"] > 0
+
+
+def test_closing_the_shutter_mid_run_aborts_with_an_error(tmp_path):
+    with SimulatorProcess("sputter", "--pty", "--speed", "1", "--ledger", str(tmp_path / "l.jsonl")) as sim:
+        with serial.Serial(sim.address, timeout=5) as port:
+            for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START r2,1800"]:
+                assert ask(port, line) == "OK"
+            assert ask(port, "SHUT CLOSE") == "OK"
+            status = ask(port, "DEP:STAT? r2")
+            assert status.startswith("FAILED,210,") and "shutter closed" in status
+            assert ask(port, "SYST:ERR?").startswith("210,")
+    actions = [e["action"] for e in read_ledger(tmp_path / "l.jsonl")]
+    assert actions == ["deposit", "abort"]
+
+
+def test_restarted_simulator_remembers_finished_commands(tmp_path):
+    args = ["--pty", "--speed", "100000", "--tray", str(tmp_path / "tray.db")]
+    with SimulatorProcess("sputter", *args) as sim, serial.Serial(sim.address, timeout=5) as port:
+        for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START keep-1,60"]:
+            assert ask(port, line) == "OK"
+        while ask(port, "DEP:STAT? keep-1").startswith("RUNNING"):
+            pass
+    with SimulatorProcess("sputter", *args) as sim, serial.Serial(sim.address, timeout=5) as port:
+        assert ask(port, "DEP:STAT? keep-1") == "DONE,SP00001"
+        for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START keep-2,60"]:
+            assert ask(port, line) == "OK"
+        while (status := ask(port, "DEP:STAT? keep-2")).startswith("RUNNING"):
+            pass
+        assert status == "DONE,SP00002"  # sample ids never repeat across restarts
+
+
+def test_sigterm_exits_cleanly(tmp_path):
+    sim = SimulatorProcess("sputter", "--pty").start()
+    assert sim.stop() == 0
+    assert "Traceback" not in sim.stderr_text()
