@@ -3,7 +3,9 @@
 ``ControlClient(endpoint).request("approve", id=3)`` sends one validated
 request and returns the reply's ``result``; it raises ``ControlError`` when
 the campaign answers ``ok=false`` (the message is the campaign's reason),
-and ``ControlUnavailable`` when nothing answers within ``timeout_s``. It
+and ``ControlUnavailable`` when nothing answers within ``timeout_s``. A
+refused CURVE key or a security mismatch (CURVE on one side only) is a
+``ControlError`` saying so, seen on the handshake, not a timeout. It
 never hangs: the REQ socket is polled with a timeout and, on timeout, closed
 with linger 0 (a REQ socket that lost its reply cannot be reused).
 
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from agent.control_auth import CurveClientKeys, parse_endpoint
 from agent.control_messages import (
@@ -80,6 +84,7 @@ class ControlClient:
         )
         self._ctx = zmq.Context.instance()
         self._socket: zmq.Socket[Any] | None = None
+        self._monitor: zmq.Socket[Any] | None = None
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send ``cmd`` with ``args``; return the result or raise (see module doc)."""
@@ -104,17 +109,47 @@ class ControlClient:
         return reply.result or {}
 
     def _exchange(self, payload: bytes) -> bytes | None:
-        """One send and one bounded wait; None (and a fresh socket next time) on timeout."""
+        """One send and one bounded wait; None (and a fresh socket next time) on timeout.
+
+        Meanwhile a socket monitor watches the security handshake, so that a
+        refused CURVE key or a security mismatch is reported as such at once
+        instead of as a silent timeout.
+        """
         sock = self._socket or self._connect()
+        assert self._monitor is not None
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        deadline = time.monotonic() + self.timeout_s
         try:
             sock.send(payload)
-            if sock.poll(int(self.timeout_s * 1000), zmq.POLLIN):
-                frames = sock.recv_multipart()
-                return frames[0] if len(frames) == 1 else b"".join(frames)
+            while (left := deadline - time.monotonic()) > 0:
+                ready = dict(poller.poll(max(1, int(left * 1000))))
+                if sock in ready:
+                    frames = sock.recv_multipart()
+                    return frames[0] if len(frames) == 1 else b"".join(frames)
+                if self._monitor in ready:
+                    self._check_handshake(recv_monitor_message(self._monitor))
         except zmq.ZMQError as exc:
             log.debug("control exchange with %s failed: %s", self.endpoint, exc)
+        except ControlError:
+            self._drop_socket()
+            raise
         self._drop_socket()
         return None
+
+    def _check_handshake(self, event: dict[str, Any]) -> None:
+        if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            raise ControlError(
+                f"authentication failed: the campaign at {self.endpoint} refused this client's CURVE key"
+                if self._curve is not None
+                else f"authentication failed: the campaign at {self.endpoint} refused this client"
+            )
+        if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+            if event["value"] == getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", None):
+                need = "does not use CURVE; drop the CURVE keys" if self._curve else "requires CURVE keys"
+                raise ControlError(f"security mismatch: the control endpoint at {self.endpoint} {need}")
+            raise ControlError(f"handshake with {self.endpoint} failed (protocol error {event['value']}): is it a labpilot control endpoint?")
 
     def _connect(self) -> zmq.Socket[Any]:
         sock = self._ctx.socket(zmq.REQ)
@@ -125,14 +160,19 @@ class ControlClient:
             sock.curve_secretkey = self._curve.secret
             sock.curve_publickey = self._curve.public
             sock.curve_serverkey = self._curve.server_public
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         sock.connect(self.endpoint)
         self._socket = sock
         return sock
 
     def _drop_socket(self) -> None:
         if self._socket is not None:
+            self._socket.disable_monitor()
             self._socket.close(linger=0)
             self._socket = None
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
+            self._monitor = None
 
     def _unavailable_message(self, cmd: str, attempts: int) -> str:
         tries = "twice" if attempts == 2 else "once"

@@ -22,7 +22,7 @@ from agent.control_auth import (
     token_from_env,
     token_matches,
 )
-from agent.control_client import ControlClient, ControlError, ControlUnavailable
+from agent.control_client import ControlClient, ControlError
 from agent.control_messages import ControlRequest
 from agent.control_server import ControlServer
 
@@ -215,14 +215,25 @@ def test_curve_admits_listed_clients_and_not_others(keys: dict[str, Path]) -> No
             srv.endpoint,
             curve_secret_file=keys["stranger_sec"],
             curve_server_public_file=keys["server_pub"],
-            timeout_s=0.3,
+            timeout_s=5,
         ) as stranger:
-            with pytest.raises(ControlUnavailable, match="check that the server admits this client's key"):
+            with pytest.raises(ControlError, match="authentication failed: .* refused this client's CURVE key"):
                 stranger.request("abort")
-        with ControlClient(srv.endpoint, timeout_s=0.3) as plain:
-            with pytest.raises(ControlUnavailable):
+        with ControlClient(srv.endpoint, timeout_s=5) as plain:
+            with pytest.raises(ControlError, match="security mismatch: .* requires CURVE keys"):
                 plain.request("ping")
     assert [r.cmd for r in handler.seen] == ["status"]
+
+
+@needs_curve
+def test_a_client_with_curve_keys_is_told_when_the_endpoint_does_not_use_curve(keys: dict[str, Path]) -> None:
+    with ControlServer(Recorder()) as srv:
+        assert srv.endpoint is not None
+        with ControlClient(
+            srv.endpoint, curve_secret_file=keys["op_sec"], curve_server_public_file=keys["server_pub"], timeout_s=5
+        ) as client:
+            with pytest.raises(ControlError, match="security mismatch: .* does not use CURVE"):
+                client.request("status")
 
 
 @needs_curve
