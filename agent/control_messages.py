@@ -202,7 +202,14 @@ class ControlReply(_Strict):
         return cls(ok=False, error=error)
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json().encode("utf-8")
+        """UTF-8 JSON; numpy scalars and arrays in the result become numbers and lists."""
+        return self.model_dump_json(fallback=_numpy_to_json).encode("utf-8")
+
+
+def _numpy_to_json(value: Any) -> Any:
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
 
 
 # ---------------------------------------------------------- encode / decode

@@ -269,6 +269,20 @@ def test_malformed_bytes_on_a_raw_socket_get_a_clear_error_and_the_server_keeps_
     assert client.request("status")["state"] == "awaiting_approval"
 
 
+def test_numpy_values_in_a_result_arrive_as_plain_json() -> None:
+    import numpy as np
+
+    class Numeric:
+        def handle(self, request: ControlRequest) -> dict[str, Any]:
+            return {"completed": np.int64(7), "best": np.float64(0.25), "x": np.array([0.1, 0.9])}
+
+    with ControlServer(Numeric()) as srv:
+        assert srv.endpoint is not None
+        result = ControlClient(srv.endpoint, timeout_s=TIMEOUT_S).request("status")
+    assert result == {"completed": 7, "best": 0.25, "x": [0.1, 0.9]}
+    assert type(result["completed"]) is int
+
+
 class Faulty:
     """A handler with bugs: the server must turn each into an ok=false reply."""
 
@@ -293,7 +307,7 @@ def test_handler_bugs_become_error_replies_and_are_logged(caplog: pytest.LogCapt
             c.request("status")
         with pytest.raises(ControlError, match="handler returned list, expected a dict"):
             c.request("queue")
-        with pytest.raises(ControlError, match="internal error while handling abort"):
+        with pytest.raises(ControlError, match="internal error while handling abort: .*object is not JSON-serializable"):
             c.request("abort")
         assert c.request("resume") == {}
         assert c.request("pause") == {"fine": True}
