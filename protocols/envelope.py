@@ -176,8 +176,10 @@ def decode_request(data: bytes) -> Request:
 
 
 def encode_reply(reply: Reply) -> bytes:
-    """A reply's frame bytes."""
-    return _dump(reply.model_dump(exclude_none=True))
+    """A reply's frame bytes (``id`` always present, ``null`` if unknown)."""
+    obj = reply.model_dump(exclude_none=True)
+    obj["id"] = reply.id
+    return _dump(obj)
 
 
 def decode_reply(data: bytes) -> Reply:
