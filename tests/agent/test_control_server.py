@@ -438,3 +438,28 @@ def test_the_server_holds_the_agents_lock_while_handling() -> None:
         ControlClient(srv.endpoint, timeout_s=TIMEOUT_S).request("status")
     assert observed == [True]
     assert not lock.locked()
+
+
+def test_a_client_that_leaves_before_its_reply_does_not_disturb_the_next() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    class Blocking(MiniCampaign):
+        def handle(self, request: ControlRequest) -> dict[str, Any]:
+            if request.cmd == "abort":
+                entered.set()
+                release.wait(TIMEOUT_S)
+            return super().handle(request)
+
+    campaign = Blocking()
+    with ControlServer(campaign) as srv:
+        assert srv.endpoint is not None
+        quitter = zmq.Context.instance().socket(zmq.REQ)
+        quitter.linger = 0
+        quitter.connect(srv.endpoint)
+        quitter.send(b'{"v": 1, "cmd": "abort", "args": {"reason": "walked away"}}')
+        assert entered.wait(TIMEOUT_S)
+        quitter.close()  # gone before the reply exists
+        release.set()
+        with ControlClient(srv.endpoint, timeout_s=TIMEOUT_S) as client:
+            assert client.request("status")["state"] == "aborted"
+            assert client.request("queue")["proposals"][0]["id"] == 1
