@@ -47,22 +47,41 @@ def normalize_knobs(mw: float, mmmm: float, tc: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SmoothField:
-    """A random smooth function on [0, 1]³ with values of order ±1 (random Fourier features)."""
+    """A random smooth function on [0, 1]³ with mean 0 and sd 1 (random Fourier features)."""
 
     omegas: np.ndarray
     phases: np.ndarray
     weights: np.ndarray
+    offset: float = 0.0
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, n: int = 8, scale: float = 3.0) -> "SmoothField":
-        return cls(
-            omegas=rng.normal(0.0, scale, (n, 3)),
-            phases=rng.uniform(0.0, 2.0 * np.pi, n),
-            weights=rng.normal(0.0, np.sqrt(2.0 / n), n),
-        )
+    def draw(
+        cls, rng: np.random.Generator, n: int = 8, scales: tuple[float, float, float] = (5.0, 5.0, 5.0),
+        max_slope: tuple[float, float, float] | None = None,
+    ) -> "SmoothField":
+        """Draw a field with unit sd over the knob cube.
+
+        ``scales`` sets the typical frequency along (MW, mmmm, cooling T);
+        ``max_slope`` caps |∂F/∂z| per axis (frequencies along an axis are
+        shrunk until the cap holds on a dense probe), so that a textbook
+        trend along that axis is never reversed.
+        """
+        omegas = rng.normal(0.0, 1.0, (n, 3)) * np.asarray(scales)
+        phases = rng.uniform(0.0, 2.0 * np.pi, n)
+        weights = rng.normal(0.0, 1.0, n)
+        probe = np.random.default_rng(12345).uniform(size=(4096, 3))
+        for _ in range(50):
+            arg = probe @ omegas.T + phases
+            values = np.cos(arg) @ weights
+            sd = float(values.std())
+            slopes = np.abs((np.sin(arg) * weights) @ omegas).max(axis=0) / sd
+            if max_slope is None or np.all(slopes <= np.asarray(max_slope)):
+                break
+            omegas = omegas * np.minimum(1.0, 0.9 * np.asarray(max_slope) / slopes)
+        return cls(omegas=omegas, phases=phases, weights=weights / sd, offset=float(values.mean()) / sd)
 
     def __call__(self, z: np.ndarray) -> float:
-        return float(self.weights @ np.cos(self.omegas @ z + self.phases))
+        return float(self.weights @ np.cos(self.omegas @ z + self.phases)) - self.offset
 
 
 @dataclass(frozen=True)
@@ -88,7 +107,7 @@ class HiddenPolymer:
             beta_center_c=float(rng.uniform(85.0, 105.0)),
             beta_width_c=float(rng.uniform(12.0, 18.0)),
             tm0_k=float(TM0_K + rng.uniform(-2.0, 2.0)),
-            xc_field=SmoothField.draw(rng),
+            xc_field=SmoothField.draw(rng, scales=(5.0, 2.0, 5.0), max_slope=(np.inf, 2.5, 2.0)),
             beta_field=SmoothField.draw(rng),
             lamella_field=SmoothField.draw(rng),
         )
@@ -114,16 +133,16 @@ def structure(
     m, s, t = z
     jitter = (lambda sd: float(rng.normal(0.0, sd))) if rng is not None else (lambda sd: 0.0)
 
-    xc = 0.33 + 0.24 * s + 0.15 * t - 0.06 * m + hidden.xc_offset + 0.025 * hidden.xc_field(z) + jitter(0.008)
-    xc = float(np.clip(xc, 0.1, 0.8))
+    xc = 0.33 + 0.24 * s + 0.15 * t - 0.06 * m + hidden.xc_offset + 0.05 * hidden.xc_field(z) + jitter(0.012)
+    xc = float(np.clip(xc, 0.1, 0.85))
     meso = 0.65 * _sigmoid((hidden.meso_mid_c + 8.0 * m - tc) / 7.0) * (1.0 - 0.3 * s)
     window = np.exp(-(((tc - hidden.beta_center_c) / hidden.beta_width_c) ** 2))
-    beta = hidden.beta_amp * (0.4 + 0.6 * s) * window * (1.0 + 0.3 * hidden.beta_field(z)) + jitter(0.005)
+    beta = hidden.beta_amp * (0.4 + 0.6 * s) * window * (1.0 + 0.4 * hidden.beta_field(z)) + jitter(0.005)
     beta = float(np.clip(beta, 0.0, 0.95 - meso))
     alpha = 1.0 - meso - beta
 
-    lamella = (6.5 + 9.0 * t**1.3 + 4.0 * s - 1.0 * m + 0.4 * hidden.lamella_field(z)) * (1.0 - 0.15 * meso)
-    lamella = float(max(lamella * (1.0 + jitter(0.02)), 3.0))
+    lamella = (6.5 + 9.0 * t**1.3 + 4.0 * s - 1.0 * m + 1.5 * hidden.lamella_field(z)) * (1.0 - 0.15 * meso)
+    lamella = float(max(lamella * (1.0 + jitter(0.03)), 3.0))
     tm = gibbs_thomson_c(lamella, hidden.tm0_k)
     return {
         "crystallinity": xc,

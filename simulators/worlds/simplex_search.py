@@ -15,18 +15,21 @@ import numpy as np
 Objective = Callable[[np.ndarray], np.ndarray]
 
 
-def project_to_bounded_simplex(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, iters: int = 60) -> np.ndarray:
-    """Euclidean projection of each row onto {x : lo <= x <= hi, sum(x) = 1}, by bisection on a shift."""
-    y = np.atleast_2d(y)
-    t_lo = (y - hi).min(axis=1) - 1.0
-    t_hi = (y - lo).max(axis=1) + 1.0
-    for _ in range(iters):
-        t = 0.5 * (t_lo + t_hi)
-        s = np.clip(y - t[:, None], lo, hi).sum(axis=1)
-        too_big = s > 1.0
-        t_lo = np.where(too_big, t, t_lo)
-        t_hi = np.where(too_big, t_hi, t)
-    x = np.clip(y - 0.5 * (t_lo + t_hi)[:, None], lo, hi)
+def project_to_bounded_simplex(y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Euclidean projection of each row onto {x : lo <= x <= hi, sum(x) = 1}.
+
+    x = clip(y - t, lo, hi) for the shift t where the sum is 1. The sum is
+    piecewise linear and non-increasing in t with breakpoints at y - lo and
+    y - hi, so t is found exactly by interpolating between breakpoints.
+    """
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    knots = np.sort(np.concatenate([y - lo, y - hi], axis=1), axis=1)  # (n, 2d), increasing t
+    sums = np.clip(y[:, None, :] - knots[:, :, None], lo, hi).sum(axis=2)  # non-increasing along axis 1
+    j = np.clip((sums >= 1.0).sum(axis=1) - 1, 0, knots.shape[1] - 2)  # last knot with sum >= 1
+    rows = np.arange(len(y))
+    t0, t1, s0, s1 = knots[rows, j], knots[rows, j + 1], sums[rows, j], sums[rows, j + 1]
+    frac = np.divide(s0 - 1.0, s0 - s1, out=np.zeros_like(s0), where=s0 > s1)
+    x = np.clip(y - (t0 + frac * (t1 - t0))[:, None], lo, hi)
     return x / x.sum(axis=1, keepdims=True)
 
 
