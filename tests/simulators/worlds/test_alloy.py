@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulators.worlds.alloy import AlloyWorld
 
@@ -287,3 +289,17 @@ def test_magnetometer_noise_is_about_one_percent_and_unbiased():
 def test_true_magnetization_refuses_bad_compositions(composition, words):
     with pytest.raises(ValueError, match=words):
         AlloyWorld(0).true_magnetization(composition)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(0.0, 300.0), min_size=5, max_size=5).filter(lambda p: sum(p) > 1.0))
+def test_any_powered_deposit_gives_a_consistent_film(powers):
+    world = AlloyWorld(0)
+    truth = world.deposit(dict(zip(AlloyWorld.ELEMENTS, powers)), 300.0)
+    assert sum(truth["composition"].values()) == pytest.approx(1.0)
+    f_fcc = truth["phase_fractions"]["fcc"]
+    assert truth["phase"] == ("bcc" if f_fcc == 0.0 else "fcc" if f_fcc == 1.0 else "bcc+fcc")
+    assert 2.79 <= truth["lattice_bcc_A"] <= 3.12 and 3.52 <= truth["lattice_fcc_A"] <= 3.93
+    assert world.magnetization(truth, np.random.default_rng(0)) >= 0.0
+    batch = world.true_magnetization_batch(np.array([[truth["composition"][e] for e in AlloyWorld.ELEMENTS]]))
+    assert batch[0] == pytest.approx(world.true_magnetization(truth["composition"]))
