@@ -1,0 +1,174 @@
+"""``ae-bo``: Bayesian optimization in an autoencoder's latent space (seed 004).
+
+What it does, step by step:
+
+1. **Candidates.** The space's pool, or (continuous spaces, e.g. a composition
+   simplex) ``n_candidates`` uniform constraint-satisfying samples drawn once
+   from the planner's seed.
+2. **Descriptors.** Parameters that name elements (``Fe``, ``ni_load`` ->
+   Ni, or the ``elements`` option mapping names to symbols) form a composition;
+   it becomes element-property descriptors (``planners.descriptors``: mean,
+   spread, min, max of atomic number, mass, electronegativity, radii, valence
+   electrons, melting point, ionization energy, density). Other parameters are
+   appended as their unit-scaled values (categoricals one-hot). With no element
+   parameter at all the descriptors are just the scaled parameters.
+3. **Autoencoder.** A small torch autoencoder (``planners.autoencoder``) is
+   trained once, seeded, on the descriptors of *all* candidates (unlabelled
+   data is free), compressing them to ``latent_dim`` (default 3) coordinates,
+   which are then scaled to the unit cube of the candidates.
+4. **BO in the latent space.** A GP (``planners.gp.fit_gp``: ARD Matern-5/2,
+   standardized outcomes) maps latent coordinates of the completed trials to
+   the objective; every unused candidate is scored by log expected improvement
+   (``acquisition="logei"``, over the best posterior mean at a measured point,
+   which is robust to noise) or UCB (``acquisition="ucb"``, ``beta``).
+5. **Proposals are real candidates.** Because the whole candidate set is
+   scored in the latent space, the chosen latent point *is* a real unmeasured
+   candidate (the nearest one, at distance zero): no decoding of an abstract
+   latent optimum, which may not correspond to any makeable composition.
+   Batches and pending points use the kriging believer
+   (``planners.pool_batch.greedy_batch``), so a batch spreads out.
+
+History: failed trials are excluded from the GP (their value is unknown) and
+never proposed again; rejected and pending points are never proposed; pending
+points are believed at their posterior mean. Fewer than ``n_initial`` (default
+2) completed trials: uniform random unused candidates.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from planners.analytic import log_ei, ucb
+from planners.autoencoder import LATENT_RANGE, TrainedAutoencoder, fit_autoencoder
+from planners.base import Planner, PlannerError, Proposal, Trial, register
+from planners.descriptors import composition_descriptors
+from planners.elements import element_mapping
+from planners.encoding import Encoder, call_seed, check_k, maximize_form, split_history, taken_mask, validate_space
+from planners.gp import fit_gp, posterior_mean_std
+from planners.pool import candidate_rows
+from planners.pool_batch import greedy_batch, shortlist
+from planners.space import CategoricalParam, Objective, Space
+
+_OPTIONS = {"latent_dim", "elements", "acquisition", "beta", "n_candidates", "ae_steps", "n_initial", "shortlist"}
+
+
+@register
+class AEBOPlanner(Planner):
+    """GP-BO over autoencoder latent coordinates of element descriptors; proposes real candidates."""
+
+    name = "ae-bo"
+
+    def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
+        super().__init__(space, objectives, seed, **options)
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise PlannerError(f"planner 'ae-bo' does not know options {unknown}; known: {sorted(_OPTIONS)}")
+        if len(self.objectives) != 1:
+            raise PlannerError(f"planner 'ae-bo' optimizes one objective, got {len(self.objectives)}")
+        validate_space(space)
+        self.latent_dim = options.get("latent_dim", 3)
+        lo, hi = LATENT_RANGE
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or not lo <= self.latent_dim <= hi:
+            raise PlannerError(f"ae-bo: latent_dim must be an integer in [{lo}, {hi}], got {self.latent_dim!r}")
+        self.acquisition = options.get("acquisition", "logei")
+        if self.acquisition not in ("logei", "ucb"):
+            raise PlannerError(f"ae-bo: acquisition must be 'logei' or 'ucb', got {self.acquisition!r}")
+        self.beta = float(options.get("beta", 4.0))
+        self.n_candidates = int(options.get("n_candidates", 20_000))
+        self.ae_steps = int(options.get("ae_steps", 1500))
+        self.n_initial = max(2, int(options.get("n_initial", 2)))
+        self.shortlist = int(options.get("shortlist", 256))
+        elements = options.get("elements")
+        if elements is not None and not isinstance(elements, Mapping):
+            raise PlannerError(f"ae-bo: elements must map parameter names to element symbols, got {elements!r}")
+        try:
+            self.elements = element_mapping(space.names, elements)
+        except KeyError as e:
+            raise PlannerError(f"ae-bo: {e.args[0]}") from None
+        for name in self.elements:
+            if isinstance(space.param(name), CategoricalParam):
+                raise PlannerError(f"ae-bo: element parameter {name!r} must be numeric (a fraction), not categorical")
+        self._encoder = Encoder(space)
+        self._cache: tuple[np.ndarray, TrainedAutoencoder, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # -- descriptors and latent space ------------------------------------------
+    def descriptors(self, rows: np.ndarray) -> np.ndarray:
+        """Descriptor vectors of parameter rows (element descriptors + other scaled parameters)."""
+        rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        names = self.space.names
+        el_idx = [names.index(n) for n in self.elements]
+        parts = []
+        if el_idx:
+            try:
+                parts.append(composition_descriptors(rows[:, el_idx], list(self.elements.values())))
+            except ValueError as e:
+                raise PlannerError(f"ae-bo: {e}") from None
+        feats = self._encoder.to_features(rows)
+        other_cols: list[int] = []
+        for i, p in enumerate(self.space.params):
+            if i in el_idx:
+                continue
+            if isinstance(p, CategoricalParam):
+                other_cols.extend(self._encoder.cat_cols[i])
+            else:
+                other_cols.append(self._encoder.numeric_col[self._encoder.numeric_idx.index(i)])
+        if other_cols:
+            parts.append(feats[:, other_cols])
+        return np.hstack(parts)
+
+    def _latent_space(self) -> tuple[np.ndarray, TrainedAutoencoder, np.ndarray, np.ndarray, np.ndarray]:
+        """Candidates, trained AE, their unit-cube latent coordinates, and the latent scaling (built once)."""
+        if self._cache is None:
+            cand = candidate_rows(self.space, self.n_candidates, call_seed(self.seed, 0, salt=41))
+            desc = self.descriptors(cand)
+            ae = fit_autoencoder(desc, self.latent_dim, seed=self.seed, steps=self.ae_steps)
+            z = ae.encode(desc)
+            lo, span = z.min(axis=0), np.ptp(z, axis=0)
+            span = np.where(span > 1e-12, span, 1.0)
+            self._cache = (cand, ae, (z - lo) / span, lo, span)
+        return self._cache
+
+    def latent(self, rows: np.ndarray) -> np.ndarray:
+        """Unit-cube latent coordinates of any parameter rows (measured points off the pool too)."""
+        _, ae, _, lo, span = self._latent_space()
+        return (ae.encode(self.descriptors(rows)) - lo) / span
+
+    # -- proposing ---------------------------------------------------------------
+    def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
+        k = check_k(k)
+        data = split_history(self.space, self.objectives, history)
+        cand, _, cand_latent, _, _ = self._latent_space()
+        avail = np.nonzero(~taken_mask(self.space, cand, data.taken))[0]
+        if k > avail.size:
+            where = "pool rows" if self.space.pool is not None else "sampled candidates"
+            raise PlannerError(f"asked for {k} points but only {avail.size} of {len(cand)} {where} are unused")
+        rng = np.random.default_rng(call_seed(self.seed, len(history)))
+        if len(data.y) < self.n_initial:
+            pick = rng.choice(avail, k, replace=False)
+            return [Proposal(self.space.to_point(cand[i]), None, "ae-bo: random start") for i in pick]
+        y = maximize_form(data.y, self.objectives)[:, 0]
+        unit = torch.stack([torch.zeros(self.latent_dim), torch.ones(self.latent_dim)]).double()
+        model = fit_gp(self.latent(data.x), y, bounds=unit, seed=call_seed(self.seed, len(history), 1))
+        X = torch.as_tensor(cand_latent[avail], dtype=torch.float64)
+        mean, std = posterior_mean_std(model, X)
+        train_mean, _ = posterior_mean_std(model, torch.as_tensor(self.latent(data.x)))
+        best = float(train_mean.max())
+        if self.acquisition == "logei":
+            def score(m: torch.Tensor, s: torch.Tensor, _b: torch.Tensor) -> torch.Tensor:
+                return log_ei(m[:, 0], s[:, 0], best)
+        else:
+            def score(m: torch.Tensor, s: torch.Tensor, _b: torch.Tensor) -> torch.Tensor:
+                return ucb(m[:, 0], s[:, 0], self.beta)
+        first = score(mean, std, mean[:0])
+        short = shortlist(first, k, self.shortlist)
+        pending = torch.as_tensor(self.latent(data.pending), dtype=torch.float64) if len(data.pending) else X[:0]
+        picks = greedy_batch([model], X[short], pending, k, score)
+        label = "log EI" if self.acquisition == "logei" else "UCB"
+        out = []
+        for j, s in picks:
+            row = cand[avail[int(short[j])]]
+            out.append(Proposal(self.space.to_point(row), s, f"ae-bo: {label} in a {self.latent_dim}-d latent space"))
+        return out
