@@ -370,7 +370,7 @@ class MeasuringDevice(ScpiDevice):
         if world_name not in self.worlds:
             raise CommandFailure(
                 ERR_NO_SAMPLE + 1,
-                f"Sample {sid!r} is a {world_name} sample; this {self.kind} measures {'/'.join(self.worlds)} samples",
+                f"Sample {sid!r} comes from the {world_name} world; this {self.kind} measures {'/'.join(self.worlds)} samples",
             )
         values = self.measure_truth(self.world(world_name), truth)
         self.ledger.record(self.kind, "measure", cid, sid)
