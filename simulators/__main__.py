@@ -1,7 +1,9 @@
-"""``python -m simulators KIND (--pty | --zmq ENDPOINT) [...]``: run one simulated instrument.
+"""``python -m simulators KIND (--pty | --tcp HOST:PORT | --zmq ENDPOINT) [...]``: run one simulated instrument.
 
-The first stdout line is the address to connect to (a pty path or the bound
-tcp endpoint). SIGTERM and SIGINT stop the simulator cleanly.
+The first stdout line is the address to connect to: a pty path, a
+``socket://host:port`` URL for serial instruments served over TCP (what a
+serial-to-Ethernet converter looks like), or the bound ZeroMQ endpoint.
+SIGTERM and SIGINT stop the simulator cleanly.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import Sequence
 
 #: Simulator kinds and the transports each serves.
 KINDS: dict[str, tuple[str, ...]] = {
-    "sputter": ("pty",),
-    "magnetometer": ("pty",),
-    "tensile": ("pty",),
-    "dsc": ("pty",),
+    "sputter": ("pty", "tcp"),
+    "magnetometer": ("pty", "tcp"),
+    "tensile": ("pty", "tcp"),
+    "dsc": ("pty", "tcp"),
     "robot": ("zmq",),
     "xrd": ("zmq", "pty"),
 }
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=sorted(KINDS), help="instrument to simulate")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
+    where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
     where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
     p.add_argument("--seed", type=int, default=0, help="seed of noise and fault draws")
     p.add_argument("--world-seed", type=int, default=0, help="seed of the hidden materials world")
@@ -44,9 +47,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate arguments (transport supported by the kind, speed, faults)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    transport = "pty" if args.pty else "zmq"
+    transport = "pty" if args.pty else "tcp" if args.tcp else "zmq"
     if transport not in KINDS[args.kind]:
-        parser.error(f"{args.kind} simulator does not serve --{transport}; use --{KINDS[args.kind][0]}")
+        offered = " or ".join(f"--{t}" for t in KINDS[args.kind])
+        parser.error(f"{args.kind} simulator does not serve --{transport}; use {offered}")
+    if args.tcp is not None:
+        host, sep, port = args.tcp.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            parser.error(f"--tcp wants HOST:PORT (e.g. 127.0.0.1:0), got {args.tcp!r}")
     if not args.speed > 0:
         parser.error(f"--speed must be > 0, got {args.speed}")
     from simulators.faults import FaultSpec

@@ -30,7 +30,7 @@ import numpy as np
 
 from protocols.scpi import Command, join_fields
 from simulators.scpi_device import CommandFailure, Handler, MeasuringDevice
-from simulators.serial_server import LineServer
+from simulators.serial_server import serve_device
 
 HEATING_RATE_K_PER_MIN = 10.0
 MAX_POINTS = 20000
@@ -109,4 +109,4 @@ class DscDevice(MeasuringDevice):
 def serve(args: argparse.Namespace) -> None:
     """Run the simulator (``python -m simulators dsc --pty ...``)."""
     device = DscDevice.from_args(args)
-    LineServer(device, device.faults).serve_pty()
+    serve_device(device, args)

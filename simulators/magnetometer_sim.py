@@ -21,7 +21,7 @@ import argparse
 from typing import Any
 
 from simulators.scpi_device import MeasuringDevice
-from simulators.serial_server import LineServer
+from simulators.serial_server import serve_device
 
 
 class MagnetometerDevice(MeasuringDevice):
@@ -42,4 +42,4 @@ class MagnetometerDevice(MeasuringDevice):
 def serve(args: argparse.Namespace) -> None:
     """Run the simulator (``python -m simulators magnetometer --pty ...``)."""
     device = MagnetometerDevice.from_args(args)
-    LineServer(device, device.faults).serve_pty()
+    serve_device(device, args)

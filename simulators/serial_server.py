@@ -152,6 +152,16 @@ class LineServer:
             srv.close()
 
 
+def serve_device(device, args) -> None:
+    """Serve ``device`` as the command line asked: ``--pty`` or ``--tcp HOST:PORT``."""
+    server = LineServer(device, device.faults)
+    if getattr(args, "tcp", None):
+        host, _, port = args.tcp.rpartition(":")
+        server.serve_tcp(host, int(port))
+    else:
+        server.serve_pty()
+
+
 def _announce(address: str, announce) -> None:
     if announce is not None:
         announce(address)

@@ -32,7 +32,7 @@ from typing import Any
 
 from protocols.scpi import ERR_SETTINGS_CONFLICT, Command, format_number
 from simulators.scpi_device import CommandFailure, Handler, ScpiDevice
-from simulators.serial_server import LineServer
+from simulators.serial_server import serve_device
 
 MAX_POWER_W = 600.0
 MAX_FLOW_SCCM = 200.0
@@ -182,4 +182,4 @@ def serve(args: argparse.Namespace) -> None:
     from simulators.worlds.alloy import AlloyWorld
 
     device = SputterDevice.from_args(args, world=AlloyWorld(args.world_seed))
-    LineServer(device, device.faults).serve_pty()
+    serve_device(device, args)

@@ -18,7 +18,7 @@ import argparse
 from typing import Any
 
 from simulators.scpi_device import MeasuringDevice
-from simulators.serial_server import LineServer
+from simulators.serial_server import serve_device
 
 
 class TensileDevice(MeasuringDevice):
@@ -40,4 +40,4 @@ class TensileDevice(MeasuringDevice):
 def serve(args: argparse.Namespace) -> None:
     """Run the simulator (``python -m simulators tensile --pty ...``)."""
     device = TensileDevice.from_args(args)
-    LineServer(device, device.faults).serve_pty()
+    serve_device(device, args)
