@@ -133,7 +133,8 @@ def _apply_overrides(c: Campaign, args: argparse.Namespace) -> Campaign:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.session import run_campaign
+    from agent.dryrun import DryRunError
+    from agent.session import SessionError, run_campaign
 
     campaign = _apply_overrides(_load(args.file), args)
     source = Path(args.file).read_text(encoding="utf-8-sig")
@@ -142,10 +143,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.dry_run and (args.faults or args.ledger_dir or args.speed):
         raise CliError("--faults, --ledger-dir and --speed only make sense with --dry-run")
     speed = args.speed if args.speed is not None else (DEFAULT_DRY_RUN_SPEED if args.dry_run else 1.0)
-    final = run_campaign(
-        campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
-        ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
-    )
+    try:
+        final = run_campaign(
+            campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
+            ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
+        )
+    except (SessionError, DryRunError) as exc:
+        raise CliError(str(exc)) from None
     return 0 if final in ("completed", "aborted") else 3
 
 

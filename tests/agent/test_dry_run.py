@@ -1,0 +1,73 @@
+"""End to end: `labpilot run --dry-run` against simulator processes, through the real CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulators.ledger import read_ledger
+
+pytestmark = pytest.mark.slow
+
+
+def labpilot(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_alloy_dry_run_completes_and_reports(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    db = tmp_path / "alloy.db"
+    ledgers = tmp_path / "ledgers"
+    run = labpilot("run", str(alloy_campaign_file), "--dry-run", "--db", str(db), "--max-experiments", "8",
+                   "--speed", "5000", "--ledger-dir", str(ledgers))
+    assert run.returncode == 0, run.stderr[-3000:]
+    progress = [line for line in run.stdout.splitlines() if line.startswith("[")]
+    assert len(progress) == 8 and progress[-1].startswith("[  8/8]")
+
+    status = json.loads(labpilot("status", "--db", str(db), "--json").stdout)
+    assert status["campaign"] == "alloy-magnetization"
+    assert status["state"] == "completed"
+    assert status["experiments"]["completed"] == 8
+    best = status["best"]
+    assert best["objective"] == "magnetization" and best["value"] > 0
+    assert abs(sum(best["params"].values()) - 1.0) < 1e-6
+
+    # Every sample was deposited once, scanned once, measured once.
+    deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
+    assert len(deposits) == 8 and len({r["command_id"] for r in deposits}) == 8
+    scans = [r for r in read_ledger(ledgers / "xrd.jsonl") if r["action"] == "scan"]
+    assert len({r["sample_id"] for r in scans}) == len(scans) == 8
+
+    out_csv = tmp_path / "alloy.csv"
+    assert labpilot("export", "--db", str(db), "--csv", str(out_csv)).returncode == 0
+    with out_csv.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 8 and all(float(r["magnetization"]) > 0 for r in rows)
+    assert {r["chosen_by"] for r in rows} == {"initial", "planner"}
+
+    png = tmp_path / "alloy.png"
+    assert labpilot("plot", "--db", str(db), "--out", str(png)).returncode == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Running it again finds the campaign finished and does nothing.
+    again = labpilot("run", str(alloy_campaign_file), "--dry-run", "--db", str(db), "--max-experiments", "8")
+    assert "already completed" in again.stderr
+
+
+def test_run_with_a_foreign_database_is_refused(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    db = tmp_path / "notes.db"
+    db.write_text("not a database at all\n" * 100)
+    run = labpilot("run", str(alloy_campaign_file), "--dry-run", "--db", str(db))
+    assert run.returncode == 2
+    assert "not a labpilot campaign database" in run.stderr and "Traceback" not in run.stderr
+    assert db.read_text().startswith("not a database")
+
+
+def test_status_of_missing_database(tmp_path: Path) -> None:
+    r = labpilot("status", "--db", str(tmp_path / "none.db"))
+    assert r.returncode == 2 and "no campaign database" in r.stderr
