@@ -134,7 +134,7 @@ class ZmqInstrumentDriver:
     def wait(self, command_id: str, nominal_s: float, first: dict[str, Any] | None = None) -> None:
         """Poll ``status`` by command id until done; a failure raises ``InstrumentError``."""
         limit = self.wait_limit_s(nominal_s)
-        poll = float(self.options.get("poll_s", min(1.0, max(0.005, nominal_s / self.speed / 50.0))))
+        poll = float(self.options.get("poll_s", min(1.0, max(0.0005, nominal_s / self.speed / 50.0))))
         deadline = time.monotonic() + limit
         st = first or self.request("status", {"command_id": command_id})
         while True:

@@ -69,6 +69,8 @@ ERR_BUSY = 210
 ERR_HARDWARE = 301
 
 _ARRAY_KEY = "__ndarray__"
+#: Bytes a frame may contain: printable ASCII and JSON whitespace.
+_ALLOWED_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
 class EnvelopeError(ValueError):
@@ -139,8 +141,8 @@ def _load(data: bytes, what: str) -> dict[str, Any]:
         raise EnvelopeError(f"{what} frame of {len(data)} bytes exceeds MAX_FRAME_BYTES={MAX_FRAME_BYTES}")
     if not data:
         raise EnvelopeError(f"{what} frame is empty")
-    bad = next((i for i, b in enumerate(data) if b > 0x7E or (b < 0x20 and b not in (0x09, 0x0A, 0x0D))), None)
-    if bad is not None:
+    if data.translate(None, _ALLOWED_BYTES):
+        bad = next(i for i, b in enumerate(data) if b not in _ALLOWED_BYTES)
         raise EnvelopeError(f"{what} frame has a non-ASCII/control byte 0x{data[bad]:02x} at offset {bad} (garbled?)")
     try:
         obj = json.loads(data.decode("ascii"), parse_constant=_reject_constant)
