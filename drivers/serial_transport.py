@@ -16,6 +16,7 @@ every retry at WARNING.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable, TypeVar
 
@@ -57,6 +58,8 @@ class SerialTransport:
         #: counters a test or an operator can read: sent lines, retries, garbled and lost replies
         self.stats = {"queries": 0, "retries": 0, "garbled": 0, "timeouts": 0, "reopens": 0}
         self._port: serial.SerialBase | None = None
+        # one exchange at a time: a status poll from another thread must not interleave with a command
+        self._lock = threading.RLock()
         self._port = self._connect()
 
     # ---------------------------------------------------------------- port
@@ -123,7 +126,14 @@ class SerialTransport:
         kept failing, ``ProtocolError`` when the last attempts only got
         garbled replies.
         """
-        data = encode_line(line)
+        try:
+            data = encode_line(line)
+        except ScpiProtocolError as exc:
+            raise ProtocolError(f"{self.name}: cannot send {line[:60]!r}: {exc}") from None
+        with self._lock:
+            return self._exchange(line, data, parse)
+
+    def _exchange(self, line: str, data: bytes, parse: Callable[[str], T] | None) -> T | str:
         self.stats["queries"] += 1
         last: Exception | None = None
         for attempt in range(self.retries + 1):

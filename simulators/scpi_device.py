@@ -167,6 +167,10 @@ class ScpiDevice:
             return self._refuse(exc.code, exc.message)
         except ScpiProtocolError as exc:
             return self._refuse(-104, f"Data type error; {exc}")
+        except Exception as exc:  # a simulator bug or a world refusing a value: answer, never die
+            log.exception("%s: %s failed", self.kind, cmd.header)
+            message = str(exc).replace("\n", " ")[:200].encode("ascii", "replace").decode()
+            return self._refuse(ERR_EXECUTION, f"Execution error; {type(exc).__name__}: {message}")
 
     def overflow(self) -> str:
         """Reply to a line longer than the protocol allows."""

@@ -170,3 +170,45 @@ def test_instrument_error_during_deposition_raises_with_code(tmp_path):
             assert drv.command_outcome("e-1").state == "failed"
             assert drv.errors() == []  # the driver drained the queue
             assert drv.status()["shutter"] == "CLOSED"
+
+
+AGENT = """
+import sys
+from drivers import open_instrument
+drv = open_instrument("sputter", sys.argv[1], options={"rates": {"Fe": 1.0, "Co": 1.0}, "targets": ["Fe", "Co"],
+                      "speed": 100, "deposition_time_s": 150})
+drv.synthesize({"Fe": 0.5, "Co": 0.5}, "k-1")
+print("finished", flush=True)
+"""
+
+
+def test_agent_killed_mid_deposition_reconciles_without_a_second_deposit(tmp_path):
+    """kill -9 of the process that started a deposition; a new one finds it running and waits for it."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    ledger = tmp_path / "ledger.jsonl"
+    with SimulatorProcess("sputter", "--pty", "--speed", "100", "--ledger", str(ledger)) as sim:
+        agent = subprocess.Popen([sys.executable, "-c", AGENT, sim.address], cwd=Path(__file__).resolve().parents[2],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            for _ in range(600):  # the deposition (1.5 s real) has started once the ledger says so
+                if any(e["action"] == "deposit" for e in read_ledger(ledger)):
+                    break
+                time.sleep(0.02)
+            else:
+                raise AssertionError("the agent never started a deposition")
+            agent.kill()
+        finally:
+            agent.wait()
+            agent.stdout.close()
+        assert agent.returncode == -9
+        options = {"rates": {"Fe": 1.0, "Co": 1.0}, "targets": ["Fe", "Co"], "speed": 100, "deposition_time_s": 150}
+        with open_instrument("sputter", sim.address, options=options) as drv:
+            assert drv.command_outcome("k-1").state == "running"
+            sample = drv.synthesize({"Fe": 0.5, "Co": 0.5}, "k-1")
+            assert drv.command_outcome("k-1").result["sample_id"] == sample.sample_id
+            assert drv.status()["shutter"] == "CLOSED"
+    assert [e["command_id"] for e in read_ledger(ledger) if e["action"] == "deposit"] == ["k-1"]

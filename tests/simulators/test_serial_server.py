@@ -59,3 +59,41 @@ def test_garbage_commands_get_an_error_reply_not_a_crash():
     for junk in [b"\xff\xfe\n", b":::\n", b'SOUR:POW "unterminated\n', b"MEAS:START\n", b"MEAS:STAT? bad id!\n"]:
         (reply,) = s.feed(junk)
         assert reply.startswith(b"ERR -1") or reply.startswith(b"ERR -2"), (junk, reply)
+
+
+# ---------------------------------------------------------------------- fuzz: the simulators never crash
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from simulators.dsc_sim import DscDevice  # noqa: E402
+from simulators.sputter_sim import SputterDevice  # noqa: E402
+from simulators.tensile_sim import TensileDevice  # noqa: E402
+
+_DEVICES = {
+    "sputter": SputterDevice(),
+    "magnetometer": MagnetometerDevice(),
+    "tensile": TensileDevice(),
+    "dsc": DscDevice(),
+}
+_HEADERS = [h for d in _DEVICES.values() for h in d._handlers]
+_FIELD = st.one_of(
+    st.sampled_from(["1", "0", "-5", "1e999", "150.5", "OPEN", "x", '"q"', "", "run-1", "SP00001"]),
+    st.text(st.characters(min_codepoint=0, max_codepoint=255), max_size=12),
+)
+_LINES = st.one_of(
+    st.binary(max_size=120),
+    st.tuples(st.sampled_from(_HEADERS), st.lists(_FIELD, max_size=4)).map(
+        lambda hf: (hf[0] + (" " + ",".join(hf[1]) if hf[1] else "")).encode("latin-1")
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(kind=st.sampled_from(sorted(_DEVICES)), lines=st.lists(_LINES, min_size=1, max_size=6))
+def test_any_input_gets_valid_reply_lines_and_never_crashes_a_simulator(kind, lines):
+    device = _DEVICES[kind]
+    server = LineServer(device, FaultInjector(FaultSpec(), random.Random(0)))
+    data = b"".join(line.replace(b"\n", b"") + b"\n" for line in lines)
+    for reply in server.feed(data):
+        assert reply.endswith(b"\n") and decode_line(reply)  # a well-formed, non-empty line
