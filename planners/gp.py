@@ -1,0 +1,131 @@
+"""The one Gaussian-process helper every GP planner uses.
+
+``fit_gp`` builds a BoTorch ``SingleTaskGP``: Matern-5/2 kernel with one
+lengthscale per input (ARD) and BoTorch's dimension-scaled log-normal
+lengthscale prior, inputs normalized to the unit cube, outcomes standardized,
+hyperparameters fitted by maximizing the marginal likelihood
+(``fit_gpytorch_mll``). ``posterior_mean_std`` scores large candidate sets in
+chunks from one cached posterior (the training solve is done once, then each
+chunk costs one cross-covariance product).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from typing import Sequence
+
+import gpytorch
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import ModelListGP, SingleTaskGP
+from botorch.models.transforms.input import Normalize
+from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from botorch.utils.sampling import manual_seed
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+DTYPE = torch.float64
+
+#: Use exact Cholesky solves up to this many training points (gpytorch's own
+#: default switches to iterative solvers above 800, which is slower and
+#: approximate at the sizes a lab produces).
+MAX_CHOLESKY = 5000
+
+
+def _as_2d(t: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
+    t = torch.as_tensor(t, dtype=DTYPE)
+    if t.dim() == 1:
+        t = t.unsqueeze(-1)
+    if t.dim() != 2:
+        raise ValueError(f"{what} must be 1-D or 2-D, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return t
+
+
+def fit_gp(
+    train_x: torch.Tensor | np.ndarray,
+    train_y: torch.Tensor | np.ndarray,
+    *,
+    bounds: torch.Tensor | None = None,
+    train_yvar: torch.Tensor | np.ndarray | None = None,
+    nu: float = 2.5,
+    seed: int = 0,
+) -> SingleTaskGP:
+    """Fit a GP to ``train_x`` (n, d) and ``train_y`` (n,) or (n, m).
+
+    ``bounds`` (2, d) fixes the input normalization (e.g. the unit cube of an
+    encoded space); without it the bounds are learned from ``train_x``.
+    ``train_yvar`` gives known noise variances; without it the noise is fitted.
+    A multi-column ``train_y`` gives one independent output per column.
+    """
+    x = _as_2d(train_x, "train_x")
+    y = _as_2d(train_y, "train_y")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"train_x has {x.shape[0]} rows but train_y has {y.shape[0]}")
+    if x.shape[0] < 1:
+        raise ValueError("fit_gp needs at least one training point")
+    d, m = x.shape[1], y.shape[1]
+    if bounds is not None:
+        bounds = torch.as_tensor(bounds, dtype=DTYPE)
+        if bounds.shape != (2, d):
+            raise ValueError(f"bounds must have shape (2, {d}), got {tuple(bounds.shape)}")
+    yvar = None if train_yvar is None else _as_2d(train_yvar, "train_yvar")
+    batch = torch.Size([m]) if m > 1 else torch.Size([])
+    model = SingleTaskGP(
+        x,
+        y,
+        train_Yvar=yvar,
+        covar_module=get_covar_module_with_dim_scaled_prior(ard_num_dims=d, batch_shape=batch, use_rbf_kernel=False),
+        input_transform=Normalize(d=d, bounds=bounds),
+        outcome_transform=Standardize(m=m),
+    )
+    if nu != 2.5:
+        model.covar_module.nu = nu
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    with manual_seed(seed), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
+        fit_gpytorch_mll(mll)
+    model.eval()
+    return model
+
+
+def posterior_mean_std(
+    model: SingleTaskGP | ModelListGP,
+    X: torch.Tensor | np.ndarray,
+    chunk: int = 50_000,
+    fast: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and standard deviation of the latent function at ``X`` (N, d).
+
+    Returns two (N, m) tensors. Work is done in chunks of ``chunk`` rows under
+    ``torch.no_grad``; the model's prediction cache (training solve, and with
+    ``fast`` the LOVE variance cache) is built on the first chunk and reused.
+    """
+    X = torch.as_tensor(X, dtype=DTYPE)
+    if X.dim() != 2:
+        raise ValueError(f"X must be 2-D (N, d), got shape {tuple(X.shape)}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, got {chunk}")
+    model.eval()
+    means: list[torch.Tensor] = []
+    stds: list[torch.Tensor] = []
+    with ExitStack() as stack:
+        stack.enter_context(torch.no_grad())
+        stack.enter_context(gpytorch.settings.max_cholesky_size(MAX_CHOLESKY))
+        if fast:
+            stack.enter_context(gpytorch.settings.fast_pred_var())
+            stack.enter_context(gpytorch.settings.fast_pred_samples())
+        for s in range(0, X.shape[0], chunk):
+            post = model.posterior(X[s : s + chunk])
+            means.append(post.mean.reshape(-1, post.mean.shape[-1]))
+            stds.append(post.variance.clamp_min(0.0).sqrt().reshape(-1, post.mean.shape[-1]))
+    if not means:
+        m = model.num_outputs
+        return torch.zeros(0, m, dtype=DTYPE), torch.zeros(0, m, dtype=DTYPE)
+    return torch.cat(means), torch.cat(stds)
+
+
+def fit_gp_list(train_x: torch.Tensor, ys: Sequence[torch.Tensor], **kw) -> ModelListGP:
+    """One independent GP per objective, combined into a ``ModelListGP``."""
+    return ModelListGP(*[fit_gp(train_x, y, **kw) for y in ys])

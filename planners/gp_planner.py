@@ -1,0 +1,221 @@
+"""The common machinery of the GP planners (``bo``, ``mobo``, ``range``, ``uncertainty``).
+
+A subclass says how to score (``score_fn`` for pools, ``acquisition`` for
+continuous spaces); this base class does everything else the same way:
+
+* **Options** are checked: an unknown option or a bad value is a
+  ``PlannerError`` naming it.
+* **Training data**: completed trials (objectives in maximize form). Failed
+  trials, with ``failed = "worst"`` (the default), are added with the worst
+  value observed so far for each objective, so the GP learns to stay away;
+  with ``failed = "exclude"`` they are left out of the model. Either way they
+  are never proposed again.
+* **Fewer than ``min_observations`` usable results** (default 2): no model can
+  be fitted yet, so the planner proposes uniform random points and says so in
+  ``Proposal.note``. (The agent normally runs ``initial_design`` first.)
+* **Pool mode**: score every unused row from one posterior (chunked), then
+  pick the batch greedily under the kriging believer (``pool_batch``), with
+  pending points believed first.
+* **Continuous mode**: ``optimize_acqf`` on the unit-cube features with the
+  simplexes as equality constraints and pending + rejected points as
+  ``X_pending``; categoricals are enumerated (``optimize_acqf_mixed``, up to
+  ``max_categorical_combos`` settings, sampled beyond), integers rounded.
+  A proposal that rounds onto a used point or repeats one in the batch is
+  replaced by the best of ``fill_samples`` random new points, scored like a
+  pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from botorch.acquisition import AcquisitionFunction
+from botorch.models import SingleTaskGP
+from botorch.optim import optimize_acqf, optimize_acqf_mixed
+from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.sampling import manual_seed
+
+from planners.base import Planner, PlannerError, Proposal, Trial
+from planners.encoding import (
+    DTYPE,
+    Encoder,
+    HistoryData,
+    call_seed,
+    check_k,
+    dedupe,
+    maximize_form,
+    points,
+    pool_available,
+    split_history,
+)
+from planners.gp import fit_gp, posterior_mean_std
+from planners.pool_batch import ScoreFn, greedy_batch, shortlist
+from planners.random_planner import sample_new
+from planners.space import Objective, Space
+
+#: Options every GP planner accepts, with their defaults.
+COMMON_OPTIONS: dict[str, Any] = {
+    "failed": "worst",
+    "min_observations": 2,
+    "num_restarts": 4,
+    "raw_samples": 128,
+    "maxiter": 75,
+    "mc_samples": 64,
+    "max_categorical_combos": 16,
+    "fill_samples": 1024,
+    "pool_chunk": 50_000,
+    "pool_shortlist": 2000,
+}
+
+
+class GPPlanner(Planner):
+    """Base class: subclasses set ``name``, ``extra_options`` and the two scoring hooks."""
+
+    extra_options: dict[str, Any] = {}
+
+    def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
+        super().__init__(space, objectives, seed, **options)
+        known = {**COMMON_OPTIONS, **self.extra_options}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise PlannerError(f"planner {self.name!r}: unknown option(s) {unknown}; known: {sorted(known)}")
+        self.opts: dict[str, Any] = {**known, **options}
+        if self.opts["failed"] not in ("worst", "exclude"):
+            raise PlannerError(f"planner {self.name!r}: failed must be 'worst' or 'exclude', got {self.opts['failed']!r}")
+        for key in ("min_observations", "num_restarts", "raw_samples", "maxiter", "mc_samples", "max_categorical_combos",
+                    "fill_samples", "pool_chunk", "pool_shortlist"):
+            v = self.opts[key]
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise PlannerError(f"planner {self.name!r}: {key} must be a positive integer, got {v!r}")
+        self.opts["min_observations"] = max(2, int(self.opts["min_observations"]))
+        self.encoder = Encoder(space)
+        self.check_options()
+
+    # -- hooks ---------------------------------------------------------------
+    def check_options(self) -> None:
+        """Validate subclass options (raise ``PlannerError``)."""
+
+    def score_fn(self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor) -> ScoreFn:
+        """Pool score from posterior mean/std (and believed means of pending/chosen points)."""
+        raise NotImplementedError
+
+    def acquisition(
+        self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor, pending: torch.Tensor | None
+    ) -> AcquisitionFunction:
+        """The BoTorch acquisition function for continuous mode."""
+        raise NotImplementedError
+
+    # -- data ------------------------------------------------------------------
+    def training_data(self, data: HistoryData) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Rows and maximize-form values to fit, after the ``failed`` policy."""
+        x, y = data.x, maximize_form(data.y, self.objectives)
+        notes = list(data.notes)
+        if len(data.failed) and self.opts["failed"] == "worst":
+            if len(y):
+                worst = y.min(axis=0, keepdims=True)
+                x = np.vstack([x, data.failed])
+                y = np.vstack([y, np.repeat(worst, len(data.failed), axis=0)])
+                notes.append(f"{len(data.failed)} failed trial(s) modeled as the worst observed value")
+            else:
+                notes.append("failed trials not modeled yet: no completed result to call the worst")
+        return x, y, notes
+
+    def sampler(self) -> SobolQMCNormalSampler:
+        """The quasi-Monte-Carlo sampler for batch acquisition functions (``mc_samples`` draws)."""
+        return SobolQMCNormalSampler(torch.Size([int(self.opts["mc_samples"])]), seed=self._call_seed)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> list[SingleTaskGP]:
+        """One GP per objective column on the encoded rows."""
+        tx = self.encoder.tensor(x)
+        return [fit_gp(tx, torch.as_tensor(y[:, j], dtype=DTYPE), bounds=self.encoder.bounds(), seed=seed)
+                for j in range(y.shape[1])]
+
+    # -- propose ----------------------------------------------------------------
+    def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
+        k = check_k(k)
+        data = split_history(self.space, self.objectives, history)
+        seed = call_seed(self.seed, len(history))
+        self._call_seed = seed % (2**31)
+        rng = np.random.default_rng(seed)
+        avail = None
+        if self.space.pool is not None:
+            avail = pool_available(self.space, data.taken)
+            if k > avail.size:
+                raise PlannerError(
+                    f"asked for {k} points but only {avail.size} of {len(self.space.pool)} pool rows are unused"
+                )
+        x, y, notes = self.training_data(data)
+        if len(data.x) < self.opts["min_observations"]:
+            note = f"{self.name}: only {len(data.x)} completed result(s), fewer than {self.opts['min_observations']}: random"
+            return self._random(data, k, rng, avail, note)
+        models = self.fit(x, y, seed)
+        train_x = self.encoder.tensor(x)
+        train_y = torch.as_tensor(y, dtype=DTYPE)
+        note = "; ".join([self.name] + notes)
+        if avail is not None:
+            pool = np.asarray(self.space.pool, dtype=float)[avail]
+            picks = self._pool_pick(models, train_x, train_y, self.encoder.tensor(pool), data.pending, k)
+            return [Proposal(p, s, note) for p, s in zip(points(self.space, pool[[i for i, _ in picks]]), [s for _, s in picks])]
+        return self._continuous(models, train_x, train_y, data, k, seed, rng, note)
+
+    def _random(self, data: HistoryData, k: int, rng: np.random.Generator, avail: np.ndarray | None, note: str) -> list[Proposal]:
+        if avail is not None:
+            rows = np.asarray(self.space.pool, dtype=float)[rng.choice(avail, k, replace=False)]
+        else:
+            rows = sample_new(self.space, k, data.taken, rng)
+        return [Proposal(p, None, note) for p in points(self.space, rows)]
+
+    def _pool_pick(
+        self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor,
+        feats: torch.Tensor, believed_rows: np.ndarray, k: int,
+    ) -> list[tuple[int, float]]:
+        """Score all of ``feats`` and pick ``k`` greedily; returns (index into feats, score)."""
+        fn = self.score_fn(models, train_x, train_y)
+        stats = [posterior_mean_std(m, feats, chunk=self.opts["pool_chunk"]) for m in models]
+        mean = torch.cat([s[0] for s in stats], dim=-1)
+        std = torch.cat([s[1] for s in stats], dim=-1)
+        believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
+        first = fn(mean, std, mean[:0])
+        if k == 1 and not len(believed_rows):
+            best = int(torch.argmax(first))
+            return [(best, float(first[best]))]
+        short = shortlist(first, k, self.opts["pool_shortlist"])
+        picks = greedy_batch(models, feats[short], believed, k, fn)
+        return [(int(short[i]), s) for i, s in picks]
+
+    def _continuous(
+        self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor,
+        data: HistoryData, k: int, seed: int, rng: np.random.Generator, note: str,
+    ) -> list[Proposal]:
+        enc = self.encoder
+        avoid = np.vstack([data.pending, data.rejected])
+        pending = enc.tensor(avoid) if len(avoid) else None
+        eq = enc.equality_constraints() or None
+        combos = enc.categorical_combos(self.opts["max_categorical_combos"], rng)
+        with manual_seed(seed):
+            acq = self.acquisition(models, train_x, train_y, pending)
+            if combos:
+                cand, _ = optimize_acqf_mixed(
+                    acq, enc.bounds(), q=k, num_restarts=self.opts["num_restarts"],
+                    raw_samples=self.opts["raw_samples"], fixed_features_list=combos, equality_constraints=eq,
+                    options={"maxiter": self.opts["maxiter"]},
+                )
+            else:
+                cand, _ = optimize_acqf(
+                    acq, enc.bounds(), q=k, num_restarts=self.opts["num_restarts"],
+                    raw_samples=self.opts["raw_samples"], equality_constraints=eq, sequential=k > 1,
+                    options={"maxiter": self.opts["maxiter"]},
+                )
+        rows = enc.to_rows(cand.detach().numpy())
+        rows = rows[dedupe(self.space, rows, data.taken)][:k]
+        if len(rows) < k:
+            extra = sample_new(self.space, self.opts["fill_samples"], np.vstack([data.taken, rows]), rng)
+            believed = np.vstack([avoid, rows])
+            picks = self._pool_pick(models, train_x, train_y, enc.tensor(extra), believed, k - len(rows))
+            rows = np.vstack([rows, extra[[i for i, _ in picks]]])
+            note += f"; {len(picks)} proposal(s) repeated a used point after rounding, replaced from random candidates"
+        with torch.no_grad():
+            scores = acq(enc.tensor(rows).unsqueeze(1)).reshape(-1).tolist()
+        return [Proposal(p, float(s), note) for p, s in zip(points(self.space, rows), scores)]
