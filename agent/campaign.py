@@ -145,6 +145,19 @@ class FaultPolicySpec(_Strict):
     on_fault: str | None = None
 
 
+class ControlSpec(_Strict):
+    """Where the operator control endpoint listens, and how it authenticates.
+
+    Loopback needs nothing; any wider bind needs a token (``token_file``, or
+    the environment variable ``LABPILOT_CONTROL_TOKEN``) or CURVE keys.
+    """
+
+    endpoint: str = "tcp://127.0.0.1:0"
+    token_file: str | None = None
+    curve_secret_file: str | None = None
+    curve_clients_dir: str | None = None
+
+
 class Campaign(_Strict):
     """A validated campaign file."""
 
@@ -161,6 +174,7 @@ class Campaign(_Strict):
     instruments: list[InstrumentSpec] = Field(min_length=1)
     supervision: SupervisionSpec = Field(default_factory=SupervisionSpec)
     faults: FaultPolicySpec = Field(default_factory=FaultPolicySpec)
+    control: ControlSpec = Field(default_factory=ControlSpec)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":

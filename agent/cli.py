@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from agent.campaign import Campaign, CampaignError, load_campaign, parse_campaign
+from agent.cli_errors import CliError
 
 DEFAULT_DB = "labpilot.db"
 #: Virtual-clock speed of a dry run: a 30-minute deposition takes about a second.
 DEFAULT_DRY_RUN_SPEED = 2000.0
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def _add_db(p: argparse.ArgumentParser) -> None:
@@ -55,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="where a campaign stands")
     _add_db(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--watch", action="store_true", help="print again every --interval seconds until the campaign ends")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch updates")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("graph", help="draw the campaign state machine (from the machine itself)")
@@ -156,12 +155,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from agent.report import campaign_status, format_status
 
-    status = campaign_status(_open_store(args.db))
-    if args.json:
-        print(json.dumps(status, indent=None, default=str))
-    else:
-        print(format_status(status))
-    return 0
+    import time
+
+    store = _open_store(args.db)
+    while True:
+        status = campaign_status(store)
+        print(json.dumps(status, default=str) if args.json else format_status(status), flush=True)
+        if not args.watch or status["state"] in ("completed", "aborted"):
+            return 0
+        time.sleep(args.interval)
+        if not args.json:
+            print()
 
 
 def cmd_graph(args: argparse.Namespace) -> int:

@@ -12,9 +12,11 @@ approvals in the experiments table), which the runner reads at checkpoints.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from agent.campaign import Campaign, InstrumentSpec
 from agent.history import best_experiment, planner_history
 from agent.machine import CampaignMachine
 from agent.store import Store
+from drivers.errors import InstrumentError, SafetyLimitError
 from planners.base import Planner, PlannerError, make_planner
 from protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
 
@@ -43,6 +46,10 @@ _ARRAY_PLANNERS = {"used", "boed"}
 
 class Stop(Exception):
     """Raised inside the loop to leave it (pause, abort, fault)."""
+
+
+class WatchdogTimeout(TimeoutError):
+    """An instrument command showed no reply and no progress within the campaign's watchdog."""
 
 
 @dataclass
@@ -82,8 +89,14 @@ class CampaignRunner:
         *,
         progress: Callable[[Progress], None] | None = None,
         poll_s: float = 0.2,
+        speed: float = 1.0,
     ) -> None:
         self.campaign = campaign
+        self.speed = speed
+        # Instrument commands run on one worker thread, so that the loop can
+        # honour `pause --now`, abort and the watchdog while a command is in flight.
+        self._worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="instrument")
+        self._in_flight: cf.Future[Any] | None = None
         self.store = store
         self.instruments = instruments
         self.progress = progress
@@ -123,13 +136,16 @@ class CampaignRunner:
             self.machine.start()  # type: ignore[attr-defined]
         elif self.state in (sm.PAUSED, sm.FAULTED):
             self._wait_while_held()
-        while self.state not in sm.TERMINAL:
-            try:
-                self._checkpoint()
-                self._step()
-            except Stop:
-                if self.state in (sm.PAUSED, sm.FAULTED):
-                    self._wait_while_held()
+        try:
+            while self.state not in sm.TERMINAL:
+                try:
+                    self._checkpoint()
+                    self._step()
+                except Stop:
+                    if self.state in (sm.PAUSED, sm.FAULTED):
+                        self._wait_while_held()
+        finally:
+            self._worker.shutdown(wait=False, cancel_futures=True)
         return self.state
 
     def _connect(self) -> None:
@@ -137,16 +153,34 @@ class CampaignRunner:
             ident = inst.identify()
             self.store.log_event("instrument_connected", instrument=name, identity=ident)
 
-    def _checkpoint(self) -> None:
-        """Between steps: honour abort and pause requests."""
+    def _checkpoint(self, immediate_only: bool = False) -> None:
+        """Honour abort and pause requests.
+
+        Between steps every request counts; while an instrument command is in
+        flight (``immediate_only``) only aborts and ``pause --now`` do.
+        """
         reason = self.store.get_meta(REQUEST_ABORT)
         if reason is not None:
             self._abort(reason)
             raise Stop
-        if self.store.get_meta(REQUEST_PAUSE) is not None:
+        pause = self.store.get_meta(REQUEST_PAUSE)
+        if pause is not None and (pause == "now" or not immediate_only):
             self.store.set_meta(REQUEST_PAUSE, None)
             self.machine.pause()  # type: ignore[attr-defined]
+            if self._in_flight is not None and not self._in_flight.done():
+                self.store.log_event("paused_in_flight", note="the command in flight is reconciled on resume")
             raise Stop
+
+    def _settle_in_flight(self) -> None:
+        """Before talking to instruments again, let a command left in flight by a pause finish."""
+        fut, self._in_flight = self._in_flight, None
+        if fut is None or fut.done():
+            return
+        log.warning("waiting for the instrument command left in flight to finish")
+        try:
+            fut.result(timeout=self._watchdog_real_s())
+        except Exception as exc:  # its outcome is reconciled by command id anyway
+            log.warning("the command left in flight ended with %s", exc)
 
     def _wait_while_held(self) -> str:
         """In paused/faulted: wait for resume or abort requests."""
@@ -160,6 +194,7 @@ class CampaignRunner:
                 self.store.set_meta(REQUEST_RESUME, None)
                 self.store.set_meta(REQUEST_PAUSE, None)
                 self.store.set_meta(FAULT, None)
+                self._settle_in_flight()
                 self.machine.resume()  # type: ignore[attr-defined]
                 return self.state
             time.sleep(self.poll_s)
@@ -339,20 +374,44 @@ class CampaignRunner:
             self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()}, m.arrays)
             self._checkpoint()
 
-    def _call(self, spec: InstrumentSpec, eid: int, cid: str, fn: Callable[[], Any]) -> Any:
-        """Run one instrument command; an instrument error fails the experiment and faults the campaign."""
-        try:
-            return fn()
-        except Exception as exc:
-            from drivers.errors import InstrumentError, SafetyLimitError
+    def _watchdog_real_s(self) -> float:
+        """The watchdog in real seconds: scaled by a dry run's clock, but never under 30 s."""
+        return max(self.campaign.faults.watchdog_s / self.speed, 30.0)
 
-            if isinstance(exc, (InstrumentError, SafetyLimitError)):
-                # The instrument said no: this sample is lost, the command is final.
-                self.store.command_failed(cid, str(exc))
-                self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
-            log.error("%s failed on %s: %s", cid, spec.name, exc)
-            self._fault(spec.name, exc, eid)
-            raise  # unreachable: _fault raises Stop
+    def _call(self, spec: InstrumentSpec, eid: int, cid: str, fn: Callable[[], Any]) -> Any:
+        """Run one instrument command on the worker, watching for requests and the watchdog.
+
+        An instrument error or a refused safety limit fails the experiment (the
+        command is final); lost contact leaves it in flight, to be reconciled
+        by command id. Both fault the campaign.
+        """
+        self._settle_in_flight()
+        fut = self._worker.submit(fn)
+        self._in_flight = fut
+        started = time.monotonic()
+        while True:
+            try:
+                result = fut.result(timeout=self.poll_s)
+                self._in_flight = None
+                return result
+            except cf.TimeoutError:
+                self._checkpoint(immediate_only=True)
+                if time.monotonic() - started > self._watchdog_real_s():
+                    exc: Exception = WatchdogTimeout(
+                        f"no reply and no progress from {spec.name} within the watchdog of "
+                        f"{self.campaign.faults.watchdog_s:g}s (faults.watchdog_s)")
+                    break
+            except Exception as err:
+                self._in_flight = None
+                exc = err
+                break
+        if isinstance(exc, (InstrumentError, SafetyLimitError)):
+            # The instrument (or the safety check) said no: this sample is lost, the command is final.
+            self.store.command_failed(cid, str(exc))
+            self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+        log.error("%s failed on %s: %s", cid, spec.name, exc)
+        self._fault(spec.name, exc, eid)
+        raise AssertionError("unreachable: _fault raises Stop")
 
     def _learn(self, eid: int) -> None:
         exp = self.store.experiment(eid)
@@ -383,6 +442,4 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _os_environ() -> dict[str, str]:
-    import os
-
     return dict(os.environ)

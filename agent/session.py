@@ -15,9 +15,11 @@ from pathlib import Path
 
 from agent import machine as sm
 from agent.campaign import Campaign, CampaignError, parse_campaign
+from agent.control_bridge import META_ENDPOINT, start_control
 from agent.dryrun import load_simulators, start_simulators, stop_simulators
 from agent.runner import CampaignRunner, Progress, format_progress
 from agent.store import Store, StoreError
+from planners.base import PlannerError
 from protocols.capabilities import Instrument
 
 log = logging.getLogger("labpilot.session")
@@ -72,6 +74,24 @@ def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: fl
     return out
 
 
+def _limit_checker(campaign: Campaign, instruments: dict[str, Instrument]):  # noqa: ANN202
+    """Check an operator override against the synthesizer's safety limits, if its driver can."""
+    driver = instruments[campaign.synthesizer.name]
+    # Both synthesizer drivers validate parameters against their limits without I/O.
+    check = getattr(driver, "recipe", None) or getattr(driver, "check_params", None)
+    if check is None:
+        return None
+
+    def problems(params: dict) -> list[str]:
+        try:
+            check(params)
+        except Exception as exc:
+            return [str(exc)]
+        return []
+
+    return problems
+
+
 def run_campaign(
     campaign: Campaign,
     source: str,
@@ -112,10 +132,21 @@ def run_campaign(
                   f"budget {campaign.budget.max_experiments}, mode {campaign.mode}, db {db}", flush=True)
         try:
             instruments = connect_instruments(campaign, addresses, speed, stack)
-            runner = CampaignRunner(campaign, store, instruments, progress=show)
+            server = start_control(store, campaign.control, limit_check=_limit_checker(campaign, instruments))
+            stack.callback(lambda: store.set_meta(META_ENDPOINT, None))
+            stack.callback(server.stop)
+            if not quiet:
+                print(f"operator control at {server.endpoint} (labpilot status/pause/queue ... --db {db})",
+                      flush=True)
+            try:
+                runner = CampaignRunner(campaign, store, instruments, progress=show, speed=speed)
+            except PlannerError as exc:
+                raise SessionError(f"planner {campaign.planner.name!r}: {exc}") from None
             final = runner.run()
-        except KeyboardInterrupt:
-            store.log_event("interrupted")
+        except BaseException as exc:
+            # Anything but SIGKILL: leave no simulator behind (a kill -9 keeps them for the resume).
+            store.log_event("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped_by_error",
+                            error=f"{type(exc).__name__}: {exc}")
             if dry_run:
                 stop_simulators(load_simulators(store))
             raise

@@ -1,0 +1,46 @@
+"""Connects the control endpoint to the operator desk of a running campaign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent.campaign import ControlSpec
+from agent.control_auth import read_token_file, token_from_env
+from agent.control_messages import ControlRequest
+from agent.control_server import ControlRefused, ControlServer
+from agent.operator import LimitCheck, OperatorDesk, OperatorRefused
+from agent.store import Store
+
+META_ENDPOINT = "control_endpoint"
+
+
+class DeskHandler:
+    """``ControlServer`` handler: each request becomes an ``OperatorDesk`` call."""
+
+    def __init__(self, desk: OperatorDesk) -> None:
+        self.desk = desk
+
+    def handle(self, request: ControlRequest) -> dict[str, Any]:
+        try:
+            return self.desk.dispatch(request.cmd, request.args.model_dump())
+        except OperatorRefused as exc:
+            raise ControlRefused(str(exc)) from None
+
+
+def control_token(spec: ControlSpec) -> str | None:
+    """The shared token from the campaign's token file, else from the environment."""
+    return read_token_file(spec.token_file) if spec.token_file else token_from_env()
+
+
+def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | None = None) -> ControlServer:
+    """Start the endpoint for the campaign in ``store`` and record where it listens."""
+    desk = OperatorDesk(Path(store.path), limit_check=limit_check)
+    server = ControlServer(
+        DeskHandler(desk), spec.endpoint, token=control_token(spec),
+        curve_secret_file=spec.curve_secret_file, curve_clients_dir=spec.curve_clients_dir,
+    )
+    endpoint = server.start()
+    store.set_meta(META_ENDPOINT, endpoint)
+    store.log_event("control_listening", endpoint=endpoint)
+    return server

@@ -1,0 +1,166 @@
+"""What an operator can do to a campaign, validated and journaled.
+
+``OperatorDesk`` works on the campaign's store: pause, resume and abort are
+recorded as requests that the runner honours at its next checkpoint;
+approve, reject and override change a proposal that waits for review (or, in
+unattended mode, one approved but not yet started). The control endpoint's
+handler and the CLI's offline path both call this one class, so a command
+means the same whether the agent is running or not.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from agent import machine as sm
+from agent import store as st
+from agent.campaign import Campaign, parse_campaign
+from agent.report import campaign_status
+from agent.runner import REQUEST_ABORT, REQUEST_PAUSE, REQUEST_RESUME
+from agent.store import Store
+
+
+class OperatorRefused(Exception):
+    """A command that cannot be carried out; the message says why."""
+
+
+#: Checks proposed parameters against an instrument's safety limits; returns problems.
+LimitCheck = Callable[[dict[str, Any]], list[str]]
+
+
+class OperatorDesk:
+    """Operator commands on one campaign database (thread-safe: own connection, one lock)."""
+
+    def __init__(self, db: str | Path, limit_check: LimitCheck | None = None) -> None:
+        self.store = Store.open(db)
+        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], str(db))
+        self.limit_check = limit_check
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- reading ---------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return campaign_status(self.store)
+
+    def queue(self) -> dict[str, Any]:
+        """Proposals awaiting review, and approved ones not started yet."""
+        with self._lock:
+            items = []
+            for e in self.store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
+                items.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
+                              "planner": e.planner, "score": e.score, "created": e.created})
+            return {"state": self.store.campaign()["state"], "mode": self.campaign.mode, "queue": items}
+
+    # -- flow control ------------------------------------------------------------
+    def _state(self) -> str:
+        return str(self.store.campaign()["state"])
+
+    def pause(self, now: bool = False) -> dict[str, Any]:
+        with self._lock:
+            state = self._state()
+            if state in sm.TERMINAL:
+                raise OperatorRefused(f"campaign is {state}; nothing to pause")
+            if state == sm.PAUSED:
+                return {"state": state, "note": "already paused"}
+            self.store.set_meta(REQUEST_PAUSE, "now" if now else "deferred")
+            self.store.log_event("operator_pause", now=now)
+            when = "at once (after the command in flight)" if now else "at the next checkpoint"
+            return {"state": state, "note": f"pause requested; takes effect {when}"}
+
+    def resume(self) -> dict[str, Any]:
+        with self._lock:
+            state = self._state()
+            if state not in (sm.PAUSED, sm.FAULTED) and self.store.get_meta(REQUEST_PAUSE) is None:
+                raise OperatorRefused(f"campaign is {state}, not paused or faulted")
+            self.store.set_meta(REQUEST_PAUSE, None)
+            if state in (sm.PAUSED, sm.FAULTED):
+                self.store.set_meta(REQUEST_RESUME, "operator")
+            self.store.log_event("operator_resume", state=state)
+            return {"state": state, "note": "resume requested"}
+
+    def abort(self, reason: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            state = self._state()
+            if state in sm.TERMINAL:
+                raise OperatorRefused(f"campaign is already {state}")
+            self.store.set_meta(REQUEST_ABORT, reason or "operator abort")
+            self.store.log_event("operator_abort", reason=reason)
+            return {"state": state, "note": "abort requested: instruments will be made safe"}
+
+    # -- proposals ---------------------------------------------------------------
+    def _reviewable(self, eid: int, action: str) -> st.Experiment:
+        try:
+            exp = self.store.experiment(eid)
+        except st.StoreError:
+            raise OperatorRefused(f"no experiment with id {eid}") from None
+        allowed = (st.AWAITING_APPROVAL,) if action == "approve" else (st.AWAITING_APPROVAL, st.APPROVED)
+        if exp.status not in allowed:
+            raise OperatorRefused(
+                f"experiment {eid} is {exp.status}; only experiments "
+                f"{' or '.join(allowed)} can be {action}d" if action != "override" else
+                f"experiment {eid} is {exp.status}; only experiments {' or '.join(allowed)} can be overridden"
+            )
+        return exp
+
+    def approve(self, eid: int, reason: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            self._reviewable(eid, "approve")
+            self.store.update_experiment(eid, status=st.APPROVED, reason=reason or "approved by operator",
+                                         event="operator_approved")
+            return {"id": eid, "status": st.APPROVED}
+
+    def reject(self, eid: int, reason: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            self._reviewable(eid, "reject")
+            self.store.update_experiment(eid, status=st.REJECTED, reason=reason or "rejected by operator",
+                                         event="operator_rejected")
+            return {"id": eid, "status": st.REJECTED}
+
+    def override(self, eid: int, values: Mapping[str, Any], reason: str | None = None) -> dict[str, Any]:
+        """Replace some or all parameters of a proposal; the result is the operator's choice, approved."""
+        with self._lock:
+            exp = self._reviewable(eid, "override")
+            space = self.campaign.space()
+            unknown = [k for k in values if k not in space.names]
+            if unknown:
+                raise OperatorRefused(f"override: unknown parameter(s) {unknown}; parameters are {space.names}")
+            params = {**exp.params, **dict(values)}
+            problems = space.contains(params)
+            if self.limit_check is not None and not problems:
+                problems = self.limit_check(params)
+            if problems:
+                raise OperatorRefused("override refused: " + "; ".join(problems))
+            params = space.to_point(space.to_row(params))
+            self.store.update_experiment(
+                eid, params=params, chosen_by="operator", status=st.APPROVED,
+                reason=reason or "operator override", event="operator_override",
+            )
+            self.store.log_event("override_detail", eid, before=exp.params, after=params)
+            return {"id": eid, "status": st.APPROVED, "params": params}
+
+    # -- dispatch ------------------------------------------------------------------
+    def dispatch(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one command by name (the control endpoint and the CLI both come here)."""
+        if cmd == "status":
+            return self.status()
+        if cmd == "queue":
+            return self.queue()
+        if cmd == "pause":
+            return self.pause(bool(args.get("now", False)))
+        if cmd == "resume":
+            return self.resume()
+        if cmd == "abort":
+            return self.abort(args.get("reason"))
+        if cmd == "approve":
+            return self.approve(int(args["id"]))
+        if cmd == "reject":
+            return self.reject(int(args["id"]), args.get("reason"))
+        if cmd == "override":
+            return self.override(int(args["id"]), dict(args["values"]), args.get("reason"))
+        raise OperatorRefused(f"unknown command {cmd!r}")
+
