@@ -34,6 +34,7 @@ import torch
 from botorch.acquisition import AcquisitionFunction
 from botorch.models import SingleTaskGP
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
+from botorch.optim.initializers import initialize_q_batch
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.sampling import manual_seed
 
@@ -52,7 +53,7 @@ from planners.encoding import (
 )
 from planners.gp import fit_gp, posterior_mean_std
 from planners.pool_batch import ScoreFn, greedy_batch, shortlist
-from planners.random_planner import sample_new
+from planners.random_planner import sample_new, sample_space
 from planners.space import Objective, Space
 
 #: Options every GP planner accepts, with their defaults.
@@ -185,6 +186,33 @@ class GPPlanner(Planner):
         picks = greedy_batch(models, feats[short], believed, k, fn)
         return [(int(short[i]), s) for i, s in picks]
 
+    def _sequential(
+        self, acq: AcquisitionFunction, pending: torch.Tensor | None, k: int, rng: np.random.Generator
+    ) -> torch.Tensor:
+        """Sequential greedy batch: optimize one point, add it to ``X_pending``, repeat.
+
+        Start points come from ``raw_samples`` uniform feasible points (this
+        planner's exact simplex sampler, much faster than a generic polytope
+        walk), of which ``num_restarts`` are kept by ``initialize_q_batch``.
+        """
+        enc = self.encoder
+        eq = enc.equality_constraints() or None
+        chosen: list[torch.Tensor] = []
+        for _ in range(k):
+            raw = enc.tensor(sample_space(self.space, self.opts["raw_samples"], rng)).unsqueeze(1)
+            with torch.no_grad():
+                vals = acq(raw)
+            start, _ = initialize_q_batch(raw, vals, min(self.opts["num_restarts"], raw.shape[0]))
+            x, _ = optimize_acqf(
+                acq, enc.bounds(), q=1, num_restarts=start.shape[0], batch_initial_conditions=start,
+                equality_constraints=eq, options={"maxiter": self.opts["maxiter"]},
+            )
+            chosen.append(x.detach().reshape(1, -1))
+            extra = torch.cat(chosen)
+            acq.set_X_pending(extra if pending is None else torch.cat([pending, extra]))
+        acq.set_X_pending(pending)
+        return torch.cat(chosen)
+
     def _continuous(
         self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor,
         data: HistoryData, k: int, seed: int, rng: np.random.Generator, note: str,
@@ -203,11 +231,7 @@ class GPPlanner(Planner):
                     options={"maxiter": self.opts["maxiter"]},
                 )
             else:
-                cand, _ = optimize_acqf(
-                    acq, enc.bounds(), q=k, num_restarts=self.opts["num_restarts"],
-                    raw_samples=self.opts["raw_samples"], equality_constraints=eq, sequential=k > 1,
-                    options={"maxiter": self.opts["maxiter"]},
-                )
+                cand = self._sequential(acq, pending, k, rng)
         rows = enc.to_rows(cand.detach().numpy())
         rows = rows[dedupe(self.space, rows, data.taken)][:k]
         if len(rows) < k:
