@@ -151,9 +151,14 @@ def run_backtest(
     initial: int = 5,
     seed: int = 0,
     options: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | bool | None = True,
 ) -> dict[str, Any]:
-    """Replay every planner ``repeats`` times; return the JSON-ready result (see module docstring)."""
+    """Replay every planner ``repeats`` times; return the JSON-ready result (see module docstring).
+
+    ``progress``: True prints one line per replay to the current ``sys.stderr``;
+    a stream prints there; None or False prints nothing.
+    """
+    stream = sys.stderr if progress is True else (progress or None)
     n = len(table.y)
     if not planners:
         raise PlannerError("name at least one planner to backtest")
@@ -180,11 +185,11 @@ def run_backtest(
             found = np.cumsum(top[picked]) / n_top
             curves.append(found)
             best.append(np.maximum.accumulate(table.y[picked] * table.objective.sign) * table.objective.sign)
-            if progress is not None:
+            if stream is not None:
                 print(
                     f"[backtest] {name}: repeat {r + 1}/{repeats} done, {int(found[-1] * n_top)}/{n_top} top rows "
                     f"in {budget} experiments ({time.perf_counter() - start:.1f} s)",
-                    file=progress, flush=True,
+                    file=stream, flush=True,
                 )
         c = np.array(curves)
         result["planners"][name] = {
