@@ -44,9 +44,28 @@ def ucb(mean: torch.Tensor, std: torch.Tensor, beta: float) -> torch.Tensor:
     return mean + math.sqrt(beta) * std
 
 
+def log_prob_in_window(
+    mean: torch.Tensor, std: torch.Tensor, low: float | None, high: float | None
+) -> torch.Tensor:
+    """``log P(low <= Y <= high)`` for ``Y ~ N(mean, std^2)``; an open bound is ``None``.
+
+    Computed in log space on the side of the window where the mean lies, so a
+    candidate far outside still gets a finite, rankable score.
+    """
+    std = std.clamp_min(1e-12)
+    inf = torch.full_like(mean, torch.inf)
+    a = -inf if low is None else (low - mean) / std  # standardized lower bound
+    b = inf if high is None else (high - mean) / std
+    # P = Phi(b) - Phi(a) = Phi(-a) - Phi(-b): use the form whose terms are small
+    flip = a > 0
+    hi_z = torch.where(flip, -a, b)
+    lo_z = torch.where(flip, -b, a)
+    log_hi = torch.special.log_ndtr(hi_z)
+    log_lo = torch.special.log_ndtr(lo_z)
+    diff = (log_lo - log_hi).clamp_max(0.0)
+    return log_hi + torch.log1p(-torch.exp(diff).clamp_max(1.0 - 1e-16))
+
+
 def prob_in_window(mean: torch.Tensor, std: torch.Tensor, low: float | None, high: float | None) -> torch.Tensor:
     """``P(low <= Y <= high)`` for ``Y ~ N(mean, std^2)``; an open bound is ``None``."""
-    std = std.clamp_min(1e-12)
-    upper = torch.ones_like(mean) if high is None else torch.special.ndtr((high - mean) / std)
-    lower = torch.zeros_like(mean) if low is None else torch.special.ndtr((low - mean) / std)
-    return (upper - lower).clamp_min(0.0)
+    return torch.exp(log_prob_in_window(mean, std, low, high))

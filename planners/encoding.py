@@ -20,19 +20,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import product
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
 from planners.base import COMPLETED, FAILED, PENDING, REJECTED, PlannerError, Trial
 from planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
 
+if TYPE_CHECKING:  # torch loads only when a GP planner needs tensors
+    import torch
+
 #: Two rows are the same point when every parameter differs by less than this
 #: fraction of its range (categoricals must match exactly).
 SAME_POINT_TOL = 1e-6
-
-DTYPE = torch.float64
 
 
 def check_k(k: int) -> int:
@@ -140,23 +140,29 @@ class Encoder:
             rows[:, i] = np.argmax(feats[:, cols], axis=1)
         return repair_rows(self.space, rows)
 
-    def tensor(self, rows: np.ndarray) -> torch.Tensor:
+    def tensor(self, rows: np.ndarray) -> "torch.Tensor":
         """Rows -> a float64 feature tensor."""
-        return torch.as_tensor(self.to_features(rows), dtype=DTYPE)
+        import torch
 
-    def bounds(self) -> torch.Tensor:
+        return torch.as_tensor(self.to_features(rows), dtype=torch.float64)
+
+    def bounds(self) -> "torch.Tensor":
         """The (2, n_features) unit-cube bounds for ``optimize_acqf``."""
-        return torch.stack([torch.zeros(self.n_features, dtype=DTYPE), torch.ones(self.n_features, dtype=DTYPE)])
+        import torch
 
-    def equality_constraints(self) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+        return torch.stack([torch.zeros(self.n_features), torch.ones(self.n_features)]).to(torch.float64)
+
+    def equality_constraints(self) -> list[tuple["torch.Tensor", "torch.Tensor", float]]:
         """Each simplex as ``sum(span_i * u_i) = total - sum(low_i)`` on the scaled features."""
+        import torch
+
         out = []
         for c in self.space.simplex:
             rows = [self.space.names.index(n) for n in c.names]
             cols = [self.numeric_col[self.numeric_idx.index(i)] for i in rows]
             coef = [float(self.span[i]) for i in rows]
             rhs = float(c.total - sum(self.low[i] for i in rows))
-            out.append((torch.tensor(cols, dtype=torch.long), torch.tensor(coef, dtype=DTYPE), rhs))
+            out.append((torch.tensor(cols, dtype=torch.long), torch.tensor(coef, dtype=torch.float64), rhs))
         return out
 
     def categorical_combos(self, limit: int, rng: np.random.Generator) -> list[dict[int, float]]:

@@ -129,3 +129,31 @@ def posterior_mean_std(
 def fit_gp_list(train_x: torch.Tensor, ys: Sequence[torch.Tensor], **kw) -> ModelListGP:
     """One independent GP per objective, combined into a ``ModelListGP``."""
     return ModelListGP(*[fit_gp(train_x, y, **kw) for y in ys])
+
+
+def loo_rmse(model: SingleTaskGP, train_x: torch.Tensor, train_y: torch.Tensor) -> float:
+    """Leave-one-out cross-validated RMSE of a fitted single-output GP, in ``train_y``'s units.
+
+    Closed form for GP regression with the fitted hyperparameters kept fixed:
+    the held-out residual of point i is ``[K^-1 r]_i / [K^-1]_ii`` with
+    ``K`` the training covariance plus noise and ``r`` the centred targets
+    (standardized), scaled back by the outcome standard deviation.
+    """
+    x = _as_2d(train_x, "train_x")
+    y = _as_2d(train_y, "train_y")[:, 0]
+    if x.shape[0] < 3:
+        raise ValueError(f"leave-one-out error needs at least 3 points, got {x.shape[0]}")
+    model.eval()
+    with torch.no_grad():
+        xn = model.input_transform(x) if hasattr(model, "input_transform") else x
+        tf = getattr(model, "outcome_transform", None)
+        mean, std = (tf.means.reshape(-1)[0], tf.stdvs.reshape(-1)[0]) if tf is not None else (0.0, 1.0)
+        yt = (y - mean) / std
+        noise = model.likelihood.noise.reshape(-1)
+        noise = noise.expand(x.shape[0]) if noise.numel() == 1 else noise
+        K = model.covar_module(xn).to_dense() + torch.diag(noise)
+        L = torch.linalg.cholesky(K + 1e-10 * torch.eye(K.shape[0], dtype=K.dtype))
+        Kinv = torch.cholesky_inverse(L)
+        r = yt - model.mean_module(xn)
+        resid = (Kinv @ r) / torch.diagonal(Kinv)
+    return float(torch.sqrt(torch.mean(resid**2)) * std)

@@ -40,7 +40,6 @@ from botorch.utils.sampling import manual_seed
 
 from planners.base import Planner, PlannerError, Proposal, Trial
 from planners.encoding import (
-    DTYPE,
     Encoder,
     HistoryData,
     call_seed,
@@ -51,7 +50,7 @@ from planners.encoding import (
     pool_available,
     split_history,
 )
-from planners.gp import fit_gp, posterior_mean_std
+from planners.gp import DTYPE, fit_gp, posterior_mean_std
 from planners.pool_batch import ScoreFn, greedy_batch, shortlist
 from planners.random_planner import sample_new, sample_space
 from planners.space import Objective, Space
@@ -75,6 +74,11 @@ class GPPlanner(Planner):
     """Base class: subclasses set ``name``, ``extra_options`` and the two scoring hooks."""
 
     extra_options: dict[str, Any] = {}
+    #: Model objectives in maximize form (times their sign) or in their own units.
+    flip_signs: bool = True
+    #: In continuous spaces, pick from ``fill_samples`` random feasible points
+    #: with the pool machinery instead of running ``optimize_acqf``.
+    continuous_by_candidates: bool = False
 
     def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
         super().__init__(space, objectives, seed, **options)
@@ -98,6 +102,10 @@ class GPPlanner(Planner):
     def check_options(self) -> None:
         """Validate subclass options (raise ``PlannerError``)."""
 
+    def after_fit(self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor) -> list[str]:
+        """Look at the fitted models before proposing (may raise); returns notes for the proposals."""
+        return []
+
     def score_fn(self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor) -> ScoreFn:
         """Pool score from posterior mean/std (and believed means of pending/chosen points)."""
         raise NotImplementedError
@@ -111,11 +119,12 @@ class GPPlanner(Planner):
     # -- data ------------------------------------------------------------------
     def training_data(self, data: HistoryData) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Rows and maximize-form values to fit, after the ``failed`` policy."""
-        x, y = data.x, maximize_form(data.y, self.objectives)
+        x = data.x
+        y = maximize_form(data.y, self.objectives) if self.flip_signs else data.y.copy()
         notes = list(data.notes)
         if len(data.failed) and self.opts["failed"] == "worst":
             if len(y):
-                worst = y.min(axis=0, keepdims=True)
+                worst = self.worst_values(y)
                 x = np.vstack([x, data.failed])
                 y = np.vstack([y, np.repeat(worst, len(data.failed), axis=0)])
                 notes.append(f"{len(data.failed)} failed trial(s) modeled as the worst observed value")
@@ -126,6 +135,10 @@ class GPPlanner(Planner):
     def sampler(self) -> SobolQMCNormalSampler:
         """The quasi-Monte-Carlo sampler for batch acquisition functions (``mc_samples`` draws)."""
         return SobolQMCNormalSampler(torch.Size([int(self.opts["mc_samples"])]), seed=self._call_seed)
+
+    def worst_values(self, y: np.ndarray) -> np.ndarray:
+        """The (1, m) value a failed trial is modeled with: the worst observed per objective."""
+        return y.min(axis=0, keepdims=True)
 
     def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> list[SingleTaskGP]:
         """One GP per objective column on the encoded rows."""
@@ -154,6 +167,7 @@ class GPPlanner(Planner):
         models = self.fit(x, y, seed)
         train_x = self.encoder.tensor(x)
         train_y = torch.as_tensor(y, dtype=DTYPE)
+        notes += self.after_fit(models, train_x, train_y)
         note = "; ".join([self.name] + notes)
         if avail is not None:
             pool = np.asarray(self.space.pool, dtype=float)[avail]
@@ -222,6 +236,11 @@ class GPPlanner(Planner):
         pending = enc.tensor(avoid) if len(avoid) else None
         eq = enc.equality_constraints() or None
         combos = enc.categorical_combos(self.opts["max_categorical_combos"], rng)
+        if self.continuous_by_candidates:
+            extra = sample_new(self.space, self.opts["fill_samples"], data.taken, rng)
+            picks = self._pool_pick(models, train_x, train_y, enc.tensor(extra), avoid, k)
+            rows = extra[[i for i, _ in picks]]
+            return [Proposal(p, s, note) for p, (_, s) in zip(points(self.space, rows), picks)]
         with manual_seed(seed):
             acq = self.acquisition(models, train_x, train_y, pending)
             if combos:
