@@ -31,7 +31,7 @@ class SessionError(RuntimeError):
 
 def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Campaign, bool]:
     """Return (store, effective campaign, resumed?)."""
-    if db.exists() and db.stat().st_size > 0:
+    if not Store.is_blank(db):
         try:
             store = Store.open(db)
             held = store.campaign()

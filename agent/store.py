@@ -101,6 +101,14 @@ CREATE INDEX IF NOT EXISTS events_experiment ON events (experiment_id);
 """
 
 
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE type='table'").fetchone()[0] > 0
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+
 class StoreError(RuntimeError):
     """The database is missing, foreign or inconsistent."""
 
@@ -142,24 +150,43 @@ class Store:
 
     @classmethod
     def create(cls, path: str | Path, name: str, config: dict[str, Any], source_toml: str) -> "Store":
-        """Create a new campaign database (the file must not hold a campaign yet)."""
+        """Create a new campaign database, atomically: a kill mid-way leaves no half-made campaign."""
         path = Path(path)
         if path.parent and not path.parent.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = cls._connect(path)
-        conn.executescript(_SCHEMA)
         store = cls(path, conn)
-        if store._campaign_row() is not None:
-            raise StoreError(f"{path} already holds campaign {store._campaign_row()['name']!r}")
+        if _has_tables(conn):
+            held = conn.execute("SELECT name FROM campaign WHERE id=1").fetchone() if _has_table(conn, "campaign") else None
+            conn.close()
+            raise StoreError(f"{path} already holds campaign {held[0]!r}" if held else f"{path} is not empty")
         now = time.time()
-        with store._tx():
-            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            conn.execute(
+        with store._tx() as c:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            c.execute(
                 "INSERT INTO campaign VALUES (1, ?, ?, ?, ?, 'idle', ?, ?)",
                 (name, uuid.uuid4().hex[:12], json.dumps(config, default=str), source_toml, now, now),
             )
             store._event("campaign_created", None, {"name": name})
         return store
+
+    @staticmethod
+    def is_blank(path: str | Path) -> bool:
+        """True if ``path`` is absent, empty, or an SQLite file with no tables (a creation cut short)."""
+        path = Path(path)
+        if not path.exists() or path.stat().st_size == 0:
+            return True
+        try:
+            conn = sqlite3.connect(str(path))
+            try:
+                return not _has_tables(conn)
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            return False
 
     @classmethod
     def open(cls, path: str | Path) -> "Store":

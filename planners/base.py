@@ -98,11 +98,10 @@ def make_planner(
     options: Mapping[str, Any] | None = None,
 ) -> Planner:
     """Build a registered planner by name, with a clear error for unknown names."""
-    import planners.catalog  # noqa: F401  (registers every planner)
+    from planners.catalog import PLANNER_MODULES, load_planner_module
 
-    try:
-        cls = REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise PlannerError(f"unknown planner {name!r}; known planners: {known}") from None
+    if name not in REGISTRY and not load_planner_module(name):
+        known = ", ".join(sorted(PLANNER_MODULES))
+        raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
+    cls = REGISTRY[name]
     return cls(space, objectives, seed=seed, **dict(options or {}))

@@ -1,25 +1,30 @@
-"""Imports every planner module so each registers itself in ``REGISTRY``.
+"""Where each planner lives: name -> module, imported on demand.
 
-Add one line here per new planner module. A module that is missing (e.g. not
-yet written) is skipped; any other import error is a real bug and raises.
+Only the planner a campaign asks for is imported (the GP planners pull in
+torch and BoTorch, which take seconds to load); importing a module registers
+its class in ``REGISTRY``. Add one entry here per new planner.
 """
+
+from __future__ import annotations
 
 import importlib
 
-PLANNER_MODULES = [
-    "planners.random_planner",
-    "planners.bo",
-    "planners.mobo",
-    "planners.range_planner",
-    "planners.uncertainty",
-    "planners.ae_bo",
-    "planners.used",
-    "planners.boed",
-]
+PLANNER_MODULES: dict[str, str] = {
+    "random": "planners.random_planner",
+    "bo": "planners.bo",
+    "mobo": "planners.mobo",
+    "range": "planners.range_planner",
+    "uncertainty": "planners.uncertainty",
+    "ae-bo": "planners.ae_bo",
+    "used": "planners.used",
+    "boed": "planners.boed",
+}
 
-for _name in PLANNER_MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
+
+def load_planner_module(name: str) -> bool:
+    """Import the module of planner ``name``; False if the name is unknown."""
+    module = PLANNER_MODULES.get(name)
+    if module is None:
+        return False
+    importlib.import_module(module)
+    return True

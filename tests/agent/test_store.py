@@ -99,3 +99,20 @@ def test_unknown_status_and_field_are_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="no experiment with id 99"):
         s.update_experiment(99, status=st.FAILED)
     assert s.experiment(eid).status == st.APPROVED
+
+
+def test_a_creation_cut_short_leaves_a_blank_file(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()  # a file exists, but a kill stopped creation before its one transaction
+    assert Store.is_blank(db)
+    Store.create(db, "demo", {}, "").close()
+    assert not Store.is_blank(db)
+    assert Store.open(db).campaign()["name"] == "demo"
+
+
+def test_create_is_one_transaction(tmp_path: Path) -> None:
+    s = _new(tmp_path)
+    tables = {r[0] for r in s._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"meta", "campaign", "events", "experiments", "commands", "measurements"} <= tables

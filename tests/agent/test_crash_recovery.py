@@ -1,0 +1,99 @@
+"""Kill the agent with SIGKILL at random instants, resume it each time, and lose nothing."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.dryrun import load_simulators, stop_simulators
+from agent.store import Store, StoreError
+from simulators.ledger import read_ledger
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+BUDGET = 12
+KILLS = 20
+
+
+def _campaign(tmp_path: Path, alloy_campaign_file: Path) -> Path:
+    text = alloy_campaign_file.read_text().replace("initial_design = 6", "initial_design = 3")
+    text = text.replace('name = "bo"', 'name = "random"').replace('acquisition = "qlognei"', "")
+    path = tmp_path / "torture.toml"
+    path.write_text(text)
+    return path
+
+
+def _simulators_recorded(db: Path) -> bool:
+    try:
+        return bool(load_simulators(Store.open(db)))
+    except StoreError:  # not created yet, or being created
+        return False
+
+
+def _start(campaign: Path, db: Path, ledgers: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+         "--max-experiments", str(BUDGET), "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    rng = random.Random(20261121)
+    campaign = _campaign(tmp_path, alloy_campaign_file)
+    db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
+    kills = 0
+    try:
+        while kills < KILLS:
+            proc = _start(campaign, db, ledgers)
+            # The first kill waits until the simulators are up, so none is orphaned unrecorded.
+            if kills == 0:
+                deadline = time.monotonic() + 60
+                while not _simulators_recorded(db) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+            time.sleep(rng.uniform(0.5, 3.5))
+            if proc.poll() is not None:
+                proc.communicate()
+                break  # it finished before we could kill it again
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+            kills += 1
+        final = _start(campaign, db, ledgers)
+        _, err = final.communicate(timeout=300)
+        assert final.returncode == 0, err.decode()[-3000:]
+    finally:
+        if db.exists():
+            stop_simulators(load_simulators(Store.open(db)))
+    assert kills >= KILLS, f"the campaign finished after only {kills} kills; lengthen it"
+
+    store = Store.open(db)
+    status = store.campaign()
+    assert status["state"] == "completed"
+    exps = store.experiments()
+    completed = [e for e in exps if e.status == "completed"]
+    assert len(completed) == BUDGET
+    assert all(e.status in ("completed",) for e in exps), [(e.id, e.status) for e in exps]
+
+    # No sample was made twice: one deposit per experiment, one experiment per deposit.
+    deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
+    assert len(deposits) == len({r["command_id"] for r in deposits}) == BUDGET
+    assert {r["sample_id"] for r in deposits} == {e.sample_id for e in completed}
+    scans = [r for r in read_ledger(ledgers / "xrd.jsonl") if r["action"] == "scan"]
+    assert len(scans) == len({r["command_id"] for r in scans}) == BUDGET
+
+    # Every measurement is present.
+    for e in completed:
+        assert "magnetization" in e.scalars and "peak_two_theta" in e.scalars
+        arrays = store.arrays(e.id, "xrd")
+        assert arrays["counts"].shape == arrays["two_theta"].shape and arrays["counts"].size > 1000
+
+    # The journal is consistent: every command finished, states only moved legally.
+    assert not store.commands("sent")
+    states = [ev["data"]["to"] for ev in store.events(kind="state")]
+    assert states[-1] == "completed"
+    assert sum(1 for ev in store.events() if ev["kind"] == "reconciled") >= 1
