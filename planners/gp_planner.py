@@ -237,7 +237,9 @@ class GPPlanner(Planner):
         eq = enc.equality_constraints() or None
         combos = enc.categorical_combos(self.opts["max_categorical_combos"], rng)
         if self.continuous_by_candidates:
-            extra = sample_new(self.space, self.opts["fill_samples"], data.taken, rng)
+            extra = sample_new(self.space, max(k, self.opts["fill_samples"]), data.taken, rng, at_most=True)
+            if len(extra) < k:
+                raise PlannerError(f"asked for {k} new points but only {len(extra)} are left in the space")
             picks = self._pool_pick(models, train_x, train_y, enc.tensor(extra), avoid, k)
             rows = extra[[i for i, _ in picks]]
             return [Proposal(p, s, note) for p, (_, s) in zip(points(self.space, rows), picks)]
@@ -254,7 +256,11 @@ class GPPlanner(Planner):
         rows = enc.to_rows(cand.detach().numpy())
         rows = rows[dedupe(self.space, rows, data.taken)][:k]
         if len(rows) < k:
-            extra = sample_new(self.space, self.opts["fill_samples"], np.vstack([data.taken, rows]), rng)
+            extra = sample_new(
+                self.space, max(k, self.opts["fill_samples"]), np.vstack([data.taken, rows]), rng, at_most=True
+            )
+            if len(extra) < k - len(rows):
+                raise PlannerError(f"asked for {k} new points but only {len(rows) + len(extra)} are left in the space")
             believed = np.vstack([avoid, rows])
             picks = self._pool_pick(models, train_x, train_y, enc.tensor(extra), believed, k - len(rows))
             rows = np.vstack([rows, extra[[i for i, _ in picks]]])

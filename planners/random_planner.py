@@ -117,11 +117,19 @@ def finite_size(space: Space) -> int | None:
     return size
 
 
-def sample_new(space: Space, k: int, taken: np.ndarray, rng: np.random.Generator, oversample: int = 4) -> np.ndarray:
-    """``k`` uniform rows, distinct from each other and from ``taken``; ``PlannerError`` if impossible."""
+def sample_new(
+    space: Space, k: int, taken: np.ndarray, rng: np.random.Generator, oversample: int = 4, at_most: bool = False
+) -> np.ndarray:
+    """``k`` uniform rows, distinct from each other and from ``taken``; ``PlannerError`` if impossible.
+
+    With ``at_most``, a finite space that has fewer than ``k`` new points left
+    gives all it has (at least one) instead of an error.
+    """
     size = finite_size(space)
     if size is not None:
         n_taken = len(dedupe(space, taken, np.zeros((0, space.dim)))) if len(taken) else 0
+        if at_most and size > n_taken:
+            k = min(k, size - n_taken)
         if k > size - n_taken:
             raise PlannerError(
                 f"asked for {k} new points but the space has only {size} distinct points, "
