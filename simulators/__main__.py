@@ -21,7 +21,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "tensile": ("pty", "tcp"),
     "dsc": ("pty", "tcp"),
     "robot": ("zmq",),
-    "xrd": ("zmq", "pty"),
+    "xrd": ("zmq",),
 }
 
 

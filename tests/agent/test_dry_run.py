@@ -71,3 +71,21 @@ def test_run_with_a_foreign_database_is_refused(tmp_path: Path, alloy_campaign_f
 def test_status_of_missing_database(tmp_path: Path) -> None:
     r = labpilot("status", "--db", str(tmp_path / "none.db"))
     assert r.returncode == 2 and "no campaign database" in r.stderr
+
+
+def test_polymer_dry_run_through_robot_xrd_dsc_and_tensile(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "campaigns" / "polymer_properties.toml").read_text()
+    campaign = tmp_path / "polymer.toml"
+    campaign.write_text(text.replace('name = "bo"', 'name = "random"'))
+    db = tmp_path / "polymer.db"
+    run = labpilot("run", str(campaign), "--dry-run", "--db", str(db), "--max-experiments", "3", "--speed", "5000")
+    assert run.returncode == 0, run.stderr[-3000:]
+    status = json.loads(labpilot("status", "--db", str(db), "--json").stdout)
+    assert status["experiments"]["completed"] == 3
+    from agent.store import Store
+
+    store = Store.open(db)
+    for exp in store.experiments():
+        assert {"impact_strength", "tensile_modulus", "melting_point", "crystallinity"} <= set(exp.scalars)
+        arrays = store.arrays(exp.id)
+        assert {"xrd.counts", "xrd.two_theta", "dsc.temperature", "dsc.heat_flow"} <= set(arrays)
