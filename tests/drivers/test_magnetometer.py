@@ -9,7 +9,7 @@ import pytest
 from drivers import open_instrument
 from drivers.errors import InstrumentError
 from protocols.capabilities import Measurer, Sample
-from serial_peer import ScriptedPeer
+from tests.drivers.serial_peer import ScriptedPeer
 from simulators.ledger import read_ledger
 from simulators.process import SimulatorProcess
 

@@ -9,7 +9,7 @@ import serial
 
 from drivers.errors import ProtocolError, TransportTimeout
 from drivers.serial_transport import SerialTransport
-from serial_peer import ScriptedPeer
+from tests.drivers.serial_peer import ScriptedPeer
 
 IDN = b"LABPILOT,TEST-SIM,1,1.0\n"
 

@@ -10,7 +10,7 @@ import pytest
 from drivers import open_instrument
 from drivers.errors import InstrumentError, ProtocolError, SafetyLimitError
 from protocols.capabilities import Synthesizer
-from serial_peer import ScriptedPeer
+from tests.drivers.serial_peer import ScriptedPeer
 from simulators.ledger import read_ledger
 from simulators.process import SimulatorProcess
 

@@ -8,7 +8,7 @@ import pytest
 from planners.base import PlannerError, Trial, make_planner
 from planners.property_model import cross_validated_predictions
 from planners.space import Objective
-from test_used import GRID, OBJ, SPACE, done, pattern, rows_of
+from tests.planners.test_used import GRID, OBJ, SPACE, done, pattern, rows_of
 
 
 def test_proposals_are_new_distinct_and_deterministic():
