@@ -5,13 +5,12 @@ lengthscale per input (ARD) and BoTorch's dimension-scaled log-normal
 lengthscale prior, inputs normalized to the unit cube, outcomes standardized,
 hyperparameters fitted by maximizing the marginal likelihood
 (``fit_gpytorch_mll``). ``posterior_mean_std`` scores large candidate sets in
-chunks from one cached posterior (the training solve is done once, then each
-chunk costs one cross-covariance product).
+chunks from pieces cached once per model (``pool_predict``: the training
+solve is done once, then each chunk costs one cross-covariance product).
 """
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import Sequence
 
 import gpytorch
@@ -24,6 +23,8 @@ from botorch.models.transforms.outcome import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from botorch.utils.sampling import manual_seed
 from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from planners.pool_predict import DEFAULT_RANK, EXACT_BUDGET, predictor, supports
 
 DTYPE = torch.float64
 
@@ -93,14 +94,19 @@ def fit_gp(
 def posterior_mean_std(
     model: SingleTaskGP | ModelListGP,
     X: torch.Tensor | np.ndarray,
-    chunk: int = 50_000,
+    chunk: int = 20_000,
     fast: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and standard deviation of the latent function at ``X`` (N, d).
 
-    Returns two (N, m) tensors. Work is done in chunks of ``chunk`` rows under
-    ``torch.no_grad``; the model's prediction cache (training solve, and with
-    ``fast`` the LOVE variance cache) is built on the first chunk and reused.
+    Returns two (N, m) float64 tensors, computed in chunks of ``chunk`` rows
+    from pieces cached once per model (``pool_predict``), never building the
+    N x N joint covariance. With ``fast`` and a pool so large that the exact
+    variance would cost more than ``pool_predict.EXACT_BUDGET`` (N x n^2
+    operations, e.g. 4 x 10^4 rows at 1,000 observations), the std comes from
+    the top ``pool_predict.DEFAULT_RANK`` eigen-directions of the training
+    covariance, in float32: an upper bound within a few percent, which the
+    planners refine exactly on their shortlist. ``fast=False`` is always exact.
     """
     X = torch.as_tensor(X, dtype=DTYPE)
     if X.dim() != 2:
@@ -108,18 +114,24 @@ def posterior_mean_std(
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     model.eval()
+    if isinstance(model, ModelListGP):
+        parts = [posterior_mean_std(m, X, chunk, fast) for m in model.models]
+        return torch.cat([p[0] for p in parts], -1), torch.cat([p[1] for p in parts], -1)
+    if supports(model):
+        pred = predictor(model)
+        n = pred.xt.shape[0]
+        approx = fast and X.shape[0] * n * n > EXACT_BUDGET and n > DEFAULT_RANK
+        mean, std = pred.predict(X, chunk=chunk, rank=DEFAULT_RANK if approx else None, fast_dtype=approx)
+        return mean[:, None], std[:, None]
+    # any other model: GPyTorch's path, one independent point per batch entry
     means: list[torch.Tensor] = []
     stds: list[torch.Tensor] = []
-    with ExitStack() as stack:
-        stack.enter_context(torch.no_grad())
-        stack.enter_context(gpytorch.settings.max_cholesky_size(MAX_CHOLESKY))
-        if fast:
-            stack.enter_context(gpytorch.settings.fast_pred_var())
-            stack.enter_context(gpytorch.settings.fast_pred_samples())
-        for s in range(0, X.shape[0], chunk):
-            post = model.posterior(X[s : s + chunk])
-            means.append(post.mean.reshape(-1, post.mean.shape[-1]))
-            stds.append(post.variance.clamp_min(0.0).sqrt().reshape(-1, post.mean.shape[-1]))
+    with torch.no_grad(), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
+        for s in range(0, X.shape[0], min(chunk, 2000)):
+            post = model.posterior(X[s : s + min(chunk, 2000)].unsqueeze(-2))
+            m = post.mean.shape[-1]
+            means.append(post.mean.reshape(-1, m))
+            stds.append(post.variance.clamp_min(0.0).sqrt().reshape(-1, m))
     if not means:
         m = model.num_outputs
         return torch.zeros(0, m, dtype=DTYPE), torch.zeros(0, m, dtype=DTYPE)

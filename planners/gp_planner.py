@@ -193,9 +193,6 @@ class GPPlanner(Planner):
         std = torch.cat([s[1] for s in stats], dim=-1)
         believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
         first = fn(mean, std, mean[:0])
-        if k == 1 and not len(believed_rows):
-            best = int(torch.argmax(first))
-            return [(best, float(first[best]))]
         short = shortlist(first, k, self.opts["pool_shortlist"])
         picks = greedy_batch(models, feats[short], believed, k, fn)
         return [(int(short[i]), s) for i, s in picks]

@@ -1,0 +1,162 @@
+"""Posterior mean and standard deviation of a fitted GP at very many points.
+
+GPyTorch's generic prediction path builds the joint covariance of every test
+point in a call (N x N), which for pools of 10^5-10^6 rows runs out of memory
+or time. For a single-output ``SingleTaskGP`` this module computes the
+marginals directly, chunk by chunk, from pieces cached once per model:
+
+* ``alpha = K^-1 (y - c)`` (Cholesky of the training covariance plus noise)
+  gives the mean ``c + k*^T alpha``: one cross-covariance product per chunk.
+* The variance ``k** - k*^T K^-1 k*`` exactly, with ``W = L^-1`` (cost
+  N x n^2), or, for huge pools, from the top ``rank`` eigen-directions of
+  ``K``: ``k** - ||P^T k*||^2`` with ``P = U_r Lambda_r^-1/2`` (cost
+  N x n x rank). Dropping eigen-directions drops non-negative terms, so the
+  approximate standard deviation is an **upper bound** of the exact one
+  (conservative: a candidate can only look more uncertain than it is). The
+  planners re-score their shortlist exactly before choosing.
+* The Matern/RBF kernels that ``fit_gp`` builds are evaluated by a small
+  in-place implementation (float32 for huge pools, float64 otherwise); any
+  other kernel goes through its GPyTorch module.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from gpytorch.kernels import MaternKernel, RBFKernel, ScaleKernel
+
+#: Pools with N * n^2 above this use the low-rank (upper-bound) variance.
+EXACT_BUDGET = 4e10
+#: Eigen-directions kept by the low-rank variance.
+DEFAULT_RANK = 256
+
+
+def _kernel_spec(kernel) -> tuple[str, float, torch.Tensor, float] | None:
+    """(kind, nu, lengthscale (d,), outputscale) for kernels this module evaluates itself."""
+    scale = 1.0
+    if isinstance(kernel, ScaleKernel):
+        if kernel.outputscale.numel() != 1:
+            return None
+        scale = float(kernel.outputscale)
+        kernel = kernel.base_kernel
+    if getattr(kernel, "active_dims", None) is not None or kernel.batch_shape != torch.Size([]):
+        return None
+    if isinstance(kernel, MaternKernel) and kernel.nu in (0.5, 1.5, 2.5):
+        return "matern", float(kernel.nu), kernel.lengthscale.detach().reshape(-1), scale
+    if isinstance(kernel, RBFKernel):
+        return "rbf", 0.0, kernel.lengthscale.detach().reshape(-1), scale
+    return None
+
+
+def _cross(spec, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """Kernel matrix k(A, B) for inputs already divided by the lengthscales."""
+    kind, nu, _, scale = spec
+    d2 = torch.addmm((A * A).sum(1, keepdim=True), A, B.T, alpha=-2.0).add_((B * B).sum(1)).clamp_min_(0.0)
+    if kind == "rbf":
+        return d2.mul_(-0.5).exp_().mul_(scale)
+    r = d2.sqrt_()
+    if nu == 0.5:
+        return r.neg_().exp_().mul_(scale)
+    if nu == 1.5:
+        r.mul_(math.sqrt(3.0))
+        return torch.exp(-r).mul_(r.add_(1.0)).mul_(scale)
+    r.mul_(math.sqrt(5.0))
+    e = torch.exp(-r)
+    poly = torch.square(r).div_(3.0).add_(r).add_(1.0)
+    return poly.mul_(e).mul_(scale)
+
+
+class PoolPredictor:
+    """Marginal posterior of a single-output ``SingleTaskGP`` at many points, chunked."""
+
+    def __init__(self, model) -> None:
+        model.eval()
+        self.model = model
+        with torch.no_grad():
+            xt = model.train_inputs[0]
+            if xt.dim() != 2:
+                raise ValueError("PoolPredictor needs a single-output, non-batched GP")
+            self.spec = _kernel_spec(model.covar_module)
+            n = xt.shape[0]
+            noise = model.likelihood.noise.detach().reshape(-1)
+            noise = noise.expand(n) if noise.numel() == 1 else noise
+            K = self._k(xt, xt, torch.float64) + torch.diag(noise.to(torch.float64))
+            jitter = 0.0
+            for _ in range(6):
+                L, info = torch.linalg.cholesky_ex(K + jitter * torch.eye(n, dtype=K.dtype))
+                if int(info) == 0:
+                    break
+                jitter = max(1e-10, jitter * 10)
+            else:
+                raise ValueError("the GP's training covariance is not positive definite")
+            self.xt = xt.to(torch.float64)
+            self.const = float(model.mean_module.constant) if hasattr(model.mean_module, "constant") else 0.0
+            y = model.train_targets.reshape(-1).to(torch.float64) - self.const
+            self.alpha = torch.cholesky_solve(y[:, None], L)[:, 0]
+            self.L = L
+            self.K = K
+            self._winv: torch.Tensor | None = None
+            self._proj: dict[int, torch.Tensor] = {}
+            tf = getattr(model, "outcome_transform", None)
+            self.y_mean = float(tf.means.reshape(-1)[0]) if tf is not None else 0.0
+            self.y_std = float(tf.stdvs.reshape(-1)[0]) if tf is not None else 1.0
+            self.prior_var = float(self._k(xt[:1], xt[:1], torch.float64)[0, 0])
+
+    def _k(self, A: torch.Tensor, B: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        if self.spec is None:
+            return self.model.covar_module(A.to(torch.float64), B.to(torch.float64)).to_dense().to(dtype)
+        ls = self.spec[2].to(dtype)
+        return _cross(self.spec, A.to(dtype) / ls, B.to(dtype) / ls)
+
+    def _variance_map(self, rank: int | None) -> torch.Tensor:
+        """(n, r) matrix M with ``k*^T K^-1 k* ~= ||M^T k*||^2`` (exact when rank is None)."""
+        if rank is None or rank >= self.xt.shape[0]:
+            if self._winv is None:
+                eye = torch.eye(self.xt.shape[0], dtype=torch.float64)
+                self._winv = torch.linalg.solve_triangular(self.L, eye, upper=False).T.contiguous()
+            return self._winv
+        if rank not in self._proj:
+            lam, U = torch.linalg.eigh(self.K)
+            self._proj[rank] = (U[:, -rank:] / lam[-rank:].sqrt()).contiguous()
+        return self._proj[rank]
+
+    def predict(self, X: torch.Tensor, chunk: int = 20_000, rank: int | None = None, fast_dtype: bool = False):
+        """Mean and std (original outcome units) at ``X`` (N, d), rows in the model's input space."""
+        dtype = torch.float32 if fast_dtype else torch.float64
+        with torch.no_grad():
+            M = self._variance_map(rank).to(dtype)
+            alpha = self.alpha.to(dtype)
+            xt = self.xt
+            mean = torch.empty(X.shape[0], dtype=torch.float64)
+            var = torch.empty(X.shape[0], dtype=torch.float64)
+            for s in range(0, X.shape[0], chunk):
+                xs = self.model.input_transform(X[s : s + chunk]) if hasattr(self.model, "input_transform") else X[s : s + chunk]
+                ks = self._k(xs, xt, dtype)
+                mean[s : s + chunk] = (ks @ alpha).to(torch.float64)
+                v = ks @ M
+                var[s : s + chunk] = self.prior_var - (v * v).sum(1).to(torch.float64)
+        mean = mean.add_(self.const).mul_(self.y_std).add_(self.y_mean)
+        std = var.clamp_min_(0.0).sqrt_().mul_(self.y_std)
+        return mean, std
+
+
+def predictor(model) -> PoolPredictor:
+    """The model's cached ``PoolPredictor`` (built on first use)."""
+    cached = getattr(model, "_labpilot_pool_predictor", None)
+    if cached is None:
+        cached = PoolPredictor(model)
+        object.__setattr__(model, "_labpilot_pool_predictor", cached)
+    return cached
+
+
+def supports(model) -> bool:
+    """Whether ``PoolPredictor`` handles this model (a single-output, non-batched exact GP)."""
+    xs = getattr(model, "train_inputs", None)
+    return (
+        getattr(model, "num_outputs", 0) == 1
+        and xs is not None
+        and xs[0].dim() == 2
+        and hasattr(getattr(model, "likelihood", None), "noise")
+        and hasattr(model, "mean_module")
+    )
