@@ -29,7 +29,8 @@ from agent.history import best_experiment, planner_history
 from agent.machine import CampaignMachine
 from agent.store import Store
 from drivers.errors import InstrumentError, SafetyLimitError
-from planners.base import Planner, PlannerError, make_planner
+from planners.base import Planner, PlannerError, Proposal, make_planner
+from planners.random_planner import initial_design
 from protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
 
 log = logging.getLogger("labpilot.agent")
@@ -111,9 +112,6 @@ class CampaignRunner:
         self.planner: Planner = make_planner(
             campaign.planner.name, campaign.space(), campaign.planner_objectives(),
             seed=campaign.seed, options=campaign.planner.options,
-        )
-        self._initial: Planner = make_planner(
-            "random", campaign.space(), campaign.planner_objectives(), seed=campaign.seed
         )
         self._step_started = time.monotonic()
 
@@ -272,20 +270,26 @@ class CampaignRunner:
         initial = n_done < self.campaign.initial_design
         k = min(self._budget_left(),
                 self.campaign.initial_design - n_done if initial else self.campaign.planner.batch_size)
-        planner = self._initial if initial else self.planner
+        planner_name = "space-filling" if initial else self.planner.name
         chosen_by = "initial" if initial else "planner"
         started = time.monotonic()
         try:
-            proposals = planner.propose(history, k)
+            if initial:
+                # Space-filling, and clear of every point already measured, pending or rejected.
+                points = initial_design(self.campaign.space(), k, self.campaign.seed,
+                                        taken=[t.params for t in history])
+                proposals = [Proposal(p) for p in points]
+            else:
+                proposals = self.planner.propose(history, k)
         except PlannerError as exc:
-            self.store.log_event("planner_stopped", planner=planner.name, reason=str(exc))
-            log.warning("planner %s stopped: %s", planner.name, exc)
+            self.store.log_event("planner_stopped", planner=planner_name, reason=str(exc))
+            log.warning("planner %s stopped: %s", planner_name, exc)
             self.machine.finish()  # type: ignore[attr-defined]
             return
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner.name, score=p.score)
-        self.store.log_event("planned", planner=planner.name, k=len(proposals),
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+        self.store.log_event("planned", planner=planner_name, k=len(proposals),
                              seconds=round(time.monotonic() - started, 3))
         if status == st.AWAITING_APPROVAL:
             self.machine.propose()  # type: ignore[attr-defined]
