@@ -13,16 +13,21 @@ continuous spaces); this base class does everything else the same way:
 * **Fewer than ``min_observations`` usable results** (default 2): no model can
   be fitted yet, so the planner proposes uniform random points and says so in
   ``Proposal.note``. (The agent normally runs ``initial_design`` first.)
-* **Pool mode**: score every unused row from one posterior (chunked), then
-  pick the batch greedily under the kriging believer (``pool_batch``), with
-  pending points believed first.
+* **Pool mode**: score every unused row from one cached posterior
+  (chunked, ``gp.posterior_mean_std``), keep the best ``pool_shortlist``
+  rows, re-score those exactly and pick the batch greedily under the kriging
+  believer (``pool_batch``), with pending points believed first.
 * **Continuous mode**: ``optimize_acqf`` on the unit-cube features with the
   simplexes as equality constraints and pending + rejected points as
   ``X_pending``; categoricals are enumerated (``optimize_acqf_mixed``, up to
   ``max_categorical_combos`` settings, sampled beyond), integers rounded.
   A proposal that rounds onto a used point or repeats one in the batch is
   replaced by the best of ``fill_samples`` random new points, scored like a
-  pool.
+  pool. Planners with ``continuous_by_candidates`` (``range``,
+  ``uncertainty``) always work this way in continuous spaces.
+* **Seeds**: every random choice (GP fit restarts, MC samples, start points,
+  candidate sets) derives from the planner seed and the history length, so
+  the same seed and history give the same proposals, also after a restart.
 """
 
 from __future__ import annotations
