@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     ap.add_argument("--obs", type=int, default=1000)
     ap.add_argument("--dim", type=int, default=6)
     ap.add_argument("--naive", type=int, default=300, help="candidates scored one by one (then extrapolated)")
-    ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--chunk", type=int, default=4096)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 

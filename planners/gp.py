@@ -94,7 +94,7 @@ def fit_gp(
 def posterior_mean_std(
     model: SingleTaskGP | ModelListGP,
     X: torch.Tensor | np.ndarray,
-    chunk: int = 20_000,
+    chunk: int = 4096,
     fast: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and standard deviation of the latent function at ``X`` (N, d).

@@ -70,7 +70,7 @@ COMMON_OPTIONS: dict[str, Any] = {
     "mc_samples": 64,
     "max_categorical_combos": 16,
     "fill_samples": 1024,
-    "pool_chunk": 50_000,
+    "pool_chunk": 4096,
     "pool_shortlist": 2000,
 }
 

@@ -49,22 +49,31 @@ def _kernel_spec(kernel) -> tuple[str, float, torch.Tensor, float] | None:
     return None
 
 
-def _cross(spec, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """Kernel matrix k(A, B) for inputs already divided by the lengthscales."""
+def _cross(spec, A: torch.Tensor, B: torch.Tensor, out: torch.Tensor | None = None,
+           work: torch.Tensor | None = None) -> torch.Tensor:
+    """Kernel matrix k(A, B) for inputs already divided by the lengthscales.
+
+    Works in place in ``out`` (and ``work``, same shape) when given: fresh
+    multi-megabyte buffers per chunk cost more in page faults than the
+    arithmetic, so the pool loop reuses two buffers for every chunk.
+    """
     kind, nu, _, scale = spec
-    d2 = torch.addmm((A * A).sum(1, keepdim=True), A, B.T, alpha=-2.0).add_((B * B).sum(1)).clamp_min_(0.0)
+    shape = (A.shape[0], B.shape[0])
+    out = torch.empty(shape, dtype=A.dtype) if out is None else out[: shape[0]]
+    work = torch.empty(shape, dtype=A.dtype) if work is None else work[: shape[0]]
+    torch.addmm((A * A).sum(1, keepdim=True), A, B.T, alpha=-2.0, out=out)
+    out.add_((B * B).sum(1)).clamp_(min=0.0)  # squared distance
     if kind == "rbf":
-        return d2.mul_(-0.5).exp_().mul_(scale)
-    r = d2.sqrt_()
+        return out.mul_(-0.5).exp_().mul_(scale)
     if nu == 0.5:
-        return r.neg_().exp_().mul_(scale)
+        return out.sqrt_().neg_().exp_().mul_(scale)
+    c = math.sqrt(3.0) if nu == 1.5 else math.sqrt(5.0)
+    r = out.mul_(c * c).sqrt_()  # r = c * distance
+    torch.neg(r, out=work).exp_()  # work = exp(-r)
     if nu == 1.5:
-        r.mul_(math.sqrt(3.0))
-        return torch.exp(-r).mul_(r.add_(1.0)).mul_(scale)
-    r.mul_(math.sqrt(5.0))
-    e = torch.exp(-r)
-    poly = torch.square(r).div_(3.0).add_(r).add_(1.0)
-    return poly.mul_(e).mul_(scale)
+        return r.add_(1.0).mul_(work).mul_(scale)
+    # (1 + r + r^2 / 3) exp(-r), in place: r <- r + r * r / 3
+    return r.addcmul_(r, r, value=1.0 / 3.0).add_(1.0).mul_(work).mul_(scale)
 
 
 class PoolPredictor:
@@ -121,21 +130,33 @@ class PoolPredictor:
             self._proj[rank] = (U[:, -rank:] / lam[-rank:].sqrt()).contiguous()
         return self._proj[rank]
 
-    def predict(self, X: torch.Tensor, chunk: int = 20_000, rank: int | None = None, fast_dtype: bool = False):
+    def predict(self, X: torch.Tensor, chunk: int = 4096, rank: int | None = None, fast_dtype: bool = False):
         """Mean and std (original outcome units) at ``X`` (N, d), rows in the model's input space."""
         dtype = torch.float32 if fast_dtype else torch.float64
+        n = self.xt.shape[0]
         with torch.no_grad():
             M = self._variance_map(rank).to(dtype)
             alpha = self.alpha.to(dtype)
-            xt = self.xt
+            xt = self.xt.to(dtype)
+            if self.spec is not None:
+                xt = xt / self.spec[2].to(dtype)
             mean = torch.empty(X.shape[0], dtype=torch.float64)
             var = torch.empty(X.shape[0], dtype=torch.float64)
+            rows = min(chunk, max(1, X.shape[0]))
+            buf = torch.empty(rows, n, dtype=dtype)
+            work = torch.empty(rows, n, dtype=dtype)
+            proj = torch.empty(rows, M.shape[1], dtype=dtype)
             for s in range(0, X.shape[0], chunk):
-                xs = self.model.input_transform(X[s : s + chunk]) if hasattr(self.model, "input_transform") else X[s : s + chunk]
-                ks = self._k(xs, xt, dtype)
-                mean[s : s + chunk] = (ks @ alpha).to(torch.float64)
-                v = ks @ M
-                var[s : s + chunk] = self.prior_var - (v * v).sum(1).to(torch.float64)
+                xs = X[s : s + chunk]
+                xs = self.model.input_transform(xs) if hasattr(self.model, "input_transform") else xs
+                c = xs.shape[0]
+                if self.spec is None:
+                    ks = self._k(xs, self.xt, dtype)
+                else:
+                    ks = _cross(self.spec, xs.to(dtype) / self.spec[2].to(dtype), xt, buf, work)
+                mean[s : s + c] = (ks @ alpha).to(torch.float64)
+                v = torch.mm(ks, M, out=proj[:c])
+                var[s : s + c] = self.prior_var - v.mul_(v).sum(1).to(torch.float64)
         mean = mean.add_(self.const).mul_(self.y_std).add_(self.y_mean)
         std = var.clamp_min_(0.0).sqrt_().mul_(self.y_std)
         return mean, std
