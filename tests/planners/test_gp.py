@@ -79,3 +79,20 @@ def test_two_outputs_and_fixed_bounds() -> None:
 def test_bad_training_data_is_refused(x, y, kw, message) -> None:
     with pytest.raises(ValueError, match=message):
         fit_gp(x, y, **kw)
+
+
+@pytest.mark.parametrize("kind, nu", [("matern", 0.5), ("matern", 1.5), ("matern", 2.5), ("rbf", 0.0)])
+def test_pool_kernels_match_gpytorch(kind: str, nu: float) -> None:
+    from gpytorch.kernels import MaternKernel, RBFKernel
+
+    from planners.pool_predict import _cross, _kernel_spec
+
+    kernel = MaternKernel(nu=nu, ard_num_dims=3) if kind == "matern" else RBFKernel(ard_num_dims=3)
+    kernel = kernel.double()
+    kernel.lengthscale = torch.tensor([[0.3, 0.7, 1.5]], dtype=torch.float64)
+    a, b = data(50)[0], data(40, seed=5)[0]
+    spec = _kernel_spec(kernel)
+    ls = spec[2]
+    with torch.no_grad():
+        want = kernel(a, b).to_dense()
+    assert torch.allclose(_cross(spec, a / ls, b / ls), want, atol=1e-10)
