@@ -25,12 +25,19 @@ _PLANNER_STATUS = {
 }
 
 
+#: Arrays that are the x axis of a measurement, not the signal.
+_AXES = {"two_theta", "temperature", "time", "strain"}
+
+
 def planner_history(store: Store, objectives: list[str], with_arrays: bool = False) -> list[Trial]:
     """Every experiment a planner should know about, as ``Trial`` objects.
 
     A completed experiment missing an objective value is reported as failed.
-    With ``with_arrays``, measured arrays (e.g. ``xrd.counts``) are attached
-    under the instrument name, for planners that model measured descriptors.
+    With ``with_arrays``, measured arrays are attached for planners that
+    model measured descriptors (``used``, ``boed``): every array as
+    ``instrument.name`` (``xrd.counts``, ``dsc.heat_flow``), and each
+    instrument's signal (its one array that is not an axis) under the bare
+    instrument name (``xrd``, ``dsc``), the usual ``descriptor`` option.
     """
     trials: list[Trial] = []
     for exp in store.experiments():
@@ -40,13 +47,17 @@ def planner_history(store: Store, objectives: list[str], with_arrays: bool = Fal
         values = {name: exp.scalars[name] for name in objectives if name in exp.scalars}
         if status == COMPLETED and len(values) != len(objectives):
             status = FAILED
-        measured = {}
+        measured: dict = {}
         if with_arrays and status == COMPLETED:
+            signals: dict[str, list] = {}
             for key, arr in store.arrays(exp.id).items():
                 instrument, _, name = key.partition(".")
-                if name == "counts":
-                    measured[instrument] = arr
                 measured[key] = arr
+                if name not in _AXES:
+                    signals.setdefault(instrument, []).append(arr)
+            for instrument, arrays in signals.items():
+                if len(arrays) == 1:
+                    measured[instrument] = arrays[0]
         trials.append(Trial(params=exp.params, status=status, values=values, measured=measured))
     return trials
 
