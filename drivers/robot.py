@@ -42,6 +42,7 @@ class RobotDriver(ZmqInstrumentDriver):
     """A synthesis robot on a ZeroMQ endpoint (``Synthesizer``)."""
 
     kind = "robot"
+    known_limits = ("max_dispense_ml", "max_anneal_temp_c", "max_molecular_weight")
 
     def check_params(self, params: dict[str, Any]) -> dict[str, float]:
         """The synthesis parameters as floats, validated and checked against the limits."""

@@ -10,11 +10,11 @@ method on top of ``ask``, ``run_action`` and ``command_outcome``.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, TypeVar
 
-from drivers.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from drivers.base import DriverBase
+from drivers.errors import InstrumentError, ProtocolError, TransportTimeout
 from drivers.serial_transport import SerialTransport
 from protocols.capabilities import CommandOutcome, Measurement, Sample
 from protocols.scpi import (
@@ -33,44 +33,18 @@ log = logging.getLogger("labpilot.drivers")
 T = TypeVar("T")
 
 
-class ScpiInstrument:
+class ScpiInstrument(DriverBase):
     """Common behaviour of every SCPI-style driver (``Instrument`` capability)."""
 
     kind: str = "scpi"
     model_hint: str = ""
     action: str = "MEAS"
     nominal_s: float = 60.0
-    #: Safety-limit names this driver enforces; any other name is refused at connect.
-    known_limits: tuple[str, ...] = ()
+    def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> SerialTransport:
+        return SerialTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, name=self.kind)
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        limits: Mapping[str, float] | None = None,
-        options: Mapping[str, Any] | None = None,
-        timeout_s: float = 5.0,
-        retries: int = 3,
-    ) -> None:
-        self.address = address
-        self.limits = self._check_limits(limits or {})
-        self.options = dict(options or {})
-        self.speed = float(self.options.get("speed", 1.0))
-        if not self.speed > 0 or not math.isfinite(self.speed):
-            raise ValueError(f"options['speed'] must be a positive number, got {self.speed!r}")
-        self.timeout_s = float(timeout_s)
-        self.transport = SerialTransport(
-            address,
-            timeout_s=timeout_s,
-            retries=retries,
-            backoff_s=float(self.options.get("backoff_s", 0.05)),
-            name=self.kind,
-        )
-        try:
-            self.identity = self._handshake()
-        except BaseException:
-            self.transport.close()
-            raise
+    def _connected(self, greeting: Identity) -> None:
+        self.identity = greeting
 
     # ---------------------------------------------------------------- basics
     def _handshake(self) -> Identity:
@@ -137,40 +111,6 @@ class ScpiInstrument:
         """The ``*IDN?`` string."""
         return self.ask("*IDN?", parse=lambda t: Identity.parse(t).text())
 
-    def close(self) -> None:
-        """Close the serial port."""
-        self.transport.close()
-
-    def __enter__(self) -> "ScpiInstrument":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ---------------------------------------------------------------- limits
-    def _check_limits(self, limits: Mapping[str, float]) -> dict[str, float]:
-        """Validate the campaign's limits: known names, finite numbers (an ignored limit is unsafe)."""
-        out: dict[str, float] = {}
-        for name, value in dict(limits).items():
-            if name not in self.known_limits:
-                known = ", ".join(self.known_limits) or "none"
-                raise ValueError(f"{self.kind}: unknown safety limit {name!r}; this driver enforces: {known}")
-            try:
-                out[name] = float(value)
-            except (TypeError, ValueError):
-                raise ValueError(f"{self.kind}: safety limit {name!r} must be a number, got {value!r}") from None
-            if not math.isfinite(out[name]):
-                raise ValueError(f"{self.kind}: safety limit {name!r} must be finite, got {value!r}")
-        return out
-
-    def check_limit(self, name: str, value: float, what: str = "") -> None:
-        """Raise ``SafetyLimitError`` if ``value`` exceeds ``limits[name]`` (if that limit is set)."""
-        if not math.isfinite(value):
-            raise ValueError(f"{self.kind}: {what or name} value {value!r} is not a finite number")
-        maximum = self.limits.get(name)
-        if maximum is not None and value > maximum:
-            raise SafetyLimitError(name, value, maximum, what)
-
     # ---------------------------------------------------------------- actions
     def action_status(self, command_id: str) -> ActionStatus:
         """``<ACT>:STAT? <id>``."""
@@ -183,9 +123,8 @@ class ScpiInstrument:
             raise ValueError(f"{self.kind}: {exc}") from None
 
     def wait_limit_s(self, nominal_s: float | None = None) -> float:
-        """Real seconds to wait for an action: nominal / speed × 3 + timeout."""
-        n = self.nominal_s if nominal_s is None else nominal_s
-        return n / self.speed * 3.0 + self.timeout_s
+        """Real seconds to wait for an action (this driver's nominal duration by default)."""
+        return super().wait_limit_s(self.nominal_s if nominal_s is None else nominal_s)
 
     def wait(self, command_id: str, nominal_s: float | None = None) -> ActionStatus:
         """Poll ``<ACT>:STAT?`` until the action is done; failures raise ``InstrumentError``."""

@@ -50,6 +50,7 @@ class XrdDriver(ZmqInstrumentDriver):
     """A diffractometer on a ZeroMQ endpoint (``Measurer``)."""
 
     kind = "xrd"
+    known_limits = ("max_scan_points", "max_tube_power_w", "max_two_theta_deg")
 
     def scan_settings(self) -> dict[str, float]:
         """The scan the campaign asked for, validated and checked against the limits."""

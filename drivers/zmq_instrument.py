@@ -10,11 +10,11 @@ and the driver polls ``status`` by command id until done, then fetches the
 from __future__ import annotations
 
 import logging
-import math
 import time
-from typing import Any, Mapping
+from typing import Any
 
-from drivers.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from drivers.base import DriverBase
+from drivers.errors import InstrumentError, ProtocolError, TransportTimeout
 from drivers.zmq_transport import ZmqTransport
 from protocols.capabilities import CommandOutcome
 from protocols.envelope import PROTOCOL_NAME, EnvelopeError, check_version, decode_arrays
@@ -24,39 +24,16 @@ log = logging.getLogger("labpilot.drivers")
 _STATES = ("unknown", "running", "done", "failed")
 
 
-class ZmqInstrumentDriver:
+class ZmqInstrumentDriver(DriverBase):
     """Common behaviour of every ZeroMQ driver (``Instrument`` capability)."""
 
     kind: str = "zmq"
 
-    def __init__(
-        self,
-        address: str,
-        *,
-        limits: Mapping[str, float] | None = None,
-        options: Mapping[str, Any] | None = None,
-        timeout_s: float = 5.0,
-        retries: int = 3,
-    ) -> None:
-        self.address = address
-        self.limits = {k: float(v) for k, v in dict(limits or {}).items()}
-        self.options = dict(options or {})
-        self.speed = float(self.options.get("speed", 1.0))
-        if not self.speed > 0 or not math.isfinite(self.speed):
-            raise ValueError(f"options['speed'] must be a positive number, got {self.speed!r}")
-        self.timeout_s = float(timeout_s)
-        self.transport = ZmqTransport(
-            address,
-            timeout_s=timeout_s,
-            retries=retries,
-            backoff_s=float(self.options.get("backoff_s", 0.05)),
-            name=self.kind,
-        )
-        try:
-            self.hello = self._handshake()
-        except BaseException:
-            self.transport.close()
-            raise
+    def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> ZmqTransport:
+        return ZmqTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, name=self.kind)
+
+    def _connected(self, greeting: dict[str, Any]) -> None:
+        self.hello = greeting
 
     # ---------------------------------------------------------------- basics
     def _handshake(self) -> dict[str, Any]:
@@ -91,30 +68,7 @@ class ZmqInstrumentDriver:
         """Bring the instrument to a safe state."""
         self.request("safe")
 
-    def close(self) -> None:
-        """Close the socket."""
-        self.transport.close()
-
-    def __enter__(self) -> "ZmqInstrumentDriver":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # ---------------------------------------------------------------- limits
-    def check_limit(self, name: str, value: float, what: str = "") -> None:
-        """Raise ``SafetyLimitError`` if ``value`` exceeds ``limits[name]`` (when that limit is set)."""
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
-            raise ValueError(f"{self.kind}: {what or name} value {value!r} is not a finite number")
-        maximum = self.limits.get(name)
-        if maximum is not None and value > maximum:
-            raise SafetyLimitError(name, float(value), maximum, what)
-
     # ---------------------------------------------------------------- actions
-    def wait_limit_s(self, nominal_s: float) -> float:
-        """Real seconds to wait for an action: nominal / speed × 3 + timeout."""
-        return nominal_s / self.speed * 3.0 + self.timeout_s
-
     def run_action(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
         """Start an action (``args["command_id"]`` required), wait until done, return its result.
 

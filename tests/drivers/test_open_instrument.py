@@ -40,3 +40,11 @@ def test_error_hierarchy():
     assert (err.instrument, err.code, err.message) == ("sputter", -222, "Data out of range")
     limit = SafetyLimitError("max_pressure_pa", 2.0, 1.0, "process pressure")
     assert "max_pressure_pa=1 exceeded: requested 2" in str(limit)
+
+
+@pytest.mark.parametrize("kind", ["sputter", "magnetometer", "tensile", "dsc", "robot", "xrd"])
+def test_every_driver_refuses_an_unknown_safety_limit_before_connecting(kind: str) -> None:
+    # A misspelled limit would be silently ignored, which is unsafe: refused before any I/O.
+    with pytest.raises(ValueError, match="unknown safety limit 'max_tempreature_c'"):
+        open_instrument(kind, "tcp://127.0.0.1:9" if kind in ("robot", "xrd") else "loop://",
+                        limits={"max_tempreature_c": 100.0})
