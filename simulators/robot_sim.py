@@ -28,16 +28,10 @@ running step.
 from __future__ import annotations
 
 import argparse
-import random
 from typing import Any, Callable
 
 from protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE
-from simulators.clock import VirtualClock
-from simulators.faults import FaultInjector, FaultSpec
-from simulators.ledger import Ledger
-from simulators.tray import Tray
-from simulators.zmq_instrument import SimError, ZmqInstrument
-from simulators.zmq_server import ZmqServer
+from simulators.zmq_instrument import SimError, ZmqInstrument, serve_zmq_instrument
 
 ERR_SEQUENCE = 220
 
@@ -192,22 +186,6 @@ class RobotSim(ZmqInstrument):
         return self._act("transfer", command_id, sample_id, perform)
 
 
-def build(args: argparse.Namespace) -> RobotSim:
-    """The instrument configured from the simulator command line."""
-    return RobotSim(
-        seed=args.seed,
-        world_seed=args.world_seed,
-        faults=FaultInjector(FaultSpec.parse(args.faults), random.Random(args.seed)),
-        ledger=Ledger(args.ledger),
-        tray=Tray(args.tray),
-        clock=VirtualClock(args.speed),
-        serial=getattr(args, "serial", "0001"),
-    )
-
-
 def serve(args: argparse.Namespace) -> None:
     """Entry point of ``python -m simulators robot``: print the endpoint, then serve."""
-    instrument = build(args)
-    server = ZmqServer(args.zmq, instrument, instrument.faults)
-    print(server.bind(), flush=True)
-    server.serve()
+    serve_zmq_instrument(RobotSim, args)

@@ -45,6 +45,7 @@ from simulators.commands import CommandRegistry
 from simulators.faults import FaultInjector, FaultSpec
 from simulators.ledger import Ledger
 from simulators.tray import Tray
+from simulators.worlds import WorldCache
 
 log = logging.getLogger("labpilot.sim")
 
@@ -331,7 +332,7 @@ class MeasuringDevice(ScpiDevice):
 
     def __init__(self, *, world_seed: int = 0, **kw: Any) -> None:
         self.world_seed = world_seed
-        self._worlds: dict[str, Any] = {}
+        self._worlds = WorldCache(self.world_seed)
         super().__init__(**kw)
 
     @classmethod
@@ -343,18 +344,10 @@ class MeasuringDevice(ScpiDevice):
 
     def world(self, name: str) -> Any:
         """The world object of a tray row (built once, from ``--world-seed``)."""
-        if name not in self._worlds:
-            if name == "alloy":
-                from simulators.worlds.alloy import AlloyWorld
-
-                self._worlds[name] = AlloyWorld(self.world_seed)
-            elif name == "polymer":
-                from simulators.worlds.polymer import PolymerWorld
-
-                self._worlds[name] = PolymerWorld(self.world_seed)
-            else:
-                raise CommandFailure(ERR_NO_SAMPLE + 1, f"Sample from unknown world {name!r}")
-        return self._worlds[name]
+        try:
+            return self._worlds.get(name)
+        except KeyError:
+            raise CommandFailure(ERR_NO_SAMPLE + 1, f"Sample from unknown world {name!r}") from None
 
     def measure_truth(self, world: Any, truth: dict[str, Any]) -> dict[str, Any]:
         """The measurement of one sample (noise drawn from ``self.rng``)."""

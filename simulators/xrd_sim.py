@@ -20,18 +20,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 from typing import Any
 
 import numpy as np
 
 from protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE, encode_array
-from simulators.clock import VirtualClock
-from simulators.faults import FaultInjector, FaultSpec
-from simulators.ledger import Ledger
-from simulators.tray import Tray
-from simulators.zmq_instrument import SimError, ZmqInstrument
-from simulators.zmq_server import ZmqServer
+from simulators.zmq_instrument import SimError, ZmqInstrument, serve_zmq_instrument
+from simulators.worlds import WorldCache
 
 #: Goniometer range (degrees 2θ) and the largest scan accepted.
 TWO_THETA_RANGE = (2.0, 150.0)
@@ -59,24 +54,16 @@ class XrdSim(ZmqInstrument):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._worlds: dict[str, Any] = {}
+        self._worlds = WorldCache(self.world_seed)
         self.tube_on = True
         self.scans = 0
 
     def world(self, name: str) -> Any:
         """The world object (built once) for a tray row's world name."""
-        if name not in self._worlds:
-            if name == "alloy":
-                from simulators.worlds.alloy import AlloyWorld
-
-                self._worlds[name] = AlloyWorld(self.world_seed)
-            elif name == "polymer":
-                from simulators.worlds.polymer import PolymerWorld
-
-                self._worlds[name] = PolymerWorld(self.world_seed)
-            else:
-                raise SimError(ERR_UNKNOWN_SAMPLE, f"sample belongs to unknown world {name!r}")
-        return self._worlds[name]
+        try:
+            return self._worlds.get(name)
+        except KeyError:
+            raise SimError(ERR_UNKNOWN_SAMPLE, f"sample belongs to unknown world {name!r}") from None
 
     def state(self) -> dict[str, Any]:
         return {"tube_on": self.tube_on, "scans": self.scans}
@@ -122,24 +109,6 @@ class XrdSim(ZmqInstrument):
         return self.start_action(command_id, points * dwell, perform)
 
 
-def build(args: argparse.Namespace) -> XrdSim:
-    """The instrument configured from the simulator command line."""
-    return XrdSim(
-        seed=args.seed,
-        world_seed=args.world_seed,
-        faults=FaultInjector(FaultSpec.parse(args.faults), random.Random(args.seed)),
-        ledger=Ledger(args.ledger),
-        tray=Tray(args.tray),
-        clock=VirtualClock(args.speed),
-        serial=getattr(args, "serial", "0001"),
-    )
-
-
 def serve(args: argparse.Namespace) -> None:
     """Entry point of ``python -m simulators xrd``: print the endpoint, then serve."""
-    if getattr(args, "pty", False):
-        raise SystemExit("xrd simulator: --pty is not offered yet; use --zmq tcp://127.0.0.1:0")
-    instrument = build(args)
-    server = ZmqServer(args.zmq, instrument, instrument.faults)
-    print(server.bind(), flush=True)
-    server.serve()
+    serve_zmq_instrument(XrdSim, args)

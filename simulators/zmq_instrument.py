@@ -235,3 +235,21 @@ class ZmqInstrument:
 
 def _never() -> dict[str, Any]:
     raise AssertionError("a replayed command must not act again")
+
+
+def serve_zmq_instrument(cls: type[ZmqInstrument], args: Any) -> None:
+    """Entry point shared by the ZeroMQ simulators: build from the command line, print the endpoint, serve."""
+    from simulators.zmq_server import ZmqServer
+
+    instrument = cls(
+        seed=args.seed,
+        world_seed=args.world_seed,
+        faults=FaultInjector(FaultSpec.parse(args.faults), random.Random(args.seed)),
+        ledger=Ledger(args.ledger),
+        tray=Tray(args.tray),
+        clock=VirtualClock(args.speed),
+        serial=getattr(args, "serial", "0001"),
+    )
+    server = ZmqServer(args.zmq, instrument, instrument.faults)
+    print(server.bind(), flush=True)
+    server.serve()

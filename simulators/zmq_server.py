@@ -33,7 +33,6 @@ from protocols.envelope import (
     Request,
     decode_request,
     encode_reply,
-    peek_request_id,
 )
 from simulators.faults import FaultInjector, FaultSpec
 
