@@ -29,7 +29,7 @@ from agent.history import best_experiment, planner_history
 from agent.machine import CampaignMachine
 from agent.store import Store
 from drivers.errors import InstrumentError, SafetyLimitError
-from planners.base import Planner, PlannerError, Proposal, make_planner
+from planners.base import Planner, PlannerDone, PlannerError, Proposal, make_planner
 from planners.random_planner import initial_design
 from protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
 
@@ -281,11 +281,14 @@ class CampaignRunner:
                 proposals = [Proposal(p) for p in points]
             else:
                 proposals = self.planner.propose(history, k)
-        except PlannerError as exc:
-            self.store.log_event("planner_stopped", planner=planner_name, reason=str(exc))
-            log.warning("planner %s stopped: %s", planner_name, exc)
+        except PlannerDone as exc:
+            self.store.log_event("planner_done", planner=planner_name, reason=str(exc))
+            log.warning("planner %s is done: %s", planner_name, exc)
             self.machine.finish()  # type: ignore[attr-defined]
             return
+        except PlannerError as exc:  # e.g. the pool is used up: an operator must decide
+            log.error("planner %s cannot propose: %s", planner_name, exc)
+            self._fault("planner", exc, None)
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
             self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)

@@ -52,6 +52,13 @@ class PlannerError(ValueError):
     """An impossible request (e.g. more points than the pool has left)."""
 
 
+class PlannerDone(PlannerError):
+    """The planner's goal is reached (e.g. the model is accurate enough): it proposes nothing more.
+
+    The agent completes the campaign and journals the reason.
+    """
+
+
 class Planner(ABC):
     """Proposes the next experiments given the space, objectives and history."""
 

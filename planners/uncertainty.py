@@ -30,15 +30,11 @@ from typing import Any, Sequence
 import torch
 from botorch.models import SingleTaskGP
 
-from planners.base import PlannerError, register
+from planners.base import PlannerDone, PlannerError, register
 from planners.gp import loo_rmse
 from planners.gp_planner import GPPlanner
 from planners.pool_batch import ScoreFn
 from planners.space import Objective, Space
-
-
-class PlannerDone(PlannerError):
-    """The planner's goal is reached; it proposes nothing more (see ``Planner.done_reason``)."""
 
 
 @register

@@ -89,3 +89,23 @@ def test_polymer_dry_run_through_robot_xrd_dsc_and_tensile(tmp_path: Path) -> No
         assert {"impact_strength", "tensile_modulus", "melting_point", "crystallinity"} <= set(exp.scalars)
         arrays = store.arrays(exp.id)
         assert {"xrd.counts", "xrd.two_theta", "dsc.temperature", "dsc.heat_flow"} <= set(arrays)
+
+
+def test_a_planner_that_reaches_its_goal_completes_the_campaign(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    # uncertainty sampling with a loose error target: once 5 results show the model is
+    # accurate enough, the campaign completes early, with the reason journaled.
+    text = alloy_campaign_file.read_text().replace('name = "bo"', 'name = "uncertainty"')
+    text = text.replace('acquisition = "qlognei"', "stop_cv_error = 1e6\nstop_min_observations = 5")
+    text = text.replace("initial_design = 6", "initial_design = 5")
+    campaign = tmp_path / "uncertain.toml"
+    campaign.write_text(text)
+    db = tmp_path / "uncertain.db"
+    run = labpilot("run", str(campaign), "--dry-run", "--db", str(db), "--max-experiments", "12", "--speed", "5000")
+    assert run.returncode == 0, run.stderr[-3000:]
+    from agent.store import Store
+
+    store = Store.open(db)
+    assert store.campaign()["state"] == "completed"
+    assert store.counts()["completed"] == 5
+    (done,) = store.events(kind="planner_done")
+    assert "done" in done["data"]["reason"]
