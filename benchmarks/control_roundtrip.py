@@ -20,9 +20,8 @@ import platform
 import statistics
 import tempfile
 import threading
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import zmq
 
@@ -30,6 +29,7 @@ from agent.control_auth import create_curve_keys, curve_available
 from agent.control_client import ControlClient
 from agent.control_messages import encode_request, make_request
 from agent.control_server import ControlServer
+from benchmarks.timing import time_calls
 
 TOKEN = "benchmark-token-0123456789abcdef"
 
@@ -37,17 +37,6 @@ TOKEN = "benchmark-token-0123456789abcdef"
 class Trivial:
     def handle(self, request: Any) -> dict[str, Any]:
         return {"state": "measuring", "completed": 12, "budget": 40}
-
-
-def time_calls(call: Callable[[], object], n: int, warmup: int = 100) -> list[float]:
-    for _ in range(warmup):
-        call()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def raw_echo_baseline(n: int, payload: bytes) -> list[float]:

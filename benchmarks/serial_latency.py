@@ -24,7 +24,6 @@ import os
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +35,7 @@ import serial  # noqa: E402
 
 from drivers import open_instrument  # noqa: E402
 from simulators.process import SimulatorProcess  # noqa: E402
+from benchmarks.timing import time_calls  # noqa: E402
 
 ECHO_SERVER = """
 import os, select, sys, tty
@@ -58,18 +58,6 @@ class EchoProcess(SimulatorProcess):
     def __init__(self) -> None:
         super().__init__("echo")
         self.argv = [sys.executable, "-c", ECHO_SERVER]
-
-
-def timed(fn: Callable[[], object], n: int, warmup: int = 50) -> list[float]:
-    """``n`` wall-clock durations of ``fn()`` in seconds, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds = max(1, args.n // 100)
         for _ in range(rounds):
             for name, fn in paths.items():
-                results[name] += timed(fn, args.n // rounds, warmup=5)
+                results[name] += time_calls(fn, args.n // rounds, warmup=5)
 
     base = statistics.median(results["raw echo"])
     print(f"serial round trips over a pty, n={args.n} each; {platform.platform()}, {os.cpu_count()} CPUs, "

@@ -42,6 +42,7 @@ from drivers.zmq_transport import ZmqTransport  # noqa: E402
 from protocols.capabilities import Sample  # noqa: E402
 from simulators.tray import Tray  # noqa: E402
 from simulators.worlds.alloy import AlloyWorld  # noqa: E402
+from benchmarks.timing import time_calls  # noqa: E402
 
 ECHO_SERVER = """
 import sys, zmq
@@ -61,17 +62,6 @@ def spawn(argv: list[str]) -> tuple[subprocess.Popen, str]:
         proc.kill()
         raise RuntimeError(f"{argv} printed no endpoint")
     return proc, proc.stdout.readline().strip()
-
-
-def time_calls(call: Callable[[], object], n: int, warmup: int = 100) -> list[float]:
-    for _ in range(warmup):
-        call()
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - t0)
-    return out
 
 
 def summary(samples: list[float]) -> tuple[float, float]:
@@ -154,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, samples in latencies.items():
         med, p95 = summary(samples)
         print(f"{name:34s} {med * 1e6:10.1f} {p95 * 1e6:10.1f} {med / base_med:15.2f}")
-    print(f"\nXRD 3501-point patterns per second")
+    print("\nXRD 3501-point patterns per second")
     print(f"{'straight from AlloyWorld':34s} {world_rate:10.1f}")
     print(f"{'XrdDriver.measure via simulator':34s} {driver_rate:10.1f}   ({driver_rate / world_rate:.2f} × world)")
 
