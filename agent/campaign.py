@@ -199,6 +199,14 @@ class Campaign(_Strict):
         inst_names = [i.name for i in self.instruments]
         if len(set(inst_names)) != len(inst_names):
             raise ValueError(f"instruments: duplicate names {inst_names}")
+        for i, inst in enumerate(self.instruments):
+            known = _known_limits(inst.kind)
+            unknown = sorted(set(inst.limits) - set(known))
+            if unknown:
+                raise ValueError(
+                    f"instruments[{i}]({inst.name}).limits: unknown safety limit(s) {unknown} for a {inst.kind}; "
+                    f"its driver enforces {list(known)} (a limit that is not enforced would be unsafe)"
+                )
         synth = [i for i in self.instruments if i.role == "synthesize"]
         if len(synth) != 1:
             raise ValueError(
@@ -243,6 +251,13 @@ class Campaign(_Strict):
 
     def planner_objectives(self) -> list[Objective]:
         return [Objective(o.name, o.direction, o.low, o.high) for o in self.objectives]
+
+
+def _known_limits(kind: str) -> tuple[str, ...]:
+    """The safety limits the driver of ``kind`` enforces."""
+    from drivers import driver_class
+
+    return tuple(driver_class(kind).known_limits)
 
 
 def _loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:

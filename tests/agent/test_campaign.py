@@ -122,3 +122,11 @@ def test_validate_cli_lists_every_error_without_traceback(tmp_path: Path, alloy_
 def test_validate_cli_ok(alloy_campaign_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(alloy_campaign_file)]) == 0
     assert "ok" in capsys.readouterr().out
+
+
+def test_a_misspelled_safety_limit_is_refused_at_validation(alloy_campaign_file: Path) -> None:
+    data = _data(alloy_campaign_file)
+    data["instruments"][0]["limits"]["max_target_powr_w"] = 100.0
+    (reason,) = _problems(data).values()
+    assert "instruments[0](sputter).limits" in reason and "max_target_powr_w" in reason
+    assert "max_target_power_w" in reason  # the limits it does enforce are listed
