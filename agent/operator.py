@@ -107,18 +107,23 @@ class OperatorDesk:
             )
         return exp
 
+    def _update(self, exp: st.Experiment, **fields: Any) -> None:
+        """Change a proposal only if the agent has not started it meanwhile."""
+        try:
+            self.store.update_experiment(exp.id, expect=(exp.status,), **fields)
+        except st.StaleExperiment as exc:
+            raise OperatorRefused(f"too late: {exc}") from None
+
     def approve(self, eid: int, reason: str | None = None) -> dict[str, Any]:
         with self._lock:
-            self._reviewable(eid, "approve")
-            self.store.update_experiment(eid, status=st.APPROVED, reason=reason or "approved by operator",
-                                         event="operator_approved")
+            exp = self._reviewable(eid, "approve")
+            self._update(exp, status=st.APPROVED, reason=reason or "approved by operator", event="operator_approved")
             return {"id": eid, "status": st.APPROVED}
 
     def reject(self, eid: int, reason: str | None = None) -> dict[str, Any]:
         with self._lock:
-            self._reviewable(eid, "reject")
-            self.store.update_experiment(eid, status=st.REJECTED, reason=reason or "rejected by operator",
-                                         event="operator_rejected")
+            exp = self._reviewable(eid, "reject")
+            self._update(exp, status=st.REJECTED, reason=reason or "rejected by operator", event="operator_rejected")
             return {"id": eid, "status": st.REJECTED}
 
     def override(self, eid: int, values: Mapping[str, Any], reason: str | None = None) -> dict[str, Any]:
@@ -136,10 +141,8 @@ class OperatorDesk:
             if problems:
                 raise OperatorRefused("override refused: " + "; ".join(problems))
             params = space.to_point(space.to_row(params))
-            self.store.update_experiment(
-                eid, params=params, chosen_by="operator", status=st.APPROVED,
-                reason=reason or "operator override", event="operator_override",
-            )
+            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED,
+                         reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)
             return {"id": eid, "status": st.APPROVED, "params": params}
 

@@ -358,7 +358,9 @@ class CampaignRunner:
         assert isinstance(inst, Synthesizer)
         cid = self._command_id(exp.id, spec.name)
         if exp.status == st.APPROVED:
-            self.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing")
+            # Conditional, then re-read: an operator override that landed first is what gets made.
+            self.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing", expect=(st.APPROVED,))
+            exp = self.store.experiment(exp.id)
         self._reconcile(inst, spec.name, cid, exp.id)
         self.store.command_sent(cid, exp.id, spec.name, "synthesize")
         sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))

@@ -17,6 +17,7 @@ from agent import machine as sm
 from agent.campaign import Campaign, CampaignError, parse_campaign
 from agent.control_bridge import META_ENDPOINT, start_control
 from agent.dryrun import load_simulators, start_simulators, stop_simulators
+from agent.run_lock import AlreadyRunning, RunLock
 from agent.runner import CampaignRunner, Progress, format_progress
 from agent.store import Store, StoreError
 from planners.base import PlannerError
@@ -104,6 +105,29 @@ def run_campaign(
     quiet: bool = False,
 ) -> str:
     """Run (or resume) a campaign to a stop; return the final state."""
+    lock = RunLock(db)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        raise SessionError(str(exc)) from None
+    try:
+        return _run_locked(campaign, source, db, dry_run=dry_run, speed=speed, faults=faults,
+                           ledger_dir=ledger_dir, quiet=quiet)
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    campaign: Campaign,
+    source: str,
+    db: Path,
+    *,
+    dry_run: bool,
+    speed: float,
+    faults: str | None,
+    ledger_dir: Path | None,
+    quiet: bool,
+) -> str:
     store, campaign, resumed = open_or_create(campaign, source, db)
     if store.campaign()["state"] in sm.TERMINAL:
         state = store.campaign()["state"]

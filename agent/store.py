@@ -113,6 +113,10 @@ class StoreError(RuntimeError):
     """The database is missing, foreign or inconsistent."""
 
 
+class StaleExperiment(StoreError):
+    """An experiment changed status before a conditional update (see ``update_experiment``)."""
+
+
 @dataclass
 class Experiment:
     """One row of the experiments table, decoded."""
@@ -295,8 +299,15 @@ class Store:
             })
         return eid
 
-    def update_experiment(self, eid: int, *, event: str | None = None, **fields: Any) -> None:
-        """Change an experiment's status or other fields, journaled in one transaction."""
+    def update_experiment(
+        self, eid: int, *, event: str | None = None, expect: tuple[str, ...] | None = None, **fields: Any
+    ) -> None:
+        """Change an experiment's status or other fields, journaled in one transaction.
+
+        With ``expect``, the change happens only if the experiment's status is
+        still one of those (checked in the same transaction), else
+        ``StaleExperiment``: the agent and an operator cannot both act on it.
+        """
         allowed = {"status", "params", "chosen_by", "reason", "sample_id", "error", "score"}
         bad = set(fields) - allowed
         if bad:
@@ -306,11 +317,18 @@ class Store:
         values = {k: (json.dumps(v) if k == "params" else v) for k, v in fields.items()}
         sets = ", ".join(f"{k}=?" for k in values)
         with self._tx() as c:
+            where, args = "id=?", [eid]
+            if expect:
+                where += f" AND status IN ({','.join('?' * len(expect))})"
+                args += list(expect)
             n = c.execute(
-                f"UPDATE experiments SET {sets}, updated=? WHERE id=?", (*values.values(), time.time(), eid)
+                f"UPDATE experiments SET {sets}, updated=? WHERE {where}", (*values.values(), time.time(), *args)
             ).rowcount
             if n != 1:
-                raise StoreError(f"no experiment with id {eid}")
+                row = c.execute("SELECT status FROM experiments WHERE id=?", (eid,)).fetchone()
+                if row is None:
+                    raise StoreError(f"no experiment with id {eid}")
+                raise StaleExperiment(f"experiment {eid} is now {row[0]}, no longer {' or '.join(expect or ())}")
             self._event(event or "experiment_updated", eid, fields)
 
     def _decode_experiment(self, row: sqlite3.Row) -> Experiment:

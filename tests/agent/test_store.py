@@ -116,3 +116,12 @@ def test_create_is_one_transaction(tmp_path: Path) -> None:
     s = _new(tmp_path)
     tables = {r[0] for r in s._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"meta", "campaign", "events", "experiments", "commands", "measurements"} <= tables
+
+
+def test_conditional_update_refuses_a_stale_status(tmp_path: Path) -> None:
+    s = _new(tmp_path)
+    eid = s.add_experiment({"x": 1}, st.APPROVED, "planner")
+    s.update_experiment(eid, status=st.SYNTHESIZING, expect=(st.APPROVED,))  # the agent starts it
+    with pytest.raises(st.StaleExperiment, match="now synthesizing, no longer approved"):
+        s.update_experiment(eid, params={"x": 2}, chosen_by="operator", expect=(st.APPROVED,))
+    assert s.experiment(eid).params == {"x": 1}

@@ -138,3 +138,12 @@ def test_pause_resume_and_abort(supervised_run) -> None:  # noqa: ANN001
     store = Store.open(db)
     assert "made_safe" in [e["kind"] for e in store.events()]
     assert all(e.status in ("completed", "abandoned", "rejected") for e in store.experiments())
+
+
+def test_a_second_run_on_the_same_database_is_refused(supervised_run, alloy_campaign_file: Path) -> None:  # noqa: ANN001
+    db, proc = supervised_run
+    wait_for(lambda: queue(db) if db.exists() else None, what="first proposal")
+    r = labpilot("run", str(alloy_campaign_file), "--dry-run", "--db", str(db))
+    assert r.returncode == 2 and "already being run by another labpilot" in r.stderr
+    assert proc.poll() is None  # the first run goes on
+    assert labpilot("abort", "--db", str(db)).returncode == 0
