@@ -156,7 +156,7 @@ class RobotSim(ZmqInstrument):
         cooling = self.arg_float(args, "cooling_temperature", -50.0, MAX_MELT_TEMP_C)
         p = sample["params"]
         try:
-            truth = self.world.synthesize(p["molecular_weight"], p["stereoregularity"], cooling)
+            truth = self.world.synthesize(p["molecular_weight"], p["stereoregularity"], cooling, rng=self.rng)
         except ValueError as exc:
             raise SimError(ERR_OUT_OF_RANGE, f"anneal of {sample_id!r}: {exc}") from None
 
