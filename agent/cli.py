@@ -217,9 +217,18 @@ def _open_store(db: str):  # noqa: ANN202
         raise CliError(str(exc)) from None
 
 
+def _terminate_gracefully(signum: int, frame: object) -> None:
+    """SIGTERM (a service manager, `kill`) stops a run like Ctrl-C: journaled, nothing left behind."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "run":
+        import signal
+
+        signal.signal(signal.SIGTERM, _terminate_gracefully)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -44,17 +44,24 @@ class SimProcess:
     ledger: str
 
     def alive(self) -> bool:
+        """Whether the process still runs (a zombie, exited but not yet reaped, counts as dead)."""
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
-        try:  # a zombie child of ours counts as dead
+        try:  # our own child: reap it if it has exited
             done, _ = os.waitpid(self.pid, os.WNOHANG)
-            return done == 0
+            if done:
+                return False
         except ChildProcessError:
+            pass
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
             return True
+        return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _read_first_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:

@@ -169,6 +169,22 @@ class CampaignRunner:
                 self.store.log_event("paused_in_flight", note="the command in flight is reconciled on resume")
             raise Stop
 
+    def wait_in_flight(self, timeout_s: float) -> bool:
+        """On a graceful stop: let the instrument command in flight finish (True if none is left).
+
+        Its outcome stays with the instrument, and a resume reconciles it by id.
+        """
+        fut = self._in_flight
+        if fut is None:
+            return True
+        try:
+            fut.result(timeout=timeout_s)
+        except cf.TimeoutError:
+            return False
+        except Exception:  # its outcome is reconciled by command id on resume
+            pass
+        return True
+
     def _settle_in_flight(self) -> None:
         """Before talking to instruments again, let a command left in flight by a pause finish."""
         fut, self._in_flight = self._in_flight, None

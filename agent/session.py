@@ -154,6 +154,7 @@ def _run_locked(
             verb = "resuming" if resumed else "starting"
             print(f"{verb} campaign {campaign.name!r}: planner {campaign.planner.name}, "
                   f"budget {campaign.budget.max_experiments}, mode {campaign.mode}, db {db}", flush=True)
+        runner: CampaignRunner | None = None
         try:
             instruments = connect_instruments(campaign, addresses, speed, stack)
             server = start_control(store, campaign.control, limit_check=_limit_checker(campaign, instruments))
@@ -169,9 +170,12 @@ def _run_locked(
             final = runner.run()
         except BaseException as exc:
             # Anything but SIGKILL: leave no simulator behind (a kill -9 keeps them for the resume).
+            # First let the command in flight finish, so the simulator keeps its outcome for a resume.
             store.log_event("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped_by_error",
                             error=f"{type(exc).__name__}: {exc}")
             if dry_run:
+                if runner is not None and not runner.wait_in_flight(timeout_s=30.0):
+                    log.warning("an instrument command was still in flight when the simulators were stopped")
                 stop_simulators(load_simulators(store))
             raise
         if final in sm.TERMINAL and dry_run:

@@ -102,3 +102,36 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign
     states = [ev["data"]["to"] for ev in store.events(kind="state")]
     assert states[-1] == "completed"
     assert sum(1 for ev in store.events() if ev["kind"] == "reconciled") >= 1
+
+
+def test_sigterm_stops_gracefully_and_the_resume_repeats_nothing(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    campaign = _campaign(tmp_path, alloy_campaign_file)
+    db, ledgers = tmp_path / "term.db", tmp_path / "ledgers"
+    args = [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+            "--max-experiments", "6", "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if Store.open(db).counts()["completed"] >= 2:
+                break
+        except StoreError:
+            pass
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)  # e.g. a service manager stopping the agent
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err[-2000:]
+    store = Store.open(db)
+    assert "interrupted" in [e["kind"] for e in store.events()]
+    sims = load_simulators(store)
+    deadline = time.monotonic() + 15
+    while [s for s in sims if s.alive()] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [s for s in sims if s.alive()], "simulators left running after SIGTERM"
+
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert again.returncode == 0, again.stderr[-2000:]
+    store = Store.open(db)
+    assert store.counts()["completed"] == 6
+    deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
+    assert len(deposits) == len({r["command_id"] for r in deposits}) == 6

@@ -111,5 +111,5 @@ def test_an_instrument_that_stops_answering_faults_the_campaign(tmp_path: Path, 
             except ProcessLookupError:
                 pass
         if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+            proc.terminate()
+            proc.communicate(timeout=60)

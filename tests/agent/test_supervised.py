@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from agent.control_bridge import META_ENDPOINT
+from agent.dryrun import load_simulators
 from agent.store import Store
 
 pytestmark = pytest.mark.slow
@@ -52,8 +53,10 @@ def supervised_run(tmp_path: Path, alloy_campaign_file: Path):  # noqa: ANN201
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield db, proc
     if proc.poll() is None:
-        proc.kill()
-    proc.communicate(timeout=30)
+        proc.terminate()  # a graceful stop: the agent stops its simulators
+    proc.communicate(timeout=60)
+    sims = load_simulators(Store.open(db))
+    wait_for(lambda: not [s for s in sims if s.alive()], timeout=15, what="the simulators to stop")
 
 
 def test_supervised_approve_reject_override_and_bad_commands(supervised_run) -> None:  # noqa: ANN001
