@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -71,6 +72,7 @@ class ZmqTransport:
         #: counters a test or an operator can read
         self.stats = {"requests": 0, "retries": 0, "garbled": 0, "timeouts": 0, "discarded": 0, "reopens": 0}
         self._sock: zmq.Socket | None = None
+        self._lock = threading.RLock()
         self._open()
 
     # -------------------------------------------------------------- socket
@@ -95,8 +97,9 @@ class ZmqTransport:
             self._sock = None
 
     def close(self) -> None:
-        """Close the socket (the context is shared and stays)."""
-        self._close_socket()
+        """Close the socket (the context is shared and stays), after any exchange in progress."""
+        with self._lock:
+            self._close_socket()
 
     # ------------------------------------------------------------ requests
     def new_request_id(self) -> str:
@@ -104,6 +107,16 @@ class ZmqTransport:
         return f"{self._prefix}-{next(self._ids)}"
 
     def request(self, cmd: str, args: dict[str, Any] | None = None, *, timeout_s: float | None = None) -> dict[str, Any]:
+        """Send ``cmd`` and return the reply's ``result`` (one exchange at a time, from any thread).
+
+        ZeroMQ sockets are not thread-safe: the agent's worker may be polling
+        an action while an abort sends ``safe`` from the main thread, so each
+        whole exchange, retries included, holds the transport's lock.
+        """
+        with self._lock:
+            return self._request(cmd, args, timeout_s=timeout_s)
+
+    def _request(self, cmd: str, args: dict[str, Any] | None, *, timeout_s: float | None) -> dict[str, Any]:
         """Send ``cmd`` and return the reply's ``result``.
 
         Raises ``InstrumentError`` if the instrument answered ``ok: false``,

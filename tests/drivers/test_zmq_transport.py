@@ -158,3 +158,54 @@ def test_bad_arguments_are_refused_clearly() -> None:
     t.close()
     with pytest.raises(ProtocolError, match="closed"):
         t.request("hello")
+
+
+def test_two_threads_share_one_transport_without_crossing_replies() -> None:
+    # The agent polls an action on its worker thread while an abort may call make_safe
+    # from the main thread: each exchange must get its own reply.
+    import threading
+
+    import zmq
+
+    ctx = zmq.Context.instance()
+    rep = ctx.socket(zmq.REP)
+    rep.setsockopt(zmq.LINGER, 0)
+    port = rep.bind_to_random_port("tcp://127.0.0.1")
+    stop = threading.Event()
+
+    def echo_server() -> None:
+        from protocols.envelope import Reply, decode_request, encode_reply
+
+        while not stop.is_set():
+            if rep.poll(50):
+                req = decode_request(rep.recv())
+                rep.send(encode_reply(Reply(id=req.id, ok=True, result={"echo": req.args["n"]})))
+
+    server = threading.Thread(target=echo_server, daemon=True)
+    server.start()
+    transport = ZmqTransport(f"tcp://127.0.0.1:{port}", timeout_s=2.0, retries=1)
+    errors: list[str] = []
+    answered: list[int] = []
+
+    def client(offset: int) -> None:
+        for n in range(offset, offset + 100):
+            try:
+                got = transport.request("echo", {"n": n})["echo"]
+            except Exception as exc:  # e.g. ZMQError: a REQ socket used by two threads at once
+                errors.append(f"request {n}: {type(exc).__name__}: {exc}")
+                return
+            if got != n:
+                errors.append(f"asked {n}, got {got}")
+            answered.append(n)
+
+    threads = [threading.Thread(target=client, args=(k * 1000,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    stop.set()
+    server.join(timeout=5)
+    transport.close()
+    rep.close()
+    assert not errors, errors[:3]
+    assert len(answered) == 200 and not any(t.is_alive() for t in threads)
