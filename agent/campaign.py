@@ -165,6 +165,8 @@ class Campaign(_Strict):
     description: str = ""
     seed: int = 0
     mode: Literal["unattended", "supervised"] = "unattended"
+    #: Synthesize the next sample while the current one is measured (DESIGN.md §2).
+    pipeline: bool = False
     initial_design: int = Field(default=5, ge=0)
     parameters: list[ParameterSpec] = Field(min_length=1)
     constraints: list[SimplexSpec] = Field(default_factory=list)

@@ -98,6 +98,9 @@ class CampaignRunner:
         # honour `pause --now`, abort and the watchdog while a command is in flight.
         self._worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="instrument")
         self._in_flight: cf.Future[Any] | None = None
+        # Pipelining: the next sample's synthesis, started while the current one is measured.
+        self._synth_worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthesis")
+        self._prefetch: tuple[int, cf.Future[Any]] | None = None
         self.store = store
         self.instruments = instruments
         self.progress = progress
@@ -144,6 +147,7 @@ class CampaignRunner:
                         self._wait_while_held()
         finally:
             self._worker.shutdown(wait=False, cancel_futures=True)
+            self._synth_worker.shutdown(wait=False, cancel_futures=True)
         return self.state
 
     def _connect(self) -> None:
@@ -174,16 +178,9 @@ class CampaignRunner:
 
         Its outcome stays with the instrument, and a resume reconciles it by id.
         """
-        fut = self._in_flight
-        if fut is None:
-            return True
-        try:
-            fut.result(timeout=timeout_s)
-        except cf.TimeoutError:
-            return False
-        except Exception:  # its outcome is reconciled by command id on resume
-            pass
-        return True
+        futures = [f for f in (self._in_flight, self._prefetch[1] if self._prefetch else None) if f is not None]
+        done, pending = cf.wait(futures, timeout=timeout_s)
+        return not pending
 
     def _settle_in_flight(self) -> None:
         """Before talking to instruments again, let a command left in flight by a pause finish."""
@@ -277,7 +274,8 @@ class CampaignRunner:
             return True
         return False
 
-    def _plan(self) -> None:
+    def _plan(self, ahead: bool = False) -> None:
+        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
         if self.state != sm.PLANNING:
             self.machine.plan()  # type: ignore[attr-defined]
         history = planner_history(self.store, self.objective_names,
@@ -297,21 +295,29 @@ class CampaignRunner:
                 proposals = [Proposal(p) for p in points]
             else:
                 proposals = self.planner.propose(history, k)
-        except PlannerDone as exc:
+        except PlannerError as exc:
+            if ahead:  # decided when the experiment in flight is done, by the ordinary planning step
+                return
+            self._planner_stopped(planner_name, exc)
+            return
+        status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
+        for p in proposals:
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+        self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
+                             seconds=round(time.monotonic() - started, 3))
+        if status == st.AWAITING_APPROVAL:
+            self.machine.propose()  # type: ignore[attr-defined]
+
+    def _planner_stopped(self, planner_name: str, exc: PlannerError) -> None:
+        """A planner that reached its goal completes the campaign; any other planner error faults it."""
+        if isinstance(exc, PlannerDone):
             self.store.log_event("planner_done", planner=planner_name, reason=str(exc))
             log.warning("planner %s is done: %s", planner_name, exc)
             self.machine.finish()  # type: ignore[attr-defined]
             return
-        except PlannerError as exc:  # e.g. the pool is used up: an operator must decide
-            log.error("planner %s cannot propose: %s", planner_name, exc)
-            self._fault("planner", exc, None)
-        status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
-        for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
-        self.store.log_event("planned", planner=planner_name, k=len(proposals),
-                             seconds=round(time.monotonic() - started, 3))
-        if status == st.AWAITING_APPROVAL:
-            self.machine.propose()  # type: ignore[attr-defined]
+        # e.g. the pool is used up: an operator must decide
+        log.error("planner %s cannot propose: %s", planner_name, exc)
+        self._fault("planner", exc, None)
 
     def _await_approval(self) -> None:
         """Supervised mode: wait for an operator decision (or the auto-approval timeout)."""
@@ -348,6 +354,8 @@ class CampaignRunner:
             self._checkpoint()
             exp = self.store.experiment(exp.id)
         if exp.status in (st.SYNTHESIZED, st.MEASURING):
+            if self.campaign.pipeline:
+                self._start_next_synthesis(exp.id)
             if self.state != sm.MEASURING:
                 if self.state != sm.SYNTHESIZING:
                     self.machine.synthesize()  # type: ignore[attr-defined]
@@ -373,14 +381,54 @@ class CampaignRunner:
         inst = self.instruments[spec.name]
         assert isinstance(inst, Synthesizer)
         cid = self._command_id(exp.id, spec.name)
+        if self._prefetch is not None and self._prefetch[0] == exp.id:
+            # Started in parallel while the previous sample was measured: wait for it.
+            (_, running), self._prefetch = self._prefetch, None
+            sample = self._call(spec, exp.id, cid, running)
+        else:
+            exp = self._claim_and_send(exp)
+            sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))
+        self.store.synthesis_done(cid, exp.id, sample.sample_id, _jsonable(sample.info))
+
+    def _claim_and_send(self, exp: st.Experiment) -> st.Experiment:
+        """Journal that ``exp`` is being synthesized and its command id, before the command goes out."""
+        spec = self.campaign.synthesizer
         if exp.status == st.APPROVED:
             # Conditional, then re-read: an operator override that landed first is what gets made.
             self.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing", expect=(st.APPROVED,))
             exp = self.store.experiment(exp.id)
-        self._reconcile(inst, spec.name, cid, exp.id)
+        cid = self._command_id(exp.id, spec.name)
+        self._reconcile(self.instruments[spec.name], spec.name, cid, exp.id)
         self.store.command_sent(cid, exp.id, spec.name, "synthesize")
-        sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))
-        self.store.synthesis_done(cid, exp.id, sample.sample_id, _jsonable(sample.info))
+        return exp
+
+    def _start_next_synthesis(self, current: int) -> None:
+        """Pipelining: start synthesizing the next approved experiment while ``current`` is measured.
+
+        In unattended mode the next point is planned first, with ``current``
+        pending. Everything is journaled before the command goes out, so a
+        crash recovers it by command id like any other.
+        """
+        if self._prefetch is not None:
+            return
+        waiting = [e for e in self.store.experiments((st.APPROVED, st.SYNTHESIZING)) if e.id != current]
+        if (not waiting and self.campaign.mode == "unattended" and self._budget_left() > 0
+                and not self._past_deadline()):
+            self._plan(ahead=True)
+            waiting = [e for e in self.store.experiments((st.APPROVED,)) if e.id != current]
+        if not waiting or waiting[0].status != st.APPROVED:
+            return
+        spec = self.campaign.synthesizer
+        inst = self.instruments[spec.name]
+        assert isinstance(inst, Synthesizer)
+        try:
+            nxt = self._claim_and_send(waiting[0])
+        except st.StaleExperiment:
+            return  # an operator acted on it first
+        cid = self._command_id(nxt.id, spec.name)
+        params = dict(nxt.params)
+        self._prefetch = (nxt.id, self._synth_worker.submit(lambda: inst.synthesize(params, cid)))
+        self.store.log_event("pipelined", nxt.id, while_measuring=current)
 
     def _measure(self, exp: st.Experiment) -> None:
         if exp.status == st.SYNTHESIZED:
@@ -403,7 +451,7 @@ class CampaignRunner:
         """The watchdog in real seconds: scaled by a dry run's clock, but never under 30 s."""
         return max(self.campaign.faults.watchdog_s / self.speed, 30.0)
 
-    def _call(self, spec: InstrumentSpec, eid: int, cid: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, spec: InstrumentSpec, eid: int, cid: str, fn: Callable[[], Any] | cf.Future[Any]) -> Any:
         """Run one instrument command on the worker, watching for requests and the watchdog.
 
         An instrument error or a refused safety limit fails the experiment (the
@@ -411,7 +459,7 @@ class CampaignRunner:
         by command id. Both fault the campaign.
         """
         self._settle_in_flight()
-        fut = self._worker.submit(fn)
+        fut = fn if isinstance(fn, cf.Future) else self._worker.submit(fn)
         self._in_flight = fut
         started = time.monotonic()
         while True:

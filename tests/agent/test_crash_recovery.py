@@ -21,18 +21,20 @@ BUDGET = 24
 KILLS = 20
 
 
-def _campaign(tmp_path: Path, alloy_campaign_file: Path) -> Path:
+def _campaign(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool = False) -> Path:
     text = alloy_campaign_file.read_text().replace("initial_design = 6", "initial_design = 3")
+    if pipeline:  # synthesize the next sample while the current one is measured
+        text = text.replace("pipeline = false", "pipeline = true")
     text = text.replace('name = "bo"', 'name = "random"').replace('acquisition = "qlognei"', "")
     path = tmp_path / "torture.toml"
     path.write_text(text)
     return path
 
 
-def _start(campaign: Path, db: Path, ledgers: Path) -> subprocess.Popen[bytes]:
+def _start(campaign: Path, db: Path, ledgers: Path, budget: int = BUDGET) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
-         "--max-experiments", str(BUDGET), "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"],
+         "--max-experiments", str(budget), "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -44,15 +46,17 @@ def _connections(db: Path) -> int:
         return 0
 
 
-def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign_file: Path) -> None:
+@pytest.mark.parametrize("pipeline", [False, True], ids=["sequential", "pipelined"])
+def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool) -> None:
     rng = random.Random(20261121)
-    campaign = _campaign(tmp_path, alloy_campaign_file)
+    campaign = _campaign(tmp_path, alloy_campaign_file, pipeline)
+    budget = BUDGET + 10 if pipeline else BUDGET  # a pipelined campaign progresses faster between kills
     db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
     kills = 0
     try:
         while kills < KILLS:
             before = _connections(db)
-            proc = _start(campaign, db, ledgers)
+            proc = _start(campaign, db, ledgers, budget)
             if kills == 0 or rng.random() < 0.75:
                 # Most kills land while the loop works: wait until this run has connected
                 # (so kills cannot all fall into start-up on a slow machine), then a random delay.
@@ -68,7 +72,7 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
             kills += 1
-        final = _start(campaign, db, ledgers)
+        final = _start(campaign, db, ledgers, budget)
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
@@ -81,15 +85,15 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign
     assert status["state"] == "completed"
     exps = store.experiments()
     completed = [e for e in exps if e.status == "completed"]
-    assert len(completed) == BUDGET
+    assert len(completed) == budget
     assert all(e.status in ("completed",) for e in exps), [(e.id, e.status) for e in exps]
 
     # No sample was made twice: one deposit per experiment, one experiment per deposit.
     deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
-    assert len(deposits) == len({r["command_id"] for r in deposits}) == BUDGET
+    assert len(deposits) == len({r["command_id"] for r in deposits}) == budget
     assert {r["sample_id"] for r in deposits} == {e.sample_id for e in completed}
     scans = [r for r in read_ledger(ledgers / "xrd.jsonl") if r["action"] == "scan"]
-    assert len(scans) == len({r["command_id"] for r in scans}) == BUDGET
+    assert len(scans) == len({r["command_id"] for r in scans}) == budget
 
     # Every measurement is present.
     for e in completed:

@@ -109,3 +109,28 @@ def test_a_planner_that_reaches_its_goal_completes_the_campaign(tmp_path: Path, 
     assert store.counts()["completed"] == 5
     (done,) = store.events(kind="planner_done")
     assert "done" in done["data"]["reason"]
+
+
+def test_pipelined_run_synthesizes_the_next_sample_while_measuring(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    text = alloy_campaign_file.read_text().replace("pipeline = false", "pipeline = true")
+    text = text.replace('name = "bo"', 'name = "random"').replace('acquisition = "qlognei"', "")
+    campaign = tmp_path / "pipelined.toml"
+    campaign.write_text(text)
+    db, ledgers = tmp_path / "pipelined.db", tmp_path / "ledgers"
+    run = labpilot("run", str(campaign), "--dry-run", "--db", str(db), "--max-experiments", "6",
+                   "--speed", "2000", "--ledger-dir", str(ledgers))
+    assert run.returncode == 0, run.stderr[-3000:]
+    from agent.store import Store
+
+    store = Store.open(db)
+    assert store.counts()["completed"] == 6
+    events = store.events()
+    started = {e["experiment_id"]: e["ts"] for e in events
+               if e["kind"] == "command_sent" and e["data"]["action"] == "synthesize"}
+    measured = {e["experiment_id"]: e["ts"] for e in events
+                if e["kind"] == "measured" and e["data"]["instrument"] == "magnetometer"}
+    # Sample k+1 was already being made before sample k's last measurement ended.
+    overlaps = [k for k in measured if k + 1 in started and started[k + 1] < measured[k]]
+    assert len(overlaps) == 5, (started, measured)
+    deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
+    assert len(deposits) == len({r["command_id"] for r in deposits}) == 6
