@@ -39,27 +39,32 @@ def planner_history(store: Store, objectives: list[str], with_arrays: bool = Fal
     instrument's signal (its one array that is not an axis) under the bare
     instrument name (``xrd``, ``dsc``), the usual ``descriptor`` option.
     """
-    trials: list[Trial] = []
-    for exp in store.experiments():
-        status = _PLANNER_STATUS.get(exp.status)
-        if status is None:
-            continue
-        values = {name: exp.scalars[name] for name in objectives if name in exp.scalars}
-        if status == COMPLETED and len(values) != len(objectives):
-            status = FAILED
-        measured: dict = {}
-        if with_arrays and status == COMPLETED:
-            signals: dict[str, list] = {}
-            for key, arr in store.arrays(exp.id).items():
-                instrument, _, name = key.partition(".")
-                measured[key] = arr
-                if name not in _AXES:
-                    signals.setdefault(instrument, []).append(arr)
-            for instrument, arrays in signals.items():
-                if len(arrays) == 1:
-                    measured[instrument] = arrays[0]
-        trials.append(Trial(params=exp.params, status=status, values=values, measured=measured))
-    return trials
+    trials = [experiment_trial(store, exp, objectives, with_arrays) for exp in store.experiments()]
+    return [t for t in trials if t is not None]
+
+
+def experiment_trial(
+    store: Store, exp: st.Experiment, objectives: list[str], with_arrays: bool = False
+) -> Trial | None:
+    """One experiment as a planner sees it (None for those planners never see, e.g. abandoned)."""
+    status = _PLANNER_STATUS.get(exp.status)
+    if status is None:
+        return None
+    values = {name: exp.scalars[name] for name in objectives if name in exp.scalars}
+    if status == COMPLETED and len(values) != len(objectives):
+        status = FAILED
+    measured: dict = {}
+    if with_arrays and status == COMPLETED:
+        signals: dict[str, list] = {}
+        for key, arr in store.arrays(exp.id).items():
+            instrument, _, name = key.partition(".")
+            measured[key] = arr
+            if name not in _AXES:
+                signals.setdefault(instrument, []).append(arr)
+        for instrument, arrays in signals.items():
+            if len(arrays) == 1:
+                measured[instrument] = arrays[0]
+    return Trial(params=exp.params, status=status, values=values, measured=measured)
 
 
 def best_experiment(store: Store, objective: str, direction: str) -> st.Experiment | None:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from agent import machine as sm
 from agent import store as st
 from agent.campaign import Campaign, InstrumentSpec
-from agent.history import best_experiment, planner_history
+from agent.history import best_experiment, experiment_trial, planner_history
 from agent.machine import CampaignMachine
 from agent.store import Store
 from drivers.errors import InstrumentError, SafetyLimitError
@@ -237,7 +237,7 @@ class CampaignRunner:
         if hook:
             try:
                 subprocess.run(hook, shell=True, timeout=30, check=False,
-                               env={**_os_environ(), "LABPILOT_FAULT": json.dumps(fault)})
+                               env={**os.environ, "LABPILOT_FAULT": json.dumps(fault)})
             except Exception as exc:
                 self.store.log_event("on_fault_failed", error=str(exc))
         raise Stop
@@ -494,8 +494,10 @@ class CampaignRunner:
                                          event="failed")
         else:
             self.store.update_experiment(eid, status=st.COMPLETED, event="completed")
-        trials = planner_history(self.store, self.objective_names)
-        self.planner.observe(trials)
+        finished = experiment_trial(self.store, self.store.experiment(eid), self.objective_names,
+                                    with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
+        if finished is not None:
+            self.planner.observe([finished])
         if self.progress is not None:
             obj = self.campaign.objectives[0]
             best = best_experiment(self.store, obj.name, obj.direction)
@@ -512,7 +514,3 @@ class CampaignRunner:
 
 def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
-
-
-def _os_environ() -> dict[str, str]:
-    return dict(os.environ)
