@@ -100,10 +100,9 @@ class OperatorDesk:
             raise OperatorRefused(f"no experiment with id {eid}") from None
         allowed = (st.AWAITING_APPROVAL,) if action == "approve" else (st.AWAITING_APPROVAL, st.APPROVED)
         if exp.status not in allowed:
+            done = {"approve": "approved", "reject": "rejected", "override": "overridden"}[action]
             raise OperatorRefused(
-                f"experiment {eid} is {exp.status}; only experiments "
-                f"{' or '.join(allowed)} can be {action}d" if action != "override" else
-                f"experiment {eid} is {exp.status}; only experiments {' or '.join(allowed)} can be overridden"
+                f"experiment {eid} is {exp.status}; only experiments {' or '.join(allowed)} can be {done}"
             )
         return exp
 
