@@ -16,14 +16,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from planners.space import (
-    CategoricalParam,
-    ContinuousParam,
-    IntegerParam,
-    Objective,
-    SimplexConstraint,
-    Space,
-)
+from labpilot.errors import CampaignError
+from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
 
 #: Instrument kinds, their role in the loop and the scalars each one measures.
 SYNTHESIZERS = {"sputter", "robot"}
@@ -34,16 +28,6 @@ MEASURER_SCALARS: dict[str, set[str]] = {
     "tensile": {"tensile_modulus", "impact_strength"},
 }
 KINDS = sorted(SYNTHESIZERS | set(MEASURER_SCALARS))
-
-
-class CampaignError(ValueError):
-    """A campaign file is unreadable or invalid; ``problems`` lists (path, reason)."""
-
-    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
-        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
 class _Strict(BaseModel):
@@ -257,7 +241,7 @@ class Campaign(_Strict):
 
 def _known_limits(kind: str) -> tuple[str, ...]:
     """The safety limits the driver of ``kind`` enforces."""
-    from drivers import driver_class
+    from labpilot.drivers import driver_class
 
     return tuple(driver_class(kind).known_limits)
 

@@ -12,11 +12,14 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from agent.campaign import Campaign, CampaignError, load_campaign, parse_campaign
-from agent.cli_errors import CliError
+from labpilot import __version__
+from labpilot.errors import LabpilotError, CampaignError, UsageError
+from labpilot.agent.campaign import Campaign, load_campaign, parse_campaign
+
 
 DEFAULT_DB = "labpilot.db"
 #: Virtual-clock speed of a dry run: a 30-minute deposition takes about a second.
@@ -83,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Subcommands that live in their own modules."""
     out = []
-    for module in ("agent.cli_backtest", "agent.cli_operator"):
+    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:
@@ -96,10 +99,7 @@ def _extra_commands() -> list[Callable[[Any], None]]:
 
 # -- commands ----------------------------------------------------------------
 def _load(path: str) -> Campaign:
-    try:
-        return load_campaign(path)
-    except CampaignError as exc:
-        raise CliError(str(exc)) from None
+    return load_campaign(path)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -125,35 +125,28 @@ def _apply_overrides(c: Campaign, args: argparse.Namespace) -> Campaign:
         data["seed"] = args.seed
     if args.mode is not None:
         data["mode"] = args.mode
-    try:
-        return parse_campaign(data, args.file)
-    except CampaignError as exc:
-        raise CliError(str(exc)) from None
+    return parse_campaign(data, args.file)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from agent.dryrun import DryRunError
-    from agent.session import SessionError, run_campaign
+    from labpilot.agent.session import run_campaign
 
     campaign = _apply_overrides(_load(args.file), args)
     source = Path(args.file).read_text(encoding="utf-8-sig")
     if args.speed is not None and args.speed <= 0:
-        raise CliError("--speed must be positive")
+        raise UsageError("--speed must be positive")
     if not args.dry_run and (args.faults or args.ledger_dir or args.speed):
-        raise CliError("--faults, --ledger-dir and --speed only make sense with --dry-run")
+        raise UsageError("--faults, --ledger-dir and --speed only make sense with --dry-run")
     speed = args.speed if args.speed is not None else (DEFAULT_DRY_RUN_SPEED if args.dry_run else 1.0)
-    try:
-        final = run_campaign(
-            campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
-            ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
-        )
-    except (SessionError, DryRunError) as exc:
-        raise CliError(str(exc)) from None
+    final = run_campaign(
+        campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
+        ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
+    )
     return 0 if final in ("completed", "aborted") else 3
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from agent.report import campaign_status, format_status
+    from labpilot.agent.report import campaign_status, format_status
 
     import time
 
@@ -169,8 +162,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from agent.machine import CampaignMachine
-    from agent.plotting import plot_machine
+    from labpilot.agent.machine import CampaignMachine
+    from labpilot.agent.plotting import plot_machine
 
     out = Path(args.out)
     m = CampaignMachine()
@@ -180,13 +173,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     elif out.suffix.lower() == ".png":
         plot_machine(m, out)
     else:
-        raise CliError(f"--out {out}: use a .png, .mmd or .md file")
+        raise UsageError(f"--out {out}: use a .png, .mmd or .md file")
     print(f"wrote {out}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from agent.report import export_csv
+    from labpilot.agent.report import export_csv
 
     n = export_csv(_open_store(args.db), Path(args.csv))
     print(f"wrote {n} experiments to {args.csv}")
@@ -194,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from agent.plotting import plot_campaign
+    from labpilot.agent.plotting import plot_campaign
 
     plot_campaign(_open_store(args.db), Path(args.out))
     print(f"wrote {args.out}")
@@ -203,18 +196,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     """Hand over to the simulator process entry point (the agent never imports simulators)."""
-    argv = [sys.executable, "-m", "simulators", *args.sim_args]
+    argv = [sys.executable, "-m", "labpilot.simulators", *args.sim_args]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover
 
 
 def _open_store(db: str):  # noqa: ANN202
-    from agent.store import Store, StoreError
+    from labpilot.agent.store import Store
 
-    try:
-        return Store.open(db)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    return Store.open(db)
 
 
 def _terminate_gracefully(signum: int, frame: object) -> None:
@@ -233,12 +223,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except CliError as exc:
+    except LabpilotError as exc:
+        # Every error labpilot raises on purpose: one clean line, no traceback.
         print(f"labpilot {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"labpilot {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        traceback.print_exc()
+        print(f"labpilot {args.command}: unexpected error (a bug in labpilot {__version__}); "
+              "please report it with the traceback above", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":

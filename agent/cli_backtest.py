@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labpilot.errors import UsageError
+
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     """Register the ``backtest`` subcommand on an argparse subparsers object."""
@@ -50,34 +52,27 @@ def _split(text: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the backtest described by ``args``; print a summary; 0 on success, 2 on bad input."""
-    from planners.backtest import load_table, plot_backtest, run_backtest
-    from planners.base import PlannerError
-    from planners.pool import TableError
+    from labpilot.planners.backtest import load_table, plot_backtest, run_backtest
 
     try:
         options = json.loads(args.options) if args.options else {}
         if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
             raise ValueError("must map planner names to objects of options")
     except ValueError as e:
-        print(f"labpilot backtest: --options is not valid: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--options is not valid: {e}") from None
     planners = _split(args.planners) or []
-    try:
-        table = load_table(
-            args.csv, args.objective, args.direction, inputs=_split(args.inputs),
-            header=not args.no_header, columns=_split(args.columns),
-        )
-        print(
-            f"[backtest] {table.source}: {table.n_raw} rows, {len(table.y)} distinct inputs "
-            f"{table.inputs}; {args.direction} {table.objective.name}",
-            file=sys.stderr, flush=True,
-        )
-        result = run_backtest(
-            table, planners, args.budget, args.repeats, args.initial, args.seed, options=options,
-        )
-    except (TableError, PlannerError) as e:
-        print(f"labpilot backtest: {e}", file=sys.stderr)
-        return 2
+    table = load_table(
+        args.csv, args.objective, args.direction, inputs=_split(args.inputs),
+        header=not args.no_header, columns=_split(args.columns),
+    )
+    print(
+        f"[backtest] {table.source}: {table.n_raw} rows, {len(table.y)} distinct inputs "
+        f"{table.inputs}; {args.direction} {table.objective.name}",
+        file=sys.stderr, flush=True,
+    )
+    result = run_backtest(
+        table, planners, args.budget, args.repeats, args.initial, args.seed, options=options,
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     if args.plot:

@@ -8,12 +8,12 @@ and takes effect when ``labpilot run`` resumes the campaign.
 
 from __future__ import annotations
 
+from labpilot.errors import ControlUnavailable, UsageError
 import argparse
 import json
 import sys
 from typing import Any
 
-from agent.cli_errors import CliError
 
 DEFAULT_DB = "labpilot.db"
 
@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _args(a: argparse.Namespace) -> dict[str, Any]:
-    from agent.control_messages import parse_set_args
+    from labpilot.agent.control_messages import parse_set_args
 
     if a.op == "pause":
         return {"now": a.now}
@@ -65,39 +65,32 @@ def _args(a: argparse.Namespace) -> dict[str, Any]:
         try:
             values = parse_set_args(a.sets)
         except ValueError as exc:
-            raise CliError(str(exc)) from None
+            raise UsageError(str(exc)) from None
         return {"id": a.id, "values": values, **({"reason": a.reason} if a.reason else {})}
     return {}
 
 
 def send(db: str, op: str, args: dict[str, Any], timeout: float = 5.0) -> tuple[dict[str, Any], bool]:
     """Send one operator command; return (result, reached the running agent?)."""
-    from agent.control_bridge import META_ENDPOINT
-    from agent.control_client import ControlClient, ControlError, ControlUnavailable
-    from agent.control_auth import token_from_env
-    from agent.operator import OperatorDesk, OperatorRefused
-    from agent.store import Store, StoreError
+    from labpilot.agent.control_bridge import META_ENDPOINT
+    from labpilot.agent.control_client import ControlClient
+    from labpilot.agent.control_auth import token_from_env
+    from labpilot.agent.operator import OperatorDesk
+    from labpilot.agent.store import Store
 
-    try:
-        store = Store.open(db)
-    except StoreError as exc:
-        raise CliError(str(exc)) from None
+    store = Store.open(db)
     endpoint = store.get_meta(META_ENDPOINT)
     store.close()
     if endpoint:
         try:
             with ControlClient(endpoint, token=token_from_env(), timeout_s=timeout) as client:
                 return client.request(op, **args), True
-        except ControlError as exc:
-            raise CliError(exc.reason) from None
         except ControlUnavailable as exc:
             if op not in ("status", "queue", "ping"):
                 print(f"note: {exc}", file=sys.stderr)
     desk = OperatorDesk(db)
     try:
         return desk.dispatch(op, args), False
-    except OperatorRefused as exc:
-        raise CliError(str(exc)) from None
     finally:
         desk.close()
 

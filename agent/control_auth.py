@@ -13,6 +13,7 @@ use CURVE (which encrypts and authenticates), optionally plus a token.
 
 from __future__ import annotations
 
+from labpilot.errors import ControlSecurityError
 import hmac
 import ipaddress
 import os
@@ -30,10 +31,6 @@ MIN_TOKEN_CHARS = 16
 
 TOKEN_ENV_VAR = "LABPILOT_CONTROL_TOKEN"
 """Where the CLI (and the agent) may read the shared token from."""
-
-
-class ControlSecurityError(Exception):
-    """A configuration that would expose the control endpoint unsafely."""
 
 
 # ----------------------------------------------------------------- endpoints

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent.campaign import ControlSpec
-from agent.control_auth import read_token_file, token_from_env
-from agent.control_messages import ControlRequest
-from agent.control_server import ControlRefused, ControlServer
-from agent.operator import LimitCheck, OperatorDesk, OperatorRefused
-from agent.store import Store
+from labpilot.errors import OperatorRefused
+from labpilot.agent.campaign import ControlSpec
+from labpilot.agent.control_auth import read_token_file, token_from_env
+from labpilot.agent.control_messages import ControlRequest
+from labpilot.agent.control_server import ControlServer
+from labpilot.agent.operator import LimitCheck, OperatorDesk
+from labpilot.agent.store import Store
 
 META_ENDPOINT = "control_endpoint"
 
@@ -25,7 +26,7 @@ class DeskHandler:
         try:
             return self.desk.dispatch(request.cmd, request.args.model_dump())
         except OperatorRefused as exc:
-            raise ControlRefused(str(exc)) from None
+            raise OperatorRefused(str(exc)) from None
 
 
 def control_token(spec: ControlSpec) -> str | None:

@@ -1,11 +1,11 @@
 """The CLI's side of the control channel: a Lazy Pirate ZeroMQ REQ client.
 
 ``ControlClient(endpoint).request("approve", id=3)`` sends one validated
-request and returns the reply's ``result``; it raises ``ControlError`` when
+request and returns the reply's ``result``; it raises ``OperatorRefused`` when
 the campaign answers ``ok=false`` (the message is the campaign's reason),
 and ``ControlUnavailable`` when nothing answers within ``timeout_s``. A
 refused CURVE key or a security mismatch (CURVE on one side only) is a
-``ControlError`` saying so, seen on the handshake, not a timeout. It
+``OperatorRefused`` saying so, seen on the handshake, not a timeout. It
 never hangs: the REQ socket is polled with a timeout and, on timeout, closed
 with linger 0 (a REQ socket that lost its reply cannot be reused).
 
@@ -29,32 +29,11 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from agent.control_auth import CurveClientKeys, parse_endpoint
-from agent.control_messages import (
-    IDEMPOTENT_COMMANDS,
-    ControlProtocolError,
-    decode_reply,
-    encode_request,
-    make_request,
-)
+from labpilot.errors import ControlProtocolError, ControlUnavailable, OperatorRefused
+from labpilot.agent.control_auth import CurveClientKeys, parse_endpoint
+from labpilot.agent.control_messages import IDEMPOTENT_COMMANDS, decode_reply, encode_request, make_request
 
 log = logging.getLogger("labpilot.control")
-
-
-class ControlClientError(Exception):
-    """Base of the errors a control client raises."""
-
-
-class ControlError(ControlClientError):
-    """The request was refused or invalid; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ControlUnavailable(ControlClientError):
-    """No reply within the timeout: the campaign is not running, or not reachable."""
 
 
 class ControlClient:
@@ -91,7 +70,7 @@ class ControlClient:
         try:
             payload = encode_request(make_request(cmd, args, self._token))
         except ControlProtocolError as exc:
-            raise ControlError(str(exc)) from None
+            raise OperatorRefused(str(exc)) from None
         attempts = 2 if cmd in IDEMPOTENT_COMMANDS else 1
         for attempt in range(1, attempts + 1):
             raw = self._exchange(payload)
@@ -103,9 +82,9 @@ class ControlClient:
         try:
             reply = decode_reply(raw)
         except ControlProtocolError as exc:
-            raise ControlError(f"malformed reply from {self.endpoint}: {exc}") from None
+            raise OperatorRefused(f"malformed reply from {self.endpoint}: {exc}") from None
         if not reply.ok:
-            raise ControlError(reply.error or "refused")
+            raise OperatorRefused(reply.error or "refused")
         return reply.result or {}
 
     def _exchange(self, payload: bytes) -> bytes | None:
@@ -132,7 +111,7 @@ class ControlClient:
                     self._check_handshake(recv_monitor_message(self._monitor))
         except zmq.ZMQError as exc:
             log.debug("control exchange with %s failed: %s", self.endpoint, exc)
-        except ControlError:
+        except OperatorRefused:
             self._drop_socket()
             raise
         self._drop_socket()
@@ -140,7 +119,7 @@ class ControlClient:
 
     def _check_handshake(self, event: dict[str, Any]) -> None:
         if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-            raise ControlError(
+            raise OperatorRefused(
                 f"authentication failed: the campaign at {self.endpoint} refused this client's CURVE key"
                 if self._curve is not None
                 else f"authentication failed: the campaign at {self.endpoint} refused this client"
@@ -148,8 +127,8 @@ class ControlClient:
         if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
             if event["value"] == getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", None):
                 need = "does not use CURVE; drop the CURVE keys" if self._curve else "requires CURVE keys"
-                raise ControlError(f"security mismatch: the control endpoint at {self.endpoint} {need}")
-            raise ControlError(f"handshake with {self.endpoint} failed (protocol error {event['value']}): is it a labpilot control endpoint?")
+                raise OperatorRefused(f"security mismatch: the control endpoint at {self.endpoint} {need}")
+            raise OperatorRefused(f"handshake with {self.endpoint} failed (protocol error {event['value']}): is it a labpilot control endpoint?")
 
     def _connect(self) -> zmq.Socket[Any]:
         sock = self._ctx.socket(zmq.REQ)

@@ -14,6 +14,7 @@ server sends that message back as the reply's ``error``.
 
 from __future__ import annotations
 
+from labpilot.errors import ControlProtocolError
 import json
 import math
 import re
@@ -35,10 +36,6 @@ ParamValue = Union[int, Number, str]
 
 Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
 ExperimentId = Annotated[int, Field(ge=0)]
-
-
-class ControlProtocolError(ValueError):
-    """A request (or reply) that is not valid; the message names the problem."""
 
 
 class _Strict(BaseModel):

@@ -4,7 +4,7 @@ The agent plugs in a *handler*, any object with ``handle(request) -> dict``;
 the server does the rest: it parses and validates every request, checks the
 token, calls the handler one request at a time, and always answers, with
 ``ok=true`` and the handler's result, or ``ok=false`` and a reason. A
-malformed request, a refused command (``ControlRefused``) or a bug in the
+malformed request, a refused command (``OperatorRefused``) or a bug in the
 handler never stops the server and never leaves a client without a reply.
 
 ``ping`` is answered by the server itself (without the handler), so a client
@@ -24,15 +24,9 @@ import zmq
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
-from agent.control_auth import CurveServerKeys, check_bind_policy, parse_endpoint, token_matches
-from agent.control_messages import (
-    PROTOCOL_VERSION,
-    ControlProtocolError,
-    ControlReply,
-    ControlRequest,
-    decode_json_object,
-    validate_request,
-)
+from labpilot.errors import ControlBindError, ControlProtocolError, OperatorRefused
+from labpilot.agent.control_auth import CurveServerKeys, check_bind_policy, parse_endpoint, token_matches
+from labpilot.agent.control_messages import PROTOCOL_VERSION, ControlReply, ControlRequest, decode_json_object, validate_request
 
 log = logging.getLogger("labpilot.control")
 
@@ -41,18 +35,6 @@ POLL_INTERVAL_MS = 100
 
 MAX_WIRE_BYTES = 16 * 1024 * 1024
 """libzmq drops peers that send larger messages (protects memory)."""
-
-
-class ControlRefused(Exception):
-    """Raised by a handler to refuse a command; the reply carries the reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ControlBindError(OSError):
-    """The control endpoint could not be bound (address in use, bad interface...)."""
 
 
 class ControlHandler(Protocol):
@@ -239,7 +221,7 @@ class ControlServer:
                     result = self._handler.handle(request)
             else:
                 result = self._handler.handle(request)
-        except ControlRefused as exc:
+        except OperatorRefused as exc:
             log.info("control command %s refused: %s", request.cmd, exc.reason)
             return ControlReply.failure(exc.reason or f"{request.cmd} refused")
         except Exception as exc:  # a handler bug must not kill the endpoint

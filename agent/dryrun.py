@@ -1,7 +1,7 @@
 """Dry runs: start one simulator process per instrument of a campaign.
 
 The agent never imports the simulators. It starts them as separate processes
-(``python -m simulators KIND``) on a pseudo-terminal (serial instruments) or a
+(``python -m labpilot.simulators KIND``) on a pseudo-terminal (serial instruments) or a
 loopback ZeroMQ port, reads the address each prints on its first line, and
 then talks to them through the ordinary drivers, exactly as to hardware.
 
@@ -23,14 +23,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agent.campaign import Campaign, InstrumentSpec
-from agent.store import Store
+from labpilot.errors import DryRunError
+from labpilot.agent.campaign import Campaign, InstrumentSpec
+from labpilot.agent.store import Store
 
 META_KEY = "dry_run_simulators"
-
-
-class DryRunError(RuntimeError):
-    """A simulator could not be started."""
 
 
 @dataclass
@@ -95,17 +92,15 @@ def start_simulator(
     """Start the simulator for one instrument and return its address."""
     transport = ["--zmq", "tcp://127.0.0.1:0"] if spec.transport == "zmq" else ["--pty"]
     cmd = [
-        sys.executable, "-m", "simulators", spec.kind, *transport,
+        sys.executable, "-m", "labpilot.simulators", spec.kind, *transport,
         "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
         "--tray", str(tray), "--ledger", str(ledger),
     ]
     if faults:
         cmd += ["--faults", faults]
     stderr = open(log_dir / f"{spec.name}.log", "ab")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                         os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env=env)
+                            start_new_session=True)
     stderr.close()
     try:
         address = _read_first_line(proc, timeout_s=60.0)

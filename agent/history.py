@@ -6,9 +6,9 @@ every call, so a restarted agent proposes exactly as an uninterrupted one.
 
 from __future__ import annotations
 
-from agent import store as st
-from agent.store import Store
-from planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
+from labpilot.agent import store as st
+from labpilot.agent.store import Store
+from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
 
 #: How each experiment status looks to a planner. Abandoned experiments (an
 #: abort hit them in flight) say nothing about the material, so they are left

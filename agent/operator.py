@@ -14,16 +14,13 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from agent import machine as sm
-from agent import store as st
-from agent.campaign import Campaign, parse_campaign
-from agent.report import campaign_status
-from agent.runner import REQUEST_ABORT, REQUEST_PAUSE, REQUEST_RESUME
-from agent.store import Store
-
-
-class OperatorRefused(Exception):
-    """A command that cannot be carried out; the message says why."""
+from labpilot.errors import OperatorRefused
+from labpilot.agent import machine as sm
+from labpilot.agent import store as st
+from labpilot.agent.campaign import Campaign, parse_campaign
+from labpilot.agent.report import campaign_status
+from labpilot.agent.runner import REQUEST_ABORT, REQUEST_PAUSE, REQUEST_RESUME
+from labpilot.agent.store import Store
 
 
 #: Checks proposed parameters against an instrument's safety limits; returns problems.

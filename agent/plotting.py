@@ -11,9 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from agent import store as st  # noqa: E402
-from agent.machine import CampaignMachine  # noqa: E402
-from agent.store import Store  # noqa: E402
+from labpilot.agent import store as st  # noqa: E402
+from labpilot.agent.machine import CampaignMachine  # noqa: E402
+from labpilot.agent.store import Store  # noqa: E402
 
 _COLORS = {"initial": "#7f7f7f", "planner": "#1f77b4", "operator": "#d62728"}
 
@@ -113,7 +113,7 @@ def plot_machine(machine: CampaignMachine, out: Path) -> None:
     """
     from matplotlib.patches import FancyBboxPatch
 
-    from agent.machine import WORKING
+    from labpilot.agent.machine import WORKING
 
     states = list(machine.machine.states)
     pos = {s: _LAYOUT.get(s, (3 * math.cos(i), 3 * math.sin(i))) for i, s in enumerate(states)}

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.history import best_experiment
-from agent.store import Store
+from labpilot.agent.history import best_experiment
+from labpilot.agent.store import Store
 
 
 def campaign_status(store: Store) -> dict[str, Any]:

@@ -8,13 +8,10 @@ a crashed run never blocks its own resume.
 
 from __future__ import annotations
 
+from labpilot.errors import AlreadyRunning
 import fcntl
 import os
 from pathlib import Path
-
-
-class AlreadyRunning(RuntimeError):
-    """Another live process is running this campaign."""
 
 
 class RunLock:

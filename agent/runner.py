@@ -22,16 +22,17 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from agent import machine as sm
-from agent import store as st
-from agent.campaign import Campaign, InstrumentSpec
-from agent.history import best_experiment, experiment_trial, planner_history
-from agent.machine import CampaignMachine
-from agent.store import Store
-from drivers.errors import InstrumentError, SafetyLimitError
-from planners.base import Planner, PlannerDone, PlannerError, Proposal, make_planner
-from planners.random_planner import initial_design
-from protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
+from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLimitError, WatchdogTimeout
+from labpilot.agent import machine as sm
+from labpilot.agent import store as st
+from labpilot.agent.campaign import Campaign, InstrumentSpec
+from labpilot.agent.history import best_experiment, experiment_trial, planner_history
+from labpilot.agent.machine import CampaignMachine
+from labpilot.agent.store import Store
+
+from labpilot.planners.base import Planner, Proposal, make_planner
+from labpilot.planners.random_planner import initial_design
+from labpilot.protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
 
 log = logging.getLogger("labpilot.agent")
 
@@ -47,10 +48,6 @@ _ARRAY_PLANNERS = {"used", "boed"}
 
 class Stop(Exception):
     """Raised inside the loop to leave it (pause, abort, fault)."""
-
-
-class WatchdogTimeout(TimeoutError):
-    """An instrument command showed no reply and no progress within the campaign's watchdog."""
 
 
 @dataclass

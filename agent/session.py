@@ -13,21 +13,18 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from agent import machine as sm
-from agent.campaign import Campaign, CampaignError, parse_campaign
-from agent.control_bridge import META_ENDPOINT, start_control
-from agent.dryrun import load_simulators, start_simulators, stop_simulators
-from agent.run_lock import AlreadyRunning, RunLock
-from agent.runner import CampaignRunner, Progress, format_progress
-from agent.store import Store, StoreError
-from planners.base import PlannerError
-from protocols.capabilities import Instrument
+from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError
+from labpilot.agent import machine as sm
+from labpilot.agent.campaign import Campaign, parse_campaign
+from labpilot.agent.control_bridge import META_ENDPOINT, start_control
+from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
+from labpilot.agent.run_lock import RunLock
+from labpilot.agent.runner import CampaignRunner, Progress, format_progress
+from labpilot.agent.store import Store
+
+from labpilot.protocols.capabilities import Instrument
 
 log = logging.getLogger("labpilot.session")
-
-
-class SessionError(RuntimeError):
-    """The campaign cannot be started or resumed (the message says why)."""
 
 
 def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Campaign, bool]:
@@ -59,7 +56,7 @@ def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Ca
 
 def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: float, stack: ExitStack) -> dict[str, Instrument]:
     """Open a driver for every instrument (addresses override the campaign's)."""
-    from drivers import open_instrument
+    from labpilot.drivers import open_instrument
 
     out: dict[str, Instrument] = {}
     for spec in campaign.instruments:
@@ -182,7 +179,7 @@ def _run_locked(
             stop_simulators(sims)
             store.log_event("simulators_stopped")
         if not quiet:
-            from agent.report import campaign_status, format_status
+            from labpilot.agent.report import campaign_status, format_status
 
             print(format_status(campaign_status(store)), flush=True)
     return final

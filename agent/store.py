@@ -12,6 +12,7 @@ could stand behind it for labs whose instruments span several PCs.
 
 from __future__ import annotations
 
+from labpilot.errors import StaleExperiment, StoreError
 import json
 import sqlite3
 import time
@@ -107,14 +108,6 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
-
-
-class StoreError(RuntimeError):
-    """The database is missing, foreign or inconsistent."""
-
-
-class StaleExperiment(StoreError):
-    """An experiment changed status before a conditional update (see ``update_experiment``)."""
 
 
 @dataclass

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.campaign import load_campaign
-from agent.runner import CampaignRunner
-from agent.store import Store
-from protocols.capabilities import CommandOutcome, Measurement, Sample
+from labpilot.agent.campaign import load_campaign
+from labpilot.agent.runner import CampaignRunner
+from labpilot.agent.store import Store
+from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,13 +90,13 @@ def loop_overhead(n: int, tmp: Path) -> tuple[float, float]:
     data["budget"]["max_experiments"] = n
     data["initial_design"] = n
     data["planner"] = {"name": "random", "batch_size": 1, "options": {}}
-    from agent.campaign import parse_campaign
+    from labpilot.agent.campaign import parse_campaign
 
     campaign = parse_campaign(data)
     store = Store.create(tmp / "loop.db", campaign.name, data, "")
     instruments = {s.name: InstantInstrument(s.kind) for s in campaign.instruments}
     runner = CampaignRunner(campaign, store, instruments, poll_s=0.001)
-    import agent.runner as runner_module
+    import labpilot.agent.runner as runner_module
 
     runner_module.initial_design = _Clocked.timed(runner_module.initial_design)  # type: ignore[assignment]
     _Clocked.spent = 0.0

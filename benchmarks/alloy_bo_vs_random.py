@@ -38,7 +38,7 @@ INITIAL = 6
 
 
 def space():
-    from planners import ContinuousParam, SimplexConstraint, Space
+    from labpilot.planners import ContinuousParam, SimplexConstraint, Space
 
     return Space(tuple(ContinuousParam(e, *BOUNDS[e]) for e in ELEMENTS), (SimplexConstraint(ELEMENTS),))
 
@@ -49,9 +49,9 @@ def run(job: tuple[str, int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from planners import Objective, Trial, make_planner
-    from planners.random_planner import initial_design
-    from simulators.worlds.alloy import AlloyWorld
+    from labpilot.planners import Objective, Trial, make_planner
+    from labpilot.planners.random_planner import initial_design
+    from labpilot.simulators.worlds.alloy import AlloyWorld
 
     world = AlloyWorld(world_seed)
     sp = space()
@@ -91,8 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = ap.parse_args(argv)
 
-    from planners.random_planner import sample_space
-    from simulators.worlds.alloy import AlloyWorld
+    from labpilot.planners.random_planner import sample_space
+    from labpilot.simulators.worlds.alloy import AlloyWorld
 
     world = AlloyWorld(args.world_seed)
     best_x, best = world.best_in_space(BOUNDS)

@@ -38,7 +38,7 @@ def one_planner(job: tuple[str, int, int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from planners.backtest import load_table, run_backtest
+    from labpilot.planners.backtest import load_table, run_backtest
 
     table = load_table(DATA, "overpotential", "minimize", header=False, columns=COLUMNS)
     return run_backtest(table, [name], budget, repeats, initial, seed)
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
     result["seconds"] = time.perf_counter() - start
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "oer_backtest.json").write_text(json.dumps(result, indent=1))
-    from planners.backtest import plot_backtest
+    from labpilot.planners.backtest import plot_backtest
 
     plot_backtest(result, OUT / "oer_backtest.png")
     print(f"{'planner':<14}{'top-5% found':>14}{'enhancement':>13}{'s/replay':>10}")

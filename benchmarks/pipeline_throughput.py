@@ -30,7 +30,7 @@ def run(pipeline: bool, n: int, speed: float, tmp: Path) -> float:
     campaign.write_text(text)
     db = tmp / f"run_{pipeline}.db"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+    subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
                     "--max-experiments", str(n), "--speed", str(speed), "--quiet"], cwd=REPO, check=True)
     return (time.perf_counter() - t0) / n
 

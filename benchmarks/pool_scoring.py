@@ -50,9 +50,9 @@ def main(argv=None) -> int:
 
     from botorch.acquisition import LogExpectedImprovement
 
-    from planners import ContinuousParam, Objective, Space, Trial, make_planner
-    from planners.analytic import log_ei
-    from planners.gp import fit_gp, posterior_mean_std
+    from labpilot.planners import ContinuousParam, Objective, Space, Trial, make_planner
+    from labpilot.planners.analytic import log_ei
+    from labpilot.planners.gp import fit_gp, posterior_mean_std
 
     rng = np.random.default_rng(args.seed)
     pool = rng.uniform(size=(args.pool, args.dim))

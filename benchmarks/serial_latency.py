@@ -33,8 +33,8 @@ if str(REPO) not in sys.path:
 
 import serial  # noqa: E402
 
-from drivers import open_instrument  # noqa: E402
-from simulators.process import SimulatorProcess  # noqa: E402
+from labpilot.drivers import open_instrument  # noqa: E402
+from labpilot.simulators.process import SimulatorProcess  # noqa: E402
 from benchmarks.timing import time_calls  # noqa: E402
 
 ECHO_SERVER = """

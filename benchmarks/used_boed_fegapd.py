@@ -50,9 +50,9 @@ def one_run(job: tuple[str, int, int, int, str]) -> tuple[str, int, list[float],
     import torch
 
     torch.set_num_threads(1)  # one process per core; tiny GPs are slower with thread contention
-    from planners.base import Trial, make_planner
-    from planners.property_model import cross_validated_error, held_out_error
-    from planners.space import ContinuousParam, Objective, Space
+    from labpilot.planners.base import Trial, make_planner
+    from labpilot.planners.property_model import cross_validated_error, held_out_error
+    from labpilot.planners.space import ContinuousParam, Objective, Space
 
     comp, xrd, mag = load()
     space = Space(tuple(ContinuousParam(n, 0, 1) for n in ELEMENTS), pool=comp)

@@ -37,11 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from drivers import open_instrument  # noqa: E402
-from drivers.zmq_transport import ZmqTransport  # noqa: E402
-from protocols.capabilities import Sample  # noqa: E402
-from simulators.tray import Tray  # noqa: E402
-from simulators.worlds.alloy import AlloyWorld  # noqa: E402
+from labpilot.drivers import open_instrument  # noqa: E402
+from labpilot.drivers.zmq_transport import ZmqTransport  # noqa: E402
+from labpilot.protocols.capabilities import Sample  # noqa: E402
+from labpilot.simulators.tray import Tray  # noqa: E402
+from labpilot.simulators.worlds.alloy import AlloyWorld  # noqa: E402
 from benchmarks.timing import time_calls  # noqa: E402
 
 ECHO_SERVER = """
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     with Tray(tmp / "tray.db") as tray:
         tray.put("AF-00001", "alloy", world.deposit(FILM, 600.0, 25.0, 0.5))
     echo_proc, echo_ep = spawn([sys.executable, "-c", ECHO_SERVER])
-    sim_proc, sim_ep = spawn([sys.executable, "-m", "simulators", "xrd", "--zmq", "tcp://127.0.0.1:0",
+    sim_proc, sim_ep = spawn([sys.executable, "-m", "labpilot.simulators", "xrd", "--zmq", "tcp://127.0.0.1:0",
                               "--tray", str(tmp / "tray.db"), "--speed", "1e9"])
     latencies: dict[str, list[float]] = {}
     try:

@@ -8,25 +8,19 @@ ZeroMQ drivers take a ``tcp://`` endpoint.
 
 from __future__ import annotations
 
+from labpilot.errors import DriverError, InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
 import importlib
 from typing import Any, Mapping
 
-from drivers.errors import (
-    DriverError,
-    InstrumentError,
-    ProtocolError,
-    SafetyLimitError,
-    TransportTimeout,
-)
 
 #: kind -> "module:ClassName" of its driver.
 DRIVERS: dict[str, str] = {
-    "sputter": "drivers.sputter:SputterDriver",
-    "magnetometer": "drivers.magnetometer:MagnetometerDriver",
-    "tensile": "drivers.tensile:TensileDriver",
-    "dsc": "drivers.dsc:DscDriver",
-    "robot": "drivers.robot:RobotDriver",
-    "xrd": "drivers.xrd:XrdDriver",
+    "sputter": "labpilot.drivers.sputter:SputterDriver",
+    "magnetometer": "labpilot.drivers.magnetometer:MagnetometerDriver",
+    "tensile": "labpilot.drivers.tensile:TensileDriver",
+    "dsc": "labpilot.drivers.dsc:DscDriver",
+    "robot": "labpilot.drivers.robot:RobotDriver",
+    "xrd": "labpilot.drivers.xrd:XrdDriver",
 }
 
 

@@ -9,10 +9,9 @@ virtual-clock speed, and opens the transport and handshakes once. The SCPI
 
 from __future__ import annotations
 
+from labpilot.errors import SafetyLimitError
 import math
 from typing import Any, Mapping
-
-from drivers.errors import SafetyLimitError
 
 
 class DriverBase:

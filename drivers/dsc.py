@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from drivers.scpi_instrument import ScpiMeasurer
-from protocols.capabilities import Measurement, Sample
-from protocols.scpi import ScpiProtocolError, parse_numbers
+from labpilot.errors import ScpiProtocolError
+from labpilot.drivers.scpi_instrument import ScpiMeasurer
+from labpilot.protocols.capabilities import Measurement, Sample
+from labpilot.protocols.scpi import parse_numbers
 
 CHUNK = 100
 HEATING_RATE_K_PER_MIN = 10.0

@@ -6,9 +6,9 @@ emu/cm³})``. Nominal measurement time 5 minutes on the instrument's clock.
 
 from __future__ import annotations
 
-from drivers.scpi_instrument import ScpiMeasurer
-from protocols.capabilities import Measurement
-from protocols.scpi import parse_numbers
+from labpilot.drivers.scpi_instrument import ScpiMeasurer
+from labpilot.protocols.capabilities import Measurement
+from labpilot.protocols.scpi import parse_numbers
 
 
 class MagnetometerDriver(ScpiMeasurer):

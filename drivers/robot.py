@@ -21,9 +21,10 @@ import logging
 import math
 from typing import Any
 
-from drivers.errors import ProtocolError
-from drivers.zmq_instrument import ZmqInstrumentDriver
-from protocols.capabilities import CommandOutcome, Sample
+
+from labpilot.errors import ProtocolError
+from labpilot.drivers.zmq_instrument import ZmqInstrumentDriver
+from labpilot.protocols.capabilities import CommandOutcome, Sample
 
 log = logging.getLogger("labpilot.drivers")
 

@@ -13,20 +13,12 @@ import logging
 import time
 from typing import Any, Callable, TypeVar
 
-from drivers.base import DriverBase
-from drivers.errors import InstrumentError, ProtocolError, TransportTimeout
-from drivers.serial_transport import SerialTransport
-from protocols.capabilities import CommandOutcome, Measurement, Sample
-from protocols.scpi import (
-    NO_ERROR,
-    ActionStatus,
-    ErrorEntry,
-    ErrorReply,
-    Identity,
-    ScpiProtocolError,
-    check_id,
-    check_reply,
-)
+from labpilot.errors import InstrumentError, ProtocolError, ScpiProtocolError, TransportTimeout
+from labpilot.drivers.base import DriverBase
+
+from labpilot.drivers.serial_transport import SerialTransport
+from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
+from labpilot.protocols.scpi import NO_ERROR, ActionStatus, ErrorEntry, ErrorReply, Identity, check_id, check_reply
 
 log = logging.getLogger("labpilot.drivers")
 

@@ -22,8 +22,9 @@ from typing import Callable, TypeVar
 
 import serial
 
-from drivers.errors import ProtocolError, TransportTimeout
-from protocols.scpi import MAX_LINE_BYTES, Command, ScpiProtocolError, encode_line, parse_reply
+
+from labpilot.errors import ProtocolError, ScpiProtocolError, TransportTimeout
+from labpilot.protocols.scpi import MAX_LINE_BYTES, Command, encode_line, parse_reply
 
 log = logging.getLogger("labpilot.serial")
 

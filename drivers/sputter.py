@@ -25,10 +25,11 @@ import logging
 import math
 from typing import Any, Mapping
 
-from drivers.errors import DriverError, InstrumentError, ProtocolError
-from drivers.scpi_instrument import ScpiInstrument
-from protocols.capabilities import Sample
-from protocols.scpi import ScpiProtocolError, parse_int, parse_numbers, split_fields
+
+from labpilot.errors import DriverError, InstrumentError, ProtocolError, ScpiProtocolError
+from labpilot.drivers.scpi_instrument import ScpiInstrument
+from labpilot.protocols.capabilities import Sample
+from labpilot.protocols.scpi import parse_int, parse_numbers, split_fields
 
 log = logging.getLogger("labpilot.drivers.sputter")
 

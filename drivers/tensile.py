@@ -6,9 +6,9 @@ MPa, "impact_strength": kJ/m²})``. Nominal test time 5 minutes.
 
 from __future__ import annotations
 
-from drivers.scpi_instrument import ScpiMeasurer
-from protocols.capabilities import Measurement
-from protocols.scpi import parse_numbers
+from labpilot.drivers.scpi_instrument import ScpiMeasurer
+from labpilot.protocols.capabilities import Measurement
+from labpilot.protocols.scpi import parse_numbers
 
 
 class TensileDriver(ScpiMeasurer):

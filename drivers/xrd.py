@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from drivers.errors import ProtocolError
-from drivers.zmq_instrument import ZmqInstrumentDriver
-from protocols.capabilities import CommandOutcome, Measurement, Sample
-from protocols.envelope import EnvelopeError, decode_array
+
+from labpilot.errors import EnvelopeError, ProtocolError
+from labpilot.drivers.zmq_instrument import ZmqInstrumentDriver
+from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
+from labpilot.protocols.envelope import decode_array
 
 DEFAULTS = {
     "two_theta_start": 20.0,

@@ -13,11 +13,12 @@ import logging
 import time
 from typing import Any
 
-from drivers.base import DriverBase
-from drivers.errors import InstrumentError, ProtocolError, TransportTimeout
-from drivers.zmq_transport import ZmqTransport
-from protocols.capabilities import CommandOutcome
-from protocols.envelope import PROTOCOL_NAME, EnvelopeError, check_version, decode_arrays
+from labpilot.errors import EnvelopeError, InstrumentError, ProtocolError, TransportTimeout
+from labpilot.drivers.base import DriverBase
+
+from labpilot.drivers.zmq_transport import ZmqTransport
+from labpilot.protocols.capabilities import CommandOutcome
+from labpilot.protocols.envelope import PROTOCOL_NAME, check_version, decode_arrays
 
 log = logging.getLogger("labpilot.drivers")
 

@@ -25,15 +25,9 @@ from typing import Any
 
 import zmq
 
-from drivers.errors import InstrumentError, ProtocolError, TransportTimeout
-from protocols.envelope import (
-    PROTOCOL_VERSION,
-    EnvelopeError,
-    Reply,
-    Request,
-    decode_reply,
-    encode_request,
-)
+
+from labpilot.errors import EnvelopeError, InstrumentError, ProtocolError, TransportTimeout
+from labpilot.protocols.envelope import PROTOCOL_VERSION, Reply, Request, decode_reply, encode_request
 
 log = logging.getLogger("labpilot.zmq")
 

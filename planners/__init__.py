@@ -6,15 +6,9 @@ module so that each registers itself. Light users (campaign validation, the
 CLI's status) never pay for torch.
 """
 
-from planners.base import REGISTRY, Planner, PlannerError, Proposal, Trial, make_planner
-from planners.space import (
-    CategoricalParam,
-    ContinuousParam,
-    IntegerParam,
-    Objective,
-    SimplexConstraint,
-    Space,
-)
+from labpilot.errors import PlannerError
+from labpilot.planners.base import REGISTRY, Planner, Proposal, Trial, make_planner
+from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
 
 __all__ = [
     "REGISTRY", "Planner", "PlannerError", "Proposal", "Trial", "make_planner",

@@ -41,16 +41,17 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from planners.analytic import log_ei, ucb
-from planners.autoencoder import LATENT_RANGE, TrainedAutoencoder, fit_autoencoder
-from planners.base import Planner, PlannerError, Proposal, Trial, register
-from planners.descriptors import composition_descriptors
-from planners.elements import element_mapping
-from planners.encoding import Encoder, call_seed, check_k, maximize_form, split_history, taken_mask, validate_space
-from planners.gp import fit_gp, posterior_mean_std
-from planners.pool import candidate_rows
-from planners.pool_batch import greedy_batch, shortlist
-from planners.space import CategoricalParam, Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.analytic import log_ei, ucb
+from labpilot.planners.autoencoder import LATENT_RANGE, TrainedAutoencoder, fit_autoencoder
+from labpilot.planners.base import Planner, Proposal, Trial, register
+from labpilot.planners.descriptors import composition_descriptors
+from labpilot.planners.elements import element_mapping
+from labpilot.planners.encoding import Encoder, call_seed, check_k, maximize_form, split_history, taken_mask, validate_space
+from labpilot.planners.gp import fit_gp, posterior_mean_std
+from labpilot.planners.pool import candidate_rows
+from labpilot.planners.pool_batch import greedy_batch, shortlist
+from labpilot.planners.space import CategoricalParam, Objective, Space
 
 _OPTIONS = {"latent_dim", "elements", "acquisition", "beta", "n_candidates", "ae_steps", "n_initial", "shortlist"}
 

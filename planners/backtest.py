@@ -34,9 +34,10 @@ from typing import Any, Mapping, Sequence, TextIO
 
 import numpy as np
 
-from planners.base import COMPLETED, PlannerError, Trial, make_planner
-from planners.pool import TableError, read_table
-from planners.space import ContinuousParam, Objective, Space
+from labpilot.errors import PlannerError, TableError
+from labpilot.planners.base import COMPLETED, Trial, make_planner
+from labpilot.planners.pool import read_table
+from labpilot.planners.space import ContinuousParam, Objective, Space
 
 TOP_FRACTION = 0.05
 

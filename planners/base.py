@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from planners.space import Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.space import Objective, Space
 
 #: Experiment statuses a planner may see in the history.
 COMPLETED = "completed"
@@ -46,17 +47,6 @@ class Proposal:
     params: dict[str, Any]
     score: float | None = None
     note: str = ""
-
-
-class PlannerError(ValueError):
-    """An impossible request (e.g. more points than the pool has left)."""
-
-
-class PlannerDone(PlannerError):
-    """The planner's goal is reached (e.g. the model is accurate enough): it proposes nothing more.
-
-    The agent completes the campaign and journals the reason.
-    """
 
 
 class Planner(ABC):
@@ -105,7 +95,7 @@ def make_planner(
     options: Mapping[str, Any] | None = None,
 ) -> Planner:
     """Build a registered planner by name, with a clear error for unknown names."""
-    from planners.catalog import PLANNER_MODULES, load_planner_module
+    from labpilot.planners.catalog import PLANNER_MODULES, load_planner_module
 
     if name not in REGISTRY and not load_planner_module(name):
         known = ", ".join(sorted(PLANNER_MODULES))

@@ -21,11 +21,12 @@ import torch
 from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement, qUpperConfidenceBound
 from botorch.models import SingleTaskGP
 
-from planners.analytic import log_ei, ucb
-from planners.base import PlannerError, register
-from planners.gp import posterior_mean_std
-from planners.gp_planner import GPPlanner
-from planners.pool_batch import ScoreFn
+from labpilot.errors import PlannerError
+from labpilot.planners.analytic import log_ei, ucb
+from labpilot.planners.base import register
+from labpilot.planners.gp import posterior_mean_std
+from labpilot.planners.gp_planner import GPPlanner
+from labpilot.planners.pool_batch import ScoreFn
 
 
 @register

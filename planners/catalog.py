@@ -10,14 +10,14 @@ from __future__ import annotations
 import importlib
 
 PLANNER_MODULES: dict[str, str] = {
-    "random": "planners.random_planner",
-    "bo": "planners.bo",
-    "mobo": "planners.mobo",
-    "range": "planners.range_planner",
-    "uncertainty": "planners.uncertainty",
-    "ae-bo": "planners.ae_bo",
-    "used": "planners.used",
-    "boed": "planners.boed",
+    "random": "labpilot.planners.random_planner",
+    "bo": "labpilot.planners.bo",
+    "mobo": "labpilot.planners.mobo",
+    "range": "labpilot.planners.range_planner",
+    "uncertainty": "labpilot.planners.uncertainty",
+    "ae-bo": "labpilot.planners.ae_bo",
+    "used": "labpilot.planners.used",
+    "boed": "labpilot.planners.boed",
 }
 
 

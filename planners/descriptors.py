@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from planners.elements import PROPERTIES, canonical_symbol, property_matrix
+from labpilot.planners.elements import PROPERTIES, canonical_symbol, property_matrix
 
 #: The statistics computed per property, in output order.
 STATISTICS: tuple[str, ...] = ("mean", "spread", "min", "max")

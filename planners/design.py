@@ -30,11 +30,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from planners.base import COMPLETED, Planner, PlannerError, Proposal, Trial
-from planners.encoding import Encoder, call_seed, check_k, split_history, taken_mask, validate_space
-from planners.pool import candidate_rows
-from planners.property_model import KINDS
-from planners.space import Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import COMPLETED, Planner, Proposal, Trial
+from labpilot.planners.encoding import Encoder, call_seed, check_k, split_history, taken_mask, validate_space
+from labpilot.planners.pool import candidate_rows
+from labpilot.planners.property_model import KINDS
+from labpilot.planners.space import Objective, Space
 
 BASE_OPTIONS = {"descriptor", "model", "n_components", "n_candidates", "n_initial", "shortlist"}
 

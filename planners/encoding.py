@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from planners.base import COMPLETED, FAILED, PENDING, REJECTED, PlannerError, Trial
-from planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
+from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
 
 if TYPE_CHECKING:  # torch loads only when a GP planner needs tensors
     import torch

@@ -24,7 +24,7 @@ from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scal
 from botorch.utils.sampling import manual_seed
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from planners.pool_predict import DEFAULT_RANK, EXACT_BUDGET, predictor, supports
+from labpilot.planners.pool_predict import DEFAULT_RANK, EXACT_BUDGET, predictor, supports
 
 DTYPE = torch.float64
 

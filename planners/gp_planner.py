@@ -43,22 +43,13 @@ from botorch.optim.initializers import initialize_q_batch
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.sampling import manual_seed
 
-from planners.base import Planner, PlannerError, Proposal, Trial
-from planners.encoding import (
-    Encoder,
-    HistoryData,
-    call_seed,
-    check_k,
-    dedupe,
-    maximize_form,
-    points,
-    pool_available,
-    split_history,
-)
-from planners.gp import DTYPE, fit_gp, posterior_mean_std
-from planners.pool_batch import ScoreFn, greedy_batch, shortlist
-from planners.random_planner import sample_new, sample_space
-from planners.space import Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import Planner, Proposal, Trial
+from labpilot.planners.encoding import Encoder, HistoryData, call_seed, check_k, dedupe, maximize_form, points, pool_available, split_history
+from labpilot.planners.gp import DTYPE, fit_gp, posterior_mean_std
+from labpilot.planners.pool_batch import ScoreFn, greedy_batch, shortlist
+from labpilot.planners.random_planner import sample_new, sample_space
+from labpilot.planners.space import Objective, Space
 
 #: Options every GP planner accepts, with their defaults.
 COMMON_OPTIONS: dict[str, Any] = {

@@ -32,10 +32,11 @@ from botorch.utils.multi_objective.box_decompositions import FastNondominatedPar
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from planners.base import PlannerError, register
-from planners.gp import posterior_mean_std
-from planners.gp_planner import GPPlanner
-from planners.pool_batch import ScoreFn
+from labpilot.errors import PlannerError
+from labpilot.planners.base import register
+from labpilot.planners.gp import posterior_mean_std
+from labpilot.planners.gp_planner import GPPlanner
+from labpilot.planners.pool_batch import ScoreFn
 
 _SQRT2 = float(np.sqrt(2.0))
 

@@ -21,12 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
-from planners.random_planner import sample_space
-from planners.space import CategoricalParam, IntegerParam, Space
-
-
-class TableError(ValueError):
-    """A CSV file that cannot be used, with the file, line and column named."""
+from labpilot.errors import TableError
+from labpilot.planners.random_planner import sample_space
+from labpilot.planners.space import CategoricalParam, IntegerParam, Space
 
 
 @dataclass

@@ -24,7 +24,7 @@ import gpytorch
 import torch
 from botorch.models import SingleTaskGP
 
-from planners.gp import MAX_CHOLESKY, DTYPE
+from labpilot.planners.gp import MAX_CHOLESKY, DTYPE
 
 #: score_fn(mean (S, m), std (S, m), believed_means (j, m)) -> scores (S,)
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

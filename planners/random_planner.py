@@ -24,18 +24,10 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.stats import qmc
 
-from planners.base import Planner, PlannerError, Proposal, Trial, register
-from planners.encoding import (
-    Encoder,
-    call_seed,
-    check_k,
-    dedupe,
-    points,
-    pool_available,
-    split_history,
-    validate_space,
-)
-from planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import Planner, Proposal, Trial, register
+from labpilot.planners.encoding import Encoder, call_seed, check_k, dedupe, points, pool_available, split_history, validate_space
+from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
 
 #: Below this acceptance rate, simplex sampling switches from rejection to hit-and-run.
 MIN_ACCEPTANCE = 0.02

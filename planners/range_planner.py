@@ -24,10 +24,11 @@ import numpy as np
 import torch
 from botorch.models import SingleTaskGP
 
-from planners.analytic import log_prob_in_window
-from planners.base import PlannerError, register
-from planners.gp_planner import GPPlanner
-from planners.pool_batch import ScoreFn
+from labpilot.errors import PlannerError
+from labpilot.planners.analytic import log_prob_in_window
+from labpilot.planners.base import register
+from labpilot.planners.gp_planner import GPPlanner
+from labpilot.planners.pool_batch import ScoreFn
 
 
 def window_distance(y: np.ndarray, low: float | None, high: float | None) -> np.ndarray:

@@ -30,11 +30,12 @@ from typing import Any, Sequence
 import torch
 from botorch.models import SingleTaskGP
 
-from planners.base import PlannerDone, PlannerError, register
-from planners.gp import loo_rmse
-from planners.gp_planner import GPPlanner
-from planners.pool_batch import ScoreFn
-from planners.space import Objective, Space
+from labpilot.errors import PlannerDone, PlannerError
+from labpilot.planners.base import register
+from labpilot.planners.gp import loo_rmse
+from labpilot.planners.gp_planner import GPPlanner
+from labpilot.planners.pool_batch import ScoreFn
+from labpilot.planners.space import Objective, Space
 
 
 @register

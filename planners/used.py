@@ -38,12 +38,13 @@ import numpy as np
 import torch
 from botorch.models import ModelListGP
 
-from planners.base import PlannerError, register
-from planners.design import DesignPlanner, MeasuredData
-from planners.gp import fit_gp, posterior_mean_std
-from planners.pool_batch import greedy_batch, shortlist
-from planners.property_model import PropertyModel
-from planners.space import Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import register
+from labpilot.planners.design import DesignPlanner, MeasuredData
+from labpilot.planners.gp import fit_gp, posterior_mean_std
+from labpilot.planners.pool_batch import greedy_batch, shortlist
+from labpilot.planners.property_model import PropertyModel
+from labpilot.planners.space import Objective, Space
 
 
 @register

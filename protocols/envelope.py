@@ -41,6 +41,7 @@ Connect
 
 from __future__ import annotations
 
+from labpilot.errors import EnvelopeError
 import base64
 import json
 import math
@@ -71,10 +72,6 @@ ERR_HARDWARE = 301
 _ARRAY_KEY = "__ndarray__"
 #: Bytes a frame may contain: printable ASCII and JSON whitespace.
 _ALLOWED_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
-
-
-class EnvelopeError(ValueError):
-    """Bytes or objects that break the envelope protocol (the message says what)."""
 
 
 class _Strict(BaseModel):

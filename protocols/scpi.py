@@ -56,6 +56,7 @@ Instrument command sets are documented in each simulator module
 
 from __future__ import annotations
 
+from labpilot.errors import ScpiProtocolError
 import math
 import re
 from typing import Literal, Sequence
@@ -73,10 +74,6 @@ _HEADER_RE = re.compile(r"\*?[A-Za-z][A-Za-z0-9]*(?::[A-Za-z][A-Za-z0-9]*)*\??")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_.:@/+\-]+")
 _ID_RE = re.compile(COMMAND_ID_PATTERN)
-
-
-class ScpiProtocolError(ValueError):
-    """A line that breaks the protocol (bad bytes, bad grammar, bad field)."""
 
 
 Arg = float | int | str

@@ -1,4 +1,4 @@
-"""``python -m simulators KIND (--pty | --tcp HOST:PORT | --zmq ENDPOINT) [...]``: run one simulated instrument.
+"""``python -m labpilot.simulators KIND (--pty | --tcp HOST:PORT | --zmq ENDPOINT) [...]``: run one simulated instrument.
 
 The first stdout line is the address to connect to: a pty path, a
 ``socket://host:port`` URL for serial instruments served over TCP (what a
@@ -27,7 +27,7 @@ KINDS: dict[str, tuple[str, ...]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface shared by every simulator."""
-    p = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m labpilot.simulators", description=__doc__)
     p.add_argument("kind", choices=sorted(KINDS), help="instrument to simulate")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
@@ -57,7 +57,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--tcp wants HOST:PORT (e.g. 127.0.0.1:0), got {args.tcp!r}")
     if not args.speed > 0:
         parser.error(f"--speed must be > 0, got {args.speed}")
-    from simulators.faults import FaultSpec
+    from labpilot.simulators.faults import FaultSpec
 
     try:
         FaultSpec.parse(args.faults)
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    module = importlib.import_module(f"simulators.{args.kind}_sim")
+    module = importlib.import_module(f"labpilot.simulators.{args.kind}_sim")
     try:
         module.serve(args)
     except (KeyboardInterrupt, SystemExit):

@@ -28,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from protocols.scpi import Command, join_fields
-from simulators.scpi_device import CommandFailure, Handler, MeasuringDevice
-from simulators.serial_server import serve_device
+from labpilot.errors import SimulatedFault
+from labpilot.protocols.scpi import Command, join_fields
+from labpilot.simulators.scpi_device import Handler, MeasuringDevice
+from labpilot.simulators.serial_server import serve_device
 
 HEATING_RATE_K_PER_MIN = 10.0
 MAX_POINTS = 20000
@@ -71,9 +72,9 @@ class DscDevice(MeasuringDevice):
         stop = self.number(b, "stop temperature", T_MIN, T_MAX)
         step = self.number(s, "temperature step", 1e-3, T_MAX - T_MIN)
         if stop <= start:
-            raise CommandFailure(-222, f"Data out of range; stop {stop:g} must exceed start {start:g}")
+            raise SimulatedFault(-222, f"Data out of range; stop {stop:g} must exceed start {start:g}")
         if (stop - start) / step + 1 > MAX_POINTS:
-            raise CommandFailure(-222, f"Data out of range; more than {MAX_POINTS} points")
+            raise SimulatedFault(-222, f"Data out of range; more than {MAX_POINTS} points")
         self.scan = (start, stop, step)
         return "OK"
 
@@ -97,7 +98,7 @@ class DscDevice(MeasuringDevice):
         cid = self.ident(cid)
         rec = self.registry.outcome(cid)
         if rec is None or rec.state != "done":
-            raise CommandFailure(-221, f"Settings conflict; no curve for {cid}")
+            raise SimulatedFault(-221, f"Settings conflict; no curve for {cid}")
         n = len(rec.result["temperature"])
         offset = int(self.number(off, "offset", 0, n - 1))
         count = int(self.number(cnt, "count", 1, CHUNK))
@@ -107,6 +108,6 @@ class DscDevice(MeasuringDevice):
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Run the simulator (``python -m simulators dsc --pty ...``)."""
+    """Run the simulator (``python -m labpilot.simulators dsc --pty ...``)."""
     device = DscDevice.from_args(args)
     serve_device(device, args)

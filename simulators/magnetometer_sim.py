@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from simulators.scpi_device import MeasuringDevice
-from simulators.serial_server import serve_device
+from labpilot.simulators.scpi_device import MeasuringDevice
+from labpilot.simulators.serial_server import serve_device
 
 
 class MagnetometerDevice(MeasuringDevice):
@@ -40,6 +40,6 @@ class MagnetometerDevice(MeasuringDevice):
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Run the simulator (``python -m simulators magnetometer --pty ...``)."""
+    """Run the simulator (``python -m labpilot.simulators magnetometer --pty ...``)."""
     device = MagnetometerDevice.from_args(args)
     serve_device(device, args)

@@ -1,7 +1,7 @@
 """Run a simulator as a real subprocess: ``with SimulatorProcess("sputter", "--pty") as sim: sim.address``.
 
 For tests and benchmarks (the agent starts its own processes the same way:
-``python -m simulators KIND ...``, first stdout line = address). Startup
+``python -m labpilot.simulators KIND ...``, first stdout line = address). Startup
 waits at most ``start_timeout_s`` for the address line and reports the
 child's stderr if it dies first; exit sends SIGTERM, then SIGKILL.
 """
@@ -18,10 +18,10 @@ from typing import Any, Sequence
 
 
 class SimulatorProcess:
-    """A ``python -m simulators KIND ARGS...`` child process and the address it announced."""
+    """A ``python -m labpilot.simulators KIND ARGS...`` child process and the address it announced."""
 
     def __init__(self, kind: str, *args: str, start_timeout_s: float = 30.0, cwd: str | None = None) -> None:
-        self.argv: list[str] = [sys.executable, "-m", "simulators", kind, *args]
+        self.argv: list[str] = [sys.executable, "-m", "labpilot.simulators", kind, *args]
         self.start_timeout_s = start_timeout_s
         self.cwd = cwd or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.proc: subprocess.Popen[bytes] | None = None

@@ -1,4 +1,4 @@
-"""Simulated polymer synthesis robot on ZeroMQ (``python -m simulators robot --zmq ENDPOINT``).
+"""Simulated polymer synthesis robot on ZeroMQ (``python -m labpilot.simulators robot --zmq ENDPOINT``).
 
 One arm, one heater. A sample is made in five steps, each a physical action
 with its own command id (the driver derives them as ``<id>/load``,
@@ -30,8 +30,9 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable
 
-from protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE
-from simulators.zmq_instrument import SimError, ZmqInstrument, serve_zmq_instrument
+from labpilot.errors import SimulatedFault
+from labpilot.protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE
+from labpilot.simulators.zmq_instrument import ZmqInstrument, serve_zmq_instrument
 
 ERR_SEQUENCE = 220
 
@@ -67,7 +68,7 @@ class RobotSim(ZmqInstrument):
     def world(self) -> Any:
         """The polymer world (built on first use)."""
         if self._world is None:
-            from simulators.worlds.polymer import PolymerWorld
+            from labpilot.simulators.worlds.polymer import PolymerWorld
 
             self._world = PolymerWorld(self.world_seed)
         return self._world
@@ -85,10 +86,10 @@ class RobotSim(ZmqInstrument):
         sample_id = self.arg_str(args, "sample_id")
         sample = self.samples.get(sample_id)
         if sample is None:
-            raise SimError(ERR_UNKNOWN_SAMPLE, f"no substrate {sample_id!r} loaded on the robot")
+            raise SimulatedFault(ERR_UNKNOWN_SAMPLE, f"no substrate {sample_id!r} loaded on the robot")
         needed = STEPS[step][1]
         if sample["stage"] != needed:
-            raise SimError(
+            raise SimulatedFault(
                 ERR_SEQUENCE, f"{step} of {sample_id!r} needs it after {needed}, but its last step was {sample['stage']}"
             )
         return sample_id, sample
@@ -158,7 +159,7 @@ class RobotSim(ZmqInstrument):
         try:
             truth = self.world.synthesize(p["molecular_weight"], p["stereoregularity"], cooling, rng=self.rng)
         except ValueError as exc:
-            raise SimError(ERR_OUT_OF_RANGE, f"anneal of {sample_id!r}: {exc}") from None
+            raise SimulatedFault(ERR_OUT_OF_RANGE, f"anneal of {sample_id!r}: {exc}") from None
 
         def perform() -> dict[str, Any]:
             sample["stage"] = "anneal"
@@ -187,5 +188,5 @@ class RobotSim(ZmqInstrument):
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Entry point of ``python -m simulators robot``: print the endpoint, then serve."""
+    """Entry point of ``python -m labpilot.simulators robot``: print the endpoint, then serve."""
     serve_zmq_instrument(RobotSim, args)

@@ -22,30 +22,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-from protocols.scpi import (
-    ERR_COMMAND,
-    ERR_EXECUTION,
-    ERR_PARAMETER,
-    ERR_QUEUE_OVERFLOW,
-    ERR_SETTINGS_CONFLICT,
-    NO_ERROR,
-    PROTOCOL_VERSION,
-    ActionStatus,
-    Command,
-    ErrorEntry,
-    ErrorReply,
-    Identity,
-    ScpiProtocolError,
-    check_id,
-    join_fields,
-    parse_number,
-)
-from simulators.clock import VirtualClock
-from simulators.commands import CommandRegistry
-from simulators.faults import FaultInjector, FaultSpec
-from simulators.ledger import Ledger
-from simulators.tray import Tray
-from simulators.worlds import WorldCache
+from labpilot.errors import ScpiProtocolError, SimulatedFault
+from labpilot.protocols.scpi import ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, ErrorReply, Identity, check_id, join_fields, parse_number
+from labpilot.simulators.clock import VirtualClock
+from labpilot.simulators.commands import CommandRegistry
+from labpilot.simulators.faults import FaultInjector, FaultSpec
+from labpilot.simulators.ledger import Ledger
+from labpilot.simulators.tray import Tray
+from labpilot.simulators.worlds import WorldCache
 
 log = logging.getLogger("labpilot.sim")
 
@@ -55,15 +39,6 @@ FAULT_CODE = 250
 ERR_NO_SAMPLE = 301
 #: Length of the error queue (SCPI instruments keep a bounded queue).
 QUEUE_LENGTH = 32
-
-
-class CommandFailure(Exception):
-    """Raised by a command handler: answered as ``ERR <code>,"<message>"`` and queued."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -122,7 +97,7 @@ class ScpiDevice:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **extra: Any) -> "ScpiDevice":
-        """Build from the ``python -m simulators`` arguments."""
+        """Build from the ``python -m labpilot.simulators`` arguments."""
         return cls(
             serial=args.serial,
             clock=VirtualClock(args.speed),
@@ -164,7 +139,7 @@ class ScpiDevice:
         try:
             self.tick()
             return handler(cmd)
-        except CommandFailure as exc:
+        except SimulatedFault as exc:
             return self._refuse(exc.code, exc.message)
         except ScpiProtocolError as exc:
             return self._refuse(-104, f"Data type error; {exc}")
@@ -217,7 +192,7 @@ class ScpiDevice:
     def need_args(cmd: Command, count: int) -> tuple[str, ...]:
         """The command's arguments, exactly ``count`` of them."""
         if len(cmd.args) != count:
-            raise CommandFailure(ERR_PARAMETER, f"Parameter not allowed; {cmd.header} takes {count} argument(s), got {len(cmd.args)}")
+            raise SimulatedFault(ERR_PARAMETER, f"Parameter not allowed; {cmd.header} takes {count} argument(s), got {len(cmd.args)}")
         return cmd.args
 
     @staticmethod
@@ -226,9 +201,9 @@ class ScpiDevice:
         try:
             x = parse_number(text, what)
         except ScpiProtocolError as exc:
-            raise CommandFailure(-104, f"Data type error; {exc}") from None
+            raise SimulatedFault(-104, f"Data type error; {exc}") from None
         if not lo <= x <= hi:
-            raise CommandFailure(-222, f"Data out of range; {what} {x:g} outside [{lo:g}, {hi:g}]")
+            raise SimulatedFault(-222, f"Data out of range; {what} {x:g} outside [{lo:g}, {hi:g}]")
         return x
 
     @staticmethod
@@ -237,7 +212,7 @@ class ScpiDevice:
         try:
             return check_id(text, what)
         except ScpiProtocolError as exc:
-            raise CommandFailure(-224, f"Illegal parameter value; {exc}") from None
+            raise SimulatedFault(-224, f"Illegal parameter value; {exc}") from None
 
     # ---------------------------------------------------------------- actions
     def start_action(self, command_id: str, duration: float, begin: Callable[[], Callable[[], dict[str, Any]]]) -> str:
@@ -250,7 +225,7 @@ class ScpiDevice:
             log.info("%s: duplicate %s suppressed", self.kind, command_id)
             return "OK"
         if self.running is not None:
-            raise CommandFailure(
+            raise SimulatedFault(
                 ERR_SETTINGS_CONFLICT, f"Settings conflict; busy with command {self.running.command_id}"
             )
         finish = begin()
@@ -314,7 +289,7 @@ class ScpiDevice:
         rec = self.registry.outcome(cid)
         if rec is None or rec.state != "done":
             state = "unknown" if rec is None else rec.state
-            raise CommandFailure(-221, f"Settings conflict; no result for {cid} (state {state})")
+            raise SimulatedFault(-221, f"Settings conflict; no result for {cid} (state {state})")
         return join_fields(self.result_fields(rec.result))
 
 
@@ -347,7 +322,7 @@ class MeasuringDevice(ScpiDevice):
         try:
             return self._worlds.get(name)
         except KeyError:
-            raise CommandFailure(ERR_NO_SAMPLE + 1, f"Sample from unknown world {name!r}") from None
+            raise SimulatedFault(ERR_NO_SAMPLE + 1, f"Sample from unknown world {name!r}") from None
 
     def measure_truth(self, world: Any, truth: dict[str, Any]) -> dict[str, Any]:
         """The measurement of one sample (noise drawn from ``self.rng``)."""
@@ -363,9 +338,9 @@ class MeasuringDevice(ScpiDevice):
         try:
             world_name, truth = self.tray.get(sid)
         except KeyError:
-            raise CommandFailure(ERR_NO_SAMPLE, f"No sample {sid!r} in the rack") from None
+            raise SimulatedFault(ERR_NO_SAMPLE, f"No sample {sid!r} in the rack") from None
         if world_name not in self.worlds:
-            raise CommandFailure(
+            raise SimulatedFault(
                 ERR_NO_SAMPLE + 1,
                 f"Sample {sid!r} comes from the {world_name} world; this {self.kind} measures {'/'.join(self.worlds)} samples",
             )

@@ -29,8 +29,8 @@ import time
 import tty
 from typing import Protocol
 
-from protocols.scpi import MAX_LINE_BYTES
-from simulators.faults import FaultInjector
+from labpilot.protocols.scpi import MAX_LINE_BYTES
+from labpilot.simulators.faults import FaultInjector
 
 log = logging.getLogger("labpilot.sim.serial")
 

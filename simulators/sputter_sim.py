@@ -30,9 +30,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from protocols.scpi import ERR_SETTINGS_CONFLICT, Command, format_number
-from simulators.scpi_device import CommandFailure, Handler, ScpiDevice
-from simulators.serial_server import serve_device
+from labpilot.errors import SimulatedFault
+from labpilot.protocols.scpi import ERR_SETTINGS_CONFLICT, Command, format_number
+from labpilot.simulators.scpi_device import Handler, ScpiDevice
+from labpilot.simulators.serial_server import serve_device
 
 MAX_POWER_W = 600.0
 MAX_FLOW_SCCM = 200.0
@@ -52,7 +53,7 @@ class SputterDevice(ScpiDevice):
 
     def __init__(self, *, world: Any = None, **kw: Any) -> None:
         if world is None:
-            from simulators.worlds.alloy import AlloyWorld
+            from labpilot.simulators.worlds.alloy import AlloyWorld
 
             world = AlloyWorld(0)
         self.world = world
@@ -102,7 +103,7 @@ class SputterDevice(ScpiDevice):
     def _target(self, text: str) -> int:
         n = self.number(text, "target number", 1, len(self.targets))
         if n != int(n):
-            raise CommandFailure(-224, f"Illegal parameter value; target number {text!r} is not an integer")
+            raise SimulatedFault(-224, f"Illegal parameter value; target number {text!r} is not an integer")
         return int(n)
 
     def _set(self, attr: str, cmd: Command, what: str, lo: float, hi: float) -> str:
@@ -135,7 +136,7 @@ class SputterDevice(ScpiDevice):
         try:
             return choices[word.upper()]
         except KeyError:
-            raise CommandFailure(-224, f"Illegal parameter value; {word!r} is not one of {', '.join(choices)}") from None
+            raise SimulatedFault(-224, f"Illegal parameter value; {word!r} is not one of {', '.join(choices)}") from None
 
     # ---------------------------------------------------------------- deposition
     def _start(self, cmd: Command) -> str:
@@ -155,7 +156,7 @@ class SputterDevice(ScpiDevice):
         if self.pressure <= 0.0:
             problems.append("no process pressure")
         if problems:
-            raise CommandFailure(ERR_SETTINGS_CONFLICT, f"Settings conflict; cannot deposit: {', '.join(problems)}")
+            raise SimulatedFault(ERR_SETTINGS_CONFLICT, f"Settings conflict; cannot deposit: {', '.join(problems)}")
         powers = {t: p for t, p in zip(self.targets, self.powers)}
         temp = self.setpoint if self.heater else ROOM_TEMP_C
         truth = self.world.deposit(powers, duration, temp, self.pressure, rng=self.rng)
@@ -178,8 +179,8 @@ class SputterDevice(ScpiDevice):
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Run the simulator (``python -m simulators sputter --pty ...``)."""
-    from simulators.worlds.alloy import AlloyWorld
+    """Run the simulator (``python -m labpilot.simulators sputter --pty ...``)."""
+    from labpilot.simulators.worlds.alloy import AlloyWorld
 
     device = SputterDevice.from_args(args, world=AlloyWorld(args.world_seed))
     serve_device(device, args)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from simulators.scpi_device import MeasuringDevice
-from simulators.serial_server import serve_device
+from labpilot.simulators.scpi_device import MeasuringDevice
+from labpilot.simulators.serial_server import serve_device
 
 
 class TensileDevice(MeasuringDevice):
@@ -38,6 +38,6 @@ class TensileDevice(MeasuringDevice):
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Run the simulator (``python -m simulators tensile --pty ...``)."""
+    """Run the simulator (``python -m labpilot.simulators tensile --pty ...``)."""
     device = TensileDevice.from_args(args)
     serve_device(device, args)

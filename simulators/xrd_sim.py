@@ -1,4 +1,4 @@
-"""Simulated X-ray diffractometer on ZeroMQ (``python -m simulators xrd --zmq ENDPOINT``).
+"""Simulated X-ray diffractometer on ZeroMQ (``python -m labpilot.simulators xrd --zmq ENDPOINT``).
 
 Commands (besides the common ``hello``, ``status``, ``outcome``, ``result``,
 ``safe`` of ``simulators.zmq_instrument``):
@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE, encode_array
-from simulators.zmq_instrument import SimError, ZmqInstrument, serve_zmq_instrument
-from simulators.worlds import WorldCache
+from labpilot.errors import SimulatedFault
+from labpilot.protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE, encode_array
+from labpilot.simulators.zmq_instrument import ZmqInstrument, serve_zmq_instrument
+from labpilot.simulators.worlds import WorldCache
 
 #: Goniometer range (degrees 2θ) and the largest scan accepted.
 TWO_THETA_RANGE = (2.0, 150.0)
@@ -63,7 +64,7 @@ class XrdSim(ZmqInstrument):
         try:
             return self._worlds.get(name)
         except KeyError:
-            raise SimError(ERR_UNKNOWN_SAMPLE, f"sample belongs to unknown world {name!r}") from None
+            raise SimulatedFault(ERR_UNKNOWN_SAMPLE, f"sample belongs to unknown world {name!r}") from None
 
     def state(self) -> dict[str, Any]:
         return {"tube_on": self.tube_on, "scans": self.scans}
@@ -84,14 +85,14 @@ class XrdSim(ZmqInstrument):
         dwell = self.arg_float(args, "dwell_s", 1e-4, 100.0, DEFAULT_DWELL_S)
         power = self.arg_float(args, "tube_power_w", 0.0, MAX_TUBE_POWER_W, DEFAULT_TUBE_POWER_W)
         if stop <= start:
-            raise SimError(ERR_OUT_OF_RANGE, f"scan stop {stop:g} must be above start {start:g}")
+            raise SimulatedFault(ERR_OUT_OF_RANGE, f"scan stop {stop:g} must be above start {start:g}")
         points = scan_points(start, stop, step)
         if points > MAX_POINTS:
-            raise SimError(ERR_OUT_OF_RANGE, f"scan of {points} points exceeds the instrument's {MAX_POINTS}")
+            raise SimulatedFault(ERR_OUT_OF_RANGE, f"scan of {points} points exceeds the instrument's {MAX_POINTS}")
         try:
             world_name, truth = self.tray.get(sample_id)
         except KeyError:
-            raise SimError(ERR_UNKNOWN_SAMPLE, f"sample {sample_id!r} is not in the tray") from None
+            raise SimulatedFault(ERR_UNKNOWN_SAMPLE, f"sample {sample_id!r} is not in the tray") from None
         world = self.world(world_name)
         self.busy_check()
 
@@ -110,5 +111,5 @@ class XrdSim(ZmqInstrument):
 
 
 def serve(args: argparse.Namespace) -> None:
-    """Entry point of ``python -m simulators xrd``: print the endpoint, then serve."""
+    """Entry point of ``python -m labpilot.simulators xrd``: print the endpoint, then serve."""
     serve_zmq_instrument(XrdSim, args)

@@ -28,38 +28,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from protocols.envelope import (
-    ERR_BAD_REQUEST,
-    ERR_BUSY,
-    ERR_HARDWARE,
-    ERR_MISSING_PARAMETER,
-    ERR_OUT_OF_RANGE,
-    ERR_UNKNOWN_COMMAND,
-    ERR_UNKNOWN_COMMAND_ID,
-    ERR_VERSION,
-    PROTOCOL_NAME,
-    PROTOCOL_VERSION,
-    EnvelopeError,
-    Reply,
-    Request,
-    check_version,
-)
-from simulators.clock import VirtualClock
-from simulators.commands import CommandRegistry
-from simulators.faults import FaultInjector, FaultSpec
-from simulators.ledger import Ledger
-from simulators.tray import Tray
+from labpilot.errors import EnvelopeError, SimulatedFault
+from labpilot.protocols.envelope import ERR_BAD_REQUEST, ERR_BUSY, ERR_HARDWARE, ERR_MISSING_PARAMETER, ERR_OUT_OF_RANGE, ERR_UNKNOWN_COMMAND, ERR_UNKNOWN_COMMAND_ID, ERR_VERSION, PROTOCOL_NAME, PROTOCOL_VERSION, Reply, Request, check_version
+from labpilot.simulators.clock import VirtualClock
+from labpilot.simulators.commands import CommandRegistry
+from labpilot.simulators.faults import FaultInjector, FaultSpec
+from labpilot.simulators.ledger import Ledger
+from labpilot.simulators.tray import Tray
 
 log = logging.getLogger("labpilot.sim")
-
-
-class SimError(Exception):
-    """An instrument error: becomes an ``ok: false`` reply with ``code``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class ZmqInstrument:
@@ -109,7 +86,7 @@ class ZmqInstrument:
             return Reply.failure(request.id, ERR_UNKNOWN_COMMAND, f"unknown command {request.cmd!r}; known: {known}")
         try:
             return Reply.success(request.id, method(dict(request.args)))
-        except SimError as exc:
+        except SimulatedFault as exc:
             return Reply.failure(request.id, exc.code, exc.message)
         except Exception as exc:  # a simulator bug must not kill the instrument loop
             log.exception("%s: %s failed", self.kind, request.cmd)
@@ -136,11 +113,11 @@ class ZmqInstrument:
         command_id = self.arg_str(args, "command_id")
         record = self.registry.outcome(command_id)
         if record is None:
-            raise SimError(ERR_UNKNOWN_COMMAND_ID, f"unknown command id {command_id!r}")
+            raise SimulatedFault(ERR_UNKNOWN_COMMAND_ID, f"unknown command id {command_id!r}")
         if record.state == "running":
-            raise SimError(ERR_BUSY, f"command {command_id!r} is still running")
+            raise SimulatedFault(ERR_BUSY, f"command {command_id!r} is still running")
         if record.state == "failed":
-            raise SimError(ERR_HARDWARE, f"command {command_id!r} failed: {record.error}")
+            raise SimulatedFault(ERR_HARDWARE, f"command {command_id!r} failed: {record.error}")
         return dict(record.result or {})
 
     def cmd_safe(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +158,7 @@ class ZmqInstrument:
         seconds have passed.
         """
         if self.registry.outcome(command_id) is None and self.faults.should("error"):
-            raise SimError(ERR_HARDWARE, f"{self.kind}: hardware fault, command {command_id!r} not started")
+            raise SimulatedFault(ERR_HARDWARE, f"{self.kind}: hardware fault, command {command_id!r} not started")
         existing = self.registry.begin(command_id)
         if existing is not None:
             reply = existing.as_dict()
@@ -189,7 +166,7 @@ class ZmqInstrument:
             return reply
         try:
             result = perform()
-        except SimError as exc:
+        except SimulatedFault as exc:
             self.registry.fail(command_id, exc.message)
             raise
         ready_at = time.monotonic() + self.clock.real_seconds(duration_s)
@@ -203,17 +180,17 @@ class ZmqInstrument:
         """Refuse a new action while another one runs (one arm, one goniometer)."""
         running = [r.command_id for r in self.registry.running()]
         if running:
-            raise SimError(ERR_BUSY, f"{self.kind} is busy with {running[0]!r}")
+            raise SimulatedFault(ERR_BUSY, f"{self.kind} is busy with {running[0]!r}")
 
     # ------------------------------------------------------- argument helpers
     @staticmethod
     def arg_str(args: dict[str, Any], name: str) -> str:
         """A required non-empty string argument."""
         if name not in args:
-            raise SimError(ERR_MISSING_PARAMETER, f"missing parameter {name!r}")
+            raise SimulatedFault(ERR_MISSING_PARAMETER, f"missing parameter {name!r}")
         value = args[name]
         if not isinstance(value, str) or not value:
-            raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r} must be a non-empty string, got {value!r}")
+            raise SimulatedFault(ERR_OUT_OF_RANGE, f"parameter {name!r} must be a non-empty string, got {value!r}")
         return value
 
     @staticmethod
@@ -223,13 +200,13 @@ class ZmqInstrument:
         """A required (or defaulted) finite number within ``[low, high]``."""
         if name not in args:
             if default is None:
-                raise SimError(ERR_MISSING_PARAMETER, f"missing parameter {name!r}")
+                raise SimulatedFault(ERR_MISSING_PARAMETER, f"missing parameter {name!r}")
             return default
         value = args[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r} must be a finite number, got {value!r}")
+            raise SimulatedFault(ERR_OUT_OF_RANGE, f"parameter {name!r} must be a finite number, got {value!r}")
         if not low <= value <= high:
-            raise SimError(ERR_OUT_OF_RANGE, f"parameter {name!r}={value:g} outside [{low:g}, {high:g}]")
+            raise SimulatedFault(ERR_OUT_OF_RANGE, f"parameter {name!r}={value:g} outside [{low:g}, {high:g}]")
         return float(value)
 
 
@@ -239,7 +216,7 @@ def _never() -> dict[str, Any]:
 
 def serve_zmq_instrument(cls: type[ZmqInstrument], args: Any) -> None:
     """Entry point shared by the ZeroMQ simulators: build from the command line, print the endpoint, serve."""
-    from simulators.zmq_server import ZmqServer
+    from labpilot.simulators.zmq_server import ZmqServer
 
     instrument = cls(
         seed=args.seed,

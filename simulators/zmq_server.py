@@ -26,15 +26,9 @@ from typing import Protocol
 
 import zmq
 
-from protocols.envelope import (
-    ERR_BAD_REQUEST,
-    EnvelopeError,
-    Reply,
-    Request,
-    decode_request,
-    encode_reply,
-)
-from simulators.faults import FaultInjector, FaultSpec
+from labpilot.errors import EnvelopeError
+from labpilot.protocols.envelope import ERR_BAD_REQUEST, Reply, Request, decode_request, encode_reply
+from labpilot.simulators.faults import FaultInjector, FaultSpec
 
 log = logging.getLogger("labpilot.sim.zmq")
 

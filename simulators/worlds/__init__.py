@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulators.worlds.alloy import AlloyWorld
-from simulators.worlds.polymer import PolymerWorld
+from labpilot.simulators.worlds.alloy import AlloyWorld
+from labpilot.simulators.worlds.polymer import PolymerWorld
 
 #: World name, as written in the tray by the synthesizer, -> world class.
 WORLDS: dict[str, type] = {"alloy": AlloyWorld, "polymer": PolymerWorld}

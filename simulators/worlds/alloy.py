@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from simulators.worlds.alloy_magnetism import MagnetizationLandscape
-from simulators.worlds.alloy_phase import ELEMENTS, fcc_fraction, phase_label, vegard_lattices
-from simulators.worlds.alloy_xrd import alloy_xrd_expected
-from simulators.worlds.diffraction import check_two_theta, poisson_counts
-from simulators.worlds.simplex_search import best_on_simplex
+from labpilot.simulators.worlds.alloy_magnetism import MagnetizationLandscape
+from labpilot.simulators.worlds.alloy_phase import ELEMENTS, fcc_fraction, phase_label, vegard_lattices
+from labpilot.simulators.worlds.alloy_xrd import alloy_xrd_expected
+from labpilot.simulators.worlds.diffraction import check_two_theta, poisson_counts
+from labpilot.simulators.worlds.simplex_search import best_on_simplex
 
 NOMINAL_RATES_NM_PER_S_PER_W: dict[str, float] = {
     "Fe": 1.9e-3,

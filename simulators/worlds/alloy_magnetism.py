@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulators.worlds.alloy_phase import as_fraction_matrix, fcc_fraction
+from labpilot.simulators.worlds.alloy_phase import as_fraction_matrix, fcc_fraction
 
 MS_FE = 1710.0
 MS_PEAK = 1950.0

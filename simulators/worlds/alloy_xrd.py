@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.worlds.diffraction import cubic_d_spacing, pseudo_voigt, scherrer_fwhm_deg, with_ka2
+from labpilot.simulators.worlds.diffraction import cubic_d_spacing, pseudo_voigt, scherrer_fwhm_deg, with_ka2
 
 BCC_HKL = np.array([[1, 1, 0], [2, 0, 0], [2, 1, 1], [2, 2, 0]])
 BCC_REL_I = np.array([1.00, 0.20, 0.30, 0.10])

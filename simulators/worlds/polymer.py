@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from simulators.worlds.diffraction import check_two_theta, poisson_counts
-from simulators.worlds.polymer_dsc import polymer_dsc_expected
-from simulators.worlds.polymer_properties import true_properties_from
-from simulators.worlds.polymer_structure import BOUNDS, HiddenPolymer, structure
-from simulators.worlds.polymer_xrd import polymer_xrd_expected
+from labpilot.simulators.worlds.diffraction import check_two_theta, poisson_counts
+from labpilot.simulators.worlds.polymer_dsc import polymer_dsc_expected
+from labpilot.simulators.worlds.polymer_properties import true_properties_from
+from labpilot.simulators.worlds.polymer_structure import BOUNDS, HiddenPolymer, structure
+from labpilot.simulators.worlds.polymer_xrd import polymer_xrd_expected
 
 DEFAULT_COOLING_TEMPERATURES: tuple[float, ...] = (20.0, 45.0, 70.0, 95.0, 120.0)
 """Five processes, as in seed 000 (15 grades × 5 processes)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from simulators.worlds.diffraction import CU_KA1_A, pseudo_voigt, scherrer_fwhm_deg, with_ka2
+from labpilot.simulators.worlds.diffraction import CU_KA1_A, pseudo_voigt, scherrer_fwhm_deg, with_ka2
 
 ALPHA_2THETA = np.array([14.1, 16.9, 18.6, 21.2, 21.9, 25.5, 28.5])
 ALPHA_REL_I = np.array([1.00, 0.75, 0.60, 0.45, 0.55, 0.08, 0.08])

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.campaign import CampaignError, load_campaign, loads_campaign, parse_campaign
-from agent.cli import main
+from labpilot.errors import CampaignError
+from labpilot.agent.campaign import load_campaign, loads_campaign, parse_campaign
+from labpilot.agent.cli import main
 from tests.conftest import CAMPAIGNS
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent import store as st
-from agent.campaign import parse_campaign
-from agent.history import planner_history
-from agent.store import Store
-from planners.base import make_planner
-from simulators.worlds.alloy import AlloyWorld
+from labpilot.agent import store as st
+from labpilot.agent.campaign import parse_campaign
+from labpilot.agent.history import planner_history
+from labpilot.agent.store import Store
+from labpilot.planners.base import make_planner
+from labpilot.simulators.worlds.alloy import AlloyWorld
 
 PLANNERS = {
     "random": {},

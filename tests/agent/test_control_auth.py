@@ -8,23 +8,11 @@ from typing import Any
 
 import pytest
 
-from agent.control_auth import (
-    MIN_TOKEN_CHARS,
-    ControlSecurityError,
-    CurveServerKeys,
-    check_bind_policy,
-    check_token,
-    create_curve_keys,
-    curve_available,
-    generate_token,
-    is_loopback_endpoint,
-    read_token_file,
-    token_from_env,
-    token_matches,
-)
-from agent.control_client import ControlClient, ControlError
-from agent.control_messages import ControlRequest
-from agent.control_server import ControlServer
+from labpilot.errors import ControlSecurityError, OperatorRefused
+from labpilot.agent.control_auth import MIN_TOKEN_CHARS, CurveServerKeys, check_bind_policy, check_token, create_curve_keys, curve_available, generate_token, is_loopback_endpoint, read_token_file, token_from_env, token_matches
+from labpilot.agent.control_client import ControlClient
+from labpilot.agent.control_messages import ControlRequest
+from labpilot.agent.control_server import ControlServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -152,9 +140,9 @@ def test_a_token_protected_server_answers_the_right_token(token_server: Any) -> 
 def test_a_missing_or_wrong_token_is_refused_and_the_server_runs_on(token_server: Any, token: str | None) -> None:
     _, handler, local = token_server
     with ControlClient(local, token=token, timeout_s=5) as intruder:
-        with pytest.raises(ControlError, match="authentication failed"):
+        with pytest.raises(OperatorRefused, match="authentication failed"):
             intruder.request("abort", reason="mischief")
-        with pytest.raises(ControlError, match="authentication failed"):
+        with pytest.raises(OperatorRefused, match="authentication failed"):
             intruder.request("ping")
     assert handler.seen == []
     with ControlClient(local, token=TOKEN, timeout_s=5) as operator:
@@ -217,10 +205,10 @@ def test_curve_admits_listed_clients_and_not_others(keys: dict[str, Path]) -> No
             curve_server_public_file=keys["server_pub"],
             timeout_s=5,
         ) as stranger:
-            with pytest.raises(ControlError, match="authentication failed: .* refused this client's CURVE key"):
+            with pytest.raises(OperatorRefused, match="authentication failed: .* refused this client's CURVE key"):
                 stranger.request("abort")
         with ControlClient(srv.endpoint, timeout_s=5) as plain:
-            with pytest.raises(ControlError, match="security mismatch: .* requires CURVE keys"):
+            with pytest.raises(OperatorRefused, match="security mismatch: .* requires CURVE keys"):
                 plain.request("ping")
     assert [r.cmd for r in handler.seen] == ["status"]
 
@@ -232,7 +220,7 @@ def test_a_client_with_curve_keys_is_told_when_the_endpoint_does_not_use_curve(k
         with ControlClient(
             srv.endpoint, curve_secret_file=keys["op_sec"], curve_server_public_file=keys["server_pub"], timeout_s=5
         ) as client:
-            with pytest.raises(ControlError, match="security mismatch: .* does not use CURVE"):
+            with pytest.raises(OperatorRefused, match="security mismatch: .* does not use CURVE"):
                 client.request("status")
 
 

@@ -9,21 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.control_messages import (
-    COMMANDS,
-    MAX_REQUEST_BYTES,
-    ApproveRequest,
-    ControlProtocolError,
-    ControlReply,
-    OverrideRequest,
-    PauseRequest,
-    decode_reply,
-    decode_request,
-    encode_request,
-    make_request,
-    parse_set_args,
-    parse_value,
-)
+from labpilot.errors import ControlProtocolError
+from labpilot.agent.control_messages import COMMANDS, MAX_REQUEST_BYTES, ApproveRequest, ControlReply, OverrideRequest, PauseRequest, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
 
 
 def wire(obj: object) -> bytes:

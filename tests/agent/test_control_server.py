@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import zmq
 
-from agent.control_client import ControlClient, ControlError, ControlUnavailable
-from agent.control_messages import ControlRequest
-from agent.control_server import ControlBindError, ControlRefused, ControlServer
+from labpilot.errors import ControlBindError, ControlUnavailable, OperatorRefused
+from labpilot.agent.control_client import ControlClient
+from labpilot.agent.control_messages import ControlRequest
+from labpilot.agent.control_server import ControlServer
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -45,9 +46,9 @@ class MiniCampaign:
 
     def _pending(self, exp_id: int) -> dict[str, Any]:
         if exp_id not in self.proposals:
-            raise ControlRefused(f"no experiment with id {exp_id}")
+            raise OperatorRefused(f"no experiment with id {exp_id}")
         if exp_id in self.decisions:
-            raise ControlRefused(f"experiment {exp_id} is {self.decisions[exp_id][0]}, not awaiting approval")
+            raise OperatorRefused(f"experiment {exp_id} is {self.decisions[exp_id][0]}, not awaiting approval")
         return self.proposals[exp_id]
 
     def _handle(self, req: ControlRequest) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class MiniCampaign:
                 return {"state": self.state}
             case "resume":
                 if self.state not in {"paused", "pausing"}:
-                    raise ControlRefused(f"cannot resume: campaign is {self.state}, not paused")
+                    raise OperatorRefused(f"cannot resume: campaign is {self.state}, not paused")
                 self.state = "awaiting_approval"
                 return {"state": self.state}
             case "abort":
@@ -80,7 +81,7 @@ class MiniCampaign:
                 self._pending(req.args.id)
                 x = req.args.values.get("x")
                 if isinstance(x, (int, float)) and not 0 <= x <= 1:
-                    raise ControlRefused(f"x={x} is outside its bounds [0, 1]")
+                    raise OperatorRefused(f"x={x} is outside its bounds [0, 1]")
                 self.decisions[req.args.id] = ("overridden", dict(req.args.values))
                 return {"id": req.args.id, "status": "overridden", "values": dict(req.args.values)}
         raise AssertionError(f"unhandled {req.cmd}")
@@ -225,22 +226,22 @@ def test_pause_resume_abort(client: ControlClient, campaign: MiniCampaign) -> No
 
 
 def test_refusals_carry_the_handler_reason_and_the_campaign_runs_on(client: ControlClient) -> None:
-    with pytest.raises(ControlError, match="no experiment with id 42"):
+    with pytest.raises(OperatorRefused, match="no experiment with id 42"):
         client.request("approve", id=42)
-    with pytest.raises(ControlError, match=r"x=1.5 is outside its bounds \[0, 1\]"):
+    with pytest.raises(OperatorRefused, match=r"x=1.5 is outside its bounds \[0, 1\]"):
         client.request("override", id=1, values={"x": 1.5})
     client.request("approve", id=1)
-    with pytest.raises(ControlError, match="experiment 1 is approved, not awaiting approval"):
+    with pytest.raises(OperatorRefused, match="experiment 1 is approved, not awaiting approval"):
         client.request("approve", id=1)
-    with pytest.raises(ControlError, match="cannot resume: campaign is awaiting_approval"):
+    with pytest.raises(OperatorRefused, match="cannot resume: campaign is awaiting_approval"):
         client.request("resume")
     assert client.request("status") == {"state": "awaiting_approval", "decided": 1}
 
 
 def test_invalid_arguments_are_refused_by_the_client_before_sending(client: ControlClient, campaign: MiniCampaign) -> None:
-    with pytest.raises(ControlError, match="args.id: Input should be a valid integer"):
+    with pytest.raises(OperatorRefused, match="args.id: Input should be a valid integer"):
         client.request("approve", id="one")
-    with pytest.raises(ControlError, match="unknown command 'frobnicate'"):
+    with pytest.raises(OperatorRefused, match="unknown command 'frobnicate'"):
         client.request("frobnicate")
     assert campaign.seen == []
 
@@ -303,11 +304,11 @@ def test_handler_bugs_become_error_replies_and_are_logged(caplog: pytest.LogCapt
     with ControlServer(Faulty()) as srv:
         assert srv.endpoint is not None
         c = ControlClient(srv.endpoint, timeout_s=TIMEOUT_S)
-        with pytest.raises(ControlError, match="internal error while handling status: RuntimeError: database is locked"):
+        with pytest.raises(OperatorRefused, match="internal error while handling status: RuntimeError: database is locked"):
             c.request("status")
-        with pytest.raises(ControlError, match="handler returned list, expected a dict"):
+        with pytest.raises(OperatorRefused, match="handler returned list, expected a dict"):
             c.request("queue")
-        with pytest.raises(ControlError, match="internal error while handling abort: .*object is not JSON-serializable"):
+        with pytest.raises(OperatorRefused, match="internal error while handling abort: .*object is not JSON-serializable"):
             c.request("abort")
         assert c.request("resume") == {}
         assert c.request("pause") == {"fine": True}

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.dryrun import load_simulators, stop_simulators
-from agent.store import Store, StoreError
-from simulators.ledger import read_ledger
+from labpilot.errors import StoreError
+from labpilot.agent.dryrun import load_simulators, stop_simulators
+from labpilot.agent.store import Store
+from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def _campaign(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool = False)
 
 def _start(campaign: Path, db: Path, ledgers: Path, budget: int = BUDGET) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+        [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
          "--max-experiments", str(budget), "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -111,7 +112,7 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign
 def test_sigterm_stops_gracefully_and_the_resume_repeats_nothing(tmp_path: Path, alloy_campaign_file: Path) -> None:
     campaign = _campaign(tmp_path, alloy_campaign_file)
     db, ledgers = tmp_path / "term.db", tmp_path / "ledgers"
-    args = [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+    args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
             "--max-experiments", "6", "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

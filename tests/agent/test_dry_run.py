@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from simulators.ledger import read_ledger
+from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
 
 
 def labpilot(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labpilot.agent.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=Path(__file__).resolve().parents[2])
 
 
@@ -82,7 +82,7 @@ def test_polymer_dry_run_through_robot_xrd_dsc_and_tensile(tmp_path: Path) -> No
     assert run.returncode == 0, run.stderr[-3000:]
     status = json.loads(labpilot("status", "--db", str(db), "--json").stdout)
     assert status["experiments"]["completed"] == 3
-    from agent.store import Store
+    from labpilot.agent.store import Store
 
     store = Store.open(db)
     for exp in store.experiments():
@@ -102,7 +102,7 @@ def test_a_planner_that_reaches_its_goal_completes_the_campaign(tmp_path: Path, 
     db = tmp_path / "uncertain.db"
     run = labpilot("run", str(campaign), "--dry-run", "--db", str(db), "--max-experiments", "12", "--speed", "5000")
     assert run.returncode == 0, run.stderr[-3000:]
-    from agent.store import Store
+    from labpilot.agent.store import Store
 
     store = Store.open(db)
     assert store.campaign()["state"] == "completed"
@@ -120,7 +120,7 @@ def test_pipelined_run_synthesizes_the_next_sample_while_measuring(tmp_path: Pat
     run = labpilot("run", str(campaign), "--dry-run", "--db", str(db), "--max-experiments", "6",
                    "--speed", "2000", "--ledger-dir", str(ledgers))
     assert run.returncode == 0, run.stderr[-3000:]
-    from agent.store import Store
+    from labpilot.agent.store import Store
 
     store = Store.open(db)
     assert store.counts()["completed"] == 6

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.dryrun import load_simulators
-from agent.store import Store, StoreError
-from simulators.ledger import read_ledger
+from labpilot.errors import StoreError
+from labpilot.agent.dryrun import load_simulators
+from labpilot.agent.store import Store
+from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +34,7 @@ def test_thirty_experiments_through_dropped_and_garbled_replies(tmp_path: Path, 
     campaign = _random_campaign(tmp_path, alloy_campaign_file)
     db, ledgers = tmp_path / "faulty.db", tmp_path / "ledgers"
     run = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "-v", "run", str(campaign), "--dry-run", "--db", str(db),
+        [sys.executable, "-m", "labpilot.agent.cli", "-v", "run", str(campaign), "--dry-run", "--db", str(db),
          "--max-experiments", "30", "--speed", "5000", "--faults", "drop=0.05,garble=0.05",
          "--ledger-dir", str(ledgers)],
         cwd=REPO, capture_output=True, text=True, timeout=400)
@@ -75,7 +76,7 @@ def test_an_instrument_that_stops_answering_faults_the_campaign(tmp_path: Path, 
     campaign.write_text(text + hook)
     db = tmp_path / "hung.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+        [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
          "--max-experiments", "6", "--speed", "5000"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     sims: list = []
@@ -87,7 +88,7 @@ def test_an_instrument_that_stops_answering_faults_the_campaign(tmp_path: Path, 
         os.kill(magnetometer.pid, signal.SIGSTOP)  # the instrument hangs: no reply, no progress
         _wait(lambda: _state(db) == "faulted", 120, "faulted")
         status = json.loads(subprocess.run(
-            [sys.executable, "-m", "agent.cli", "status", "--db", str(db), "--json"],
+            [sys.executable, "-m", "labpilot.agent.cli", "status", "--db", str(db), "--json"],
             cwd=REPO, capture_output=True, text=True, timeout=60).stdout)
         assert status["fault"]["instrument"] == "magnetometer"
         assert status["state"] == "faulted" and proc.poll() is None  # waiting, not crashed, not hung
@@ -96,7 +97,7 @@ def test_an_instrument_that_stops_answering_faults_the_campaign(tmp_path: Path, 
         assert "made_safe" in [e["kind"] for e in Store.open(db).events()]
 
         os.kill(magnetometer.pid, signal.SIGCONT)  # the fault is cleared
-        r = subprocess.run([sys.executable, "-m", "agent.cli", "resume", "--db", str(db)],
+        r = subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "resume", "--db", str(db)],
                            cwd=REPO, capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stderr
         _, err = proc.communicate(timeout=180)

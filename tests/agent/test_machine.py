@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.machine import STATES, CampaignMachine, MachineError
+from labpilot.agent.machine import STATES, CampaignMachine, MachineError
 
 
 def test_full_loop_reaches_completed() -> None:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from agent import store as st
-from agent.campaign import load_campaign
-from agent.operator import OperatorDesk, OperatorRefused
-from agent.runner import REQUEST_ABORT, REQUEST_PAUSE
-from agent.store import Store
+from labpilot.errors import OperatorRefused
+from labpilot.agent import store as st
+from labpilot.agent.campaign import load_campaign
+from labpilot.agent.operator import OperatorDesk
+from labpilot.agent.runner import REQUEST_ABORT, REQUEST_PAUSE
+from labpilot.agent.store import Store
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent import store as st
-from agent.store import Store, StoreError
+from labpilot.errors import StoreError
+from labpilot.agent import store as st
+from labpilot.agent.store import Store
 
 
 def _new(tmp_path: Path) -> Store:

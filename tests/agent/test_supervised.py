@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 import zmq
 
-from agent.control_bridge import META_ENDPOINT
-from agent.dryrun import load_simulators
-from agent.store import Store
+from labpilot.agent.control_bridge import META_ENDPOINT
+from labpilot.agent.dryrun import load_simulators
+from labpilot.agent.store import Store
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
 def labpilot(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "labpilot.agent.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
 
 
@@ -48,7 +48,7 @@ def supervised_run(tmp_path: Path, alloy_campaign_file: Path):  # noqa: ANN201
     campaign.write_text(text)
     db = tmp_path / "sup.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+        [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
          "--mode", "supervised", "--max-experiments", "4", "--speed", "5000"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield db, proc

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers import open_instrument
-from drivers.errors import SafetyLimitError
-from protocols.capabilities import Sample
-from simulators.process import SimulatorProcess
-from simulators.tray import Tray
-from simulators.worlds.polymer import PolymerWorld
+from labpilot.errors import SafetyLimitError
+from labpilot.drivers import open_instrument
+
+from labpilot.protocols.capabilities import Sample
+from labpilot.simulators.process import SimulatorProcess
+from labpilot.simulators.tray import Tray
+from labpilot.simulators.worlds.polymer import PolymerWorld
 
 
 @pytest.fixture

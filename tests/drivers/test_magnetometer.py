@@ -6,12 +6,13 @@ from collections import Counter
 
 import pytest
 
-from drivers import open_instrument
-from drivers.errors import InstrumentError
-from protocols.capabilities import Measurer, Sample
+from labpilot.errors import InstrumentError
+from labpilot.drivers import open_instrument
+
+from labpilot.protocols.capabilities import Measurer, Sample
 from tests.drivers.serial_peer import ScriptedPeer
-from simulators.ledger import read_ledger
-from simulators.process import SimulatorProcess
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.process import SimulatorProcess
 
 RATES = {"Fe": 1.9e-3, "Co": 2.0e-3, "Ni": 2.2e-3, "Ir": 2.6e-3, "Pt": 3.4e-3}
 

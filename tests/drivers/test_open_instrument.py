@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers import DRIVERS, driver_class, open_instrument
-from drivers.errors import DriverError, InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from labpilot.errors import DriverError, InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from labpilot.drivers import DRIVERS, driver_class, open_instrument
 
 
 def test_unknown_kind_lists_the_known_ones():

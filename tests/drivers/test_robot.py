@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from drivers import open_instrument
-from drivers.errors import InstrumentError, SafetyLimitError
-from drivers.robot import step_id
-from protocols.capabilities import Sample, Synthesizer
-from simulators.ledger import read_ledger
-from simulators.tray import Tray
+from labpilot.errors import InstrumentError, SafetyLimitError
+from labpilot.drivers import open_instrument
+
+from labpilot.drivers.robot import step_id
+from labpilot.protocols.capabilities import Sample, Synthesizer
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.tray import Tray
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"speed": 1e6}
@@ -26,7 +27,7 @@ STEPS = ["load_substrate", "dispense", "mix", "anneal", "transfer"]
 
 def start_sim(kind: str, *args: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
+        [sys.executable, "-m", "labpilot.simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
     ready, _, _ = select.select([proc.stdout], [], [], 60)

@@ -7,8 +7,9 @@ import logging
 import pytest
 import serial
 
-from drivers.errors import ProtocolError, TransportTimeout
-from drivers.serial_transport import SerialTransport
+
+from labpilot.errors import ProtocolError, TransportTimeout
+from labpilot.drivers.serial_transport import SerialTransport
 from tests.drivers.serial_peer import ScriptedPeer
 
 IDN = b"LABPILOT,TEST-SIM,1,1.0\n"
@@ -58,7 +59,7 @@ def test_always_garbled_replies_end_in_a_protocol_error():
 
 def test_reply_validator_failures_count_as_garbled():
     def number(text: str) -> float:
-        from protocols.scpi import parse_number
+        from labpilot.protocols.scpi import parse_number
 
         return parse_number(text, "pressure")
 

@@ -7,12 +7,13 @@ from collections import Counter
 
 import pytest
 
-from drivers import open_instrument
-from drivers.errors import InstrumentError, ProtocolError, SafetyLimitError
-from protocols.capabilities import Synthesizer
+from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError
+from labpilot.drivers import open_instrument
+
+from labpilot.protocols.capabilities import Synthesizer
 from tests.drivers.serial_peer import ScriptedPeer
-from simulators.ledger import read_ledger
-from simulators.process import SimulatorProcess
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.process import SimulatorProcess
 
 OPTIONS = {"targets": ["Fe", "Co"], "rates": {"Fe": 2.0, "Co": 1.0}, "max_power_w": 100.0, "speed": 1e6}
 HANDSHAKE = [
@@ -174,7 +175,7 @@ def test_instrument_error_during_deposition_raises_with_code(tmp_path):
 
 AGENT = """
 import sys
-from drivers import open_instrument
+from labpilot.drivers import open_instrument
 drv = open_instrument("sputter", sys.argv[1], options={"rates": {"Fe": 1.0, "Co": 1.0}, "targets": ["Fe", "Co"],
                       "speed": 100, "deposition_time_s": 150})
 drv.synthesize({"Fe": 0.5, "Co": 0.5}, "k-1")

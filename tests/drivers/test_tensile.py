@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from drivers import open_instrument
-from drivers.errors import InstrumentError
-from protocols.capabilities import Sample
-from simulators.process import SimulatorProcess
-from simulators.tray import Tray
-from simulators.worlds.polymer import PolymerWorld
-from simulators.worlds.alloy import AlloyWorld
+from labpilot.errors import InstrumentError
+from labpilot.drivers import open_instrument
+
+from labpilot.protocols.capabilities import Sample
+from labpilot.simulators.process import SimulatorProcess
+from labpilot.simulators.tray import Tray
+from labpilot.simulators.worlds.polymer import PolymerWorld
+from labpilot.simulators.worlds.alloy import AlloyWorld
 
 
 def test_tensile_measures_a_polymer_sample_once(tmp_path):

@@ -11,13 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers import open_instrument
-from drivers.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
-from protocols.capabilities import Measurement, Measurer, Sample
-from simulators.ledger import read_ledger
-from simulators.tray import Tray
-from simulators.worlds.alloy import AlloyWorld
-from simulators.worlds.polymer import PolymerWorld
+from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from labpilot.drivers import open_instrument
+
+from labpilot.protocols.capabilities import Measurement, Measurer, Sample
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.tray import Tray
+from labpilot.simulators.worlds.alloy import AlloyWorld
+from labpilot.simulators.worlds.polymer import PolymerWorld
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"speed": 1e6}
@@ -25,7 +26,7 @@ FAST = {"speed": 1e6}
 
 def start_sim(kind: str, *args: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
+        [sys.executable, "-m", "labpilot.simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
     ready, _, _ = select.select([proc.stdout], [], [], 60)

@@ -10,8 +10,9 @@ from typing import Callable
 import pytest
 import zmq
 
-from drivers.errors import InstrumentError, ProtocolError, TransportTimeout
-from drivers.zmq_transport import ZmqTransport
+
+from labpilot.errors import InstrumentError, ProtocolError, TransportTimeout
+from labpilot.drivers.zmq_transport import ZmqTransport
 
 # A behaviour maps the decoded request to the frame to send back, or None (stay silent).
 Behaviour = Callable[[dict], "bytes | None"]
@@ -174,7 +175,7 @@ def test_two_threads_share_one_transport_without_crossing_replies() -> None:
     stop = threading.Event()
 
     def echo_server() -> None:
-        from protocols.envelope import Reply, decode_request, encode_reply
+        from labpilot.protocols.envelope import Reply, decode_request, encode_reply
 
         while not stop.is_set():
             if rep.poll(50):

@@ -7,8 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from planners.base import PlannerError, Trial, make_planner
-from planners.space import ContinuousParam, Objective, SimplexConstraint, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import Trial, make_planner
+from labpilot.planners.space import ContinuousParam, Objective, SimplexConstraint, Space
 
 NAMES = ("Fe", "Co", "Ni")
 GRID = np.array([c for c in itertools.product(range(11), repeat=3) if sum(c) == 10], dtype=float) / 10

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from planners.autoencoder import fit_autoencoder
-from planners.descriptors import composition_descriptors
+from labpilot.planners.autoencoder import fit_autoencoder
+from labpilot.planners.descriptors import composition_descriptors
 
 
 def _descriptors(n: int = 300, seed: int = 0) -> np.ndarray:

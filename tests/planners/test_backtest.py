@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planners.backtest import load_table, plot_backtest, run_backtest, simulate
-from planners.base import Planner, PlannerError, Proposal, register
-from planners.pool import TableError
+from labpilot.errors import PlannerError, TableError
+from labpilot.planners.backtest import load_table, plot_backtest, run_backtest, simulate
+from labpilot.planners.base import Planner, Proposal, register
 
 
 def _csv(tmp_path: Path, text: str, bom: bool = False, name: str = "t.csv") -> Path:
@@ -59,8 +59,8 @@ def test_bad_tables_are_refused_clearly(tmp_path, text, kwargs, message):
 
 
 def test_top_rows_are_the_best_five_percent_with_ties():
-    from planners.backtest import BacktestTable
-    from planners.space import Objective
+    from labpilot.planners.backtest import BacktestTable
+    from labpilot.planners.space import Objective
 
     y = np.arange(40, dtype=float)
     t = BacktestTable("mem", ["x"], y[:, None], y, Objective("y", "minimize"), 40)

@@ -5,19 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners import (
-    CategoricalParam,
-    ContinuousParam,
-    IntegerParam,
-    Objective,
-    PlannerError,
-    SimplexConstraint,
-    Space,
-    Trial,
-    make_planner,
-)
-from planners.encoding import split_history
-from planners.random_planner import initial_design
+from labpilot.errors import PlannerError
+from labpilot.planners import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space, Trial, make_planner
+from labpilot.planners.encoding import split_history
+from labpilot.planners.random_planner import initial_design
 
 ELEMENTS = ("Fe", "Co", "Ni", "Ir", "Pt")
 OBJ = [Objective("y")]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners.base import PlannerError, Trial, make_planner
-from planners.property_model import cross_validated_predictions
-from planners.space import Objective
+from labpilot.errors import PlannerError
+from labpilot.planners.base import Trial, make_planner
+from labpilot.planners.property_model import cross_validated_predictions
+from labpilot.planners.space import Objective
 from tests.planners.test_used import GRID, OBJ, SPACE, done, pattern, rows_of
 
 
@@ -26,7 +27,7 @@ def test_proposals_are_new_distinct_and_deterministic():
 def test_sample_errors_are_the_models_cross_validated_errors():
     hist = [done(i) for i in (0, 14, 30, 77, 100, 120)]
     planner = make_planner("boed", SPACE, [OBJ], seed=0, options={"folds": 3, "model": "kernel_ridge"})
-    from planners.design import measured_history
+    from labpilot.planners.design import measured_history
 
     data = measured_history(SPACE, OBJ, hist, "xrd")
     pred = cross_validated_predictions(data.z, data.y, "kernel_ridge", 5, folds=3, seed=0)
@@ -62,7 +63,7 @@ def test_fe_ga_pd_library(shared_data):
     comp = np.loadtxt(d / "FeGaPd_CMP.txt", skiprows=1)
     xrd = np.loadtxt(d / "FeGaPd_XRD.txt", delimiter=",")[1:]
     mag = np.loadtxt(d / "FeGaPd_Mag.txt", delimiter=",")[:, 0]
-    from planners.space import ContinuousParam, Space
+    from labpilot.planners.space import ContinuousParam, Space
 
     space = Space(tuple(ContinuousParam(n, 0, 1) for n in ("Fe", "Ga", "Pd")), pool=comp)
     seen = np.random.default_rng(1).choice(len(comp), 10, replace=False)

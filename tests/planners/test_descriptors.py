@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners.descriptors import STATISTICS, composition_descriptors, descriptor_names
-from planners.elements import PROPERTIES, SYMBOLS, element, element_mapping, property_matrix, symbol_for_name
+from labpilot.planners.descriptors import STATISTICS, composition_descriptors, descriptor_names
+from labpilot.planners.elements import PROPERTIES, SYMBOLS, element, element_mapping, property_matrix, symbol_for_name
 
 REQUIRED = "Fe Co Ni Mn Ce La Ga Pd Ir Pt Cu Al Ti Cr V Zn Mo W Nb Zr".split()
 

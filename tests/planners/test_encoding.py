@@ -5,17 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners import (
-    CategoricalParam,
-    ContinuousParam,
-    IntegerParam,
-    Objective,
-    PlannerError,
-    SimplexConstraint,
-    Space,
-    Trial,
-)
-from planners.encoding import Encoder, project_simplex, split_history, taken_mask, validate_space
+from labpilot.errors import PlannerError
+from labpilot.planners import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space, Trial
+from labpilot.planners.encoding import Encoder, project_simplex, split_history, taken_mask, validate_space
 
 MIXED = Space(
     (
@@ -61,7 +53,7 @@ def test_projection_is_feasible_and_nearest() -> None:
     x = project_simplex(v, low, high, 1.0)
     assert np.allclose(x.sum(axis=1), 1.0) and (x >= low - 1e-12).all() and (x <= high + 1e-12).all()
     # no random feasible point is closer than the projection
-    from planners.random_planner import sample_simplex
+    from labpilot.planners.random_planner import sample_simplex
 
     others = sample_simplex(low, high, 1.0, 2000, rng)
     for i in range(0, 200, 20):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from planners.gp import fit_gp, posterior_mean_std
+from labpilot.planners.gp import fit_gp, posterior_mean_std
 
 
 def data(n: int, d: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +42,7 @@ def test_pool_scoring_matches_botorch_posterior_in_any_chunking() -> None:
 
 
 def test_low_rank_std_is_a_close_upper_bound() -> None:
-    from planners.pool_predict import predictor
+    from labpilot.planners.pool_predict import predictor
 
     x, y = data(400)
     model = fit_gp(x, y)
@@ -85,7 +85,7 @@ def test_bad_training_data_is_refused(x, y, kw, message) -> None:
 def test_pool_kernels_match_gpytorch(kind: str, nu: float) -> None:
     from gpytorch.kernels import MaternKernel, RBFKernel
 
-    from planners.pool_predict import _cross, _kernel_spec
+    from labpilot.planners.pool_predict import _cross, _kernel_spec
 
     kernel = MaternKernel(nu=nu, ard_num_dims=3) if kind == "matern" else RBFKernel(ard_num_dims=3)
     kernel = kernel.double()

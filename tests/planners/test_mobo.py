@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from planners import ContinuousParam, Objective, PlannerError, SimplexConstraint, Space, Trial, make_planner
-from planners.mobo import ehvi
-from planners.random_planner import initial_design
+from labpilot.errors import PlannerError
+from labpilot.planners import ContinuousParam, Objective, SimplexConstraint, Space, Trial, make_planner
+from labpilot.planners.mobo import ehvi
+from labpilot.planners.random_planner import initial_design
 
 OBJS = [Objective("n"), Objective("abbe")]
 
@@ -73,8 +74,8 @@ def test_greedy_batch_is_not_the_k_best_single_scores() -> None:
     planner = make_planner("mobo", space, OBJS, seed=0)
     batch = planner.propose(hist, k=6)
     # the k best single scores: score every unused row once, take the top k
-    from planners.encoding import pool_available, split_history
-    import planners.gp_planner as gpp
+    from labpilot.planners.encoding import pool_available, split_history
+    import labpilot.planners.gp_planner as gpp
 
     data = split_history(space, OBJS, hist)
     x, y, _ = planner.training_data(data)

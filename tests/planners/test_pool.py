@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from planners.pool import TableError, candidate_rows, load_pool, read_table, with_pool
-from planners.space import CategoricalParam, ContinuousParam, IntegerParam, SimplexConstraint, Space
+from labpilot.errors import TableError
+from labpilot.planners.pool import candidate_rows, load_pool, read_table, with_pool
+from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, SimplexConstraint, Space
 
 SPACE = Space(
     (ContinuousParam("fe", 0, 1), ContinuousParam("co", 0, 1), IntegerParam("passes", 1, 5), CategoricalParam("gas", ("Ar", "N2"))),

@@ -5,13 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners.property_model import (
-    PropertyModel,
-    cross_validated_error,
-    cross_validated_predictions,
-    fold_ids,
-    held_out_error,
-)
+from labpilot.planners.property_model import PropertyModel, cross_validated_error, cross_validated_predictions, fold_ids, held_out_error
 
 
 def pattern_world(n: int, seed: int = 0, noise: float = 0.02):

@@ -5,18 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners import (
-    CategoricalParam,
-    ContinuousParam,
-    IntegerParam,
-    Objective,
-    PlannerError,
-    SimplexConstraint,
-    Space,
-    Trial,
-    make_planner,
-)
-from planners.random_planner import _hit_and_run, initial_design, sample_simplex
+from labpilot.errors import PlannerError
+from labpilot.planners import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space, Trial, make_planner
+from labpilot.planners.random_planner import _hit_and_run, initial_design, sample_simplex
 
 ELEMENTS = ("Fe", "Co", "Ni", "Ir", "Pt")
 OBJ = [Objective("magnetization")]

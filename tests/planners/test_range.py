@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from planners import ContinuousParam, Objective, PlannerError, SimplexConstraint, Space, Trial, make_planner
-from planners.analytic import log_prob_in_window
-from planners.random_planner import initial_design
+from labpilot.errors import PlannerError
+from labpilot.planners import ContinuousParam, Objective, SimplexConstraint, Space, Trial, make_planner
+from labpilot.planners.analytic import log_prob_in_window
+from labpilot.planners.random_planner import initial_design
 
 
 def gap(p: dict) -> float:
@@ -70,7 +71,7 @@ def test_failed_trials_are_modeled_farthest_from_the_window() -> None:
     pts = [space.to_point(r) for r in space.pool]
     hist = [Trial(p, "completed", {"gap": gap(p)}) for p in pts[:6]] + [Trial(pts[6], "failed")]
     planner = make_planner("range", space, WINDOW)
-    from planners.encoding import split_history
+    from labpilot.planners.encoding import split_history
 
     x, y, _ = planner.training_data(split_history(space, WINDOW, hist))
     dist = [max(1.9 - v, v - 2.1, 0) for v in y[:6, 0]]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from planners import ContinuousParam, IntegerParam, Objective, PlannerError, Space, Trial, make_planner
-from planners.random_planner import initial_design
-from planners.uncertainty import PlannerDone
+from labpilot.errors import PlannerDone, PlannerError
+from labpilot.planners import ContinuousParam, IntegerParam, Objective, Space, Trial, make_planner
+from labpilot.planners.random_planner import initial_design
+
 
 OBJ = [Objective("y")]
 
@@ -23,8 +24,8 @@ def pool_space() -> Space:
 
 def model_error(space: Space, hist: list[Trial]) -> float:
     """RMSE over the whole pool of a GP fitted to the history (the thing uncertainty sampling improves)."""
-    from planners.encoding import Encoder
-    from planners.gp import fit_gp, posterior_mean_std
+    from labpilot.planners.encoding import Encoder
+    from labpilot.planners.gp import fit_gp, posterior_mean_std
 
     enc = Encoder(space)
     x = enc.tensor(np.array([space.to_row(t.params) for t in hist]))
@@ -77,7 +78,7 @@ def test_stops_when_the_cross_validated_error_is_below_target() -> None:
 def test_loo_rmse_matches_brute_force_leave_one_out() -> None:
     """The closed form equals predicting each point from the others (same hyperparameters)."""
     import torch
-    from planners.gp import fit_gp, loo_rmse
+    from labpilot.planners.gp import fit_gp, loo_rmse
 
     rng = np.random.default_rng(0)
     x = torch.as_tensor(rng.uniform(size=(15, 2)))
@@ -100,7 +101,7 @@ def test_failed_are_excluded_by_default_and_options_checked() -> None:
     space = Space((IntegerParam("n", 0, 9),))
     hist = [Trial({"n": i}, "completed", {"y": float(i)}) for i in range(4)] + [Trial({"n": 4}, "failed")]
     planner = make_planner("uncertainty", space, OBJ)
-    from planners.encoding import split_history
+    from labpilot.planners.encoding import split_history
 
     x, _, _ = planner.training_data(split_history(space, OBJ, hist))
     assert len(x) == 4

@@ -7,8 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from planners.base import PlannerError, Trial, make_planner
-from planners.space import ContinuousParam, Objective, Space
+from labpilot.errors import PlannerError
+from labpilot.planners.base import Trial, make_planner
+from labpilot.planners.space import ContinuousParam, Objective, Space
 
 AXIS = np.linspace(0, 1, 13)
 GRID = np.array(list(itertools.product(AXIS, AXIS)))

@@ -7,22 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.envelope import (
-    MAX_FRAME_BYTES,
-    PROTOCOL_VERSION,
-    EnvelopeError,
-    Reply,
-    Request,
-    check_version,
-    decode_array,
-    decode_arrays,
-    decode_reply,
-    decode_request,
-    encode_array,
-    encode_reply,
-    encode_request,
-    peek_request_id,
-)
+from labpilot.errors import EnvelopeError
+from labpilot.protocols.envelope import MAX_FRAME_BYTES, PROTOCOL_VERSION, Reply, Request, check_version, decode_array, decode_arrays, decode_reply, decode_request, encode_array, encode_reply, encode_request, peek_request_id
 
 
 def test_request_round_trip_and_wire_shape() -> None:
@@ -200,7 +186,7 @@ def test_a_simulator_garbled_reply_is_always_detected(req_id: str, result: dict,
     """What the fault injector does to a frame must never decode as a (wrong) valid reply."""
     import random
 
-    from simulators.faults import FaultInjector, FaultSpec
+    from labpilot.simulators.faults import FaultInjector, FaultSpec
 
     frame = encode_reply(Reply.success(req_id, result))
     garbled = FaultInjector(FaultSpec(), random.Random(seed)).garble(frame)

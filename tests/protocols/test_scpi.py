@@ -8,20 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.scpi import (
-    PROTOCOL_VERSION,
-    ActionStatus,
-    Command,
-    ErrorEntry,
-    Identity,
-    ScpiProtocolError,
-    check_reply,
-    decode_line,
-    format_number,
-    parse_number,
-    parse_numbers,
-    split_fields,
-)
+from labpilot.errors import ScpiProtocolError
+from labpilot.protocols.scpi import PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, Identity, check_reply, decode_line, format_number, parse_number, parse_numbers, split_fields
 
 
 def test_lines_accept_lf_and_crlf_terminators():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulators.clock import VirtualClock
+from labpilot.simulators.clock import VirtualClock
 
 
 def test_real_seconds_scale_by_speed():

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from simulators.commands import CommandRegistry
+from labpilot.simulators.commands import CommandRegistry
 
 
 def test_new_id_is_claimed_and_seen_id_returns_its_record() -> None:
@@ -89,7 +89,7 @@ def test_scheduled_result_turns_done_when_its_time_comes() -> None:
 
 
 def test_outcomes_persist_in_a_store_across_registries(tmp_path) -> None:
-    from simulators.tray import Tray
+    from labpilot.simulators.tray import Tray
 
     with Tray(tmp_path / "tray.db") as tray:
         reg = CommandRegistry(store=tray, instrument="robot")

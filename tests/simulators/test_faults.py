@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from protocols.scpi import ScpiProtocolError, decode_line
-from simulators.faults import FaultInjector, FaultSpec
+from labpilot.errors import ScpiProtocolError
+from labpilot.protocols.scpi import decode_line
+from labpilot.simulators.faults import FaultInjector, FaultSpec
 
 
 def test_parse_reads_every_kind_and_durations():

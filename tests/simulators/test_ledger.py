@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.ledger import Ledger, read_ledger
+from labpilot.simulators.ledger import Ledger, read_ledger
 
 
 def test_records_are_appended_in_order(tmp_path: Path) -> None:

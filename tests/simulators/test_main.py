@@ -1,4 +1,4 @@
-"""The ``python -m simulators`` command line: validation and the address line."""
+"""The ``python -m labpilot.simulators`` command line: validation and the address line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import sys
 import pytest
 import serial
 
-from simulators.__main__ import parse_args
-from simulators.process import SimulatorProcess
+from labpilot.simulators.__main__ import parse_args
+from labpilot.simulators.process import SimulatorProcess
 
 
 def test_valid_arguments_parse():
@@ -36,7 +36,7 @@ def test_bad_arguments_are_named(argv, message, capsys):
 
 
 def test_bad_arguments_exit_before_printing_an_address():
-    proc = subprocess.run([sys.executable, "-m", "simulators", "dsc", "--pty", "--faults", "bogus=1"],
+    proc = subprocess.run([sys.executable, "-m", "labpilot.simulators", "dsc", "--pty", "--faults", "bogus=1"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stdout == "" and "unknown fault kind 'bogus'" in proc.stderr
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from simulators.ledger import read_ledger
-from simulators.tray import Tray
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.tray import Tray
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +26,7 @@ def robot(tmp_path: Path):
 
     def start(speed: str = "1e6", *extra: str) -> str:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "simulators", "robot", "--zmq", "tcp://127.0.0.1:0", "--tray", str(paths["tray"]),
+            [sys.executable, "-m", "labpilot.simulators", "robot", "--zmq", "tcp://127.0.0.1:0", "--tray", str(paths["tray"]),
              "--ledger", str(paths["ledger"]), "--speed", speed, *extra],
             stdout=subprocess.PIPE, text=True, cwd=REPO,
         )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 import time
 
-from protocols.scpi import ScpiProtocolError, decode_line
-from simulators.faults import FaultInjector, FaultSpec
-from simulators.magnetometer_sim import MagnetometerDevice
-from simulators.serial_server import LineServer
+from labpilot.errors import ScpiProtocolError
+from labpilot.protocols.scpi import decode_line
+from labpilot.simulators.faults import FaultInjector, FaultSpec
+from labpilot.simulators.magnetometer_sim import MagnetometerDevice
+from labpilot.simulators.serial_server import LineServer
 
 
 def server(spec: str, seed: int = 0) -> LineServer:
@@ -66,9 +67,9 @@ def test_garbage_commands_get_an_error_reply_not_a_crash():
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from simulators.dsc_sim import DscDevice  # noqa: E402
-from simulators.sputter_sim import SputterDevice  # noqa: E402
-from simulators.tensile_sim import TensileDevice  # noqa: E402
+from labpilot.simulators.dsc_sim import DscDevice  # noqa: E402
+from labpilot.simulators.sputter_sim import SputterDevice  # noqa: E402
+from labpilot.simulators.tensile_sim import TensileDevice  # noqa: E402
 
 _DEVICES = {
     "sputter": SputterDevice(),

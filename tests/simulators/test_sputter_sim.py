@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import serial
 
-from simulators.ledger import read_ledger
-from simulators.process import SimulatorProcess
-from simulators.tray import Tray
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.process import SimulatorProcess
+from labpilot.simulators.tray import Tray
 
 
 def ask(port: serial.Serial, line: str) -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from simulators.tray import Tray
+from labpilot.simulators.tray import Tray
 
 
 def test_put_then_get_round_trips_truth(tmp_path: Path) -> None:

@@ -15,16 +15,16 @@ import numpy as np
 import pytest
 import zmq
 
-from simulators.ledger import read_ledger
-from simulators.tray import Tray
-from simulators.worlds.alloy import AlloyWorld
+from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.tray import Tray
+from labpilot.simulators.worlds.alloy import AlloyWorld
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def start_sim(kind: str, *args: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
+        [sys.executable, "-m", "labpilot.simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
         stdout=subprocess.PIPE, text=True, cwd=REPO,
     )
     ready, _, _ = select.select([proc.stdout], [], [], 60)
@@ -176,6 +176,6 @@ def test_make_safe_aborts_a_running_scan(rack) -> None:
 
 
 def test_a_bad_fault_spec_is_refused_at_start() -> None:
-    out = subprocess.run([sys.executable, "-m", "simulators", "xrd", "--zmq", "tcp://127.0.0.1:0", "--faults", "drop=2"],
+    out = subprocess.run([sys.executable, "-m", "labpilot.simulators", "xrd", "--zmq", "tcp://127.0.0.1:0", "--faults", "drop=2"],
                          capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode != 0 and "drop" in out.stderr

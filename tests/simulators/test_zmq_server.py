@@ -7,11 +7,12 @@ import threading
 
 import pytest
 
-from drivers.errors import TransportTimeout
-from drivers.zmq_transport import ZmqTransport
-from protocols.envelope import Reply, Request
-from simulators.faults import FaultInjector, FaultSpec
-from simulators.zmq_server import ZmqServer
+
+from labpilot.errors import TransportTimeout
+from labpilot.drivers.zmq_transport import ZmqTransport
+from labpilot.protocols.envelope import Reply, Request
+from labpilot.simulators.faults import FaultInjector, FaultSpec
+from labpilot.simulators.zmq_server import ZmqServer
 
 
 class Counter:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulators.worlds.alloy import AlloyWorld
+from labpilot.simulators.worlds.alloy import AlloyWorld
 
 FE75CO25 = {"Fe": 0.75, "Co": 0.25}
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from simulators.worlds.polymer import PolymerWorld
+from labpilot.simulators.worlds.polymer import PolymerWorld
 
 XRD_GRID = np.arange(5.0, 35.0, 0.02)
 DSC_GRID = np.arange(30.0, 200.0, 0.1)

@@ -1,0 +1,5 @@
+"""``python -m labpilot``: the same as the ``labpilot`` command."""
+
+from labpilot.agent.cli import main
+
+raise SystemExit(main())

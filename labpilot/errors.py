@@ -1,0 +1,193 @@
+"""Every error labpilot raises, under one root: :class:`LabpilotError`.
+
+The command line catches the root once and prints one line; anything else is a
+bug and prints a traceback with a request to report it. Subtrees group errors
+by who can fix them:
+
+- :class:`ConfigurationError`: a campaign file, option or table is wrong
+  (the user edits a file).
+- :class:`HardwareError`: an instrument, its transport or its wire protocol
+  failed (the lab fixes the instrument or the cable, then resumes).
+- :class:`PlannerError`: a planner cannot propose (or is done).
+- :class:`StoreError`: the campaign database is missing, foreign, locked or
+  inconsistent.
+- :class:`OperatorError`: an operator command was refused, or the control
+  endpoint cannot be reached or bound.
+- :class:`SimulatorError`: a simulated instrument failed or could not start.
+
+Builtin bases (``ValueError``, ``RuntimeError``, ``TimeoutError``, ``OSError``)
+are kept where callers have always caught them.
+"""
+
+from __future__ import annotations
+
+
+class LabpilotError(Exception):
+    """Root of every error labpilot raises on purpose."""
+
+
+# ------------------------------------------------------------ configuration
+
+
+class ConfigurationError(LabpilotError, ValueError):
+    """Something the user wrote (a file, a flag, an option) is not usable."""
+
+
+class CampaignError(ConfigurationError):
+    """A campaign file is unreadable or invalid; ``problems`` lists (path, reason)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+class TableError(ConfigurationError):
+    """A CSV file that cannot be used, with the file, line and column named."""
+
+
+class UsageError(ConfigurationError):
+    """A command-line usage error: printed as one line, exit code 2."""
+
+
+# --------------------------------------------------------------- instruments
+
+
+class HardwareError(LabpilotError):
+    """Base of every error about an instrument, its transport or its wire protocol."""
+
+
+class DriverError(HardwareError):
+    """Base class of every error a driver raises."""
+
+
+class InstrumentError(DriverError):
+    """The instrument reported an error (e.g. from its ``SYST:ERR?`` queue)."""
+
+    def __init__(self, instrument: str, code: int, message: str) -> None:
+        self.instrument = instrument
+        self.code = int(code)
+        self.message = message
+        super().__init__(f"{instrument}: instrument error {code}: {message}")
+
+
+class TransportTimeout(DriverError):
+    """No valid reply arrived after the bounded retries were spent."""
+
+
+class ProtocolError(DriverError):
+    """A malformed frame or reply, or an incompatible protocol."""
+
+
+class SafetyLimitError(DriverError):
+    """A value exceeds a safety limit; nothing was sent to the instrument."""
+
+    def __init__(self, limit: str, value: float, maximum: float, what: str = "") -> None:
+        self.limit = limit
+        self.value = value
+        self.maximum = maximum
+        detail = f" ({what})" if what else ""
+        super().__init__(
+            f"safety limit {limit}={maximum:g} exceeded: requested {value:g}{detail}; nothing was sent"
+        )
+
+
+class WatchdogTimeout(HardwareError, TimeoutError):
+    """An instrument command showed no reply and no progress within the campaign's watchdog."""
+
+
+class CodecError(HardwareError, ValueError):
+    """Bytes or objects that break a wire protocol (the message says what)."""
+
+
+class ScpiProtocolError(CodecError):
+    """A line that breaks the SCPI-style protocol (bad bytes, bad grammar, bad field)."""
+
+
+class EnvelopeError(CodecError):
+    """Bytes or objects that break the JSON envelope protocol."""
+
+
+# ------------------------------------------------------------------ planners
+
+
+class PlannerError(LabpilotError, ValueError):
+    """A planner cannot propose (e.g. more points than the pool has left)."""
+
+
+class PlannerDone(PlannerError):
+    """The planner's goal is reached (e.g. the model is accurate enough): it proposes nothing more.
+
+    The agent completes the campaign and journals the reason.
+    """
+
+
+# --------------------------------------------------------------------- store
+
+
+class StoreError(LabpilotError, RuntimeError):
+    """The database is missing, foreign or inconsistent."""
+
+
+class StaleExperiment(StoreError):
+    """An experiment changed status before a conditional update."""
+
+
+class AlreadyRunning(StoreError):
+    """Another live process is running this campaign."""
+
+
+class SessionError(StoreError):
+    """The campaign cannot be started or resumed (the message says why)."""
+
+
+# ------------------------------------------------------- operator / control
+
+
+class OperatorError(LabpilotError):
+    """Base of operator-command and control-endpoint errors."""
+
+
+class OperatorRefused(OperatorError):
+    """A command that cannot be carried out; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ControlProtocolError(OperatorError, ValueError):
+    """A control request (or reply) that is not valid; the message names the problem."""
+
+
+class ControlSecurityError(OperatorError):
+    """A configuration that would expose the control endpoint unsafely."""
+
+
+class ControlBindError(OperatorError, OSError):
+    """The control endpoint could not be bound (address in use, bad interface...)."""
+
+
+class ControlUnavailable(OperatorError):
+    """No reply within the timeout: the campaign is not running, or not reachable."""
+
+
+# ---------------------------------------------------------------- simulators
+
+
+class SimulatorError(LabpilotError):
+    """A simulated instrument failed, or could not be started."""
+
+
+class DryRunError(SimulatorError, RuntimeError):
+    """A simulator process could not be started for a dry run."""
+
+
+class SimulatedFault(SimulatorError):
+    """An error a simulated instrument reports on the wire, with its ``code``."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
