@@ -1,5 +1,7 @@
 """Instrument drivers and the one factory the agent uses: ``open_instrument``.
 
+The kinds and their driver classes are listed once, in ``labpilot.registry``.
+
 Each driver implements ``protocols.capabilities.Instrument`` plus
 ``Synthesizer`` or ``Measurer``. Serial drivers open their port with
 ``serial.serial_for_url`` (a device, a pty path, ``socket://``, ``loop://``);
@@ -8,32 +10,10 @@ ZeroMQ drivers take a ``tcp://`` endpoint.
 
 from __future__ import annotations
 
-from labpilot.errors import DriverError, InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
-import importlib
 from typing import Any, Mapping
 
-
-#: kind -> "module:ClassName" of its driver.
-DRIVERS: dict[str, str] = {
-    "sputter": "labpilot.drivers.sputter:SputterDriver",
-    "magnetometer": "labpilot.drivers.magnetometer:MagnetometerDriver",
-    "tensile": "labpilot.drivers.tensile:TensileDriver",
-    "dsc": "labpilot.drivers.dsc:DscDriver",
-    "robot": "labpilot.drivers.robot:RobotDriver",
-    "xrd": "labpilot.drivers.xrd:XrdDriver",
-}
-
-
-def driver_class(kind: str) -> type:
-    """The driver class for ``kind``; unknown kind → ValueError listing known kinds."""
-    try:
-        target = DRIVERS[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown instrument kind {kind!r}; known kinds: {', '.join(sorted(DRIVERS))}"
-        ) from None
-    module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+from labpilot.errors import DriverError, InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from labpilot.registry import DRIVERS, driver_class
 
 
 def open_instrument(

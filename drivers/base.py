@@ -1,25 +1,62 @@
-"""What every driver shares, whatever its transport: settings, safety limits, waits.
+"""What every driver shares, whatever its transport: what it is, limits, actions, waits.
+
+A driver class declares what it is (``kind``, ``role``, the ``scalars`` and
+``arrays`` it measures with their units, which arrays are ``axes``, the
+``known_limits`` it enforces); ``labpilot.registry`` maps kinds to classes,
+and the campaign, the history and the simulators read those declarations
+instead of keeping their own lists.
 
 ``DriverBase`` validates the campaign's safety limits at connect (an unknown
 limit name is refused: a limit silently ignored is unsafe), checks values
 against them before anything is sent, scales wait limits by a dry run's
-virtual-clock speed, and opens the transport and handshakes once. The SCPI
-(serial) and ZeroMQ driver bases add their protocol on top.
+virtual-clock speed, and opens the transport and handshakes once. Every
+action (a deposition, a scan, one robot step) goes through ``perform``:
+status → start if unknown → wait → fetch, so calling it again with the same
+command id never acts twice, and through the one polling loop ``wait_for``.
+The SCPI (serial) and ZeroMQ driver bases add their protocol on top.
 """
 
 from __future__ import annotations
 
-from labpilot.errors import SafetyLimitError
 import math
-from typing import Any, Mapping
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal, Mapping, TypeVar
+
+from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+
+T = TypeVar("T")
+
+#: The states of an action known by its command id.
+ACTION_STATES = ("unknown", "running", "done", "failed")
+
+
+@dataclass(frozen=True)
+class ActionState:
+    """What an instrument says of one command id, whatever its wire format."""
+
+    state: str
+    code: int = 0
+    message: str = ""
+    progress: float | None = None
 
 
 class DriverBase:
-    """Common constructor and safety-limit logic of every instrument driver."""
+    """Common constructor, self-description, safety limits and action logic of every driver."""
 
-    kind: str = "instrument"
+    kind: ClassVar[str] = "instrument"
+    #: What the instrument does in the loop.
+    role: ClassVar[Literal["synthesize", "measure"]] = "measure"
+    #: Scalars it measures, name -> unit (the quantities a campaign may optimize).
+    scalars: ClassVar[Mapping[str, str]] = {}
+    #: Arrays it measures, name -> unit.
+    arrays: ClassVar[Mapping[str, str]] = {}
+    #: Which of ``arrays`` are an x axis (two_theta, temperature), not a signal.
+    axes: ClassVar[tuple[str, ...]] = ()
     #: Safety-limit names this driver enforces; any other name is refused at connect.
-    known_limits: tuple[str, ...] = ()
+    known_limits: ClassVar[tuple[str, ...]] = ()
+    #: Shortest pause between two status polls.
+    min_poll_s: ClassVar[float] = 0.0005
 
     def __init__(
         self,
@@ -94,3 +131,62 @@ class DriverBase:
     def wait_limit_s(self, nominal_s: float) -> float:
         """Real seconds to wait for an action: nominal / speed × 3 + timeout."""
         return nominal_s / self.speed * 3.0 + self.timeout_s
+
+    # -- actions ----------------------------------------------------------------
+    def perform(
+        self,
+        command_id: str,
+        *,
+        status: Callable[[], ActionState],
+        start: Callable[[], ActionState | None],
+        wait: Callable[[ActionState], object],
+        fetch: Callable[[], T],
+    ) -> T:
+        """Run one action idempotently: status → start if unknown → wait unless done → fetch.
+
+        After a lost reply or a restart, calling it again with the same
+        command id resumes (waits for, or fetches) what the instrument
+        already did instead of doing it twice.
+        """
+        st = status()
+        if st.state == "failed":
+            raise self.action_failed(command_id, st)
+        if st.state == "unknown":
+            st = start() or ActionState("running")
+        if st.state != "done":
+            wait(st)
+        return fetch()
+
+    def wait_for(
+        self,
+        command_id: str,
+        status: Callable[[], ActionState],
+        nominal_s: float,
+        first: ActionState | None = None,
+    ) -> ActionState:
+        """Poll ``status`` until the action is done; failed, forgotten or late raise ``DriverError``s."""
+        limit = self.wait_limit_s(nominal_s)
+        poll = float(self.options.get("poll_s", min(1.0, max(self.min_poll_s, nominal_s / self.speed / 50.0))))
+        deadline = time.monotonic() + limit
+        st = first or status()
+        while True:
+            if st.state == "done":
+                return st
+            if st.state == "failed":
+                raise self.action_failed(command_id, st)
+            if st.state == "unknown":
+                raise ProtocolError(f"{self.kind}: the instrument forgot command id {command_id!r} while it ran")
+            if st.state != "running":
+                raise ProtocolError(f"{self.kind}: status of {command_id!r} has no valid state: {st.state!r}")
+            if time.monotonic() >= deadline:
+                progress = "" if st.progress is None else f" (progress {st.progress})"
+                raise TransportTimeout(
+                    f"{self.kind}: command {command_id} still running after {limit:.1f}s{progress}; "
+                    f"nominal {nominal_s:g}s at speed {self.speed:g}"
+                )
+            time.sleep(poll)
+            st = status()
+
+    def action_failed(self, command_id: str, st: ActionState) -> InstrumentError:
+        """The error for an action the instrument reports failed (protocol bases add clean-up)."""
+        return InstrumentError(self.kind, st.code, f"{st.message} (command id {command_id})")

@@ -29,6 +29,9 @@ class DscDriver(ScpiMeasurer):
 
     kind = "dsc"
     model_hint = "DSC"
+    scalars = {"melting_point": "°C", "crystallinity": "1"}
+    arrays = {"temperature": "°C", "heat_flow": "W/g"}
+    axes = ("temperature",)
     known_limits = ("max_temperature_c",)
 
     def __init__(self, address: str, **kw: Any) -> None:
@@ -45,12 +48,13 @@ class DscDriver(ScpiMeasurer):
         self.nominal_s = (stop - start) / HEATING_RATE_K_PER_MIN * 60.0
 
     def measure(self, sample: Sample, command_id: str) -> Measurement:
-        """Check the scan against the limit, set it, then measure (idempotent per command id)."""
+        """Check the scan against the limit, then measure (idempotent per command id)."""
         self.check_limit("max_temperature_c", self.scan[1], "DSC scan end temperature in °C")
-        cid = self._id(command_id)
-        if self.action_status(cid).state == "unknown":
-            self.set("DSC:RANG", *self.scan)
         return super().measure(sample, command_id)
+
+    def prepare(self) -> None:
+        """Set the heating scan before a new measurement starts."""
+        self.set("DSC:RANG", *self.scan)
 
     def read_result(self, command_id: str) -> Measurement:
         cid = self._id(command_id)

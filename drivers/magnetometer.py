@@ -16,6 +16,7 @@ class MagnetometerDriver(ScpiMeasurer):
 
     kind = "magnetometer"
     model_hint = "MAGNETOMETER"
+    scalars = {"magnetization": "emu/cm³"}
     nominal_s = 300.0
 
     def read_result(self, command_id: str) -> Measurement:

@@ -43,6 +43,7 @@ class RobotDriver(ZmqInstrumentDriver):
     """A synthesis robot on a ZeroMQ endpoint (``Synthesizer``)."""
 
     kind = "robot"
+    role = "synthesize"
     known_limits = ("max_dispense_ml", "max_anneal_temp_c", "max_molecular_weight")
 
     def check_params(self, params: dict[str, Any]) -> dict[str, float]:

@@ -10,11 +10,10 @@ method on top of ``ask``, ``run_action`` and ``command_outcome``.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any, Callable, TypeVar
 
 from labpilot.errors import InstrumentError, ProtocolError, ScpiProtocolError, TransportTimeout
-from labpilot.drivers.base import DriverBase
+from labpilot.drivers.base import ActionState, DriverBase
 
 from labpilot.drivers.serial_transport import SerialTransport
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
@@ -32,6 +31,8 @@ class ScpiInstrument(DriverBase):
     model_hint: str = ""
     action: str = "MEAS"
     nominal_s: float = 60.0
+    min_poll_s = 0.005
+
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> SerialTransport:
         return SerialTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, name=self.kind)
 
@@ -118,27 +119,43 @@ class ScpiInstrument(DriverBase):
         """Real seconds to wait for an action (this driver's nominal duration by default)."""
         return super().wait_limit_s(self.nominal_s if nominal_s is None else nominal_s)
 
-    def wait(self, command_id: str, nominal_s: float | None = None) -> ActionStatus:
+    def _state(self, command_id: str) -> ActionState:
+        st = self.action_status(command_id)
+        return ActionState(st.state, st.code or 0, st.message or "", st.progress)
+
+    def wait(self, command_id: str, nominal_s: float | None = None) -> ActionState:
         """Poll ``<ACT>:STAT?`` until the action is done; failures raise ``InstrumentError``."""
         n = self.nominal_s if nominal_s is None else nominal_s
-        limit = self.wait_limit_s(n)
-        poll = float(self.options.get("poll_s", min(1.0, max(0.005, n / self.speed / 50.0))))
-        deadline = time.monotonic() + limit
-        while True:
-            st = self.action_status(command_id)
-            if st.state == "done":
-                return st
-            if st.state == "failed":
-                self._drain_errors()
-                raise InstrumentError(self.kind, st.code or 0, f"{st.message} (command id {command_id})")
-            if st.state == "unknown":
-                raise ProtocolError(f"{self.kind}: the instrument forgot command id {command_id!r} while it ran")
-            if time.monotonic() >= deadline:
-                raise TransportTimeout(
-                    f"{self.kind}: command {command_id} still running after {limit:.1f}s "
-                    f"(progress {st.progress}); nominal {n:g}s at speed {self.speed:g}"
-                )
-            time.sleep(poll)
+        return self.wait_for(command_id, lambda: self._state(command_id), n)
+
+    def action_failed(self, command_id: str, st: ActionState) -> InstrumentError:
+        """Log and clear the instrument's error queue, then name the failure."""
+        self._drain_errors()
+        return super().action_failed(command_id, st)
+
+    def run_action(
+        self,
+        command_id: str,
+        start: Callable[[], None],
+        fetch: Callable[[str], T],
+        nominal_s: float | None = None,
+        after_wait: Callable[[], None] | None = None,
+    ) -> T:
+        """``perform`` over ``<ACT>:STAT?``: ``start`` sends the commands that begin the action.
+
+        ``after_wait`` runs once the wait ends, whatever its outcome (e.g.
+        close a shutter), only when this call waited.
+        """
+        cid = self._id(command_id)
+
+        def wait(_: ActionState) -> None:
+            try:
+                self.wait(cid, nominal_s)
+            finally:
+                if after_wait is not None:
+                    after_wait()
+
+        return self.perform(cid, status=lambda: self._state(cid), start=start, wait=wait, fetch=lambda: fetch(cid))
 
     def fetch_result(self, command_id: str) -> dict[str, Any]:
         """The result of a finished action, as the ``CommandOutcome.result`` dict."""
@@ -178,23 +195,25 @@ class ScpiMeasurer(ScpiInstrument):
     """
 
     action = "MEAS"
+    role = "measure"
 
     def read_result(self, command_id: str) -> Measurement:
         """Fetch and parse the finished measurement of ``command_id``."""
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Settings sent before a new measurement starts (none by default)."""
+
     def measure(self, sample: Sample, command_id: str) -> Measurement:
         """Measure ``sample``; safe to call again with the same ``command_id`` (never measures twice)."""
         cid = self._id(command_id)
         sid = self._sample_id(sample)
-        st = self.action_status(cid)
-        if st.state == "failed":
-            raise InstrumentError(self.kind, st.code or 0, f"{st.message} (command id {cid})")
-        if st.state == "unknown":
+
+        def start() -> None:
+            self.prepare()
             self.set(f"{self.action}:START", cid, sid)
-        if st.state != "done":
-            self.wait(cid)
-        return self.read_result(cid)
+
+        return self.run_action(cid, start, self.read_result)
 
     def _sample_id(self, sample: Sample) -> str:
         sid = getattr(sample, "sample_id", None)

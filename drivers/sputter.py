@@ -26,7 +26,7 @@ import math
 from typing import Any, Mapping
 
 
-from labpilot.errors import DriverError, InstrumentError, ProtocolError, ScpiProtocolError
+from labpilot.errors import DriverError, ProtocolError, ScpiProtocolError
 from labpilot.drivers.scpi_instrument import ScpiInstrument
 from labpilot.protocols.capabilities import Sample
 from labpilot.protocols.scpi import parse_int, parse_numbers, split_fields
@@ -42,6 +42,7 @@ class SputterDriver(ScpiInstrument):
     """Co-sputtering system: composition in, film (``Sample``) out."""
 
     kind = "sputter"
+    role = "synthesize"
     model_hint = "SPUTTER"
     action = "DEP"
     nominal_s = 1800.0
@@ -152,18 +153,12 @@ class SputterDriver(ScpiInstrument):
         """Deposit one film; safe to call again with the same ``command_id`` (never deposits twice)."""
         recipe = self.recipe(params)
         cid = self._id(command_id)
-        st = self.action_status(cid)
-        if st.state == "failed":
-            raise InstrumentError(self.kind, st.code or 0, f"{st.message} (command id {cid})")
-        if st.state == "unknown":
+
+        def start() -> None:
             self._prepare(recipe)
             self.set("DEP:START", cid, recipe["duration_s"])
-        if st.state != "done":
-            try:
-                self.wait(cid, recipe["duration_s"])
-            finally:
-                self._end_deposition()
-        result = self.fetch_result(cid)
+
+        result = self.run_action(cid, start, self.fetch_result, recipe["duration_s"], after_wait=self._end_deposition)
         return Sample(result["sample_id"], info=result["info"])
 
     def _prepare(self, recipe: dict[str, Any]) -> None:

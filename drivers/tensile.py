@@ -16,6 +16,7 @@ class TensileDriver(ScpiMeasurer):
 
     kind = "tensile"
     model_hint = "TENSILE"
+    scalars = {"tensile_modulus": "MPa", "impact_strength": "kJ/m²"}
     nominal_s = 300.0
 
     def read_result(self, command_id: str) -> Measurement:

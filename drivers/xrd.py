@@ -51,6 +51,10 @@ class XrdDriver(ZmqInstrumentDriver):
     """A diffractometer on a ZeroMQ endpoint (``Measurer``)."""
 
     kind = "xrd"
+    role = "measure"
+    scalars = {"peak_two_theta": "deg"}
+    arrays = {"two_theta": "deg", "counts": "counts"}
+    axes = ("two_theta",)
     known_limits = ("max_scan_points", "max_tube_power_w", "max_two_theta_deg")
 
     def scan_settings(self) -> dict[str, float]:

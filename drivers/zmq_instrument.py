@@ -10,20 +10,16 @@ and the driver polls ``status`` by command id until done, then fetches the
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from labpilot.errors import EnvelopeError, InstrumentError, ProtocolError, TransportTimeout
-from labpilot.drivers.base import DriverBase
+from labpilot.errors import EnvelopeError, ProtocolError
+from labpilot.drivers.base import ACTION_STATES, ActionState, DriverBase
 
 from labpilot.drivers.zmq_transport import ZmqTransport
 from labpilot.protocols.capabilities import CommandOutcome
 from labpilot.protocols.envelope import PROTOCOL_NAME, check_version, decode_arrays
 
 log = logging.getLogger("labpilot.drivers")
-
-_STATES = ("unknown", "running", "done", "failed")
-
 
 class ZmqInstrumentDriver(DriverBase):
     """Common behaviour of every ZeroMQ driver (``Instrument`` capability)."""
@@ -73,48 +69,50 @@ class ZmqInstrumentDriver(DriverBase):
     def run_action(self, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
         """Start an action (``args["command_id"]`` required), wait until done, return its result.
 
-        Safe to call again with the same command id: the instrument answers
-        a known id with its first outcome and does not act again.
+        ``perform`` where one request is both status and start: the
+        envelope protocol's actions are idempotent per command id, so the
+        instrument answers a known id with its state (and nominal duration)
+        and does not act again; only an unknown id starts an action.
         """
         command_id = args["command_id"]
-        started = self.request(cmd, args)
-        state = started.get("state")
-        if started.get("duplicate"):
-            log.info("%s: %s %s was already known to the instrument (%s)", self.kind, cmd, command_id, state)
-        if state not in _STATES:
-            raise ProtocolError(f"{self.kind}: {cmd} reply has no valid state: {started!r}")
-        self.wait(command_id, float(started.get("duration_s") or 0.0), started)
-        return self.request("result", {"command_id": command_id})
+        nominal = [0.0]
 
-    def wait(self, command_id: str, nominal_s: float, first: dict[str, Any] | None = None) -> None:
+        def status_or_start() -> ActionState:
+            started = self.request(cmd, args)
+            if started.get("duplicate"):
+                log.info("%s: %s %s was already known to the instrument", self.kind, cmd, command_id)
+            nominal[0] = float(started.get("duration_s") or 0.0)
+            return self._state(started, cmd)
+
+        def unknown() -> ActionState:
+            raise ProtocolError(f"{self.kind}: {cmd} {command_id!r} left the command id unknown")
+
+        return self.perform(
+            command_id,
+            status=status_or_start,
+            start=unknown,
+            wait=lambda first: self.wait(command_id, nominal[0], first),
+            fetch=lambda: self.request("result", {"command_id": command_id}),
+        )
+
+    def _state(self, reply: dict[str, Any], what: str) -> ActionState:
+        state = reply.get("state")
+        if state not in ACTION_STATES:
+            raise ProtocolError(f"{self.kind}: {what} reply has no valid state: {reply!r}")
+        return ActionState(state, 301, str(reply.get("error")))
+
+    def _status(self, command_id: str) -> ActionState:
+        return self._state(self.request("status", {"command_id": command_id}), f"status of {command_id!r}")
+
+    def wait(self, command_id: str, nominal_s: float, first: ActionState | None = None) -> ActionState:
         """Poll ``status`` by command id until done; a failure raises ``InstrumentError``."""
-        limit = self.wait_limit_s(nominal_s)
-        poll = float(self.options.get("poll_s", min(1.0, max(0.0005, nominal_s / self.speed / 50.0))))
-        deadline = time.monotonic() + limit
-        st = first or self.request("status", {"command_id": command_id})
-        while True:
-            state = st.get("state")
-            if state == "done":
-                return
-            if state == "failed":
-                raise InstrumentError(self.kind, 301, f"{st.get('error')} (command id {command_id})")
-            if state == "unknown":
-                raise ProtocolError(f"{self.kind}: the instrument forgot command id {command_id!r} while it ran")
-            if state != "running":
-                raise ProtocolError(f"{self.kind}: status of {command_id!r} has no valid state: {st!r}")
-            if time.monotonic() >= deadline:
-                raise TransportTimeout(
-                    f"{self.kind}: command {command_id} still running after {limit:.1f}s; "
-                    f"nominal {nominal_s:g}s at speed {self.speed:g}"
-                )
-            time.sleep(poll)
-            st = self.request("status", {"command_id": command_id})
+        return self.wait_for(command_id, lambda: self._status(command_id), nominal_s, first)
 
     def raw_outcome(self, command_id: str) -> CommandOutcome:
         """The instrument's record of ``command_id``, result arrays decoded, without reshaping."""
         reply = self.request("outcome", {"command_id": command_id})
         state = reply.get("state")
-        if state not in _STATES:
+        if state not in ACTION_STATES:
             raise ProtocolError(f"{self.kind}: outcome of {command_id!r} has no valid state: {reply!r}")
         result = reply.get("result")
         try:
