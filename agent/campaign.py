@@ -16,18 +16,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from labpilot import registry
 from labpilot.errors import CampaignError
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
-
-#: Instrument kinds, their role in the loop and the scalars each one measures.
-SYNTHESIZERS = {"sputter", "robot"}
-MEASURER_SCALARS: dict[str, set[str]] = {
-    "xrd": {"peak_two_theta"},
-    "magnetometer": {"magnetization"},
-    "dsc": {"melting_point", "crystallinity"},
-    "tensile": {"tensile_modulus", "impact_strength"},
-}
-KINDS = sorted(SYNTHESIZERS | set(MEASURER_SCALARS))
 
 
 class _Strict(BaseModel):
@@ -104,16 +95,24 @@ class BudgetSpec(_Strict):
 
 class InstrumentSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
-    kind: Literal["sputter", "robot", "xrd", "magnetometer", "dsc", "tensile"]
+    kind: str
     address: str = Field(min_length=1)
     timeout_s: float = Field(default=5.0, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
     limits: dict[str, float] = Field(default_factory=dict)
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in registry.DRIVERS:
+            raise ValueError(f"unknown instrument kind {v!r}; known kinds: {', '.join(registry.instrument_kinds())}")
+        return v
+
     @property
     def role(self) -> str:
-        return "synthesize" if self.kind in SYNTHESIZERS else "measure"
+        """``synthesize`` or ``measure``, as the kind's driver declares."""
+        return registry.role(self.kind)
 
     @property
     def transport(self) -> str:
@@ -196,11 +195,12 @@ class Campaign(_Strict):
         synth = [i for i in self.instruments if i.role == "synthesize"]
         if len(synth) != 1:
             raise ValueError(
-                f"instruments: exactly one synthesizer (kind sputter or robot) is needed, found {len(synth)}"
+                f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}) "
+                f"is needed, found {len(synth)}"
             )
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
-        measurable = set().union(*(MEASURER_SCALARS[i.kind] for i in self.measurers))
+        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind)}
         for j, o in enumerate(self.objectives):
             if o.name not in measurable:
                 raise ValueError(
@@ -241,9 +241,7 @@ class Campaign(_Strict):
 
 def _known_limits(kind: str) -> tuple[str, ...]:
     """The safety limits the driver of ``kind`` enforces."""
-    from labpilot.drivers import driver_class
-
-    return tuple(driver_class(kind).known_limits)
+    return tuple(registry.driver_class(kind).known_limits)
 
 
 def _loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:

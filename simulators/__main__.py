@@ -9,26 +9,17 @@ SIGTERM and SIGINT stop the simulator cleanly.
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 from typing import Sequence
 
-#: Simulator kinds and the transports each serves.
-KINDS: dict[str, tuple[str, ...]] = {
-    "sputter": ("pty", "tcp"),
-    "magnetometer": ("pty", "tcp"),
-    "tensile": ("pty", "tcp"),
-    "dsc": ("pty", "tcp"),
-    "robot": ("zmq",),
-    "xrd": ("zmq",),
-}
+from labpilot.registry import SIMULATORS
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface shared by every simulator."""
     p = argparse.ArgumentParser(prog="python -m labpilot.simulators", description=__doc__)
-    p.add_argument("kind", choices=sorted(KINDS), help="instrument to simulate")
+    p.add_argument("kind", choices=SIMULATORS.names(), help="instrument to simulate")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
@@ -48,8 +39,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     transport = "pty" if args.pty else "tcp" if args.tcp else "zmq"
-    if transport not in KINDS[args.kind]:
-        offered = " or ".join(f"--{t}" for t in KINDS[args.kind])
+    served = SIMULATORS.load(args.kind).TRANSPORTS
+    if transport not in served:
+        offered = " or ".join(f"--{t}" for t in served)
         parser.error(f"{args.kind} simulator does not serve --{transport}; use {offered}")
     if args.tcp is not None:
         host, sep, port = args.tcp.rpartition(":")
@@ -71,11 +63,11 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: dispatch to ``simulators.<kind>_sim.serve(args)``."""
+    """Entry point: dispatch to the kind's simulator module, ``serve(args)``."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    module = importlib.import_module(f"labpilot.simulators.{args.kind}_sim")
+    module = SIMULATORS.load(args.kind)
     try:
         module.serve(args)
     except (KeyboardInterrupt, SystemExit):

@@ -30,8 +30,11 @@ import numpy as np
 
 from labpilot.errors import SimulatedFault
 from labpilot.protocols.scpi import Command, join_fields
-from labpilot.simulators.scpi_device import Handler, MeasuringDevice
+from labpilot.simulators.scpi_device import SERIAL_TRANSPORTS, Handler, MeasuringDevice
 from labpilot.simulators.serial_server import serve_device
+
+#: Transports this simulator serves (read by ``python -m labpilot.simulators``).
+TRANSPORTS = SERIAL_TRANSPORTS
 
 HEATING_RATE_K_PER_MIN = 10.0
 MAX_POINTS = 20000

@@ -20,8 +20,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from labpilot.simulators.scpi_device import MeasuringDevice
+from labpilot.simulators.scpi_device import SERIAL_TRANSPORTS, MeasuringDevice
 from labpilot.simulators.serial_server import serve_device
+
+#: Transports this simulator serves (read by ``python -m labpilot.simulators``).
+TRANSPORTS = SERIAL_TRANSPORTS
 
 
 class MagnetometerDevice(MeasuringDevice):

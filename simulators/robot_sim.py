@@ -32,7 +32,10 @@ from typing import Any, Callable
 
 from labpilot.errors import SimulatedFault
 from labpilot.protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE
-from labpilot.simulators.zmq_instrument import ZmqInstrument, serve_zmq_instrument
+from labpilot.simulators.zmq_instrument import ZMQ_TRANSPORTS, ZmqInstrument, serve_zmq_instrument
+
+#: Transports this simulator serves (read by ``python -m labpilot.simulators``).
+TRANSPORTS = ZMQ_TRANSPORTS
 
 ERR_SEQUENCE = 220
 

@@ -54,6 +54,9 @@ class RunningAction:
 
 Handler = Callable[[Command], str]
 
+#: How a serial (SCPI) simulator can be reached: a new pty, or TCP as a serial-to-Ethernet converter.
+SERIAL_TRANSPORTS: tuple[str, ...] = ("pty", "tcp")
+
 
 class ScpiDevice:
     """A simulated SCPI-style instrument (no I/O: ``handle_line`` in, reply text out)."""

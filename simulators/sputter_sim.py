@@ -32,8 +32,11 @@ from typing import Any
 
 from labpilot.errors import SimulatedFault
 from labpilot.protocols.scpi import ERR_SETTINGS_CONFLICT, Command, format_number
-from labpilot.simulators.scpi_device import Handler, ScpiDevice
+from labpilot.simulators.scpi_device import SERIAL_TRANSPORTS, Handler, ScpiDevice
 from labpilot.simulators.serial_server import serve_device
+
+#: Transports this simulator serves (read by ``python -m labpilot.simulators``).
+TRANSPORTS = SERIAL_TRANSPORTS
 
 MAX_POWER_W = 600.0
 MAX_FLOW_SCCM = 200.0

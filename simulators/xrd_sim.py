@@ -26,8 +26,11 @@ import numpy as np
 
 from labpilot.errors import SimulatedFault
 from labpilot.protocols.envelope import ERR_OUT_OF_RANGE, ERR_UNKNOWN_SAMPLE, encode_array
-from labpilot.simulators.zmq_instrument import ZmqInstrument, serve_zmq_instrument
+from labpilot.simulators.zmq_instrument import ZMQ_TRANSPORTS, ZmqInstrument, serve_zmq_instrument
 from labpilot.simulators.worlds import WorldCache
+
+#: Transports this simulator serves (read by ``python -m labpilot.simulators``).
+TRANSPORTS = ZMQ_TRANSPORTS
 
 #: Goniometer range (degrees 2θ) and the largest scan accepted.
 TWO_THETA_RANGE = (2.0, 150.0)

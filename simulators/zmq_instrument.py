@@ -38,6 +38,9 @@ from labpilot.simulators.tray import Tray
 
 log = logging.getLogger("labpilot.sim")
 
+#: How a ZeroMQ simulator can be reached.
+ZMQ_TRANSPORTS: tuple[str, ...] = ("zmq",)
+
 
 class ZmqInstrument:
     """Shared behaviour of simulated ZeroMQ instruments."""
