@@ -1,9 +1,11 @@
 """Dry runs: start one simulator process per instrument of a campaign.
 
-The agent never imports the simulators. It starts them as separate processes
-(``python -m labpilot.simulators KIND``) on a pseudo-terminal (serial instruments) or a
-loopback ZeroMQ port, reads the address each prints on its first line, and
-then talks to them through the ordinary drivers, exactly as to hardware.
+The agent never imports a simulator. It starts them as separate
+processes through the one launcher, ``labpilot.simulators.process``
+(``python -m labpilot.simulators KIND``), on a pseudo-terminal (serial
+instruments) or a loopback ZeroMQ port, reads the address each prints on its
+first line, and then talks to them through the ordinary drivers, exactly as
+to hardware. A simulator that fails to start is named with its own error.
 
 Simulators are started in their own session so that they outlive an agent
 killed with SIGKILL; their pids and addresses are recorded in the store, and
@@ -15,17 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from labpilot.errors import DryRunError
+from labpilot.errors import DryRunError, SimulatorError
 from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.store import Store
+from labpilot.simulators.process import SimulatorProcess
 
 META_KEY = "dry_run_simulators"
 
@@ -61,23 +61,6 @@ class SimProcess:
         return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def _read_first_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
-    sel = selectors.DefaultSelector()
-    assert proc.stdout is not None
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout_s
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not sel.select(left):
-            raise DryRunError(f"simulator pid {proc.pid} printed no address within {timeout_s:g}s")
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        if not chunk:
-            raise DryRunError(f"simulator exited with code {proc.wait()} before printing its address")
-        buf += chunk
-    return buf.split(b"\n", 1)[0].decode().strip()
-
-
 def start_simulator(
     spec: InstrumentSpec,
     *,
@@ -89,25 +72,21 @@ def start_simulator(
     faults: str | None,
     log_dir: Path,
 ) -> SimProcess:
-    """Start the simulator for one instrument and return its address."""
+    """Start the simulator for one instrument (its own session, stderr to ``<name>.log``) and return its address."""
     transport = ["--zmq", "tcp://127.0.0.1:0"] if spec.transport == "zmq" else ["--pty"]
-    cmd = [
-        sys.executable, "-m", "labpilot.simulators", spec.kind, *transport,
-        "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
+    args = [
+        *transport, "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
         "--tray", str(tray), "--ledger", str(ledger),
     ]
     if faults:
-        cmd += ["--faults", faults]
-    stderr = open(log_dir / f"{spec.name}.log", "ab")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    stderr.close()
+        args += ["--faults", faults]
+    sim = SimulatorProcess(spec.kind, *args, start_timeout_s=60.0, log_path=log_dir / f"{spec.name}.log", detach=True)
     try:
-        address = _read_first_line(proc, timeout_s=60.0)
-    except DryRunError:
-        proc.kill()
-        raise
-    return SimProcess(spec.name, spec.kind, proc.pid, address, str(ledger))
+        sim.start()
+    except SimulatorError as exc:
+        raise DryRunError(f"instrument {spec.name!r}: {exc}") from None
+    sim.release()
+    return SimProcess(spec.name, spec.kind, sim.pid, sim.address, str(ledger))
 
 
 def start_simulators(

@@ -16,6 +16,17 @@ from typing import Sequence
 from labpilot.registry import SIMULATORS
 
 
+def _seed(text: str) -> int:
+    """A random seed: a non-negative integer (what numpy accepts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface shared by every simulator."""
     p = argparse.ArgumentParser(prog="python -m labpilot.simulators", description=__doc__)
@@ -24,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
     where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of noise and fault draws")
-    p.add_argument("--world-seed", type=int, default=0, help="seed of the hidden materials world")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of noise and fault draws (>= 0)")
+    p.add_argument("--world-seed", type=_seed, default=0, help="seed of the hidden materials world (>= 0)")
     p.add_argument("--faults", default="", help="fault rates, e.g. drop=0.05,garble=0.05")
     p.add_argument("--ledger", default=None, help="JSON-lines file of physical actions")
     p.add_argument("--tray", default=None, help="SQLite sample rack shared by simulators")

@@ -65,6 +65,22 @@ def test_wrong_type_and_bad_enum_are_both_reported(alloy_campaign_file: Path) ->
     assert "seed" in problems and "integer" in problems["seed"]
     assert "objectives[0](magnetization).direction" in problems
     assert "instruments[2](magnetometer).kind" in problems
+    assert "unknown instrument kind 'squid'; known kinds: dsc, magnetometer" in problems["instruments[2](magnetometer).kind"]
+
+
+def test_a_negative_seed_is_refused_by_validate(alloy_campaign_file: Path) -> None:
+    # issue 14: it used to pass validate and then fail the dry run's simulators
+    data = _data(alloy_campaign_file)
+    data["seed"] = -1
+    assert "greater than or equal to 0" in _problems(data)["seed"]
+
+
+def test_roles_and_measured_scalars_come_from_the_driver_classes(alloy_campaign_file: Path) -> None:
+    c = parse_campaign(_data(alloy_campaign_file))
+    assert c.synthesizer.kind == "sputter" and [m.kind for m in c.measurers] == ["xrd", "magnetometer"]
+    data = _data(alloy_campaign_file)
+    data["objectives"][0]["name"] = "melting_point"  # a dsc scalar: none of these instruments measures it
+    assert "they measure ['magnetization', 'peak_two_theta']" in _problems(data)["(file)"]
 
 
 def test_objective_must_be_measured_by_an_instrument(alloy_campaign_file: Path) -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import select
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -19,46 +16,26 @@ from labpilot.protocols.capabilities import Sample, Synthesizer
 from labpilot.simulators.ledger import read_ledger
 from labpilot.simulators.tray import Tray
 
-REPO = Path(__file__).resolve().parents[2]
 FAST = {"speed": 1e6}
 PARAMS = {"molecular_weight": 300.0, "stereoregularity": 0.95, "cooling_temperature": 45.0}
 STEPS = ["load_substrate", "dispense", "mix", "anneal", "transfer"]
 
 
-def start_sim(kind: str, *args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labpilot.simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    assert ready, f"{kind} simulator printed no address"
-    return proc, proc.stdout.readline().strip()
-
-
-def stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    proc.wait(20)
-    proc.stdout.close()
-
-
 @pytest.fixture
-def lab(tmp_path: Path):
-    """Start robot simulators on a shared tray and ledger; stop them all at the end."""
+def lab(tmp_path: Path, simulators):
+    """Start robot simulators on a shared tray and ledger; the ``simulators`` fixture stops them all."""
     paths = {"tray": tmp_path / "tray.db", "ledger": tmp_path / "robot.jsonl"}
-    procs: list[subprocess.Popen] = []
+    procs: list = []
 
     def start(*extra: str, kind: str = "robot") -> str:
-        proc, address = start_sim(kind, "--tray", str(paths["tray"]), "--ledger", str(paths["ledger"]),
-                                  "--world-seed", "5", "--speed", "1e6", *extra)
-        procs.append(proc)
-        return address
+        sim = simulators(kind, "--zmq", "tcp://127.0.0.1:0", "--tray", str(paths["tray"]),
+                         "--ledger", str(paths["ledger"]), "--world-seed", "5", "--speed", "1e6", *extra)
+        procs.append(sim)
+        return sim.address
 
     paths["start"] = start
     paths["procs"] = procs
-    yield paths
-    for proc in procs:
-        if proc.poll() is None:
-            stop(proc)
+    return paths
 
 
 def actions(path: Path) -> list[tuple[str, str]]:
@@ -108,7 +85,7 @@ def test_a_sequence_cut_short_by_a_crash_resumes_without_repeating_steps(lab) ->
 def test_outcomes_survive_a_restart_of_the_robot(lab) -> None:
     with open_instrument("robot", lab["start"](), options=FAST) as robot:
         first = robot.synthesize(PARAMS, "exp-1")
-    stop(lab["procs"][0])
+    lab["procs"][0].stop(20)
     with open_instrument("robot", lab["start"](), options=FAST) as robot:
         assert robot.synthesize(PARAMS, "exp-1") == first
         assert robot.synthesize(PARAMS, "exp-2").sample_id == "PP-00002"  # ids never reused

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import select
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +17,8 @@ from labpilot.simulators.tray import Tray
 from labpilot.simulators.worlds.alloy import AlloyWorld
 from labpilot.simulators.worlds.polymer import PolymerWorld
 
-REPO = Path(__file__).resolve().parents[2]
 FAST = {"speed": 1e6}
-
-
-def start_sim(kind: str, *args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labpilot.simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    assert ready, f"{kind} simulator printed no address"
-    return proc, proc.stdout.readline().strip()
+ZMQ = ("--zmq", "tcp://127.0.0.1:0")
 
 
 @pytest.fixture
@@ -45,20 +32,12 @@ def rack(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def sim_factory(rack):
-    procs: list[subprocess.Popen] = []
-
+def sim_factory(rack, simulators):
     def make(*extra: str) -> str:
-        proc, address = start_sim("xrd", "--tray", str(rack["tray"]), "--ledger", str(rack["ledger"]),
-                                  "--world-seed", "3", "--speed", "1e6", *extra)
-        procs.append(proc)
-        return address
+        return simulators("xrd", *ZMQ, "--tray", str(rack["tray"]), "--ledger", str(rack["ledger"]),
+                          "--world-seed", "3", "--speed", "1e6", *extra).address
 
-    yield make
-    for proc in procs:
-        proc.terminate()
-        proc.wait(20)
-        proc.stdout.close()
+    return make
 
 
 @pytest.fixture
@@ -164,27 +143,19 @@ def test_a_crashed_agent_reconciles_a_scan_in_flight(sim_factory, rack) -> None:
     assert len(read_ledger(rack["ledger"])) == 1
 
 
-def test_a_scan_that_outlasts_its_wait_limit_times_out(rack) -> None:
-    proc, address = start_sim("xrd", "--tray", str(rack["tray"]), "--speed", "1")
-    try:
-        # the driver believes the clock runs 10^6 times faster than the instrument's
-        with open_instrument("xrd", address, options={"speed": 1e6}, timeout_s=0.3) as xrd:
-            with pytest.raises(TransportTimeout, match="still running"):
-                xrd.measure(Sample("AF-00001"), "slow")
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        proc.stdout.close()
+def test_a_scan_that_outlasts_its_wait_limit_times_out(rack, simulators) -> None:
+    address = simulators("xrd", *ZMQ, "--tray", str(rack["tray"]), "--speed", "1").address
+    # the driver believes the clock runs 10^6 times faster than the instrument's
+    with open_instrument("xrd", address, options={"speed": 1e6}, timeout_s=0.3) as xrd:
+        with pytest.raises(TransportTimeout, match="still running"):
+            xrd.measure(Sample("AF-00001"), "slow")
 
 
-def test_the_wrong_instrument_or_no_instrument_is_refused(tmp_path) -> None:
-    proc, address = start_sim("robot", "--tray", str(tmp_path / "t.db"))
-    try:
-        with pytest.raises(ProtocolError, match="'robot'"):
-            open_instrument("xrd", address)
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        proc.stdout.close()
+def test_the_wrong_instrument_or_no_instrument_is_refused(tmp_path, simulators) -> None:
+    robot = simulators("robot", *ZMQ, "--tray", str(tmp_path / "t.db"))
+    address = robot.address
+    with pytest.raises(ProtocolError, match="'robot'"):
+        open_instrument("xrd", address)
+    robot.stop(20)
     with pytest.raises(TransportTimeout):
         open_instrument("xrd", address, timeout_s=0.2, retries=1)

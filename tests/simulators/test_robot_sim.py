@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import select
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,31 +12,17 @@ import zmq
 from labpilot.simulators.ledger import read_ledger
 from labpilot.simulators.tray import Tray
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def robot(tmp_path: Path):
+def robot(tmp_path: Path, simulators):
     """Yields (start, paths): ``start(speed, *extra)`` launches a robot simulator and returns its address."""
-    procs: list[subprocess.Popen] = []
     paths = {"tray": tmp_path / "tray.db", "ledger": tmp_path / "robot.jsonl"}
 
     def start(speed: str = "1e6", *extra: str) -> str:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "labpilot.simulators", "robot", "--zmq", "tcp://127.0.0.1:0", "--tray", str(paths["tray"]),
-             "--ledger", str(paths["ledger"]), "--speed", speed, *extra],
-            stdout=subprocess.PIPE, text=True, cwd=REPO,
-        )
-        ready, _, _ = select.select([proc.stdout], [], [], 60)
-        assert ready, "robot simulator printed no address"
-        procs.append(proc)
-        return proc.stdout.readline().strip()
+        return simulators("robot", "--zmq", "tcp://127.0.0.1:0", "--tray", str(paths["tray"]),
+                          "--ledger", str(paths["ledger"]), "--speed", speed, *extra).address
 
-    yield start, paths
-    for proc in procs:
-        proc.terminate()
-        assert proc.wait(20) == 0
-        proc.stdout.close()
+    return start, paths
 
 
 class Client:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import select
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,23 +11,13 @@ import numpy as np
 import pytest
 import zmq
 
+from labpilot.errors import SimulatorError
 from labpilot.simulators.ledger import read_ledger
+from labpilot.simulators.process import SimulatorProcess
 from labpilot.simulators.tray import Tray
 from labpilot.simulators.worlds.alloy import AlloyWorld
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def start_sim(kind: str, *args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "labpilot.simulators", kind, "--zmq", "tcp://127.0.0.1:0", *args],
-        stdout=subprocess.PIPE, text=True, cwd=REPO,
-    )
-    ready, _, _ = select.select([proc.stdout], [], [], 60)
-    assert ready, f"{kind} simulator printed no address"
-    address = proc.stdout.readline().strip()
-    assert address.startswith("tcp://127.0.0.1:"), address
-    return proc, address
+ZMQ = ("--zmq", "tcp://127.0.0.1:0")
 
 
 @pytest.fixture
@@ -44,13 +30,11 @@ def rack(tmp_path: Path) -> dict[str, Path]:
 
 
 @pytest.fixture
-def xrd(rack):
-    proc, address = start_sim("xrd", "--tray", str(rack["tray"]), "--ledger", str(rack["ledger"]),
-                              "--world-seed", "7", "--speed", "20000")
-    yield address
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(20) == 0  # SIGTERM is a clean exit
-    proc.stdout.close()
+def xrd(rack, simulators):
+    sim = simulators("xrd", *ZMQ, "--tray", str(rack["tray"]), "--ledger", str(rack["ledger"]),
+                     "--world-seed", "7", "--speed", "20000")
+    assert sim.address.startswith("tcp://127.0.0.1:"), sim.address
+    return sim.address  # the fixture stops it with SIGTERM and requires a clean exit
 
 
 class PlainClient:
@@ -158,24 +142,17 @@ def test_an_incompatible_protocol_version_is_refused(xrd) -> None:
     sock.close(linger=0)
 
 
-def test_make_safe_aborts_a_running_scan(rack) -> None:
-    proc, address = start_sim("xrd", "--tray", str(rack["tray"]), "--speed", "1")
-    try:
-        c = PlainClient(address)
-        c.ask("scan", command_id="long", sample_id="AF-00001", start=20.0, stop=90.0, step=0.02)
-        busy = c.ask("scan", command_id="other", sample_id="AF-00001", start=20.0, stop=30.0, step=0.1)
-        assert busy["error"]["code"] == 210
-        safe = c.ask("safe")["result"]
-        assert safe["aborted"] == ["long"] and safe["tube_on"] is False
-        assert c.ask("outcome", command_id="long")["result"]["state"] == "failed"
-        c.close()
-    finally:
-        proc.terminate()
-        assert proc.wait(20) == 0
-        proc.stdout.close()
+def test_make_safe_aborts_a_running_scan(rack, simulators) -> None:
+    c = PlainClient(simulators("xrd", *ZMQ, "--tray", str(rack["tray"]), "--speed", "1").address)
+    c.ask("scan", command_id="long", sample_id="AF-00001", start=20.0, stop=90.0, step=0.02)
+    busy = c.ask("scan", command_id="other", sample_id="AF-00001", start=20.0, stop=30.0, step=0.1)
+    assert busy["error"]["code"] == 210
+    safe = c.ask("safe")["result"]
+    assert safe["aborted"] == ["long"] and safe["tube_on"] is False
+    assert c.ask("outcome", command_id="long")["result"]["state"] == "failed"
+    c.close()
 
 
 def test_a_bad_fault_spec_is_refused_at_start() -> None:
-    out = subprocess.run([sys.executable, "-m", "labpilot.simulators", "xrd", "--zmq", "tcp://127.0.0.1:0", "--faults", "drop=2"],
-                         capture_output=True, text=True, cwd=REPO, timeout=60)
-    assert out.returncode != 0 and "drop" in out.stderr
+    with pytest.raises(SimulatorError, match=r"(?s)xrd simulator .* exited with code 2 .*--faults: fault .drop.: rate 2.0"):
+        SimulatorProcess("xrd", *ZMQ, "--faults", "drop=2").start()

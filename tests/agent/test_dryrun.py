@@ -68,6 +68,14 @@ def test_run_with_a_foreign_database_is_refused(tmp_path: Path, alloy_campaign_f
     assert db.read_text().startswith("not a database")
 
 
+def test_a_simulator_that_cannot_start_is_named_with_its_own_error(tmp_path: Path, alloy_campaign_file: Path) -> None:
+    run = labpilot("run", str(alloy_campaign_file), "--dry-run", "--db", str(tmp_path / "x.db"),
+                   "--faults", "bogus=1", "--max-experiments", "1")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "instrument 'sputter': sputter simulator (pid " in run.stderr
+    assert "unknown fault kind 'bogus'" in run.stderr  # the child's own message, not only its exit code
+
+
 def test_status_of_missing_database(tmp_path: Path) -> None:
     r = labpilot("status", "--db", str(tmp_path / "none.db"))
     assert r.returncode == 2 and "no campaign database" in r.stderr
