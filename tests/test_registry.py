@@ -1,0 +1,55 @@
+"""The one list of instrument kinds: lazy loading, clear errors, and what each driver class declares."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from labpilot import registry
+from labpilot.errors import ConfigurationError
+from labpilot.registry import DRIVERS, SIMULATORS, Registry
+from tests.conftest import CAMPAIGNS, REPO
+
+
+def test_every_kind_has_a_driver_and_a_simulator_that_agree() -> None:
+    assert DRIVERS.names() == SIMULATORS.names() == ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
+    for kind in registry.instrument_kinds():
+        cls = registry.driver_class(kind)
+        assert cls.kind == kind and cls.role in ("synthesize", "measure")
+        assert set(cls.axes) <= set(cls.arrays)  # an axis is one of the arrays it measures
+        assert (cls.role == "measure") == bool(cls.scalars)  # a measurer measures something
+        transports = SIMULATORS.load(kind).TRANSPORTS
+        assert transports == (("zmq",) if cls.__module__.endswith(("robot", "xrd")) else ("pty", "tcp"))
+
+
+def test_roles_scalars_and_axes_are_derived_from_the_drivers() -> None:
+    assert registry.synthesizer_kinds() == ("robot", "sputter")
+    assert registry.measured_scalars("tensile") == {"tensile_modulus": "MPa", "impact_strength": "kJ/m²"}
+    assert registry.measured_scalars("sputter") == {}
+    assert registry.axis_arrays() == {"two_theta", "temperature"}
+
+
+def test_an_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigurationError, match=r"unknown instrument kind 'laser'; known kinds: dsc, magnetometer,"):
+        registry.driver_class("laser")
+    assert "laser" not in DRIVERS and "xrd" in DRIVERS
+
+
+def test_a_table_resolves_classes_and_modules() -> None:
+    table = Registry("example.group", "thing", {"reg": "labpilot.registry:Registry", "mod": "labpilot.errors"})
+    assert table.load("reg") is Registry
+    assert table.load("mod").ConfigurationError is ConfigurationError
+
+
+def test_listing_kinds_and_validating_a_campaign_import_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "from labpilot import registry\n"
+        "from labpilot.agent.campaign import load_campaign\n"
+        "registry.synthesizer_kinds(); registry.axis_arrays()\n"
+        f"load_campaign({str(CAMPAIGNS / 'alloy_magnetization.toml')!r})\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=REPO)
