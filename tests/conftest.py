@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from labpilot.simulators.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
 CAMPAIGNS = REPO / "campaigns"
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: Small attributed subsets of public data (tests/data/README.md): a clone runs every test.
+PUBLIC_DATA = REPO / "tests" / "data"
 
 
 @pytest.fixture
@@ -18,11 +21,44 @@ def alloy_campaign_file() -> Path:
     return CAMPAIGNS / "alloy_magnetization.toml"
 
 
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"public data not found at {SHARED_DATA}")
-    return SHARED_DATA
+@pytest.fixture(scope="session")
+def public_data() -> Path:
+    """The folder of shipped public-data subsets (fe_ga_pd/, oer_plate_3496/)."""
+    return PUBLIC_DATA
+
+
+@pytest.fixture(scope="session")
+def oer_plate(public_data: Path) -> np.ndarray:
+    """The OER plate subset: rows of six loadings (ni, fe, co, mn, ce, la) and the overpotential (V)."""
+    return _frozen(np.loadtxt(public_data / "oer_plate_3496" / "data.csv", delimiter=","))
+
+
+@dataclass(frozen=True)
+class FeGaPd:
+    """The Fe-Ga-Pd library subset: compositions, XRD patterns (rows) and SQUID voltage per sample."""
+
+    composition: np.ndarray
+    two_theta: np.ndarray
+    xrd: np.ndarray
+    magnetization: np.ndarray
+
+
+@pytest.fixture(scope="session")
+def fe_ga_pd(public_data: Path) -> FeGaPd:
+    d = public_data / "fe_ga_pd"
+    xrd = np.loadtxt(d / "FeGaPd_XRD.txt", delimiter=",")
+    return FeGaPd(
+        composition=_frozen(np.loadtxt(d / "FeGaPd_CMP.txt", skiprows=1)),
+        two_theta=_frozen(xrd[0]),
+        xrd=_frozen(xrd[1:]),
+        magnetization=_frozen(np.loadtxt(d / "FeGaPd_Mag.txt", delimiter=",")[:, 0]),
+    )
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """Read-only: data loaded once per session must not be changed by one test for the next."""
+    a.setflags(write=False)
+    return a
 
 
 @pytest.fixture

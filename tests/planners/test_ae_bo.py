@@ -96,8 +96,8 @@ def test_bad_options_are_refused(options, message):
         make_planner("ae-bo", POOL_SPACE, [OBJ], options=options)
 
 
-def test_oer_plate_names_map_to_elements(shared_data):
-    data = np.loadtxt(shared_data / "oer_plate_3496" / "data.csv", delimiter=",")[:300]
+def test_oer_plate_names_map_to_elements(oer_plate):
+    data = oer_plate[:300]
     names = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load"]
     space = Space(tuple(ContinuousParam(n, 0, 1) for n in names), pool=data[:, :6])
     obj = Objective("overpotential", "minimize")

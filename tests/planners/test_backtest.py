@@ -129,10 +129,10 @@ def test_impossible_requests_are_refused(tmp_path, kwargs, message):
         run_backtest(t, args.pop("planners"), progress=None, **args)
 
 
-def test_bo_beats_random_on_the_oer_plate(shared_data):
-    path = shared_data / "oer_plate_3496" / "data.csv"
+def test_bo_beats_random_on_the_oer_plate(public_data, oer_plate):
+    path = public_data / "oer_plate_3496" / "data.csv"
     t = load_table(path, "eta", "minimize", header=False, columns=["ni", "fe", "co", "mn", "ce", "la", "eta"])
-    assert len(t.y) == 2121
+    assert len(t.y) == len(oer_plate) == 400
     r = run_backtest(t, ["bo"], budget=20, repeats=1, initial=5, seed=0, progress=None)
-    # random expects 20/2121 of the top rows, i.e. about 1 of the 107 in 20 experiments
+    # random expects 20/400 of the top rows, i.e. about 1 of the 20 in 20 experiments
     assert r["planners"]["bo"]["enhancement_factor"] > 2.0

@@ -58,11 +58,8 @@ def test_bad_settings_are_refused(options, message):
         make_planner("boed", SPACE, [OBJ], options=options)
 
 
-def test_fe_ga_pd_library(shared_data):
-    d = shared_data / "fe_ga_pd"
-    comp = np.loadtxt(d / "FeGaPd_CMP.txt", skiprows=1)
-    xrd = np.loadtxt(d / "FeGaPd_XRD.txt", delimiter=",")[1:]
-    mag = np.loadtxt(d / "FeGaPd_Mag.txt", delimiter=",")[:, 0]
+def test_fe_ga_pd_library(fe_ga_pd):
+    comp, xrd, mag = fe_ga_pd.composition, fe_ga_pd.xrd, fe_ga_pd.magnetization
     from labpilot.planners.space import ContinuousParam, Space
 
     space = Space(tuple(ContinuousParam(n, 0, 1) for n in ("Fe", "Ga", "Pd")), pool=comp)

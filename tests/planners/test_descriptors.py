@@ -83,8 +83,8 @@ def test_bad_compositions_are_refused_naming_the_row(rows, message):
         composition_descriptors(np.array(rows), ["Fe", "Co"])
 
 
-def test_oer_plate_descriptors(shared_data):
-    data = np.loadtxt(shared_data / "oer_plate_3496" / "data.csv", delimiter=",")
+def test_oer_plate_descriptors(oer_plate):
+    data = oer_plate
     d = composition_descriptors(data[:, :6], ["Ni", "Fe", "Co", "Mn", "Ce", "La"])
     assert d.shape == (len(data), 36) and np.isfinite(d).all()
     # compositions differ, and so do their descriptors

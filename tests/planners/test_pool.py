@@ -83,10 +83,11 @@ def test_candidate_rows_are_the_pool_or_seeded_constraint_satisfying_samples():
     assert all(not SPACE.contains(SPACE.to_point(r)) for r in a)
 
 
-def test_oer_plate_loads_as_a_pool(shared_data):
+def test_oer_plate_loads_as_a_pool(public_data, oer_plate):
     names = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load"]
     space = Space(tuple(ContinuousParam(n, 0, 1) for n in names) + (ContinuousParam("overpotential", 0, 2),),)
     cols = names + ["overpotential"]
-    pool = load_pool(shared_data / "oer_plate_3496" / "data.csv", space, header=False, columns=cols)
-    assert pool.shape == (2121, 7)
+    pool = load_pool(public_data / "oer_plate_3496" / "data.csv", space, header=False, columns=cols)
+    assert pool.shape == (400, 7)
+    np.testing.assert_allclose(pool, oer_plate)
     np.testing.assert_allclose(pool[:, :6].sum(axis=1), 1.0, atol=1e-6)

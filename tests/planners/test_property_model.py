@@ -80,11 +80,9 @@ def test_bad_input_is_refused(call, message):
         call()
 
 
-def test_fe_ga_pd_xrd_predicts_magnetization(shared_data):
-    d = shared_data / "fe_ga_pd"
-    z = np.loadtxt(d / "FeGaPd_XRD.txt", delimiter=",")[1:]
-    y = np.loadtxt(d / "FeGaPd_Mag.txt", delimiter=",")[:, 0]
+def test_fe_ga_pd_xrd_predicts_magnetization(fe_ga_pd):
+    z, y = fe_ga_pd.xrd, fe_ga_pd.magnetization
     idx = np.random.default_rng(0).permutation(len(y))
-    train, test = idx[:150], idx[150:]
+    train, test = idx[:70], idx[70:]
     err = held_out_error(z[train], y[train], z[test], y[test], kind="gp")
     assert err < 0.5 * y[test].std()

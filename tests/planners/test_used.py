@@ -100,11 +100,8 @@ def test_bad_settings_are_refused(options, objectives, message):
         make_planner("used", SPACE, objectives, options=options)
 
 
-def test_fe_ga_pd_library(shared_data):
-    d = shared_data / "fe_ga_pd"
-    comp = np.loadtxt(d / "FeGaPd_CMP.txt", skiprows=1)
-    xrd = np.loadtxt(d / "FeGaPd_XRD.txt", delimiter=",")[1:]
-    mag = np.loadtxt(d / "FeGaPd_Mag.txt", delimiter=",")[:, 0]
+def test_fe_ga_pd_library(fe_ga_pd):
+    comp, xrd, mag = fe_ga_pd.composition, fe_ga_pd.xrd, fe_ga_pd.magnetization
     space = Space(tuple(ContinuousParam(n, 0, 1) for n in ("Fe", "Ga", "Pd")), pool=comp)
     seen = np.random.default_rng(0).choice(len(comp), 10, replace=False)
     hist = [Trial(dict(zip(("Fe", "Ga", "Pd"), comp[i])), "completed", {"mag": mag[i]}, {"xrd": xrd[i]}) for i in seen]
