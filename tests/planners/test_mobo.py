@@ -10,6 +10,7 @@ from labpilot.errors import PlannerError
 from labpilot.planners import ContinuousParam, Objective, SimplexConstraint, Space, Trial, make_planner
 from labpilot.planners.mobo import ehvi
 from labpilot.planners.random_planner import initial_design
+from tests.planners.checks import assert_feasible_on_simplex
 
 OBJS = [Objective("n"), Objective("abbe")]
 
@@ -104,9 +105,7 @@ def test_continuous_simplex_proposals_are_feasible() -> None:
     hist = [Trial(p, "completed", f(p)) for p in initial_design(space, 6, seed=0)]
     props = make_planner("mobo", space, OBJS, seed=0, options={"ref_point": [-2.0, -1.0]}).propose(hist, k=2)
     assert len(props) == 2
-    for p in props:
-        assert space.contains(p.params) == []
-        assert sum(p.params.values()) == pytest.approx(1.0, abs=1e-6)
+    assert_feasible_on_simplex(space, props)
 
 
 def test_minimize_objectives_and_ref_point_units() -> None:

@@ -8,6 +8,7 @@ import pytest
 from labpilot.errors import PlannerError
 from labpilot.planners import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space, Trial, make_planner
 from labpilot.planners.random_planner import _hit_and_run, initial_design, sample_simplex
+from tests.planners.checks import assert_feasible_on_simplex
 
 ELEMENTS = ("Fe", "Co", "Ni", "Ir", "Pt")
 OBJ = [Objective("magnetization")]
@@ -36,9 +37,7 @@ def test_simplex_proposals_sum_to_one_and_respect_bounds() -> None:
     space = alloy_space()
     props = make_planner("random", space, OBJ, seed=3).propose([], k=50)
     assert len(props) == 50
-    for p in props:
-        assert space.contains(p.params) == []
-        assert sum(p.params.values()) == pytest.approx(1.0, abs=1e-9)
+    assert_feasible_on_simplex(space, props, abs_tol=1e-9)
 
 
 def test_same_seed_same_points_other_seed_other_points() -> None:
