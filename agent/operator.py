@@ -19,7 +19,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.report import campaign_status
-from labpilot.agent.runner import REQUEST_ABORT, REQUEST_PAUSE, REQUEST_RESUME
+from labpilot.agent.loop.runner import REQUEST_ABORT, REQUEST_PAUSE, REQUEST_RESUME
 from labpilot.agent.store import Store
 
 

@@ -10,7 +10,7 @@ from labpilot.errors import OperatorRefused
 from labpilot.agent import store as st
 from labpilot.agent.campaign import load_campaign
 from labpilot.agent.operator import OperatorDesk
-from labpilot.agent.runner import REQUEST_ABORT, REQUEST_PAUSE
+from labpilot.agent.loop.runner import REQUEST_ABORT, REQUEST_PAUSE
 from labpilot.agent.store import Store
 
 

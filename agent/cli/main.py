@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Subcommands that live in their own modules."""
     out = []
-    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator"):
+    for module in ("labpilot.agent.cli.backtest", "labpilot.agent.cli.operator_commands"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:
@@ -129,7 +129,7 @@ def _apply_overrides(c: Campaign, args: argparse.Namespace) -> Campaign:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from labpilot.agent.session import run_campaign
+    from labpilot.agent.loop.session import run_campaign
 
     campaign = _apply_overrides(_load(args.file), args)
     source = Path(args.file).read_text(encoding="utf-8-sig")

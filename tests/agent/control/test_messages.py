@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labpilot.errors import ControlProtocolError
-from labpilot.agent.control_messages import COMMANDS, MAX_REQUEST_BYTES, ApproveRequest, ControlReply, OverrideRequest, PauseRequest, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
+from labpilot.agent.control.messages import COMMANDS, MAX_REQUEST_BYTES, ApproveRequest, ControlReply, OverrideRequest, PauseRequest, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
 
 
 def wire(obj: object) -> bytes:

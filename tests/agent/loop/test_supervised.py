@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import zmq
 
-from labpilot.agent.control_bridge import META_ENDPOINT
+from labpilot.agent.control.bridge import META_ENDPOINT
 from labpilot.agent.dryrun import load_simulators
 from labpilot.agent.store import Store
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 def labpilot(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,9 +7,9 @@ from typing import Any
 
 from labpilot.errors import OperatorRefused
 from labpilot.agent.campaign import ControlSpec
-from labpilot.agent.control_auth import read_token_file, token_from_env
-from labpilot.agent.control_messages import ControlRequest
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control.auth import read_token_file, token_from_env
+from labpilot.agent.control.messages import ControlRequest
+from labpilot.agent.control.server import ControlServer
 from labpilot.agent.operator import LimitCheck, OperatorDesk
 from labpilot.agent.store import Store
 

@@ -30,8 +30,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from labpilot.errors import ControlProtocolError, ControlUnavailable, OperatorRefused
-from labpilot.agent.control_auth import CurveClientKeys, parse_endpoint
-from labpilot.agent.control_messages import IDEMPOTENT_COMMANDS, decode_reply, encode_request, make_request
+from labpilot.agent.control.auth import CurveClientKeys, parse_endpoint
+from labpilot.agent.control.messages import IDEMPOTENT_COMMANDS, decode_reply, encode_request, make_request
 
 log = logging.getLogger("labpilot.control")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError
 from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
-from labpilot.agent.control_bridge import META_ENDPOINT, start_control
+from labpilot.agent.control.bridge import META_ENDPOINT, start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
-from labpilot.agent.run_lock import RunLock
-from labpilot.agent.runner import CampaignRunner, Progress, format_progress
+from labpilot.agent.loop.run_lock import RunLock
+from labpilot.agent.loop.runner import CampaignRunner, Progress, format_progress
 from labpilot.agent.store import Store
 
 from labpilot.protocols.capabilities import Instrument

@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
 
 
 def _args(a: argparse.Namespace) -> dict[str, Any]:
-    from labpilot.agent.control_messages import parse_set_args
+    from labpilot.agent.control.messages import parse_set_args
 
     if a.op == "pause":
         return {"now": a.now}
@@ -72,9 +72,9 @@ def _args(a: argparse.Namespace) -> dict[str, Any]:
 
 def send(db: str, op: str, args: dict[str, Any], timeout: float = 5.0) -> tuple[dict[str, Any], bool]:
     """Send one operator command; return (result, reached the running agent?)."""
-    from labpilot.agent.control_bridge import META_ENDPOINT
-    from labpilot.agent.control_client import ControlClient
-    from labpilot.agent.control_auth import token_from_env
+    from labpilot.agent.control.bridge import META_ENDPOINT
+    from labpilot.agent.control.client import ControlClient
+    from labpilot.agent.control.auth import token_from_env
     from labpilot.agent.operator import OperatorDesk
     from labpilot.agent.store import Store
 
