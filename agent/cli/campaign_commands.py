@@ -1,0 +1,182 @@
+"""The campaign commands: run, validate, status, graph, export, plot, sim.
+
+Every command that touches a campaign takes ``--db DB`` (default
+``./labpilot.db``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from labpilot.errors import CampaignError, UsageError
+from labpilot.agent.campaign import Campaign, load_campaign, parse_campaign
+
+
+DEFAULT_DB = "labpilot.db"
+#: Virtual-clock speed of a dry run: a 30-minute deposition takes about a second.
+DEFAULT_DRY_RUN_SPEED = 2000.0
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=DEFAULT_DB, help=f"campaign database (default ./{DEFAULT_DB})")
+
+
+def add_parser(sub: Any) -> None:
+    """Register the campaign commands on an argparse subparsers object."""
+    p = sub.add_parser("run", help="run (or resume) a campaign")
+    p.add_argument("file", help="campaign file (TOML)")
+    _add_db(p)
+    p.add_argument("--dry-run", action="store_true", help="start simulators for every instrument and run against them")
+    p.add_argument("--max-experiments", type=int, help="override budget.max_experiments")
+    p.add_argument("--seed", type=int, help="override the campaign's seed")
+    p.add_argument("--mode", choices=["unattended", "supervised"], help="override the campaign's mode")
+    p.add_argument("--speed", type=float, help=f"virtual-clock speed of a dry run (default {DEFAULT_DRY_RUN_SPEED:g})")
+    p.add_argument("--faults", help="dry run: fault rates for every simulator, e.g. drop=0.05,garble=0.05")
+    p.add_argument("--ledger-dir", help="dry run: keep the simulators' ledgers (JSON lines) here")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a campaign file; print ok or every error")
+    p.add_argument("file", help="campaign file (TOML)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("status", help="where a campaign stands")
+    _add_db(p)
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--watch", action="store_true", help="print again every --interval seconds until the campaign ends")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch updates")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("graph", help="draw the campaign state machine (from the machine itself)")
+    p.add_argument("--out", required=True, help="FILE.png, or FILE.mmd / FILE.md for mermaid text")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("export", help="export experiments and scalar measurements as CSV")
+    _add_db(p)
+    p.add_argument("--csv", required=True, help="output CSV file")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("plot", help="plot the campaign: objective per experiment, best so far, patterns")
+    _add_db(p)
+    p.add_argument("--out", required=True, help="output PNG file")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("sim", help="run one simulated instrument (see `labpilot sim --help`)",
+                       add_help=False)
+    p.add_argument("sim_args", nargs=argparse.REMAINDER,
+                   help="passed to the simulator entry point (`python -m labpilot.simulators`)")
+    p.set_defaults(func=cmd_sim)
+
+
+def _load(path: str) -> Campaign:
+    return load_campaign(path)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    try:
+        c = load_campaign(args.file)
+    except CampaignError as exc:
+        print(f"{exc.source}: invalid campaign ({len(exc.problems)} problem(s))", file=sys.stderr)
+        for path, reason in exc.problems:
+            print(f"  {path}: {reason}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: ok (campaign {c.name!r}, {len(c.parameters)} parameters, "
+          f"planner {c.planner.name}, {len(c.instruments)} instruments, "
+          f"budget {c.budget.max_experiments})")
+    return 0
+
+
+def _apply_overrides(c: Campaign, args: argparse.Namespace) -> Campaign:
+    data = c.model_dump(mode="json")
+    if args.max_experiments is not None:
+        data["budget"]["max_experiments"] = args.max_experiments
+        data["initial_design"] = min(data["initial_design"], args.max_experiments)
+    if args.seed is not None:
+        data["seed"] = args.seed
+    if args.mode is not None:
+        data["mode"] = args.mode
+    return parse_campaign(data, args.file)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labpilot.agent.loop.session import run_campaign
+
+    campaign = _apply_overrides(_load(args.file), args)
+    source = Path(args.file).read_text(encoding="utf-8-sig")
+    if args.speed is not None and args.speed <= 0:
+        raise UsageError("--speed must be positive")
+    if not args.dry_run and (args.faults or args.ledger_dir or args.speed):
+        raise UsageError("--faults, --ledger-dir and --speed only make sense with --dry-run")
+    speed = args.speed if args.speed is not None else (DEFAULT_DRY_RUN_SPEED if args.dry_run else 1.0)
+    final = run_campaign(
+        campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
+        ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
+    )
+    return 0 if final in ("completed", "aborted") else 3
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from labpilot.agent.report import campaign_status, format_status
+
+    import time
+
+    store = _open_store(args.db)
+    while True:
+        status = campaign_status(store)
+        print(json.dumps(status, default=str) if args.json else format_status(status), flush=True)
+        if not args.watch or status["state"] in ("completed", "aborted"):
+            return 0
+        time.sleep(args.interval)
+        if not args.json:
+            print()
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from labpilot.agent.machine import CampaignMachine
+    from labpilot.agent.plotting import plot_machine
+
+    out = Path(args.out)
+    m = CampaignMachine()
+    if out.suffix.lower() in (".mmd", ".md", ".txt"):
+        text = m.mermaid()
+        out.write_text(("```mermaid\n" + text + "```\n") if out.suffix.lower() == ".md" else text)
+    elif out.suffix.lower() == ".png":
+        plot_machine(m, out)
+    else:
+        raise UsageError(f"--out {out}: use a .png, .mmd or .md file")
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from labpilot.agent.report import export_csv
+
+    n = export_csv(_open_store(args.db), Path(args.csv))
+    print(f"wrote {n} experiments to {args.csv}")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from labpilot.agent.plotting import plot_campaign
+
+    plot_campaign(_open_store(args.db), Path(args.out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Hand over to the simulator process entry point (the agent never imports simulators)."""
+    argv = [sys.executable, "-m", "labpilot.simulators", *args.sim_args]
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover
+
+
+def _open_store(db: str):  # noqa: ANN202
+    from labpilot.agent.store import Store
+
+    return Store.open(db)
