@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
 
-from labpilot.agent.control.commands import COMMANDS as _REGISTRY
+from labpilot.agent.control.commands import COMMANDS as _REGISTRY  # the one declaration of each command
 from labpilot.agent.control.commands import CommandArgs, OperatorCommand
 
 PROTOCOL_VERSION = 1
@@ -64,7 +64,7 @@ def _request_model(command: OperatorCommand) -> type[ControlRequest]:
 
 
 REQUEST_TYPES: dict[str, type[ControlRequest]] = {name: _request_model(c) for name, c in _REGISTRY.items()}
-COMMANDS: tuple[str, ...] = tuple(REQUEST_TYPES)
+COMMAND_NAMES: tuple[str, ...] = tuple(REQUEST_TYPES)
 
 _ANY_REQUEST: Any = Union.__getitem__(tuple(REQUEST_TYPES.values()))
 _REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(Annotated[_ANY_REQUEST, Field(discriminator="cmd")])
@@ -134,9 +134,9 @@ def describe_validation_error(exc: ValidationError, *, drop_tag: bool = True) ->
         where = ".".join(loc)
         if kind == "union_tag_invalid":
             got = err.get("input", {}).get("cmd") if isinstance(err.get("input"), dict) else None
-            msg = f"unknown command {got!r}; expected one of: {', '.join(COMMANDS)}"
+            msg = f"unknown command {got!r}; expected one of: {', '.join(COMMAND_NAMES)}"
         elif kind == "union_tag_not_found":
-            msg = f"missing field 'cmd' (one of: {', '.join(COMMANDS)})"
+            msg = f"missing field 'cmd' (one of: {', '.join(COMMAND_NAMES)})"
         elif kind == "extra_forbidden":
             msg = "unexpected field (not part of this command)"
         elif kind == "missing":
@@ -205,7 +205,7 @@ def decode_request(raw: bytes) -> ControlRequest:
 def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None = None) -> ControlRequest:
     """Build (and validate) a request, as the client does before sending it."""
     if cmd not in REQUEST_TYPES:
-        raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMANDS)}")
+        raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMAND_NAMES)}")
     return validate_request({"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token})
 
 

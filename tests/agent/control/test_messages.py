@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from labpilot.errors import ControlProtocolError
 from labpilot.agent.control.commands import ApproveArgs, OverrideArgs, PauseArgs
-from labpilot.agent.control.messages import COMMANDS, MAX_REQUEST_BYTES, ControlReply, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
+from labpilot.agent.control.messages import COMMAND_NAMES, MAX_REQUEST_BYTES, ControlReply, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
 
 
 def wire(obj: object) -> bytes:
@@ -32,10 +32,10 @@ EXAMPLES = {
 
 
 def test_examples_cover_every_command() -> None:
-    assert set(EXAMPLES) == set(COMMANDS)
+    assert set(EXAMPLES) == set(COMMAND_NAMES)
 
 
-@pytest.mark.parametrize("cmd", COMMANDS)
+@pytest.mark.parametrize("cmd", COMMAND_NAMES)
 def test_every_command_round_trips_through_json(cmd: str) -> None:
     request = make_request(cmd, EXAMPLES[cmd], token="s3cret-token-123456")
     decoded = decode_request(encode_request(request))
