@@ -48,9 +48,8 @@ def _terminate_gracefully(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    argv, sim_args = _split_sim(argv)
-    args = parser.parse_args(argv)
+    words, sim_args = _split_sim(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(words)
     if sim_args is not None:
         args.sim_args = sim_args
     if args.command == "run":
