@@ -15,7 +15,6 @@ command id they have seen). They are stopped when the campaign ends.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -26,8 +25,6 @@ from labpilot.errors import DryRunError, SimulatorError
 from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.store import Store
 from labpilot.simulators.process import SimulatorProcess
-
-META_KEY = "dry_run_simulators"
 
 
 @dataclass
@@ -118,14 +115,14 @@ def start_simulators(
     except Exception:
         stop_simulators(sims)
         raise
-    store.set_meta(META_KEY, json.dumps([asdict(s) for s in sims]))
+    store.set_dry_run_simulators([asdict(s) for s in sims])
     store.log_event("simulators_started", simulators=[asdict(s) for s in sims], speed=speed, faults=faults)
     return sims
 
 
 def load_simulators(store: Store) -> list[SimProcess]:
-    raw = store.get_meta(META_KEY)
-    return [SimProcess(**d) for d in json.loads(raw)] if raw else []
+    """The simulators a dry run on this store started (empty if none)."""
+    return [SimProcess(**d) for d in store.dry_run_simulators() or []]
 
 
 def stop_simulators(sims: list[SimProcess], timeout_s: float = 5.0) -> None:
