@@ -56,6 +56,11 @@ from labpilot.planners.encoding import Encoder, HistoryData, call_seed, check_k,
 from labpilot.planners.gp import DTYPE, fit_gp, posterior_mean_std
 from labpilot.planners.gp_warm import FitPolicy, fit_with_state, usable
 from labpilot.planners.pool_batch import ScoreFn, greedy_batch, shortlist
+from labpilot.planners.pool_predict import predictor, supports
+from labpilot.planners.pool_select import select
+
+#: Pools with rows x observations^2 above this are screened in float32 (``pool_select``).
+SCREEN_ABOVE = 2e9
 from labpilot.planners.random_planner import sample_new, sample_space
 from labpilot.planners.space import Objective, Space
 
@@ -88,6 +93,9 @@ class GPPlanner(Planner):
     #: In continuous spaces, pick from ``fill_samples`` random feasible points
     #: with the pool machinery instead of running ``optimize_acqf``.
     continuous_by_candidates: bool = False
+    #: The pool score never decreases when the mean or the std grows (lets
+    #: large pools use the float32 screen of ``pool_select``).
+    monotone_score: bool = False
 
     def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
         super().__init__(space, objectives, seed, **options)
@@ -115,6 +123,7 @@ class GPPlanner(Planner):
         self.fit_policy = FitPolicy(int(self.opts["refit_every"]), int(self.opts["warm_maxiter"]),
                                     int(self.opts["fit_restarts"]), float(self.opts["refit_tolerance"]))
         self._fit_states: list[dict | None] = []
+        self._pool_note = ""
         #: What the last fit did per objective ("warm", "full (reason)", "cold").
         self.last_fit: list[str] = []
         self.encoder = Encoder(space)
@@ -218,7 +227,10 @@ class GPPlanner(Planner):
         note = "; ".join([self.name] + notes)
         if avail is not None:
             pool = np.asarray(self.space.pool, dtype=float)[avail]
+            self._pool_note = ""
             picks = self._pool_pick(models, train_x, train_y, self.encoder.tensor(pool), data.pending, k)
+            if self._pool_note:
+                note += "; " + self._pool_note
             return [Proposal(p, s, note) for p, s in zip(points(self.space, pool[[i for i, _ in picks]]), [s for _, s in picks])]
         return self._continuous(models, train_x, train_y, data, k, seed, rng, note)
 
@@ -233,12 +245,24 @@ class GPPlanner(Planner):
         self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor,
         feats: torch.Tensor, believed_rows: np.ndarray, k: int,
     ) -> list[tuple[int, float]]:
-        """Score all of ``feats`` and pick ``k`` greedily; returns (index into feats, score)."""
+        """Score all of ``feats`` and pick ``k`` greedily; returns (index into feats, score).
+
+        Large pools with a score that grows with the mean and the std (``bo``)
+        go through ``pool_select``: a float32 screen, float64 on a certified
+        shortlist (the note says how it was checked).
+        """
         fn = self.score_fn(models, train_x, train_y)
+        believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
+        n = train_x.shape[0]
+        if (self.monotone_score and len(models) == 1 and supports(models[0])
+                and feats.shape[0] * n * n > SCREEN_ABOVE and feats.shape[0] > self.opts["pool_shortlist"]):
+            res = select(predictor(models[0]), models[0], feats, believed, k, fn, self.opts["pool_shortlist"],
+                         np.random.default_rng(self._call_seed))
+            self._pool_note = res.note()
+            return res.picks
         stats = [posterior_mean_std(m, feats, chunk=self.opts["pool_chunk"]) for m in models]
         mean = torch.cat([s[0] for s in stats], dim=-1)
         std = torch.cat([s[1] for s in stats], dim=-1)
-        believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
         first = fn(mean, std, mean[:0])
         short = shortlist(first, k, self.opts["pool_shortlist"])
         picks = greedy_batch(models, feats[short], believed, k, fn)
