@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(1)  # tiny fits: threads only contend on a shared machine
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny fits: extra threads only contend on a shared machine (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 from labpilot.errors import PlannerError
 from labpilot.planners import ContinuousParam, Objective, Space, Trial, make_planner

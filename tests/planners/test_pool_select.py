@@ -11,7 +11,15 @@ from labpilot.planners import ContinuousParam, Objective, Space, Trial, make_pla
 from labpilot.planners.gp import fit_gp
 from labpilot.planners.pool_predict import predictor
 
-torch.set_num_threads(1)  # small problems: threads only contend on a shared machine
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny fits: extra threads only contend on a shared machine (restored afterwards)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 
 
 def _problem(n_pool: int = 2000, n_obs: int = 40, seed: int = 0):
