@@ -27,8 +27,10 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
+from benchmarks.data import shared_data
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / ".." / "shared" / "data" / "oer_plate_3496" / "data.csv"
+DATA = shared_data() / "oer_plate_3496" / "data.csv"
 OUT = REPO / "benchmarks" / "results"
 COLUMNS = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
 
