@@ -204,7 +204,7 @@ class PoolPredictor:
         one = torch.ones_like(sq)
         return torch.cat([x, sq, one], 1) if left else torch.cat([-2.0 * x, one, sq], 1)
 
-    def screen(self, X: torch.Tensor, chunk: int = 512, rank: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    def screen(self, X: torch.Tensor, chunk: int = 2048, rank: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
         """Float32 mean and low-rank upper-bound std (outcome units, float64 tensors) at ``X`` (N, d)."""
         if self.spec is None:
             return self.predict(X, chunk=chunk, rank=rank, fast_dtype=True)

@@ -59,7 +59,7 @@ class PoolPick:
 
 def select(
     pred: PoolPredictor, model, feats: torch.Tensor, believed: torch.Tensor, k: int, fn: ScoreFn,
-    shortlist: int, rng: np.random.Generator, check_random: int = 512, rank: int = 32, chunk: int = 512,
+    shortlist: int, rng: np.random.Generator, check_random: int = 512, rank: int = 32, chunk: int = 2048,
 ) -> PoolPick:
     """Pick ``k`` rows of ``feats`` by ``fn`` (monotone in mean and std), screened in float32 and certified."""
     N = feats.shape[0]
