@@ -227,6 +227,8 @@ def main(argv=None) -> int:
             }
         result["tables"][tname] = entry
     result["replay_wall_s"] = time.perf_counter() - start
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{args.out}.json").write_text(json.dumps(result, indent=1))  # kept if the pool timing is cut short
     result["pool_timing"] = []
     for n in [int(p) for p in args.pools.split(",") if p]:
         import torch
