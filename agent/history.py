@@ -6,6 +6,8 @@ every call, so a restarted agent proposes exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from labpilot.agent import store as st
 from labpilot.agent.store import Store
 from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
@@ -74,3 +76,18 @@ def best_experiment(store: Store, objective: str, direction: str) -> st.Experime
         return None
     sign = 1.0 if direction == "maximize" else -1.0
     return max(done, key=lambda e: sign * e.scalars[objective])
+
+
+def last_planner_state(store: Store, planner: str) -> Any:
+    """The planner state journaled with ``planner``'s most recent proposals (None if none).
+
+    The runner writes ``Planner.state()`` into each ``planned`` event; a
+    resumed agent hands it back with ``Planner.load_state`` so that its next
+    proposal is exactly the one an uninterrupted agent would make (the GP
+    planners warm-start their fit from it).
+    """
+    for ev in reversed(store.events(kind="planned")):
+        data = ev["data"]
+        if data.get("planner") == planner and "planner_state" in data:
+            return data["planner_state"]
+    return None

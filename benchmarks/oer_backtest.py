@@ -27,8 +27,10 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
+from benchmarks.data import shared_data
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / ".." / "shared" / "data" / "oer_plate_3496" / "data.csv"
+DATA = shared_data() / "oer_plate_3496" / "data.csv"
 OUT = REPO / "benchmarks" / "results"
 COLUMNS = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
 
@@ -52,6 +54,7 @@ def main(argv=None) -> int:
     ap.add_argument("--initial", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--out", default="oer_backtest", help="file name (no suffix) under benchmarks/results/")
     args = ap.parse_args(argv)
     if not DATA.is_file():
         print(f"data not found at {DATA}", file=sys.stderr)
@@ -65,10 +68,10 @@ def main(argv=None) -> int:
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, {args.workers} workers"
     result["seconds"] = time.perf_counter() - start
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "oer_backtest.json").write_text(json.dumps(result, indent=1))
+    (OUT / f"{args.out}.json").write_text(json.dumps(result, indent=1))
     from labpilot.planners.backtest import plot_backtest
 
-    plot_backtest(result, OUT / "oer_backtest.png")
+    plot_backtest(result, OUT / f"{args.out}.png")
     print(f"{'planner':<14}{'top-5% found':>14}{'enhancement':>13}{'s/replay':>10}")
     for n, r in result["planners"].items():
         print(f"{n:<14}{r['top_fraction'][-1]:>13.1%}{r['enhancement_factor']:>13.2f}{r['seconds'] / args.repeats:>10.1f}")

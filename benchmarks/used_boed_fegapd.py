@@ -30,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.data import shared_data
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / ".." / "shared" / "data" / "fe_ga_pd"
+DATA = shared_data() / "fe_ga_pd"
 OUT = REPO / "benchmarks" / "results"
 METHODS = ("random", "used", "boed")
 ELEMENTS = ("Fe", "Ga", "Pd")

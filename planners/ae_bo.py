@@ -14,8 +14,16 @@ What it does, step by step:
    parameter at all the descriptors are just the scaled parameters.
 3. **Autoencoder.** A small torch autoencoder (``planners.autoencoder``) is
    trained once, seeded, on the descriptors of *all* candidates (unlabelled
-   data is free), compressing them to ``latent_dim`` (default 3) coordinates,
-   which are then scaled to the unit cube of the candidates.
+   data is free), compressing them to ``latent_dim`` coordinates, which are
+   then scaled to the unit cube of the candidates. ``latent_dim = "auto"``
+   (the default): a space with at most 8 free parameters (e.g. a 6-element
+   simplex has 5) is **not compressed**: the GP works on the unit-scaled
+   parameters, because there compression only loses information (on the OER
+   plate a 3-d latent space put thousands of pairs of different catalysts
+   within 1 % of each other, ``benchmarks/ae_bo_latent.py``); a larger space
+   gets the smallest latent size of 3, 5, 8 whose reconstruction error is at
+   most ``max_reconstruction_error`` (default 0.02, standardized units; 8 if
+   none is).
 4. **BO in the latent space.** A GP (``planners.gp.fit_gp``: ARD Matern-5/2,
    standardized outcomes) maps latent coordinates of the completed trials to
    the objective; every unused candidate is scored by log expected improvement
@@ -53,7 +61,10 @@ from labpilot.planners.pool import candidate_rows
 from labpilot.planners.pool_batch import greedy_batch, shortlist
 from labpilot.planners.space import CategoricalParam, Objective, Space
 
-_OPTIONS = {"latent_dim", "elements", "acquisition", "beta", "n_candidates", "ae_steps", "n_initial", "shortlist"}
+_OPTIONS = {"latent_dim", "elements", "acquisition", "beta", "n_candidates", "ae_steps", "n_initial", "shortlist",
+            "max_reconstruction_error"}
+#: Latent sizes ``latent_dim = "auto"`` tries, smallest first.
+AUTO_SIZES = (3, 5, 8)
 
 
 @register
@@ -70,10 +81,18 @@ class AEBOPlanner(Planner):
         if len(self.objectives) != 1:
             raise PlannerError(f"planner 'ae-bo' optimizes one objective, got {len(self.objectives)}")
         validate_space(space)
-        self.latent_dim = options.get("latent_dim", 3)
+        self.latent_dim = options.get("latent_dim", "auto")
         lo, hi = LATENT_RANGE
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or not lo <= self.latent_dim <= hi:
-            raise PlannerError(f"ae-bo: latent_dim must be an integer in [{lo}, {hi}], got {self.latent_dim!r}")
+        if self.latent_dim != "auto" and (
+                isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or not lo <= self.latent_dim <= hi):
+            raise PlannerError(f"ae-bo: latent_dim must be 'auto' or an integer in [{lo}, {hi}], got {self.latent_dim!r}")
+        self.max_error = float(options.get("max_reconstruction_error", 0.02))
+        n_numeric = sum(not isinstance(p, CategoricalParam) for p in space.params)
+        #: Free parameters: numeric ones less one per simplex constraint, plus categorical one-hots.
+        self.free_params = n_numeric - len(space.simplex) + sum(
+            len(p.choices) - 1 for p in space.params if isinstance(p, CategoricalParam))
+        #: No autoencoder: the GP works on the unit-scaled parameters (see the module docstring).
+        self.direct = self.latent_dim == "auto" and self.free_params <= hi
         self.acquisition = options.get("acquisition", "logei")
         if self.acquisition not in ("logei", "ucb"):
             raise PlannerError(f"ae-bo: acquisition must be 'logei' or 'ucb', got {self.acquisition!r}")
@@ -93,7 +112,7 @@ class AEBOPlanner(Planner):
             if isinstance(space.param(name), CategoricalParam):
                 raise PlannerError(f"ae-bo: element parameter {name!r} must be numeric (a fraction), not categorical")
         self._encoder = Encoder(space)
-        self._cache: tuple[np.ndarray, TrainedAutoencoder, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._cache: tuple[np.ndarray, TrainedAutoencoder | None, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # -- descriptors and latent space ------------------------------------------
     def descriptors(self, rows: np.ndarray) -> np.ndarray:
@@ -120,13 +139,23 @@ class AEBOPlanner(Planner):
             parts.append(feats[:, other_cols])
         return np.hstack(parts)
 
-    def _latent_space(self) -> tuple[np.ndarray, TrainedAutoencoder, np.ndarray, np.ndarray, np.ndarray]:
+    def _latent_space(self) -> tuple[np.ndarray, TrainedAutoencoder | None, np.ndarray, np.ndarray, np.ndarray]:
         """Candidates, trained AE, their unit-cube latent coordinates, and the latent scaling (built once)."""
         if self._cache is None:
             cand = candidate_rows(self.space, self.n_candidates, call_seed(self.seed, 0, salt=41))
-            desc = self.descriptors(cand)
-            ae = fit_autoencoder(desc, self.latent_dim, seed=self.seed, steps=self.ae_steps)
-            z = ae.encode(desc)
+            if self.direct:
+                z = self._encoder.to_features(cand)
+                self.latent_dim = z.shape[1]
+                ae = None
+            else:
+                desc = self.descriptors(cand)
+                sizes = AUTO_SIZES if self.latent_dim == "auto" else (self.latent_dim,)
+                for size in sizes:
+                    ae = fit_autoencoder(desc, size, seed=self.seed, steps=self.ae_steps)
+                    if ae.reconstruction_error(desc) <= self.max_error:
+                        break
+                self.latent_dim = size
+                z = ae.encode(desc)
             lo, span = z.min(axis=0), np.ptp(z, axis=0)
             span = np.where(span > 1e-12, span, 1.0)
             self._cache = (cand, ae, (z - lo) / span, lo, span)
@@ -135,7 +164,8 @@ class AEBOPlanner(Planner):
     def latent(self, rows: np.ndarray) -> np.ndarray:
         """Unit-cube latent coordinates of any parameter rows (measured points off the pool too)."""
         _, ae, _, lo, span = self._latent_space()
-        return (ae.encode(self.descriptors(rows)) - lo) / span
+        z = self._encoder.to_features(rows) if ae is None else ae.encode(self.descriptors(rows))
+        return (z - lo) / span
 
     # -- proposing ---------------------------------------------------------------
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
@@ -168,8 +198,10 @@ class AEBOPlanner(Planner):
         pending = torch.as_tensor(self.latent(data.pending), dtype=torch.float64) if len(data.pending) else X[:0]
         picks = greedy_batch([model], X[short], pending, k, score)
         label = "log EI" if self.acquisition == "logei" else "UCB"
+        where = (f"on the {self.latent_dim} unit-scaled parameters ({self.free_params} free: not compressed)"
+                 if self.direct else f"in a {self.latent_dim}-d latent space")
         out = []
         for j, s in picks:
             row = cand[avail[int(short[j])]]
-            out.append(Proposal(self.space.to_point(row), s, f"ae-bo: {label} in a {self.latent_dim}-d latent space"))
+            out.append(Proposal(self.space.to_point(row), s, f"ae-bo: {label} {where}"))
         return out

@@ -1,10 +1,16 @@
 """The planner interface every planner implements.
 
 The agent owns the history (it lives in the campaign's database), so a planner
-is told the *whole* history on every ``propose`` call. That makes planners
-restartable after a crash with no state of their own to recover; ``observe``
-exists for planners that want to update an incremental model and defaults to a
-no-op.
+is told the *whole* history on every ``propose`` call; ``observe`` exists for
+planners that want to update an incremental model and defaults to a no-op.
+
+A planner may carry a small **state** between calls that only makes it
+faster, never different in kind (the GP planners keep the last fitted
+hyperparameters to warm-start the next fit). ``state()`` returns it as a
+JSON-ready value after each ``propose``; the agent journals it with the
+proposals and, after a restart, hands the last one back with
+``load_state`` before the next ``propose``, so a resumed agent proposes
+exactly what an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -75,6 +81,13 @@ class Planner(ABC):
 
     def observe(self, trials: Sequence[Trial]) -> None:
         """Hear about newly finished trials (optional; history is authoritative)."""
+
+    def state(self) -> Any:
+        """JSON-ready state to journal with the last proposals (None: this planner keeps none)."""
+        return None
+
+    def load_state(self, state: Any) -> None:
+        """Restore a value ``state()`` returned (after a restart); anything unusable is ignored."""
 
 
 #: name -> planner class; filled by ``register``.

@@ -35,6 +35,7 @@ class BoPlanner(GPPlanner):
 
     name = "bo"
     extra_options = {"acquisition": "qlognei", "beta": 2.0}
+    monotone_score = True  # log-EI and UCB grow with the mean and the std
 
     def check_options(self) -> None:
         if len(self.objectives) != 1:

@@ -45,22 +45,15 @@ def _as_2d(t: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
     return t
 
 
-def fit_gp(
+def build_gp(
     train_x: torch.Tensor | np.ndarray,
     train_y: torch.Tensor | np.ndarray,
     *,
     bounds: torch.Tensor | None = None,
     train_yvar: torch.Tensor | np.ndarray | None = None,
     nu: float = 2.5,
-    seed: int = 0,
 ) -> SingleTaskGP:
-    """Fit a GP to ``train_x`` (n, d) and ``train_y`` (n,) or (n, m).
-
-    ``bounds`` (2, d) fixes the input normalization (e.g. the unit cube of an
-    encoded space); without it the bounds are learned from ``train_x``.
-    ``train_yvar`` gives known noise variances; without it the noise is fitted.
-    A multi-column ``train_y`` gives one independent output per column.
-    """
+    """The unfitted GP ``fit_gp`` fits (BoTorch's default hyperparameter start); arguments as there."""
     x = _as_2d(train_x, "train_x")
     y = _as_2d(train_y, "train_y")
     if x.shape[0] != y.shape[0]:
@@ -84,6 +77,27 @@ def fit_gp(
     )
     if nu != 2.5:
         model.covar_module.nu = nu
+    return model
+
+
+def fit_gp(
+    train_x: torch.Tensor | np.ndarray,
+    train_y: torch.Tensor | np.ndarray,
+    *,
+    bounds: torch.Tensor | None = None,
+    train_yvar: torch.Tensor | np.ndarray | None = None,
+    nu: float = 2.5,
+    seed: int = 0,
+) -> SingleTaskGP:
+    """Fit a GP to ``train_x`` (n, d) and ``train_y`` (n,) or (n, m), from BoTorch's default start.
+
+    ``bounds`` (2, d) fixes the input normalization (e.g. the unit cube of an
+    encoded space); without it the bounds are learned from ``train_x``.
+    ``train_yvar`` gives known noise variances; without it the noise is fitted.
+    A multi-column ``train_y`` gives one independent output per column.
+    (``gp_warm.fit_with_state`` fits the same model warm from a previous fit.)
+    """
+    model = build_gp(train_x, train_y, bounds=bounds, train_yvar=train_yvar, nu=nu)
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with manual_seed(seed), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
         fit_gpytorch_mll(mll)

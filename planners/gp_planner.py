@@ -25,6 +25,13 @@ continuous spaces); this base class does everything else the same way:
   replaced by the best of ``fill_samples`` random new points, scored like a
   pool. Planners with ``continuous_by_candidates`` (``range``,
   ``uncertainty``) always work this way in continuous spaces.
+* **Warm-started fits** (``gp_warm``): with ``warm_start`` (default) each
+  fit starts from the previous fit's hyperparameters and runs a short
+  optimisation (``warm_maxiter`` steps); a full fit with ``fit_restarts``
+  extra starts runs first, every ``refit_every`` fits, and whenever the warm
+  fit's marginal likelihood falls ``refit_tolerance`` nats per observation
+  behind the last full fit's. ``state()`` is that JSON-ready fit state;
+  ``warm_start = false`` fits every time from BoTorch's default start alone.
 * **Seeds**: every random choice (GP fit restarts, MC samples, start points,
   candidate sets) derives from the planner seed and the history length, so
   the same seed and history give the same proposals, also after a restart.
@@ -47,7 +54,13 @@ from labpilot.errors import PlannerError
 from labpilot.planners.base import Planner, Proposal, Trial
 from labpilot.planners.encoding import Encoder, HistoryData, call_seed, check_k, dedupe, maximize_form, points, pool_available, split_history
 from labpilot.planners.gp import DTYPE, fit_gp, posterior_mean_std
+from labpilot.planners.gp_warm import FitPolicy, fit_with_state, usable
 from labpilot.planners.pool_batch import ScoreFn, greedy_batch, shortlist
+from labpilot.planners.pool_predict import predictor, supports
+from labpilot.planners.pool_select import select
+
+#: Pools with rows x observations^2 above this are screened in float32 (``pool_select``).
+SCREEN_ABOVE = 2e9
 from labpilot.planners.random_planner import sample_new, sample_space
 from labpilot.planners.space import Objective, Space
 
@@ -63,6 +76,11 @@ COMMON_OPTIONS: dict[str, Any] = {
     "fill_samples": 1024,
     "pool_chunk": 4096,
     "pool_shortlist": 2000,
+    "warm_start": True,
+    "refit_every": 10,
+    "warm_maxiter": 20,
+    "fit_restarts": 0,
+    "refit_tolerance": 0.05,
 }
 
 
@@ -75,6 +93,9 @@ class GPPlanner(Planner):
     #: In continuous spaces, pick from ``fill_samples`` random feasible points
     #: with the pool machinery instead of running ``optimize_acqf``.
     continuous_by_candidates: bool = False
+    #: The pool score never decreases when the mean or the std grows (lets
+    #: large pools use the float32 screen of ``pool_select``).
+    monotone_score: bool = False
 
     def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
         super().__init__(space, objectives, seed, **options)
@@ -86,11 +107,25 @@ class GPPlanner(Planner):
         if self.opts["failed"] not in ("worst", "exclude"):
             raise PlannerError(f"planner {self.name!r}: failed must be 'worst' or 'exclude', got {self.opts['failed']!r}")
         for key in ("min_observations", "num_restarts", "raw_samples", "maxiter", "mc_samples", "max_categorical_combos",
-                    "fill_samples", "pool_chunk", "pool_shortlist"):
+                    "fill_samples", "pool_chunk", "pool_shortlist", "refit_every", "warm_maxiter"):
             v = self.opts[key]
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise PlannerError(f"planner {self.name!r}: {key} must be a positive integer, got {v!r}")
+        v = self.opts["fit_restarts"]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise PlannerError(f"planner {self.name!r}: fit_restarts must be an integer >= 0, got {v!r}")
+        v = self.opts["refit_tolerance"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+            raise PlannerError(f"planner {self.name!r}: refit_tolerance must be a number >= 0, got {v!r}")
+        if not isinstance(self.opts["warm_start"], bool):
+            raise PlannerError(f"planner {self.name!r}: warm_start must be true or false, got {self.opts['warm_start']!r}")
         self.opts["min_observations"] = max(2, int(self.opts["min_observations"]))
+        self.fit_policy = FitPolicy(int(self.opts["refit_every"]), int(self.opts["warm_maxiter"]),
+                                    int(self.opts["fit_restarts"]), float(self.opts["refit_tolerance"]))
+        self._fit_states: list[dict | None] = []
+        self._pool_note = ""
+        #: What the last fit did per objective ("warm", "full (reason)", "cold").
+        self.last_fit: list[str] = []
         self.encoder = Encoder(space)
         self.check_options()
 
@@ -137,10 +172,34 @@ class GPPlanner(Planner):
         return y.min(axis=0, keepdims=True)
 
     def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> list[SingleTaskGP]:
-        """One GP per objective column on the encoded rows."""
+        """One GP per objective column on the encoded rows (warm-started, see the module docstring)."""
         tx = self.encoder.tensor(x)
-        return [fit_gp(tx, torch.as_tensor(y[:, j], dtype=DTYPE), bounds=self.encoder.bounds(), seed=seed)
-                for j in range(y.shape[1])]
+        ys = [torch.as_tensor(y[:, j], dtype=DTYPE) for j in range(y.shape[1])]
+        if not self.opts["warm_start"]:
+            self.last_fit = ["cold"] * len(ys)
+            return [fit_gp(tx, yj, bounds=self.encoder.bounds(), seed=seed) for yj in ys]
+        states = self._fit_states if len(self._fit_states) == len(ys) else [None] * len(ys)
+        models, new_states, kinds = [], [], []
+        for yj, st in zip(ys, states):
+            model, new, kind = fit_with_state(tx, yj, st, self.fit_policy, bounds=self.encoder.bounds(), seed=seed)
+            models.append(model)
+            new_states.append(new)
+            kinds.append(kind)
+        self._fit_states, self.last_fit = new_states, kinds
+        return models
+
+    def state(self) -> dict[str, Any] | None:
+        """The last fit's hyperparameters and refit bookkeeping per objective (JSON-ready), or None."""
+        if not self.opts["warm_start"] or not self._fit_states:
+            return None
+        return {"planner": self.name, "gp": [dict(s) for s in self._fit_states if s is not None]}
+
+    def load_state(self, state: Any) -> None:
+        """Warm-start the next fit from a journaled ``state()``; a foreign or malformed value is ignored."""
+        if isinstance(state, dict) and state.get("planner") == self.name and isinstance(state.get("gp"), list):
+            self._fit_states = [s if usable(s) else None for s in state["gp"]]
+        else:
+            self._fit_states = []
 
     # -- propose ----------------------------------------------------------------
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
@@ -161,13 +220,17 @@ class GPPlanner(Planner):
             note = f"{self.name}: only {len(data.x)} completed result(s), fewer than {self.opts['min_observations']}: random"
             return self._random(data, k, rng, avail, note)
         models = self.fit(x, y, seed)
+        notes.append("GP fit " + ", ".join(self.last_fit))
         train_x = self.encoder.tensor(x)
         train_y = torch.as_tensor(y, dtype=DTYPE)
         notes += self.after_fit(models, train_x, train_y)
         note = "; ".join([self.name] + notes)
         if avail is not None:
             pool = np.asarray(self.space.pool, dtype=float)[avail]
+            self._pool_note = ""
             picks = self._pool_pick(models, train_x, train_y, self.encoder.tensor(pool), data.pending, k)
+            if self._pool_note:
+                note += "; " + self._pool_note
             return [Proposal(p, s, note) for p, s in zip(points(self.space, pool[[i for i, _ in picks]]), [s for _, s in picks])]
         return self._continuous(models, train_x, train_y, data, k, seed, rng, note)
 
@@ -182,12 +245,24 @@ class GPPlanner(Planner):
         self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor,
         feats: torch.Tensor, believed_rows: np.ndarray, k: int,
     ) -> list[tuple[int, float]]:
-        """Score all of ``feats`` and pick ``k`` greedily; returns (index into feats, score)."""
+        """Score all of ``feats`` and pick ``k`` greedily; returns (index into feats, score).
+
+        Large pools with a score that grows with the mean and the std (``bo``)
+        go through ``pool_select``: a float32 screen, float64 on a certified
+        shortlist (the note says how it was checked).
+        """
         fn = self.score_fn(models, train_x, train_y)
+        believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
+        n = train_x.shape[0]
+        if (self.monotone_score and len(models) == 1 and supports(models[0])
+                and feats.shape[0] * n * n > SCREEN_ABOVE and feats.shape[0] > self.opts["pool_shortlist"]):
+            res = select(predictor(models[0]), models[0], feats, believed, k, fn, self.opts["pool_shortlist"],
+                         np.random.default_rng(self._call_seed))
+            self._pool_note = res.note()
+            return res.picks
         stats = [posterior_mean_std(m, feats, chunk=self.opts["pool_chunk"]) for m in models]
         mean = torch.cat([s[0] for s in stats], dim=-1)
         std = torch.cat([s[1] for s in stats], dim=-1)
-        believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
         first = fn(mean, std, mean[:0])
         short = shortlist(first, k, self.opts["pool_shortlist"])
         picks = greedy_batch(models, feats[short], believed, k, fn)

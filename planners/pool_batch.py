@@ -25,6 +25,7 @@ import torch
 from botorch.models import SingleTaskGP
 
 from labpilot.planners.gp import MAX_CHOLESKY, DTYPE
+from labpilot.planners.pool_predict import predictor, supports
 
 #: score_fn(mean (S, m), std (S, m), believed_means (j, m)) -> scores (S,)
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -32,6 +33,8 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _joint(model: SingleTaskGP, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean (n,), latent covariance (n, n) and observation-noise variance (n,) at ``Z``."""
+    if supports(model) and model.likelihood.noise.numel() == 1:
+        return predictor(model).joint(Z)  # the cached Cholesky factor: no second posterior pass
     with torch.no_grad(), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
         post = model.posterior(Z)
         mean = post.mean.reshape(-1)

@@ -10,13 +10,23 @@ marginals directly, chunk by chunk, from pieces cached once per model:
 * The variance ``k** - k*^T K^-1 k*`` exactly, with ``W = L^-1`` (cost
   N x n^2), or, for huge pools, from the top ``rank`` eigen-directions of
   ``K``: ``k** - ||P^T k*||^2`` with ``P = U_r Lambda_r^-1/2`` (cost
-  N x n x rank). Dropping eigen-directions drops non-negative terms, so the
+  N x n x rank; the directions from a randomized range finder). Restricting
+  ``K^-1``'s quadratic form to a subspace can only lower it, so the
   approximate standard deviation is an **upper bound** of the exact one
   (conservative: a candidate can only look more uncertain than it is). The
   planners re-score their shortlist exactly before choosing.
 * The Matern/RBF kernels that ``fit_gp`` builds are evaluated by a small
   in-place implementation (float32 for huge pools, float64 otherwise); any
   other kernel goes through its GPyTorch module.
+* ``screen`` is the fastest pass, for pools of 10^5-10^6 rows: one float32
+  sweep over cache-sized chunks that yields the mean and the low-rank
+  (upper-bound) standard deviation from a single matrix product per chunk
+  (``k*^T [alpha | P]``), with the inputs pre-scaled by the lengthscales and
+  centred (less cancellation in the float32 distances) and the output scale
+  folded into ``[alpha | P]``. Its float32 error is measured, not assumed:
+  ``pool_select`` compares it with ``exact`` (float64) on the rows it checks.
+* ``joint`` gives the exact float64 joint posterior of a shortlist (for the
+  kriging-believer batch) from the cached Cholesky factor.
 """
 
 from __future__ import annotations
@@ -126,8 +136,16 @@ class PoolPredictor:
                 self._winv = torch.linalg.solve_triangular(self.L, eye, upper=False).T.contiguous()
             return self._winv
         if rank not in self._proj:
-            lam, U = torch.linalg.eigh(self.K)
-            self._proj[rank] = (U[:, -rank:] / lam[-rank:].sqrt()).contiguous()
+            # Any subspace span(Q) gives a lower bound k^T Q (Q^T K Q)^-1 Q^T k <= k^T K^-1 k
+            # (the variational form of K^-1), hence an upper bound of the variance; a randomized
+            # range finder (two power steps) finds the top eigen-directions in O(n^2 r)
+            # instead of a full O(n^3) eigendecomposition.
+            n = self.K.shape[0]
+            g = torch.Generator().manual_seed(0)
+            Y = self.K @ (self.K @ torch.randn(n, rank, generator=g, dtype=torch.float64))
+            Q, _ = torch.linalg.qr(Y)
+            lam, V = torch.linalg.eigh(Q.T @ self.K @ Q)
+            self._proj[rank] = (Q @ V / lam.clamp_min(1e-12).sqrt()).contiguous()
         return self._proj[rank]
 
     def predict(self, X: torch.Tensor, chunk: int = 4096, rank: int | None = None, fast_dtype: bool = False):
@@ -160,6 +178,89 @@ class PoolPredictor:
         mean = mean.add_(self.const).mul_(self.y_std).add_(self.y_mean)
         std = var.clamp_min_(0.0).sqrt_().mul_(self.y_std)
         return mean, std
+
+
+    # -- the fast screening pass and the exact pieces pool_select needs -----------
+    def _scaled(self, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Inputs (already transformed) centred and divided by the lengthscales, times the kernel's distance factor."""
+        kind, nu, ls, _ = self.spec
+        c = 1.0 if kind == "rbf" or nu == 0.5 else (math.sqrt(3.0) if nu == 1.5 else math.sqrt(5.0))
+        return ((x.to(torch.float64) - self._centre) * (c / ls.to(torch.float64))).to(dtype)
+
+    def _unit_kernel(self, A: torch.Tensor, B: torch.Tensor, out: torch.Tensor, work: torch.Tensor) -> torch.Tensor:
+        """k/outputscale for augmented pre-scaled inputs (``_augment``), in place in ``out`` (``work`` same shape).
+
+        ``A @ B.T`` of the augmented rows is the squared distance; then 5
+        element-wise passes for Matern-5/2 (the pool sweep is bound by them).
+        """
+        kind, nu, _, _ = self.spec
+        torch.mm(A, B.T, out=out).clamp_(min=0.0)  # squared distance
+        if kind == "rbf":
+            return out.mul_(-0.5).exp_()
+        r = out.sqrt_()
+        torch.neg(r, out=work).exp_()  # exp(-r)
+        if nu == 0.5:
+            return out.copy_(work)
+        if nu == 1.5:
+            return torch.addcmul(work, r, work, out=out)  # (1 + r) exp(-r)
+        r.addcmul_(r, r, value=1.0 / 3.0)  # r + r^2 / 3
+        return torch.addcmul(work, r, work, out=out)  # (1 + r + r^2 / 3) exp(-r)
+
+    @staticmethod
+    def _augment(x: torch.Tensor, left: bool) -> torch.Tensor:
+        """Rows [x, |x|^2, 1] (left) or [-2x, 1, |x|^2] (right): their product is the squared distance."""
+        sq = (x * x).sum(1, keepdim=True)
+        one = torch.ones_like(sq)
+        return torch.cat([x, sq, one], 1) if left else torch.cat([-2.0 * x, one, sq], 1)
+
+    def screen(self, X: torch.Tensor, chunk: int = 2048, rank: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float32 mean and low-rank upper-bound std (outcome units, float64 tensors) at ``X`` (N, d)."""
+        if self.spec is None:
+            return self.predict(X, chunk=chunk, rank=rank, fast_dtype=True)
+        n = self.xt.shape[0]
+        f32 = torch.float32
+        scale = self.spec[3]
+        if not hasattr(self, "_centre"):
+            self._centre = self.xt.mean(0)
+        M = self._variance_map(rank if rank < n else None)
+        R = torch.cat([self.alpha[:, None], M], 1).mul(scale).to(f32).contiguous()
+        B = self._augment(self._scaled(self.xt, torch.float64), left=False).to(f32).contiguous()
+        N = X.shape[0]
+        mean = torch.empty(N, dtype=torch.float64)
+        var = torch.empty(N, dtype=torch.float64)
+        rows = min(chunk, max(1, N))
+        buf, work = torch.empty(rows, n, dtype=f32), torch.empty(rows, n, dtype=f32)
+        prod = torch.empty(rows, R.shape[1], dtype=f32)
+        transform = getattr(self.model, "input_transform", None)
+        with torch.no_grad():
+            for s in range(0, N, chunk):
+                xs = X[s : s + chunk]
+                xs = transform(xs) if transform is not None else xs
+                c = xs.shape[0]
+                ks = self._unit_kernel(self._augment(self._scaled(xs, f32), left=True), B, buf[:c], work[:c])
+                out = torch.mm(ks, R, out=prod[:c])
+                mean[s : s + c] = out[:, 0]
+                var[s : s + c] = out[:, 1:].pow_(2).sum(1)
+        mean.add_(self.const).mul_(self.y_std).add_(self.y_mean)
+        std = var.neg_().add_(self.prior_var).clamp_min_(0.0).sqrt_().mul_(self.y_std)
+        return mean, std
+
+    def exact(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Exact float64 mean and std (outcome units) at ``X``: for shortlists."""
+        return self.predict(X, chunk=4096, rank=None, fast_dtype=False)
+
+    def joint(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Exact float64 mean (S,), latent covariance (S, S) and noise variance (S,) at ``X``, outcome units."""
+        with torch.no_grad():
+            xs = self.model.input_transform(X) if hasattr(self.model, "input_transform") else X
+            xs = xs.to(torch.float64)
+            ks = self._k(xs, self.xt, torch.float64)  # (S, n)
+            mean = (ks @ self.alpha + self.const) * self.y_std + self.y_mean
+            V = torch.linalg.solve_triangular(self.L, ks.T, upper=False)  # (n, S)
+            cov = (self._k(xs, xs, torch.float64) - V.T @ V) * self.y_std**2
+            noise = self.model.likelihood.noise.detach().reshape(-1).to(torch.float64)
+            noise = (noise.expand(xs.shape[0]) if noise.numel() == 1 else noise) * self.y_std**2
+        return mean, cov, noise.clone()
 
 
 def predictor(model) -> PoolPredictor:

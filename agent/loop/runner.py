@@ -28,7 +28,7 @@ from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLi
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
-from labpilot.agent.history import best_experiment, experiment_trial, planner_history
+from labpilot.agent.history import best_experiment, experiment_trial, last_planner_state, planner_history
 from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
@@ -86,6 +86,8 @@ class CampaignRunner:
             campaign.planner.name, campaign.space(), campaign.planner_objectives(),
             seed=campaign.seed, options=campaign.planner.options,
         )
+        # a resumed agent warm-starts from the state journaled with the last proposals
+        self.planner.load_state(last_planner_state(store, self.planner.name))
         self._step_started = time.monotonic()
 
     # -- journal -----------------------------------------------------------
@@ -257,8 +259,9 @@ class CampaignRunner:
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
             self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+        extra = {} if initial else {"planner_state": self.planner.state()}
         self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
-                             seconds=round(time.monotonic() - started, 3))
+                             seconds=round(time.monotonic() - started, 3), **extra)
         if status == st.AWAITING_APPROVAL:
             self.machine.propose()
 

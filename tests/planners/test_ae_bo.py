@@ -108,3 +108,17 @@ def test_oer_plate_names_map_to_elements(oer_plate):
     props = planner.propose(hist, 2)
     pool = {tuple(r) for r in data[:, :6].tolist()}
     assert all(tuple(p.params[n] for n in names) in pool for p in props)
+
+
+def test_auto_latent_does_not_compress_a_small_simplex():
+    """3 elements = 2 free parameters: no autoencoder, the GP works on the parameters and still finds the peak."""
+    planner = make_planner("ae-bo", POOL_SPACE, [OBJ], seed=0)
+    assert planner.direct and planner.free_params == 2
+    rows = [0, 20, 40, 60]
+    for _ in range(5):
+        p = planner.propose(history(rows), 1)[0]
+        assert "not compressed" in p.note
+        rows.append(int(np.nonzero((GRID == np.array(rows_of([p])[0])).all(1))[0][0]))
+    assert max(value(GRID[i]) for i in rows) >= -0.021  # within two grid steps of Fe0.7Co0.3
+    many = Space(tuple(ContinuousParam(f"x{i}", 0, 1) for i in range(10)))
+    assert not make_planner("ae-bo", many, [OBJ], seed=0).direct  # 10 free parameters: compressed
