@@ -147,7 +147,7 @@ class Campaign(_Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     mode: Literal["unattended", "supervised"] = "unattended"
     #: Synthesize the next sample while the current one is measured (DESIGN.md §2).
     pipeline: bool = False

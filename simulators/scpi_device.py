@@ -28,6 +28,7 @@ from labpilot.simulators.clock import VirtualClock
 from labpilot.simulators.commands import CommandRegistry
 from labpilot.simulators.faults import FaultInjector, FaultSpec
 from labpilot.simulators.ledger import Ledger
+from labpilot.simulators.seeds import check_seed
 from labpilot.simulators.tray import Tray
 from labpilot.simulators.worlds import WorldCache
 
@@ -74,6 +75,7 @@ class ScpiDevice:
         tray: Tray | None = None,
         seed: int = 0,
     ) -> None:
+        check_seed(seed)
         self.identity = Identity(vendor="LABPILOT", model=self.model, serial=serial, version=PROTOCOL_VERSION)
         self.clock = clock or VirtualClock()
         self.faults = faults or FaultInjector(FaultSpec(), random.Random(seed))
@@ -306,7 +308,7 @@ class MeasuringDevice(ScpiDevice):
     nominal_s = 300.0
 
     def __init__(self, *, world_seed: int = 0, **kw: Any) -> None:
-        self.world_seed = world_seed
+        self.world_seed = check_seed(world_seed, "world seed")
         self._worlds = WorldCache(self.world_seed)
         super().__init__(**kw)
 

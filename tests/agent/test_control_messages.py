@@ -85,7 +85,7 @@ def test_commands_without_arguments_may_omit_args_and_pause_defaults_to_deferred
         (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {}}}', "at least one NAME=VALUE"),
         (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": [1]}}}', "args.values.x: expected a number or a string"),
         (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": NaN}}}', "NaN is not a JSON number"),
-        (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": 1e999}}}', "args.values.x"),
+        (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": 1e999}}}', "number 1e999 is out of range"),
         (b'{"v": 1, "cmd": "status", "token": 12345}', "token: Input should be a valid string"),
     ],
 )
