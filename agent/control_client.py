@@ -133,6 +133,7 @@ class ControlClient:
     def _connect(self) -> zmq.Socket[Any]:
         sock = self._ctx.socket(zmq.REQ)
         sock.linger = 0
+        sock.maxmsgsize = 64 * 1024 * 1024  # control_messages.MAX_REPLY_BYTES: a peer sending more is dropped
         if self._parsed.is_ipv6:
             sock.ipv6 = True
         if self._curve is not None:

@@ -198,10 +198,9 @@ class ControlServer:
     def _serve_guarded(self) -> None:
         try:
             self._serve()
-        except BaseException as exc:  # recorded for the watchdog, then the thread ends
+        except BaseException as exc:  # logged and recorded for the watchdog; the thread ends
             self._failure = f"{type(exc).__name__}: {str(exc)[:200]}"
             log.critical("control endpoint thread died: %s", self._failure, exc_info=True)
-            raise
 
     def _watch(self, thread: threading.Thread) -> None:
         """Notice a serving thread that ended without ``stop()``, and report it once."""

@@ -71,6 +71,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 PROTOCOL_VERSION = "1.0"
 #: Longest line (terminator included) either side may send.
 MAX_LINE_BYTES = 65536
+#: Longest error message an instrument sends (SCPI caps error strings at 255 characters).
+MAX_ERROR_MESSAGE_CHARS = 255
 #: Longest number field: ``repr(float)`` needs at most 24 characters.
 MAX_NUMBER_CHARS = 100
 #: Command ids and sample ids on the wire.
@@ -170,7 +172,8 @@ def check_id(value: str, what: str = "command id") -> str:
     """Validate a command/sample id for the wire; ValueError naming it if unfit."""
     if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise ScpiProtocolError(
-            f"{what} {value!r} is not a valid id: 1-80 characters of letters, digits and _.:@/+- "
+            f"{what} {value[:40] if isinstance(value, str) else value!r} is not a valid id: "
+            "1-80 characters of letters, digits and _.:@/+- "
             "starting with a letter or digit"
         )
     return value

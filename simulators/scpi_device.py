@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from labpilot.errors import ScpiProtocolError, SimulatedFault
-from labpilot.protocols.scpi import ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, ErrorReply, Identity, check_id, join_fields, parse_number
+from labpilot.protocols.scpi import MAX_ERROR_MESSAGE_CHARS, ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, ErrorReply, Identity, check_id, join_fields, parse_number
 from labpilot.simulators.clock import VirtualClock
 from labpilot.simulators.commands import CommandRegistry
 from labpilot.simulators.faults import FaultInjector, FaultSpec
@@ -155,6 +155,8 @@ class ScpiDevice:
         return self._refuse(-363, "Input buffer overrun")
 
     def _refuse(self, code: int, message: str) -> str:
+        if len(message) > MAX_ERROR_MESSAGE_CHARS:  # never echo a 64 KiB line back
+            message = message[: MAX_ERROR_MESSAGE_CHARS - 3] + "..."
         self.push_error(code, message)
         return ErrorReply(code=code, message=message).text()
 

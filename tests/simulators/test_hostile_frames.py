@@ -141,3 +141,10 @@ def test_a_60000_digit_number_over_a_pty_is_refused_and_the_line_serves_on(sputt
     assert ask(sputter_pty, b"PRES 0.5") == "OK"
     assert float(ask(sputter_pty, b"PRES?")) == 0.5
     assert ask(sputter_pty, b"*IDN?").startswith("LABPILOT,SPUTTER-SIM,")
+
+
+def test_an_error_reply_never_echoes_a_huge_line_back(sputter_pty: serial.Serial) -> None:
+    reply = ask(sputter_pty, b"DEP:STAT? " + b"[" * 60_000)
+    assert reply.startswith("ERR ") and "is not a valid id" not in reply[300:]
+    assert len(reply) < 300  # SCPI caps error strings at 255 characters
+    assert ask(sputter_pty, b"SYST:ERR?").startswith("-")
