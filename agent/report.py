@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,8 @@ def campaign_status(store: Store) -> dict[str, Any]:
     objective = config["objectives"][0]
     best = best_experiment(store, objective["name"], objective["direction"])
     counts = store.counts()
-    fault = store.get_meta("fault")
-    endpoint = store.get_meta("control_endpoint")
+    fault = store.fault()
+    endpoint = store.control_endpoint()
     return {
         "campaign": camp["name"],
         "state": camp["state"],
@@ -36,9 +35,9 @@ def campaign_status(store: Store) -> dict[str, Any]:
             "params": best.params,
             "chosen_by": best.chosen_by,
         },
-        "fault": json.loads(fault) if fault else None,
+        "fault": fault,
         "control_endpoint": endpoint,
-        "control_dead": store.get_meta("control_dead"),
+        "control_dead": store.control_dead(),
         "updated": camp["updated"],
         "db": str(store.path),
     }

@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from labpilot.agent import control_messages as cm
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control import messages as cm
+from labpilot.agent.control.server import ControlServer
 from labpilot.errors import ControlProtocolError, EnvelopeError, ScpiProtocolError
 from labpilot.protocols import envelope as env
 from labpilot.protocols import scpi

@@ -1,7 +1,7 @@
 """The one bounded, strict JSON decoder for every labpilot wire message.
 
 Used by the ZeroMQ envelope (``protocols.envelope``), the operator control
-channel (``agent.control_messages``) and the wire arrays. ``json.loads`` on
+channel (``agent.control.messages``) and the wire arrays. ``json.loads`` on
 its own is unsafe facing a network: an integer of more than 4,300 digits
 raises ``ValueError``, JSON nested ~1,000 deep raises ``RecursionError``,
 ``NaN``/``Infinity`` and ``1e999`` (which becomes ``inf``) slip through, and

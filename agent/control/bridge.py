@@ -7,25 +7,22 @@ from typing import Any
 
 from labpilot.errors import OperatorRefused
 from labpilot.agent.campaign import ControlSpec
-from labpilot.agent.control_auth import read_token_file, token_from_env
-from labpilot.agent.control_messages import ControlRequest
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control.auth import read_token_file, token_from_env
+from labpilot.agent.control.commands import COMMANDS
+from labpilot.agent.control.messages import ControlRequest
+from labpilot.agent.control.server import ControlServer
 from labpilot.agent.operator import LimitCheck, OperatorDesk
 from labpilot.agent.store import Store
 
-META_ENDPOINT = "control_endpoint"
-META_CONTROL_DEAD = "control_dead"
-
-
 class DeskHandler:
-    """``ControlServer`` handler: each request becomes an ``OperatorDesk`` call."""
+    """``ControlServer`` handler: each request runs its registered ``OperatorDesk`` method."""
 
     def __init__(self, desk: OperatorDesk) -> None:
         self.desk = desk
 
     def handle(self, request: ControlRequest) -> dict[str, Any]:
         try:
-            return self.desk.dispatch(request.cmd, request.args.model_dump())
+            return COMMANDS[request.cmd].call(self.desk, request.args)
         except OperatorRefused as exc:
             raise OperatorRefused(str(exc)) from None
 
@@ -42,7 +39,7 @@ def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | Non
     def report_dead(reason: str) -> None:  # on the watchdog thread: its own connection
         own = Store.open(store.path)
         try:
-            own.set_meta(META_CONTROL_DEAD, reason)
+            own.set_control_dead(reason)
             own.log_event("control_dead", reason=reason)
         finally:
             own.close()
@@ -53,7 +50,7 @@ def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | Non
         on_dead=report_dead,
     )
     endpoint = server.start()
-    store.set_meta(META_CONTROL_DEAD, None)
-    store.set_meta(META_ENDPOINT, endpoint)
+    store.set_control_dead(None)
+    store.set_control_endpoint(endpoint)
     store.log_event("control_listening", endpoint=endpoint)
     return server

@@ -22,15 +22,14 @@ import pytest
 import serial
 import zmq
 
-from labpilot.agent.control_bridge import META_ENDPOINT
-from labpilot.agent.control_client import ControlClient
-from labpilot.agent.control_server import AUTH_FAILED
+from labpilot.agent.control.client import ControlClient
+from labpilot.agent.control.server import AUTH_FAILED
 from labpilot.agent.dryrun import load_simulators
 from labpilot.agent.store import Store
 from labpilot.protocols.envelope import ERR_BAD_REQUEST, decode_reply
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TOKEN = "correct-horse-battery-staple-42"
 
 CONTROL_FRAMES = [
@@ -63,7 +62,7 @@ def endpoint_of(db: Path) -> str | None:
     except Exception:  # created but not initialised yet
         return None
     try:
-        return store.get_meta(META_ENDPOINT)
+        return store.control_endpoint()
     finally:
         store.close()
 

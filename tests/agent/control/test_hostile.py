@@ -18,8 +18,8 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labpilot.agent.control_messages import COMMANDS, ControlRequest
-from labpilot.agent.control_server import AUTH_FAILED, ControlServer
+from labpilot.agent.control.messages import COMMAND_NAMES, ControlRequest
+from labpilot.agent.control.server import AUTH_FAILED, ControlServer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,7 +77,7 @@ def _template(depth: int, number: str, token: str | None) -> bytes:
 def hostile_frames(token: str | None) -> st.SearchStrategy[bytes]:
     valid = st.builds(
         lambda cmd, args, tok: json.dumps({"v": 1, "cmd": cmd, "args": args, **({"token": tok} if tok else {})}).encode(),
-        st.sampled_from(COMMANDS),
+        st.sampled_from(COMMAND_NAMES),
         st.dictionaries(st.sampled_from(["id", "now", "reason", "values"]), st.integers(-5, 5) | st.text(max_size=5) | st.booleans(), max_size=2),
         st.sampled_from([None, token, "wrong-token-but-long-enough"]),
     )
@@ -196,9 +196,9 @@ def test_a_watchdog_notices_a_dead_control_thread_and_reports_it_once() -> None:
 
 def test_labpilot_status_says_when_the_control_endpoint_died(tmp_path: Path, alloy_campaign_file: Path) -> None:
     from labpilot.agent.campaign import ControlSpec, load_campaign
-    from labpilot.agent.control_bridge import start_control
+    from labpilot.agent.control.bridge import start_control
     from labpilot.agent.report import campaign_status, format_status
-    from labpilot.agent.session import open_or_create
+    from labpilot.agent.loop.session import open_or_create
 
     store, _, _ = open_or_create(load_campaign(alloy_campaign_file), str(alloy_campaign_file), tmp_path / "c.db")
     try:
