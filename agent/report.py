@@ -37,6 +37,7 @@ def campaign_status(store: Store) -> dict[str, Any]:
         },
         "fault": fault,
         "control_endpoint": endpoint,
+        "control_dead": store.control_dead(),
         "updated": camp["updated"],
         "db": str(store.path),
     }
@@ -55,6 +56,8 @@ def format_status(s: dict[str, Any]) -> str:
     if s["fault"]:
         f = s["fault"]
         lines.append(f"  FAULT on {f['instrument']}: {f['error']} (experiment {f.get('experiment')})")
+    if s.get("control_dead") and s.get("control_endpoint"):  # cleared when the run ends
+        lines.append(f"  CONTROL ENDPOINT DEAD ({s['control_dead']}): pause/abort cannot reach this run")
     age = time.time() - s["updated"]
     lines.append(f"  last update {age:.0f}s ago")
     return "\n".join(lines)

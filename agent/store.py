@@ -54,6 +54,7 @@ class MetaKey(StrEnum):
     FAULT = "fault"  # JSON {instrument, error, experiment}
     RESUME_TO = "resume_to"  # machine state to return to
     CONTROL_ENDPOINT = "control_endpoint"
+    CONTROL_DEAD = "control_dead"  # why the control endpoint's serving thread died
     DRY_RUN_SIMULATORS = "dry_run_simulators"  # JSON list of the dry run's simulator processes
 
 
@@ -320,6 +321,13 @@ class Store:
 
     def set_control_endpoint(self, endpoint: str | None) -> None:
         self.set_meta(MetaKey.CONTROL_ENDPOINT, endpoint)
+
+    def control_dead(self) -> str | None:
+        """Why the running agent's control endpoint died (its watchdog says so), or None."""
+        return self.get_meta(MetaKey.CONTROL_DEAD)
+
+    def set_control_dead(self, reason: str | None) -> None:
+        self.set_meta(MetaKey.CONTROL_DEAD, reason)
 
     def dry_run_simulators(self) -> list[dict[str, Any]] | None:
         """The simulator processes a dry run started (for a resume or a clean stop), or None."""

@@ -7,7 +7,10 @@ Frames
     **ASCII-only** UTF-8 (non-ASCII characters travel as ``\\uXXXX``
     escapes), at most ``MAX_FRAME_BYTES``. Any byte outside 0x20-0x7E
     (besides JSON whitespace) is a protocol error: that is how a garbled
-    frame is detected.
+    frame is detected. Frames are decoded by ``protocols.json_codec``: at
+    most ``MAX_DEPTH`` levels of nesting, number literals of at most
+    ``MAX_NUMBER_CHARS`` characters, no ``NaN``/``Infinity``, no duplicate
+    keys; the sockets drop a peer that sends more than ``MAX_WIRE_BYTES``.
 
 Request (client → instrument)
     ``{"id": str, "cmd": str, "args": {...}, "version": "1.0"}``. ``id`` is
@@ -41,20 +44,26 @@ Connect
 
 from __future__ import annotations
 
-from labpilot.errors import EnvelopeError
 import base64
 import json
 import math
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from labpilot.errors import EnvelopeError
+from labpilot.protocols.json_codec import MAX_DEPTH, decode_json_object, nesting_depth
+from labpilot.protocols.strict import Strict, describe_validation_error
 
 #: Name and version of this wire protocol, announced by ``hello``.
 PROTOCOL_NAME = "labpilot-zmq"
 PROTOCOL_VERSION = "1.0"
 #: Largest frame either side accepts (a 10^6-point float64 pattern fits).
 MAX_FRAME_BYTES = 16 * 1024 * 1024
+#: ``zmq.MAXMSGSIZE`` of the sockets: libzmq drops a peer that sends more. A little
+#: above ``MAX_FRAME_BYTES``, so a frame just over the limit still gets an error reply.
+MAX_WIRE_BYTES = MAX_FRAME_BYTES + 64 * 1024
 #: Array dtypes allowed on the wire.
 ARRAY_DTYPES = ("<f8", "<f4", "<i8", "<i4")
 
@@ -70,15 +79,9 @@ ERR_BUSY = 210
 ERR_HARDWARE = 301
 
 _ARRAY_KEY = "__ndarray__"
-#: Bytes a frame may contain: printable ASCII and JSON whitespace.
-_ALLOWED_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class Request(_Strict):
+class Request(Strict):
     """A command to an instrument."""
 
     id: str = Field(min_length=1, max_length=128)
@@ -87,14 +90,14 @@ class Request(_Strict):
     version: str | None = Field(default=None, pattern=r"^\d+\.\d+$")
 
 
-class ErrorInfo(_Strict):
+class ErrorInfo(Strict):
     """Why an instrument refused or failed a command."""
 
     code: int
     message: str
 
 
-class Reply(_Strict):
+class Reply(Strict):
     """An instrument's answer: ``result`` when ``ok``, else ``error``."""
 
     id: str | None = Field(max_length=128)
@@ -122,46 +125,28 @@ class Reply(_Strict):
 def _dump(obj: dict[str, Any]) -> bytes:
     try:
         text = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise EnvelopeError(f"cannot encode message: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise EnvelopeError(f"cannot encode message: {type(exc).__name__}: {str(exc)[:200]}") from None
     data = text.encode("ascii")
     if len(data) > MAX_FRAME_BYTES:
         raise EnvelopeError(f"frame of {len(data)} bytes exceeds MAX_FRAME_BYTES={MAX_FRAME_BYTES}")
+    if nesting_depth(data) > MAX_DEPTH:  # same rules both ways: the peer would refuse it
+        raise EnvelopeError(f"cannot encode message: nested deeper than {MAX_DEPTH} levels")
     return data
 
 
 def _load(data: bytes, what: str) -> dict[str, Any]:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise EnvelopeError(f"{what} frame must be bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if len(data) > MAX_FRAME_BYTES:
-        raise EnvelopeError(f"{what} frame of {len(data)} bytes exceeds MAX_FRAME_BYTES={MAX_FRAME_BYTES}")
-    if not data:
-        raise EnvelopeError(f"{what} frame is empty")
-    if data.translate(None, _ALLOWED_BYTES):
-        bad = next(i for i, b in enumerate(data) if b not in _ALLOWED_BYTES)
-        raise EnvelopeError(f"{what} frame has a non-ASCII/control byte 0x{data[bad]:02x} at offset {bad} (garbled?)")
-    try:
-        obj = json.loads(data.decode("ascii"), parse_constant=_reject_constant)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise EnvelopeError(f"{what} frame is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise EnvelopeError(f"{what} frame must be a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def _reject_constant(name: str) -> float:
-    raise EnvelopeError(f"non-finite number {name} is not allowed on the wire")
+    """A frame → its JSON object, through the one bounded strict decoder."""
+    return decode_json_object(
+        data, what=f"{what} frame", error=EnvelopeError, max_bytes=MAX_FRAME_BYTES, ascii_only=True
+    )
 
 
 def _model(cls: type[BaseModel], obj: dict[str, Any], what: str) -> Any:
     try:
         return cls.model_validate(obj)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(frame)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise EnvelopeError(f"invalid {what}: {problems}") from None
+        raise EnvelopeError(f"invalid {what}: {describe_validation_error(exc)}") from None
 
 
 def encode_request(request: Request) -> bytes:
@@ -191,10 +176,10 @@ def decode_reply(data: bytes) -> Reply:
 def peek_request_id(data: bytes) -> str | None:
     """Best-effort request id of a frame that failed to decode (for the error reply)."""
     try:
-        obj = json.loads(bytes(data).decode("ascii"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        obj = _load(data, "request")
+    except EnvelopeError:
         return None
-    if isinstance(obj, dict) and isinstance(obj.get("id"), str) and 0 < len(obj["id"]) <= 128:
+    if isinstance(obj.get("id"), str) and 0 < len(obj["id"]) <= 128:
         return obj["id"]
     return None
 
@@ -260,12 +245,22 @@ def decode_array(value: Any) -> np.ndarray:
     return arr.astype(arr.dtype.newbyteorder("="), copy=True)
 
 
-def decode_arrays(obj: Any) -> Any:
-    """A copy of ``obj`` with every wire array (at any depth) decoded to numpy."""
+def decode_arrays(obj: Any, max_depth: int = MAX_DEPTH) -> Any:
+    """A copy of ``obj`` with every wire array (at any depth up to ``max_depth``) decoded to numpy.
+
+    Deeper nesting is an ``EnvelopeError``, never a ``RecursionError``: a
+    result dict built by hand (not decoded from a bounded frame) may be deep.
+    """
+    return _decode_arrays(obj, max_depth)
+
+
+def _decode_arrays(obj: Any, depth_left: int) -> Any:
     if is_array(obj):
         return decode_array(obj)
-    if isinstance(obj, dict):
-        return {k: decode_arrays(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [decode_arrays(v) for v in obj]
+    if isinstance(obj, (dict, list)):
+        if depth_left <= 0:
+            raise EnvelopeError("result nested too deep for the wire (limit reached while decoding arrays)")
+        if isinstance(obj, dict):
+            return {k: _decode_arrays(v, depth_left - 1) for k, v in obj.items()}
+        return [_decode_arrays(v, depth_left - 1) for v in obj]
     return obj

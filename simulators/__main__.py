@@ -58,6 +58,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         host, sep, port = args.tcp.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             parser.error(f"--tcp wants HOST:PORT (e.g. 127.0.0.1:0), got {args.tcp!r}")
+    for flag, value in (("--seed", args.seed), ("--world-seed", args.world_seed)):
+        if value < 0:
+            parser.error(f"{flag} must be a non-negative integer, got {value}")
     if not args.speed > 0:
         parser.error(f"--speed must be > 0, got {args.speed}")
     from labpilot.simulators.faults import FaultSpec

@@ -23,11 +23,12 @@ from typing import Any, Callable
 import numpy as np
 
 from labpilot.errors import ScpiProtocolError, SimulatedFault
-from labpilot.protocols.scpi import ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, ErrorReply, Identity, check_id, join_fields, parse_number
+from labpilot.protocols.scpi import MAX_ERROR_MESSAGE_CHARS, ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, ErrorReply, Identity, check_id, join_fields, parse_number
 from labpilot.simulators.clock import VirtualClock
 from labpilot.simulators.commands import CommandRegistry
 from labpilot.simulators.faults import FaultInjector, FaultSpec
 from labpilot.simulators.ledger import Ledger
+from labpilot.simulators.seeds import check_seed
 from labpilot.simulators.tray import Tray
 from labpilot.simulators.worlds import WorldCache
 
@@ -77,6 +78,7 @@ class ScpiDevice:
         tray: Tray | None = None,
         seed: int = 0,
     ) -> None:
+        check_seed(seed)
         self.identity = Identity(vendor="LABPILOT", model=self.model, serial=serial, version=PROTOCOL_VERSION)
         self.clock = clock or VirtualClock()
         self.faults = faults or FaultInjector(FaultSpec(), random.Random(seed))
@@ -156,6 +158,8 @@ class ScpiDevice:
         return self._refuse(-363, "Input buffer overrun")
 
     def _refuse(self, code: int, message: str) -> str:
+        if len(message) > MAX_ERROR_MESSAGE_CHARS:  # never echo a 64 KiB line back
+            message = message[: MAX_ERROR_MESSAGE_CHARS - 3] + "..."
         self.push_error(code, message)
         return ErrorReply(code=code, message=message).text()
 
@@ -309,7 +313,7 @@ class MeasuringDevice(ScpiDevice):
     nominal_s = 300.0
 
     def __init__(self, *, world_seed: int = 0, **kw: Any) -> None:
-        self.world_seed = world_seed
+        self.world_seed = check_seed(world_seed, "world seed")
         self._worlds = WorldCache(self.world_seed)
         super().__init__(**kw)
 

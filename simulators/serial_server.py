@@ -16,6 +16,12 @@ device's business (an action fails).
 The loop is single-threaded: the device's ``tick()`` runs between lines (at
 least every ``tick_s``) so long actions finish on the virtual clock even when
 no one is asking.
+
+Whatever the cable carries, the loop goes on serving: a line is cut at
+``MAX_LINE_BYTES`` (the device answers its overflow error), looking for the
+end of a line is linear in the bytes received, and an exception from one line
+(or from a clock tick) is logged and answered with an ``ERR`` line instead of
+ending the process.
 """
 
 from __future__ import annotations
@@ -27,9 +33,9 @@ import socket
 import sys
 import time
 import tty
-from typing import Protocol
+from typing import Callable, Protocol
 
-from labpilot.protocols.scpi import MAX_LINE_BYTES
+from labpilot.protocols.scpi import ERR_EXECUTION, MAX_LINE_BYTES, ErrorReply
 from labpilot.simulators.faults import FaultInjector
 
 log = logging.getLogger("labpilot.sim.serial")
@@ -53,33 +59,59 @@ class LineServer:
         self.faults = faults
         self.tick_s = tick_s
         self._buf = bytearray()
+        self._scanned = 0  # bytes of _buf already known to hold no newline
         self._deaf_until = 0.0
         self.lines = 0
+        self.internal_errors = 0
 
     def feed(self, data: bytes) -> list[bytes]:
         """Take received bytes; return the reply bytes to send (possibly faulted), in order."""
         out: list[bytes] = []
         if time.monotonic() < self._deaf_until:
-            self._buf.clear()
+            self._clear()
             return out
         self._buf += data
         while True:
-            nl = self._buf.find(b"\n")
+            nl = self._buf.find(b"\n", self._scanned)
             if nl < 0:
+                self._scanned = len(self._buf)
                 if len(self._buf) > MAX_LINE_BYTES:
-                    self._buf.clear()
-                    out.append((self.device.overflow() + "\n").encode("ascii"))
+                    self._clear()
+                    out.append(self._guarded(lambda: (self.device.overflow() + "\n").encode("ascii")))
                 return out
             line = bytes(self._buf[: nl + 1])
             del self._buf[: nl + 1]
+            self._scanned = 0
             if not line.strip():
                 continue
-            reply = self._one(line)
+            reply = self._guarded(lambda: self._one(line))
             if reply is not None:
                 out.append(reply)
             if time.monotonic() < self._deaf_until:
-                self._buf.clear()
+                self._clear()
                 return out
+
+    def _clear(self) -> None:
+        self._buf.clear()
+        self._scanned = 0
+
+    def _guarded(self, make_reply: Callable[[], bytes | None]) -> bytes | None:
+        """Run one line's work; an exception becomes an ``ERR`` line, never the end of the loop."""
+        try:
+            return make_reply()
+        except Exception as exc:
+            self.internal_errors += 1
+            log.exception("line failed inside the simulator")
+            text = ErrorReply(code=ERR_EXECUTION, message=f"Execution error; internal {type(exc).__name__}").text()
+            return (text + "\n").encode("ascii")
+
+    def tick(self) -> None:
+        """Advance the device's clock; a failing tick is logged, the loop goes on."""
+        try:
+            self.device.tick()
+        except Exception:
+            self.internal_errors += 1
+            log.exception("device tick failed")
 
     def _one(self, line: bytes) -> bytes | None:
         self.lines += 1
@@ -110,7 +142,7 @@ class LineServer:
             _announce(path, announce)
             while True:
                 ready, _, _ = select.select([master], [], [], self.tick_s)
-                self.device.tick()
+                self.tick()
                 if not ready:
                     continue
                 try:
@@ -119,7 +151,10 @@ class LineServer:
                     time.sleep(self.tick_s)
                     continue
                 for reply in self.feed(data):
-                    _write_all(master, reply)
+                    try:
+                        _write_all(master, reply)
+                    except OSError as exc:  # the pty hiccuped: drop this reply, keep serving
+                        log.warning("could not write a reply to the pty: %s", exc)
         finally:
             os.close(master)
             os.close(slave)
@@ -132,22 +167,30 @@ class LineServer:
             _announce(f"socket://{host}:{srv.getsockname()[1]}", announce)
             while True:
                 ready, _, _ = select.select([srv], [], [], self.tick_s)
-                self.device.tick()
+                self.tick()
                 if not ready:
                     continue
                 conn, _ = srv.accept()
                 with conn:
-                    self._buf.clear()
+                    self._clear()
                     while True:
                         ready, _, _ = select.select([conn], [], [], self.tick_s)
-                        self.device.tick()
+                        self.tick()
                         if not ready:
                             continue
-                        data = conn.recv(65536)
+                        try:
+                            data = conn.recv(65536)
+                        except OSError as exc:  # reset by the peer: wait for the next client
+                            log.info("client connection lost: %s", exc)
+                            break
                         if not data:
                             break
-                        for reply in self.feed(data):
-                            conn.sendall(reply)
+                        try:
+                            for reply in self.feed(data):
+                                conn.sendall(reply)
+                        except OSError as exc:
+                            log.info("client connection lost while replying: %s", exc)
+                            break
         finally:
             srv.close()
 

@@ -34,6 +34,7 @@ from labpilot.simulators.clock import VirtualClock
 from labpilot.simulators.commands import CommandRegistry
 from labpilot.simulators.faults import FaultInjector, FaultSpec
 from labpilot.simulators.ledger import Ledger
+from labpilot.simulators.seeds import check_seed
 from labpilot.simulators.tray import Tray
 
 log = logging.getLogger("labpilot.sim")
@@ -60,8 +61,8 @@ class ZmqInstrument:
         clock: VirtualClock | None = None,
         serial: str = "0001",
     ) -> None:
-        self.seed = seed
-        self.world_seed = world_seed
+        self.seed = check_seed(seed)
+        self.world_seed = check_seed(world_seed, "world seed")
         self.faults = faults or FaultInjector(FaultSpec(), random.Random(seed))
         self.ledger = ledger or Ledger(None)
         self.tray = tray or Tray(None)

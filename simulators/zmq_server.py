@@ -14,6 +14,12 @@ instrument acted, which is what makes them hard for a client:
 - ``disconnect``: the socket is closed, the server stays deaf for
   ``disconnect_delay()`` seconds, then binds the same endpoint again;
 - ``error`` is drawn by the instrument itself, before it accepts an action.
+
+Hostile frames do not stop it: the socket drops a peer that sends more than
+``MAX_WIRE_BYTES``; a frame is decoded by the bounded strict decoder, so a
+malformed one gets an ``ERR_BAD_REQUEST`` reply; and any exception from one
+request (decoding, the instrument, encoding its reply) is logged and answered
+with an error reply, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Protocol
 import zmq
 
 from labpilot.errors import EnvelopeError
-from labpilot.protocols.envelope import ERR_BAD_REQUEST, Reply, Request, decode_request, encode_reply
+from labpilot.protocols.envelope import ERR_BAD_REQUEST, ERR_HARDWARE, MAX_WIRE_BYTES, Reply, Request, decode_request, encode_reply, peek_request_id
 from labpilot.simulators.faults import FaultInjector, FaultSpec
 
 log = logging.getLogger("labpilot.sim.zmq")
@@ -60,7 +66,10 @@ class ZmqServer:
         self._seq = 0
         self.endpoint = ""
         #: counters: requests served and faults applied
-        self.stats = {"requests": 0, "dropped": 0, "garbled": 0, "slowed": 0, "disconnects": 0, "bad_requests": 0}
+        self.stats = {
+            "requests": 0, "dropped": 0, "garbled": 0, "slowed": 0, "disconnects": 0, "bad_requests": 0,
+            "internal_errors": 0,
+        }
 
     def bind(self) -> str:
         """Bind and return the real endpoint (with the chosen port)."""
@@ -70,6 +79,7 @@ class ZmqServer:
     def _bind(self, endpoint: str) -> None:
         sock = self._ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_WIRE_BYTES)
         for attempt in range(50):
             try:
                 sock.bind(endpoint)
@@ -101,7 +111,12 @@ class ZmqServer:
                     timeout = max(0, min(poll_ms, int((self._delayed[0][0] - time.monotonic()) * 1000) + 1))
                 assert self._sock is not None
                 if self._sock.poll(timeout, zmq.POLLIN):
-                    self._serve_one(self._sock.recv_multipart())
+                    parts = self._sock.recv_multipart()
+                    try:
+                        self._serve_one(parts)
+                    except Exception:  # one request must never end the simulator
+                        self.stats["internal_errors"] += 1
+                        log.exception("%s: request could not be served", self.handler.kind)
         finally:
             self.close()
 
@@ -111,17 +126,27 @@ class ZmqServer:
             return
         envelope, data = parts[:-1], parts[-1]
         self.stats["requests"] += 1
+        frame = self._reply_frame(data)
+        log.debug("%s: %s -> %s", self.handler.kind, data[:200], frame[:200])
+        self._deliver(envelope, frame)
+
+    def _reply_frame(self, data: bytes) -> bytes:
+        """The reply frame to one request frame: the instrument's, or an error; never raises."""
+        request_id: str | None = None
         try:
             request = decode_request(data)
         except EnvelopeError as exc:
             self.stats["bad_requests"] += 1
-            reply = Reply.failure(None, ERR_BAD_REQUEST, f"bad request: {exc}")
             log.warning("%s: %s", self.handler.kind, exc)
-        else:
-            reply = self.handler.handle(request)
-        frame = encode_reply(reply)
-        log.debug("%s: %s -> %s", self.handler.kind, data[:200], frame[:200])
-        self._deliver(envelope, frame)
+            return encode_reply(Reply.failure(peek_request_id(data), ERR_BAD_REQUEST, f"bad request: {exc}"))
+        request_id = request.id
+        try:
+            return encode_reply(self.handler.handle(request))
+        except Exception as exc:
+            self.stats["internal_errors"] += 1
+            log.exception("%s: %s failed", self.handler.kind, request.cmd)
+            message = f"{request.cmd} failed: {type(exc).__name__}: {str(exc)[:200]}"
+            return encode_reply(Reply.failure(request_id, ERR_HARDWARE, message))
 
     def _deliver(self, envelope: list[bytes], frame: bytes) -> None:
         f = self.faults

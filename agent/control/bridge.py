@@ -35,11 +35,22 @@ def control_token(spec: ControlSpec) -> str | None:
 def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | None = None) -> ControlServer:
     """Start the endpoint for the campaign in ``store`` and record where it listens."""
     desk = OperatorDesk(Path(store.path), limit_check=limit_check)
+
+    def report_dead(reason: str) -> None:  # on the watchdog thread: its own connection
+        own = Store.open(store.path)
+        try:
+            own.set_control_dead(reason)
+            own.log_event("control_dead", reason=reason)
+        finally:
+            own.close()
+
     server = ControlServer(
         DeskHandler(desk), spec.endpoint, token=control_token(spec),
         curve_secret_file=spec.curve_secret_file, curve_clients_dir=spec.curve_clients_dir,
+        on_dead=report_dead,
     )
     endpoint = server.start()
+    store.set_control_dead(None)
     store.set_control_endpoint(endpoint)
     store.log_event("control_listening", endpoint=endpoint)
     return server

@@ -32,7 +32,7 @@ from zmq.utils.monitor import recv_monitor_message
 from labpilot.errors import ControlProtocolError, ControlUnavailable, OperatorRefused
 from labpilot.agent.control.auth import CurveClientKeys, parse_endpoint
 from labpilot.agent.control.commands import COMMANDS
-from labpilot.agent.control.messages import decode_reply, encode_request, make_request
+from labpilot.agent.control.messages import MAX_REPLY_BYTES, decode_reply, encode_request, make_request
 
 log = logging.getLogger("labpilot.control")
 
@@ -134,6 +134,7 @@ class ControlClient:
     def _connect(self) -> zmq.Socket[Any]:
         sock = self._ctx.socket(zmq.REQ)
         sock.linger = 0
+        sock.maxmsgsize = MAX_REPLY_BYTES  # a peer sending more is dropped by libzmq
         if self._parsed.is_ipv6:
             sock.ipv6 = True
         if self._curve is not None:

@@ -23,9 +23,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from labpilot.agent.operator import OperatorDesk
+from labpilot.protocols.strict import Strict
 
 MAX_REASON_CHARS = 2000
 
@@ -35,7 +36,8 @@ ParamValue = Union[int, Number, str]
 
 Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
 REASON_HELP = "why (recorded in the journal)"
-ExperimentId = Annotated[int, Field(ge=0, description="experiment id (see `labpilot queue`)")]
+ExperimentId = Annotated[int, Field(ge=0, le=2**63 - 1, description="experiment id (see `labpilot queue`)")]
+"""At most what SQLite stores: a larger id is refused here, not by SQLite (issue 14)."""
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,8 @@ class CliOption:
     metavar: str | None = None
 
 
-class CommandArgs(BaseModel):
+class CommandArgs(Strict):
     """Base of every command's arguments: strict (a string is not an integer), no unknown fields."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 # ----------------------------------------------------------------- arguments

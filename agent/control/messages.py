@@ -14,16 +14,18 @@ server sends that message back as the reply's ``error``.
 
 from __future__ import annotations
 
-from labpilot.errors import ControlProtocolError
-import json
 import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, create_model, model_validator
 
 from labpilot.agent.control.commands import COMMANDS as _REGISTRY  # the one declaration of each command
 from labpilot.agent.control.commands import CommandArgs, OperatorCommand
+from labpilot.errors import ControlProtocolError
+from labpilot.protocols import json_codec
+from labpilot.protocols.strict import Strict
+from labpilot.protocols.strict import describe_validation_error as _describe
 
 PROTOCOL_VERSION = 1
 """The only wire version this code speaks."""
@@ -31,15 +33,14 @@ PROTOCOL_VERSION = 1
 MAX_REQUEST_BYTES = 64 * 1024
 """Larger requests are refused before parsing: no operator command needs more."""
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+"""A reply carries a campaign's status or queue: large, but bounded."""
 
 
 # ------------------------------------------------------------------ requests
 
 
-class ControlRequest(_Strict):
+class ControlRequest(Strict):
     """A validated request: dispatch on ``cmd``, read ``args`` (that command's arguments model).
 
     One subclass per operator command is generated from the registry
@@ -73,7 +74,7 @@ _REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(Annotated[_ANY_REQUEST, Field(d
 # --------------------------------------------------------------------- reply
 
 
-class ControlReply(_Strict):
+class ControlReply(Strict):
     """The answer to every request: ``ok`` with a result, or the reason why not."""
 
     v: Literal[1] = PROTOCOL_VERSION
@@ -115,71 +116,20 @@ def describe_validation_error(exc: ValidationError, *, drop_tag: bool = True) ->
     """One line per problem, ``field.path: message``, for humans at a terminal.
 
     ``drop_tag`` removes the union tag pydantic puts first in the location
-    (``approve.args.id`` becomes ``args.id``).
+    (``approve.args.id`` becomes ``args.id``). The formatter itself is the
+    shared ``protocols.strict.describe_validation_error``.
     """
-    lines: list[str] = []
-    union_locs: set[str] = set()
-    for err in exc.errors(include_url=False):
-        loc = [str(part) for part in err["loc"]]
-        if drop_tag and loc and loc[0] in REQUEST_TYPES:
-            loc = loc[1:]
-        kind = err["type"]
-        if len(loc) >= 2 and loc[-1] in _UNION_MEMBERS and kind.endswith("_type"):
-            # one failed attempt per member of ``int | float | str``: say it once
-            where = ".".join(loc[:-1])
-            if where not in union_locs:
-                union_locs.add(where)
-                lines.append(f"{where}: expected a number or a string (got {_short_repr(err.get('input'))})")
-            continue
-        where = ".".join(loc)
-        if kind == "union_tag_invalid":
-            got = err.get("input", {}).get("cmd") if isinstance(err.get("input"), dict) else None
-            msg = f"unknown command {got!r}; expected one of: {', '.join(COMMAND_NAMES)}"
-        elif kind == "union_tag_not_found":
-            msg = f"missing field 'cmd' (one of: {', '.join(COMMAND_NAMES)})"
-        elif kind == "extra_forbidden":
-            msg = "unexpected field (not part of this command)"
-        elif kind == "missing":
-            msg = "required field is missing"
-        elif kind == "value_error":
-            msg = str(err["msg"]).removeprefix("Value error, ")
-        else:
-            msg = err["msg"]
-            if "input" in err:
-                msg += f" (got {_short_repr(err['input'])})"
-        lines.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(lines)
-
-
-_UNION_MEMBERS = {"int", "float", "str"}
-
-
-def _short_repr(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _reject_constant(name: str) -> float:
-    raise ControlProtocolError(f"request is not valid JSON: {name} is not a JSON number")
+    return _describe(exc, union_tags=COMMAND_NAMES if drop_tag else ())
 
 
 def decode_json_object(raw: bytes, *, what: str = "request", limit: int = MAX_REQUEST_BYTES) -> dict[str, Any]:
-    """Bytes -> a JSON object, with an error naming the first thing wrong."""
-    if len(raw) > limit:
-        raise ControlProtocolError(f"{what} too large: {len(raw)} bytes (limit {limit})")
-    if not raw:
-        raise ControlProtocolError(f"{what} is empty; expected a JSON object")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ControlProtocolError(f"{what} is not UTF-8 text (bad byte at position {exc.start})") from None
-    try:
-        obj = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ControlProtocolError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(obj, dict):
-        raise ControlProtocolError(f"{what} must be a JSON object, got {type(obj).__name__}")
-    return obj
+    """Bytes -> a JSON object, with an error naming the first thing wrong.
+
+    The one bounded strict decoder (``protocols.json_codec``): size, nesting
+    depth and number length are checked before ``json.loads`` can recurse or
+    convert, so no frame raises anything but ``ControlProtocolError``.
+    """
+    return json_codec.decode_json_object(raw, what=what, error=ControlProtocolError, max_bytes=limit)
 
 
 def validate_request(obj: dict[str, Any]) -> ControlRequest:
@@ -215,7 +165,7 @@ def encode_request(request: ControlRequest) -> bytes:
 
 def decode_reply(raw: bytes) -> ControlReply:
     """Raw reply bytes -> ``ControlReply``, or ``ControlProtocolError``."""
-    obj = decode_json_object(raw, what="reply", limit=64 * 1024 * 1024)
+    obj = decode_json_object(raw, what="reply", limit=MAX_REPLY_BYTES)
     try:
         return ControlReply.model_validate(obj)
     except ValidationError as exc:
@@ -226,7 +176,7 @@ def decode_reply(raw: bytes) -> ControlReply:
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
-_FLOAT_RE = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?$")
+_FLOAT_RE = re.compile(r"^[+-]?(?:\d++(?:\.\d*+)?|\.\d++)(?:[eE][+-]?\d++)?$")  # possessive: linear
 
 
 def parse_value(text: str) -> int | float | str:

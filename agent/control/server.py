@@ -9,6 +9,15 @@ handler never stops the server and never leaves a client without a reply.
 
 ``ping`` is answered by the server itself (without the handler), so a client
 can tell "endpoint alive" from "campaign busy".
+
+Facing a network, one frame must not stop the endpoint: a request is decoded
+by the bounded strict decoder (size, nesting depth, number length checked
+before ``json.loads``); when a token is configured, the token is the only
+thing read before authentication, and a sender without it learns nothing but
+"authentication failed"; any exception from one request becomes an error
+reply. Should the serving thread die anyway, a watchdog thread notices and
+reports it (``dead``, and the ``on_dead`` callback, which the agent uses to
+say so in ``labpilot status``).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import zmq
@@ -35,6 +44,11 @@ POLL_INTERVAL_MS = 100
 
 MAX_WIRE_BYTES = 16 * 1024 * 1024
 """libzmq drops peers that send larger messages (protects memory)."""
+
+WATCHDOG_INTERVAL_S = 0.5
+"""How often the watchdog checks that the serving thread is alive."""
+
+AUTH_FAILED = "authentication failed: missing or wrong token"
 
 
 class ControlHandler(Protocol):
@@ -67,6 +81,7 @@ class ControlServer:
         curve_secret_file: str | os.PathLike[str] | None = None,
         curve_clients_dir: str | os.PathLike[str] | None = None,
         lock: threading.Lock | threading.RLock | None = None,
+        on_dead: Callable[[str], None] | None = None,
     ) -> None:
         if not callable(getattr(handler, "handle", None)):
             raise TypeError(f"handler {handler!r} has no handle(request) method")
@@ -85,6 +100,10 @@ class ControlServer:
         self._auth: Any = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._on_dead = on_dead
+        self._failure: str | None = None
+        self.dead: str | None = None
+        """Why the serving thread died (set by the watchdog), else None."""
         self.requests_served = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -123,8 +142,12 @@ class ControlServer:
         self._endpoint = sock.last_endpoint.decode("utf-8")
         self._socket = sock
         self._stop.clear()
-        self._thread = threading.Thread(target=self._serve, name="labpilot-control", daemon=True)
+        self.dead = self._failure = None
+        self._thread = threading.Thread(target=self._serve_guarded, name="labpilot-control", daemon=True)
         self._thread.start()
+        threading.Thread(
+            target=self._watch, args=(self._thread,), name="labpilot-control-watchdog", daemon=True
+        ).start()
         log.info("control endpoint listening on %s", self._endpoint)
         return self._endpoint
 
@@ -172,6 +195,29 @@ class ControlServer:
 
     # --------------------------------------------------------------- serving
 
+    def _serve_guarded(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # logged and recorded for the watchdog; the thread ends
+            self._failure = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.critical("control endpoint thread died: %s", self._failure, exc_info=True)
+
+    def _watch(self, thread: threading.Thread) -> None:
+        """Notice a serving thread that ended without ``stop()``, and report it once."""
+        while not self._stop.wait(WATCHDOG_INTERVAL_S):
+            if thread.is_alive():
+                continue
+            if self._stop.is_set():
+                return
+            self.dead = self._failure or "control thread ended unexpectedly"
+            log.error("control endpoint is dead (%s): operator commands cannot reach this campaign", self.dead)
+            if self._on_dead is not None:
+                try:
+                    self._on_dead(self.dead)
+                except Exception:
+                    log.exception("could not report the dead control endpoint")
+            return
+
     def _serve(self) -> None:
         sock = self._socket
         assert sock is not None
@@ -188,22 +234,46 @@ class ControlServer:
                 log.error("control socket receive failed: %s", exc)
                 time.sleep(POLL_INTERVAL_MS / 1000)
                 continue
-            reply = self.reply_to(frames)
             try:
-                sock.send(reply.to_bytes())
+                data = self.reply_to(frames).to_bytes()
+            except Exception as exc:  # never leave the REP socket without a reply
+                log.exception("control request could not be answered")
+                data = ControlReply.failure(f"internal error: {type(exc).__name__}").to_bytes()
+            try:
+                sock.send(data)
             except zmq.ZMQError as exc:  # peer gone: REP drops the reply, we carry on
                 log.warning("could not send control reply: %s", exc)
             self.requests_served += 1
 
     def reply_to(self, frames: list[bytes]) -> ControlReply:
-        """Compute the reply to one raw request; never raises."""
+        """Compute the reply to one raw request; never raises.
+
+        Order matters: the frame count and the bounded decoder first (cheap,
+        linear, and unable to raise anything but ``ControlProtocolError``),
+        then the token, then, only for an authenticated sender, validation
+        and dispatch. With a token configured, a frame whose token cannot be
+        read is an authentication failure: the sender learns nothing else.
+        """
+        try:
+            return self._reply_to(frames)
+        except Exception as exc:  # a bug here must not kill the endpoint
+            log.exception("control request failed")
+            return ControlReply.failure(f"internal error: {type(exc).__name__}: {str(exc)[:200]}")
+
+    def _reply_to(self, frames: list[bytes]) -> ControlReply:
         try:
             if len(frames) != 1:
+                if self._token is not None:
+                    return self._refuse_unauthenticated()
                 raise ControlProtocolError(f"request must be a single ZeroMQ frame, got {len(frames)} frames")
-            obj = decode_json_object(frames[0])
+            try:
+                obj = decode_json_object(frames[0])
+            except ControlProtocolError:
+                if self._token is not None:
+                    return self._refuse_unauthenticated()
+                raise
             if self._token is not None and not token_matches(self._token, obj.get("token")):
-                log.warning("control request refused: authentication failed")
-                return ControlReply.failure("authentication failed: missing or wrong token")
+                return self._refuse_unauthenticated()
             request = validate_request(obj)
             if request.token is not None:  # handlers never see (or log) the secret
                 request = request.model_copy(update={"token": None})
@@ -213,6 +283,11 @@ class ControlServer:
         if request.cmd == "ping":
             return ControlReply.success({"pong": True, "v": PROTOCOL_VERSION})
         return self._dispatch(request)
+
+    @staticmethod
+    def _refuse_unauthenticated() -> ControlReply:
+        log.warning("control request refused: authentication failed")
+        return ControlReply.failure(AUTH_FAILED)
 
     def _dispatch(self, request: ControlRequest) -> ControlReply:
         try:

@@ -160,3 +160,38 @@ def test_any_buildable_command_parses_back(header, args):
             assert got == sent.strip() or got == sent
         else:
             assert parse_number(got) == sent
+
+
+# ------------------------------------------------- hostile numbers (issue 14)
+
+import re  # noqa: E402
+
+from labpilot.protocols.scpi import MAX_NUMBER_CHARS  # noqa: E402
+
+#: The grammar as first written (correct, but quadratic on a failing run of digits).
+_REFERENCE_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+@pytest.mark.parametrize("tail", ["x", "", ".5x", "e5x", ".", "e"])
+def test_a_60000_digit_number_is_refused_with_a_clear_message(tail):
+    with pytest.raises(ScpiProtocolError, match=r"pressure: a field of 600\d\d characters is too long for a number"):
+        parse_number("1" * 60_000 + tail, "pressure")
+    cmd = Command.parse(b"PRES " + b"1" * 60_000 + tail.encode() + b"\n")
+    assert cmd.header == "PRES" and len(cmd.args[0]) == 60_000 + len(tail)
+
+
+def test_numbers_up_to_the_length_limit_parse():
+    assert parse_number("1" * MAX_NUMBER_CHARS) == float("1" * MAX_NUMBER_CHARS)
+    assert parse_number("0." + "0" * (MAX_NUMBER_CHARS - 3) + "1") == float("0." + "0" * (MAX_NUMBER_CHARS - 3) + "1")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.sampled_from("0123456789+-.eEx "), max_size=40))
+def test_the_linear_number_grammar_accepts_exactly_what_the_original_did(text):
+    expected = _REFERENCE_NUMBER.fullmatch(text.strip()) is not None and math.isfinite(float(text.strip()))
+    try:
+        value = parse_number(text)
+    except ScpiProtocolError:
+        assert not expected
+    else:
+        assert expected and value == float(text.strip())

@@ -86,8 +86,15 @@ def test_commands_without_arguments_may_omit_args_and_pause_defaults_to_deferred
         (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {}}}', "at least one NAME=VALUE"),
         (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": [1]}}}', "args.values.x: expected a number or a string"),
         (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": NaN}}}', "NaN is not a JSON number"),
-        (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": 1e999}}}', "args.values.x"),
+        (b'{"v": 1, "cmd": "override", "args": {"id": 1, "values": {"x": 1e999}}}', "number 1e999 is out of range"),
         (b'{"v": 1, "cmd": "status", "token": 12345}', "token: Input should be a valid string"),
+        # issue 14: each of these once killed the control thread or reached SQLite
+        (b'{"v": ' + b"1" * 4301 + b', "cmd": "ping"}', "a number of 4301 characters is too long"),
+        (b'{"v": 1, "cmd": "approve", "args": {"id": ' + b"7" * 4301 + b"}}", "too long"),
+        (b'{"v": 1, "cmd": "ping", "args": ' + b"[" * 1100 + b"]" * 1100 + b"}", "nested 1101 deep"),
+        (b'{"v": 1, "cmd": "ping", "x": ' + b'{"a":' * 100_00 + b"}", "nested"),
+        (b'{"v": 1, "cmd": "approve", "args": {"id": 9223372036854775808}}', "args.id: Input should be less than or equal to 9223372036854775807"),
+        (b'{"v": 1, "v": 1, "cmd": "ping"}', "duplicate key 'v'"),
     ],
 )
 def test_malformed_requests_are_refused_with_a_message_naming_the_problem(raw: bytes, expected: str) -> None:
