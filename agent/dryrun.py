@@ -78,6 +78,26 @@ def _read_first_line(proc: subprocess.Popen[bytes], timeout_s: float) -> str:
     return buf.split(b"\n", 1)[0].decode().strip()
 
 
+def faults_for(faults: str | None, instrument: str) -> str | None:
+    """The part of a dry run's ``--faults`` that applies to ``instrument``.
+
+    Plain items (``error=0.1``) apply to every simulator; an item prefixed
+    with an instrument name (``xrd:error=0.3``) applies to that one only, so a
+    fault can be put in one phase (synthesis, one measurer).
+    """
+    if not faults:
+        return faults
+    mine = []
+    for item in faults.split(","):
+        item = item.strip()
+        name, sep, rest = item.partition(":")
+        if not sep:
+            mine.append(item)
+        elif name.strip() == instrument:
+            mine.append(rest.strip())
+    return ",".join(i for i in mine if i) or None
+
+
 def start_simulator(
     spec: InstrumentSpec,
     *,
@@ -96,6 +116,7 @@ def start_simulator(
         "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
         "--tray", str(tray), "--ledger", str(ledger),
     ]
+    faults = faults_for(faults, spec.name)
     if faults:
         cmd += ["--faults", faults]
     stderr = open(log_dir / f"{spec.name}.log", "ab")

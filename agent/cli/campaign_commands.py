@@ -36,7 +36,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="override the campaign's seed")
     p.add_argument("--mode", choices=["unattended", "supervised"], help="override the campaign's mode")
     p.add_argument("--speed", type=float, help=f"virtual-clock speed of a dry run (default {DEFAULT_DRY_RUN_SPEED:g})")
-    p.add_argument("--faults", help="dry run: fault rates for every simulator, e.g. drop=0.05,garble=0.05")
+    p.add_argument("--faults", help="dry run: fault rates for every simulator, e.g. drop=0.05,garble=0.05; "
+                   "INSTRUMENT:KIND=RATE for one instrument only, e.g. xrd:error=0.3")
     p.add_argument("--ledger-dir", help="dry run: keep the simulators' ledgers (JSON lines) here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)

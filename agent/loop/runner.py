@@ -206,8 +206,8 @@ class CampaignRunner:
             self._await_approval()
             return
         if self._budget_left() <= 0 or self._past_deadline():
-            if self.state not in (sm.PLANNING, sm.LEARNING):
-                self.machine.plan()
+            if self.state != sm.LEARNING:
+                self.machine.enter(sm.PLANNING)
             self.machine.finish()
             self.store.log_event("completed", counts=self.store.counts())
             return
@@ -230,8 +230,7 @@ class CampaignRunner:
 
     def _plan(self, ahead: bool = False) -> None:
         """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
-        if self.state != sm.PLANNING:
-            self.machine.plan()
+        self.machine.enter(sm.PLANNING)
         history = planner_history(self.store, self.objective_names,
                                   with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
         n_done = sum(1 for t in history if t.status in ("completed", "failed", "pending"))
@@ -275,10 +274,7 @@ class CampaignRunner:
 
     def _await_approval(self) -> None:
         """Supervised mode: wait for an operator decision (or the auto-approval timeout)."""
-        if self.state != sm.AWAITING_APPROVAL:
-            if self.state != sm.PLANNING:
-                self.machine.plan()
-            self.machine.propose()
+        self.machine.enter(sm.AWAITING_APPROVAL)
         timeout = self.campaign.supervision.approval_timeout_s
         while True:
             self._checkpoint()
@@ -302,18 +298,14 @@ class CampaignRunner:
         """Take one in-flight experiment as far as it goes."""
         self._step_started = time.monotonic()
         if exp.status in (st.APPROVED, st.SYNTHESIZING):
-            if self.state != sm.SYNTHESIZING:
-                self.machine.synthesize()
+            self.machine.enter(sm.SYNTHESIZING)
             self._synthesize(exp)
             self._checkpoint()
             exp = self.store.experiment(exp.id)
         if exp.status in (st.SYNTHESIZED, st.MEASURING):
             if self.campaign.pipeline:
                 self._start_next_synthesis(exp.id)
-            if self.state != sm.MEASURING:
-                if self.state != sm.SYNTHESIZING:
-                    self.machine.synthesize()
-                self.machine.measure()
+            self.machine.enter(sm.MEASURING)
             self._measure(exp)
             self.machine.learn()
             self._learn(exp.id)
