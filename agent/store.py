@@ -55,6 +55,7 @@ class MetaKey(StrEnum):
     RESUME_TO = "resume_to"  # machine state to return to
     CONTROL_ENDPOINT = "control_endpoint"
     DRY_RUN_SIMULATORS = "dry_run_simulators"  # JSON list of the dry run's simulator processes
+    HEARTBEAT = "heartbeat"  # JSON {pid, ts}: the running agent, refreshed every few seconds
 
 
 PauseRequest = Literal["deferred", "now"]
@@ -243,6 +244,16 @@ class Store:
         out["config"] = json.loads(out.pop("config_json"))
         return out
 
+    def update_config(self, config: dict[str, Any], *, event: str, source_toml: str | None = None,
+                      **data: Any) -> None:
+        """Replace the stored campaign configuration (and file text), journaling why, atomically."""
+        with self._tx() as c:
+            c.execute("UPDATE campaign SET config_json=?, updated=? WHERE id=1",
+                      (json.dumps(config, default=str), time.time()))
+            if source_toml is not None:
+                c.execute("UPDATE campaign SET source_toml=? WHERE id=1", (source_toml,))
+            self._event(event, None, data)
+
     def set_state(self, state: str, **data: Any) -> None:
         """Journal a state change of the campaign's machine."""
         with self._tx() as c:
@@ -320,6 +331,15 @@ class Store:
 
     def set_control_endpoint(self, endpoint: str | None) -> None:
         self.set_meta(MetaKey.CONTROL_ENDPOINT, endpoint)
+
+    def heartbeat(self) -> dict[str, Any] | None:
+        """The running agent's last heartbeat ``{pid, ts}`` (None: never written or cleared)."""
+        raw = self.get_meta(MetaKey.HEARTBEAT)
+        return json.loads(raw) if raw else None
+
+    def beat(self, pid: int | None) -> None:
+        """Write the heartbeat now (``pid`` None: the agent stopped cleanly)."""
+        self.set_meta(MetaKey.HEARTBEAT, json.dumps({"pid": pid, "ts": time.time()}))
 
     def dry_run_simulators(self) -> list[dict[str, Any]] | None:
         """The simulator processes a dry run started (for a resume or a clean stop), or None."""

@@ -87,6 +87,24 @@ class CampaignRunner:
             seed=campaign.seed, options=campaign.planner.options,
         )
         self._step_started = time.monotonic()
+        self._config = store.campaign()["config"]
+
+    def _reload_config(self) -> None:
+        """Pick up settings changed while running (``labpilot mode``, a resumed run's flags).
+
+        Only budget, mode, supervision and fault policy can change mid-campaign
+        (``reconfigure.MUTABLE``); the planner and the space never do.
+        """
+        config = self.store.campaign()["config"]
+        if config == self._config:
+            return
+        from labpilot.agent.campaign import parse_campaign
+
+        self.campaign = parse_campaign(config, str(self.store.path))
+        self._config = config
+        self._worker.watchdog_real_s = self._watchdog_real_s()
+        self._worker.watchdog_s = self.campaign.faults.watchdog_s
+        log.info("settings changed: mode %s, budget %d", self.campaign.mode, self.campaign.budget.max_experiments)
 
     # -- journal -----------------------------------------------------------
     def _journal_transition(self, old: str, new: str, trigger: str) -> None:
@@ -198,6 +216,7 @@ class CampaignRunner:
 
     # -- one step ------------------------------------------------------------
     def _step(self) -> None:
+        self._reload_config()
         active = self.store.experiments(st.IN_FLIGHT)
         if active:
             self._advance(active[0])
@@ -275,9 +294,10 @@ class CampaignRunner:
     def _await_approval(self) -> None:
         """Supervised mode: wait for an operator decision (or the auto-approval timeout)."""
         self.machine.enter(sm.AWAITING_APPROVAL)
-        timeout = self.campaign.supervision.approval_timeout_s
         while True:
             self._checkpoint()
+            self._reload_config()
+            timeout = self.campaign.supervision.approval_timeout_s
             waiting = self.store.experiments((st.AWAITING_APPROVAL,))
             if not waiting:
                 break

@@ -1,9 +1,9 @@
 """One ``labpilot run``: open or resume the store, connect instruments, run the loop.
 
 A database that already holds the campaign is resumed, not restarted: the
-configuration stored in it wins over the file (a changed budget is the one
-thing a restart may change), so a restart can never change what an
-experiment in flight means.
+configuration stored in it is the campaign's, and a changed file or flag is
+applied and journaled, or refused by name (``reconfigure``), so a restart
+never changes what an experiment in flight means and never ignores a change.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
+from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.run_lock import RunLock
 from labpilot.agent.loop.progress import Progress, format_progress
 from labpilot.agent.loop.runner import CampaignRunner
@@ -28,8 +29,16 @@ from labpilot.protocols.capabilities import Instrument
 log = logging.getLogger("labpilot.session")
 
 
-def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Campaign, bool]:
-    """Return (store, effective campaign, resumed?)."""
+def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | None = None,
+                   accept_changes: bool = False) -> tuple[Store, Campaign, bool]:
+    """Return (store, effective campaign, resumed?).
+
+    ``campaign`` is the file's campaign without the flags; ``flags`` are the
+    command line's. A new database gets both; an existing one is reconciled
+    with them (``reconfigure.reconcile``): changes are applied and journaled,
+    or refused with a message naming them, never ignored.
+    """
+    flags = flags or Flags()
     if not Store.is_blank(db):
         try:
             store = Store.open(db)
@@ -39,15 +48,17 @@ def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Ca
         if held["name"] != campaign.name:
             store.close()
             raise SessionError(f"{db} holds campaign {held['name']!r}, not {campaign.name!r}: use another --db")
-        data = held["config"]
-        if data["budget"] != campaign.budget.model_dump(mode="json"):
-            data["budget"] = campaign.budget.model_dump(mode="json")
-            store.log_event("budget_changed", budget=data["budget"])
         try:
-            effective = parse_campaign(data, str(db))
-        except CampaignError as exc:
-            raise SessionError(str(exc)) from None
+            effective = reconcile(store, campaign.model_dump(mode="json"), source, flags, accept_changes)
+        except BaseException:
+            store.close()
+            raise
         return store, effective, True
+    config = apply_flags_new(campaign.model_dump(mode="json"), flags)
+    try:
+        campaign = parse_campaign(config, str(db))
+    except CampaignError as exc:
+        raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     try:
         store = Store.create(db, campaign.name, campaign.model_dump(mode="json"), source)
     except StoreError as exc:
@@ -101,6 +112,8 @@ def run_campaign(
     faults: str | None = None,
     ledger_dir: Path | None = None,
     quiet: bool = False,
+    flags: Flags | None = None,
+    accept_changes: bool = False,
 ) -> str:
     """Run (or resume) a campaign to a stop; return the final state."""
     lock = RunLock(db)
@@ -110,7 +123,7 @@ def run_campaign(
         raise SessionError(str(exc)) from None
     try:
         return _run_locked(campaign, source, db, dry_run=dry_run, speed=speed, faults=faults,
-                           ledger_dir=ledger_dir, quiet=quiet)
+                           ledger_dir=ledger_dir, quiet=quiet, flags=flags, accept_changes=accept_changes)
     finally:
         lock.release()
 
@@ -125,8 +138,10 @@ def _run_locked(
     faults: str | None,
     ledger_dir: Path | None,
     quiet: bool,
+    flags: Flags | None = None,
+    accept_changes: bool = False,
 ) -> str:
-    store, campaign, resumed = open_or_create(campaign, source, db)
+    store, campaign, resumed = open_or_create(campaign, source, db, flags, accept_changes)
     if store.campaign()["state"] in sm.TERMINAL:
         state = store.campaign()["state"]
         print(f"campaign {campaign.name!r} in {db} is already {state}", file=sys.stderr)
