@@ -85,8 +85,11 @@ def _load(path: str) -> Campaign:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from labpilot.agent.preflight import check
+
     try:
         c = load_campaign(args.file)
+        check(c, args.file)
     except CampaignError as exc:
         print(f"{exc.source}: invalid campaign ({len(exc.problems)} problem(s))", file=sys.stderr)
         for path, reason in exc.problems:

@@ -18,6 +18,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
+from labpilot.agent import preflight
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.run_lock import RunLock
 from labpilot.agent.loop.progress import Progress, format_progress
@@ -57,6 +58,7 @@ def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | Non
     config = apply_flags_new(campaign.model_dump(mode="json"), flags)
     try:
         campaign = parse_campaign(config, str(db))
+        preflight.check(campaign, str(db))  # what `validate` checks beyond the file, before anything is stored
     except CampaignError as exc:
         raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     try:
