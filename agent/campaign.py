@@ -207,6 +207,39 @@ class FaultPolicySpec(_Strict):
     on_fault: str | None = Field(None, min_length=1)
 
 
+NOTIFY_EVENTS = ("completed", "aborted", "faulted", "awaiting_approval", "stalled")
+
+
+class NotifySpec(_Strict):
+    """Who to tell, and when (``agent/loop/notify.py``)."""
+
+    command: str | None = Field(None, min_length=1)
+    """A shell command, run with ``LABPILOT_EVENT`` set to the event as JSON."""
+    url: str | None = Field(None, min_length=1, max_length=2000)
+    """An http(s) URL the event is POSTed to as JSON."""
+    events: list[Literal["completed", "aborted", "faulted", "awaiting_approval", "stalled"]] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS))
+    approval_after_s: PositiveSeconds = 3600.0
+    stalled_after_s: PositiveSeconds = 3600.0
+    timeout_s: PositiveSeconds = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http:// or https:// URL with a host")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"{v!r}: the port is not a number in 0..65535") from None
+        return v
+
+
 class ControlSpec(_Strict):
     """Where the operator control endpoint listens, and how it authenticates.
 
@@ -253,6 +286,7 @@ class Campaign(_Strict):
     supervision: SupervisionSpec = Field(default_factory=SupervisionSpec)
     faults: FaultPolicySpec = Field(default_factory=FaultPolicySpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
+    notify: NotifySpec = Field(default_factory=NotifySpec)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":

@@ -20,7 +20,9 @@ from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
 from labpilot.agent import preflight
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
+from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.loop.run_lock import RunLock
+from labpilot.agent.loop.watch import Watch
 from labpilot.agent.loop.progress import Progress, format_progress
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
@@ -154,9 +156,21 @@ def _run_locked(
         if not quiet:
             print(format_progress(p, objective), flush=True)
 
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, flush=True)
+
+    def on_state(old: str, new: str) -> None:
+        if new in (sm.COMPLETED, sm.ABORTED, sm.FAULTED):
+            notifier.send(new, previous=old, counts=store.counts(), fault=store.fault())
+
     final = "faulted"
+    notifier = Notifier(campaign.notify, campaign.name, db)
     with ExitStack() as stack:
         stack.callback(store.close)
+        stack.callback(notifier.flush)
+        watch = Watch(db, notifier).start()  # heartbeat: `status` tells a running agent from a dead one
+        stack.callback(watch.stop)
         addresses: dict[str, str] = {}
         sims = []
         if dry_run:
@@ -179,7 +193,8 @@ def _run_locked(
                 print(f"operator control at {server.endpoint} (labpilot status/pause/queue ... --db {db})",
                       flush=True)
             try:
-                runner = CampaignRunner(campaign, store, instruments, progress=show, speed=speed)
+                runner = CampaignRunner(campaign, store, instruments, progress=show, speed=speed,
+                                        notice=say, on_state=on_state)
             except PlannerError as exc:
                 raise SessionError(f"planner {campaign.planner.name!r}: {exc}") from None
             final = runner.run()
