@@ -29,6 +29,29 @@ from labpilot.agent.store import Store
 
 META_KEY = "dry_run_simulators"
 
+#: Seconds a dry run's simulators wait for an agent (a stale lease) before they
+#: exit by themselves; ``LABPILOT_SIM_ORPHAN_S`` overrides it. It must exceed the
+#: heartbeat period (``loop/watch.py``), which touches the lease.
+ORPHAN_EXIT_S = 600.0
+
+
+def lease_path(db: Path | str) -> Path:
+    """The file a dry run's agent touches with each heartbeat; its simulators exit when it goes stale."""
+    return Path(str(db) + ".sim") / "agent.lease"
+
+
+def touch_lease(db: Path | str) -> None:
+    path = lease_path(db)
+    if path.parent.is_dir():
+        path.touch()
+
+
+def orphan_exit_s() -> float:
+    try:
+        return float(os.environ.get("LABPILOT_SIM_ORPHAN_S", ORPHAN_EXIT_S))
+    except ValueError:
+        return ORPHAN_EXIT_S
+
 
 @dataclass
 class SimProcess:
@@ -119,6 +142,7 @@ def start_simulator(
     faults = faults_for(faults, spec.name)
     if faults:
         cmd += ["--faults", faults]
+    cmd += ["--lease", str(log_dir / "agent.lease"), "--idle-exit", str(orphan_exit_s())]
     stderr = open(log_dir / f"{spec.name}.log", "ab")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
                             start_new_session=True)
@@ -141,12 +165,14 @@ def start_simulators(
 ) -> list[SimProcess]:
     """Start (or, after a crash, reattach to) a simulator for every instrument."""
     known = load_simulators(store)
+    touch_lease(store.path)  # re-adopted simulators: the lease is fresh again
     if known and all(s.alive() for s in known):
         store.log_event("simulators_reattached", pids=[s.pid for s in known])
         return known
     stop_simulators(known)
     base = Path(str(store.path) + ".sim")
     base.mkdir(parents=True, exist_ok=True)
+    touch_lease(store.path)
     ledger_dir = Path(ledger_dir) if ledger_dir else base
     ledger_dir.mkdir(parents=True, exist_ok=True)
     sims: list[SimProcess] = []

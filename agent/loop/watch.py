@@ -18,6 +18,7 @@ from pathlib import Path
 
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
+from labpilot.agent.dryrun import touch_lease
 from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.store import Store
 
@@ -61,6 +62,7 @@ class Watch:
             while True:
                 try:
                     store.beat(os.getpid())
+                    touch_lease(self.db)  # a dry run's simulators live while this is fresh
                     self._check(store)
                 except Exception as exc:  # keep beating through a transient database error
                     log.warning("heartbeat: %s", exc)
