@@ -12,7 +12,8 @@ could stand behind it for labs whose instruments span several PCs.
 
 from __future__ import annotations
 
-from labpilot.errors import StaleExperiment, StoreError
+from labpilot.errors import StaleExperiment, StoreError, StoreUnavailable
+import errno
 import json
 import sqlite3
 import time
@@ -146,6 +147,35 @@ class Experiment:
     scalars: dict[str, float] = field(default_factory=dict)
 
 
+#: sqlite messages that mean "this database cannot be written here", not a bug.
+_UNAVAILABLE = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open", "no space")
+
+
+def describe_unavailable(path: Path | str, exc: BaseException) -> str | None:
+    """The one-line cause when ``exc`` says the database cannot be written, else None."""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO):
+        cause = exc.strerror or str(exc)
+    elif isinstance(exc, sqlite3.OperationalError) and any(m in text for m in _UNAVAILABLE):
+        cause = str(exc)
+    else:
+        return None
+    return (f"database {path}: {cause}; the run stopped with every decision journaled. Free space or fix the "
+            f"file system, then run the same command again to resume")
+
+
+@contextmanager
+def unavailable_as_error(path: Path | str) -> Iterator[None]:
+    """Turn 'disk full', 'read-only' and I/O errors on ``path`` into ``StoreUnavailable``."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        message = describe_unavailable(path, exc)
+        if message is None:
+            raise
+        raise StoreUnavailable(message) from None
+
+
 class Store:
     """A campaign database. Open with ``Store.create`` or ``Store.open``."""
 
@@ -156,6 +186,11 @@ class Store:
     # -- opening -----------------------------------------------------------
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
+        with unavailable_as_error(path):
+            return Store._connect_raw(path)
+
+    @staticmethod
+    def _connect_raw(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
@@ -223,14 +258,27 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable transaction."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
+        with unavailable_as_error(self.path):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the original error says more
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError:
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
 
     # -- campaign ----------------------------------------------------------
     def _campaign_row(self) -> sqlite3.Row | None:

@@ -90,6 +90,7 @@ class CampaignRunner:
         self.uid = store.campaign()["uid"]
         self.objective_names = [o.name for o in campaign.objectives]
         state = store.campaign()["state"]
+        self.made_safe: list[str] = []
         self.machine = CampaignMachine(initial=state, on_change=self._journal_transition)
         resume_to = store.resume_to()
         if resume_to:
@@ -149,6 +150,11 @@ class CampaignRunner:
                 except Stop:
                     if self.state in (sm.PAUSED, sm.FAULTED):
                         self._wait_while_held()
+        except st.StoreUnavailable:
+            # The journal cannot be written: stop acting, but leave every instrument safe.
+            # (Nothing can be journaled now; the instruments keep their outcomes for the resume.)
+            self.made_safe = self._make_all_safe(journal=False)
+            raise
         finally:
             self._worker.shutdown()
             self._pipeline.shutdown()
@@ -213,14 +219,20 @@ class CampaignRunner:
         self.machine.abort()
         self.store.log_event("aborted", reason=reason)
 
-    def _make_all_safe(self) -> None:
+    def _make_all_safe(self, journal: bool = True) -> list[str]:
+        """Make every instrument safe, each tried even if another fails; return the names made safe."""
+        safe = []
         for name, inst in self.instruments.items():
             try:
                 inst.make_safe()
-                self.store.log_event("made_safe", instrument=name)
+                safe.append(name)
+                if journal:
+                    self.store.log_event("made_safe", instrument=name)
             except Exception as exc:  # keep going: every other instrument must still be made safe
-                self.store.log_event("make_safe_failed", instrument=name, error=str(exc))
+                if journal:
+                    self.store.log_event("make_safe_failed", instrument=name, error=str(exc))
                 log.error("could not make %s safe: %s", name, exc)
+        return safe
 
     def _fault(self, instrument: str, error: Exception, eid: int | None) -> None:
         fault = {"instrument": instrument, "error": f"{type(error).__name__}: {error}", "experiment": eid}
@@ -480,7 +492,7 @@ class CampaignRunner:
         started = time.monotonic()
         try:
             return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True))
-        except Stop:
+        except (Stop, st.StoreUnavailable):
             raise
         except Exception as err:
             exc = err

@@ -13,7 +13,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError
+from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError, StoreUnavailable
 from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
@@ -68,6 +68,16 @@ def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | Non
     except StoreError as exc:
         raise SessionError(str(exc)) from None
     return store, campaign, False
+
+
+def _best_effort(fn) -> None:  # noqa: ANN001
+    """A clean-up write that must not hide the error that stopped the run (e.g. the disk is full)."""
+    try:
+        fn()
+    except StoreUnavailable as exc:  # the error that stopped the run says it already
+        log.debug("could not record the stop: %s", exc)
+    except StoreError as exc:
+        log.warning("could not record the stop: %s", exc)
 
 
 def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: float, stack: ExitStack) -> dict[str, Instrument]:
@@ -152,13 +162,15 @@ def _run_locked(
         return state
     objective = campaign.objectives[0].name
 
-    def show(p: Progress) -> None:
-        if not quiet:
-            print(format_progress(p, objective), flush=True)
+    progress_log = logging.getLogger("labpilot.progress")
 
     def say(line: str) -> None:
+        progress_log.info(line)  # reaches --log-file (INFO), not the console unless -v
         if not quiet:
             print(line, flush=True)
+
+    def show(p: Progress) -> None:
+        say(format_progress(p, objective))
 
     def on_state(old: str, new: str) -> None:
         if new in (sm.COMPLETED, sm.ABORTED, sm.FAULTED):
@@ -187,7 +199,7 @@ def _run_locked(
         try:
             instruments = connect_instruments(campaign, addresses, speed, stack)
             server = start_control(store, campaign.control, limit_check=_limit_checker(campaign, instruments))
-            stack.callback(lambda: store.set_control_endpoint(None))
+            stack.callback(_best_effort, lambda: store.set_control_endpoint(None))
             stack.callback(server.stop)
             if not quiet:
                 print(f"operator control at {server.endpoint} (labpilot status/pause/queue ... --db {db})",
@@ -201,9 +213,17 @@ def _run_locked(
         except BaseException as exc:
             # Anything but SIGKILL: leave no simulator behind (a kill -9 keeps them for the resume).
             # First let the command in flight finish, so the simulator keeps its outcome for a resume.
-            store.log_event("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped_by_error",
-                            error=f"{type(exc).__name__}: {exc}")
-            if dry_run:
+            _best_effort(lambda: store.log_event(
+                "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped_by_error",
+                error=f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, StoreUnavailable) and runner is not None:
+                print(f"instruments made safe: {', '.join(runner.made_safe) or 'none could be'}",
+                      file=sys.stderr, flush=True)
+            if dry_run and isinstance(exc, StoreUnavailable):
+                # Like a SIGKILL: the simulators (instruments) keep what they did, the resume re-adopts
+                # them, and their lease reaps them if no resume comes.
+                pass
+            elif dry_run:
                 if runner is not None and not runner.wait_in_flight(timeout_s=30.0):
                     log.warning("an instrument command was still in flight when the simulators were stopped")
                 stop_simulators(load_simulators(store))

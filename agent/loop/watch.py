@@ -53,8 +53,8 @@ class Watch:
                 store.beat(None)
             finally:
                 store.close()
-        except Exception as exc:  # a full disk must not turn a clean stop into a crash
-            log.warning("could not write the last heartbeat: %s", exc)
+        except Exception as exc:  # a full disk must not turn a clean stop into a crash (and says so itself)
+            log.debug("could not write the last heartbeat: %s", exc)
 
     def _run(self) -> None:
         store = Store.open(self.db)
