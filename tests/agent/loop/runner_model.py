@@ -97,7 +97,8 @@ class RunnerModel(RuleBasedStateMachine):
         self.faults, self.budget, self.mode = faults, budget, mode
         self._start()
         deadline = time.monotonic() + 90
-        while not self._state() and time.monotonic() < deadline:
+        # the agent takes seconds to start (imports): let the rules act on a working campaign
+        while self._state() in ("", "idle") and time.monotonic() < deadline:
             time.sleep(0.1)
         STATS["examples"] += 1
 
@@ -135,6 +136,7 @@ class RunnerModel(RuleBasedStateMachine):
 
     @rule(extra=hs.integers(0, 2), mode=hs.sampled_from(["unattended", "supervised"]))
     def kill_and_restart(self, extra: int, mode: str) -> None:
+        STATS["kill_rules"] += 1
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(30)

@@ -1,4 +1,7 @@
-"""Issue 10, Deliver 2: the runner checked by a model (bounded here; `benchmarks/soak_runner.py` runs it long)."""
+"""Issue 10, Deliver 2: the runner checked by a model (bounded here; `benchmarks/soak_runner.py` runs it long).
+
+Three examples: Hypothesis's first is the simplest (waits only); the others are drawn at random.
+"""
 
 from __future__ import annotations
 
@@ -10,5 +13,5 @@ from tests.agent.loop.runner_model import RunnerModel
 pytestmark = pytest.mark.slow
 
 TestRunnerModel = RunnerModel.TestCase
-TestRunnerModel.settings = settings(max_examples=2, stateful_step_count=5, deadline=None,
+TestRunnerModel.settings = settings(max_examples=3, stateful_step_count=6, deadline=None,
                                     suppress_health_check=list(HealthCheck))
