@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Subcommands that live in their own modules."""
     out = []
-    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator"):
+    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator", "labpilot.agent.cli_serve"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:

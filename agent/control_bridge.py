@@ -45,3 +45,8 @@ def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | Non
     store.set_meta(META_ENDPOINT, endpoint)
     store.log_event("control_listening", endpoint=endpoint)
     return server
+
+
+def live_endpoint(store: Store) -> str | None:
+    """Where the campaign's running agent listens, or None when no agent is running."""
+    return store.get_meta(META_ENDPOINT)

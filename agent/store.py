@@ -456,3 +456,13 @@ class Store:
             arr = np.frombuffer(r["data"], dtype=np.dtype(r["dtype"])).reshape(json.loads(r["shape"]))
             out[r["name"] if instrument else f"{r['instrument']}.{r['name']}"] = arr
         return out
+
+    # -- reading for dashboards and reports ------------------------------------
+    def last_event_seq(self) -> int:
+        """The newest journal entry's number (0 when empty): changes whenever anything is journaled."""
+        row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def event_kinds(self) -> list[str]:
+        """Every kind of event in the journal, sorted."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM events ORDER BY kind")]
