@@ -88,15 +88,17 @@ def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[s
             ax.step(xs, best, where="post", color="#ff7f0e", lw=2, label="best so far", zorder=2)
             b = ok[int(np.argmax(best == best[-1]))] if len(ok) else None
             if b is not None:
+                right_half = order[b.id] > len(done) / 2
                 ax.annotate(f"best {fmt_value(b.scalars[name])} (exp {b.id})", (order[b.id], b.scalars[name]),
-                            textcoords="offset points", xytext=(6, -14 if direction == "maximize" else 8),
-                            fontsize=8, color="#b35900")
+                            textcoords="offset points", xytext=(-8 if right_half else 8, -14 if direction == "maximize" else 8),
+                            ha="right" if right_half else "left", fontsize=8, color="#b35900")
         if bad:
             y0 = min((e.scalars[name] for e in ok), default=0.0)
             ax.scatter(bad, [y0] * len(bad), marker="x", color="black", s=40, label="failed", zorder=3)
         ax.set_ylabel(f"{label(name)}\n({direction})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlim(0.5, len(done) + 0.5)
     axes[-1].set_xlabel("experiment (in the order finished)")
     if title:
         axes[0].set_title(title, fontsize=10)

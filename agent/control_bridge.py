@@ -24,7 +24,7 @@ class DeskHandler:
 
     def handle(self, request: ControlRequest) -> dict[str, Any]:
         try:
-            return self.desk.dispatch(request.cmd, request.args.model_dump())
+            return self.desk.dispatch(request.cmd, request.args.model_dump(), actor=request.actor)
         except OperatorRefused as exc:
             raise OperatorRefused(str(exc)) from None
 

@@ -47,6 +47,7 @@ class ControlClient:
         timeout_s: float = 5.0,
         curve_secret_file: str | os.PathLike[str] | None = None,
         curve_server_public_file: str | os.PathLike[str] | None = None,
+        actor: str | None = None,
     ) -> None:
         self._parsed = parse_endpoint(endpoint)  # ValueError naming a malformed endpoint
         if not timeout_s > 0:
@@ -56,6 +57,7 @@ class ControlClient:
         self.endpoint = endpoint
         self.timeout_s = float(timeout_s)
         self._token = token
+        self._actor = actor
         self._curve = (
             CurveClientKeys.load(curve_secret_file, curve_server_public_file)
             if curve_secret_file is not None and curve_server_public_file is not None
@@ -68,7 +70,7 @@ class ControlClient:
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send ``cmd`` with ``args``; return the result or raise (see module doc)."""
         try:
-            payload = encode_request(make_request(cmd, args, self._token))
+            payload = encode_request(make_request(cmd, args, self._token, self._actor))
         except ControlProtocolError as exc:
             raise OperatorRefused(str(exc)) from None
         attempts = 2 if cmd in IDEMPOTENT_COMMANDS else 1

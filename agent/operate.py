@@ -51,24 +51,19 @@ def default_actor(prefix: str = "cli") -> str:
     return f"{prefix}:{user}@{socket.gethostname()}"
 
 
-def _client(target: OperatorTarget, endpoint: str):  # noqa: ANN202
+def _client(target: OperatorTarget, endpoint: str, actor: str | None):  # noqa: ANN202
     from labpilot.agent.control_client import ControlClient
 
     return ControlClient(endpoint, token=target.token, timeout_s=target.timeout_s,
                          curve_secret_file=target.curve_secret_file,
-                         curve_server_public_file=target.curve_server_public_file)
-
-
-def _with_actor(op: str, args: dict[str, Any], actor: str | None) -> dict[str, Any]:
-    return args if op in READ_ONLY or not actor else {**args, "actor": actor}
+                         curve_server_public_file=target.curve_server_public_file, actor=actor)
 
 
 def operate(target: OperatorTarget, op: str, args: dict[str, Any], actor: str | None = None,
             quiet: bool = False) -> tuple[dict[str, Any], bool]:
     """Run one command; return (result, reached a running agent?). Refusals raise ``OperatorRefused``."""
-    args = _with_actor(op, args, actor)
     if target.endpoint is not None:
-        with _client(target, target.endpoint) as client:
+        with _client(target, target.endpoint, actor) as client:
             return client.request(op, **args), True
     from labpilot.agent.control_bridge import live_endpoint
     from labpilot.agent.operator import OperatorDesk
@@ -82,13 +77,13 @@ def operate(target: OperatorTarget, op: str, args: dict[str, Any], actor: str | 
         store.close()
     if endpoint:
         try:
-            with _client(target, endpoint) as client:
+            with _client(target, endpoint, actor) as client:
                 return client.request(op, **args), True
         except ControlUnavailable as exc:
             if op not in READ_ONLY and not quiet:
                 print(f"note: {exc}", file=sys.stderr)
     desk = OperatorDesk(target.db)
     try:
-        return desk.dispatch(op, args), False
+        return desk.dispatch(op, args, actor=actor), False
     finally:
         desk.close()

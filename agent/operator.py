@@ -143,8 +143,31 @@ class OperatorDesk:
             return {"id": eid, "status": st.APPROVED, "params": params}
 
     # -- dispatch ------------------------------------------------------------------
-    def dispatch(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one command by name (the control endpoint and the CLI both come here)."""
+    def dispatch(self, cmd: str, args: Mapping[str, Any], actor: str | None = None) -> dict[str, Any]:
+        """Run one command by name (the control endpoint, the CLI and the dashboard all come here).
+
+        A command that changes anything is journaled as ``operator_action``
+        with who sent it (``actor``), its arguments and its outcome, refusals
+        included.
+        """
+        if cmd in ("status", "queue", "ping"):
+            return self._run(cmd, args)
+        try:
+            result = self._run(cmd, args)
+        except OperatorRefused as exc:
+            self._journal_action(cmd, args, actor, ok=False, error=str(exc))
+            raise
+        self._journal_action(cmd, args, actor, ok=True, error=None)
+        return result
+
+    def _journal_action(self, cmd: str, args: Mapping[str, Any], actor: str | None, ok: bool,
+                        error: str | None) -> None:
+        eid = args.get("id")
+        with self._lock:
+            self.store.log_event("operator_action", eid if isinstance(eid, int) and ok else None,
+                                 cmd=cmd, args=dict(args), actor=actor or "unknown", ok=ok, error=error)
+
+    def _run(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
         if cmd == "status":
             return self.status()
         if cmd == "queue":

@@ -47,7 +47,9 @@
   // "select all" in the proposal table
   document.addEventListener("change", (ev) => {
     if (ev.target.id === "select-all") {
-      document.querySelectorAll("#queue .pick").forEach((c) => (c.checked = ev.target.checked));
+      // "all" means every proposal still awaiting a decision
+      document.querySelectorAll("#queue .pick").forEach(
+        (c) => (c.checked = ev.target.checked && c.dataset.status === "awaiting_approval"));
     }
   });
 
@@ -90,11 +92,14 @@
 
   // Journal filters: fetch the filtered fragment; refetch on every live update.
   const filter = document.getElementById("journal-filter");
+  let journalAsked = 0;
   async function refreshJournal() {
     if (!filter) return;
+    const mine = ++journalAsked; // only the newest request may fill the table
     const params = new URLSearchParams(new FormData(filter));
     const resp = await fetch(filter.action + "?" + params.toString(), { credentials: "same-origin" });
-    if (resp.ok) document.getElementById("journal").innerHTML = await resp.text();
+    const html = resp.ok ? await resp.text() : null;
+    if (html !== null && mine === journalAsked) document.getElementById("journal").innerHTML = html;
   }
   if (filter) {
     filter.addEventListener("submit", (ev) => { ev.preventDefault(); refreshJournal(); });
