@@ -112,11 +112,17 @@ def cmd_operator(a: argparse.Namespace) -> int:
 
 
 def format_queue(q: dict[str, Any]) -> str:
+    from labpilot.agent.formatting import fmt_params, fmt_value
+    from labpilot.agent.units import label
+
     if not q["queue"]:
         return f"no proposals waiting (campaign {q['state']}, {q['mode']})"
     lines = [f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):"]
     for item in q["queue"]:
-        params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in item["params"].items())
-        score = "" if item["score"] is None else f" score={item['score']:.3g}"
-        lines.append(f"  #{item['id']:<4} {item['status']:<17} {item['chosen_by']}/{item['planner']}{score}  {params}")
+        params = fmt_params(item["params"], sep=" ")
+        pred = item.get("predicted") or {}
+        expect = "".join(f"  predicted {label(k)} {fmt_value(m)} ± {fmt_value(s, 2)}" for k, (m, s) in pred.items())
+        lines.append(f"  #{item['id']:<4} {item['status']:<17} {item['chosen_by']}/{item['planner']}  {params}{expect}")
+        if item.get("reason") and item["status"] == "awaiting_approval":
+            lines.append(f"        why: {item['reason']}")
     return "\n".join(lines)

@@ -50,7 +50,8 @@ class OperatorDesk:
             items = []
             for e in self.store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
                 items.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
-                              "planner": e.planner, "score": e.score, "created": e.created})
+                              "planner": e.planner, "score": e.score, "predicted": e.predicted,
+                              "reason": e.reason, "created": e.created})
             return {"state": self.store.campaign()["state"], "mode": self.campaign.mode, "queue": items}
 
     # -- flow control ------------------------------------------------------------
@@ -137,7 +138,7 @@ class OperatorDesk:
             if problems:
                 raise OperatorRefused("override refused: " + "; ".join(problems))
             params = space.to_point(space.to_row(params))
-            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED,
+            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED, predicted=None,
                          reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)
             return {"id": eid, "status": st.APPROVED, "params": params}

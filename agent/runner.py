@@ -299,7 +299,8 @@ class CampaignRunner:
             return
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score,
+                                      reason=p.note or None, predicted=p.predicted)
         self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
                              seconds=round(time.monotonic() - started, 3))
         if status == st.AWAITING_APPROVAL:
