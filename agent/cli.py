@@ -63,9 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="FILE.png, or FILE.mmd / FILE.md for mermaid text")
     p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser("export", help="export experiments and scalar measurements as CSV")
+    p = sub.add_parser("export", help="export experiments (CSV) and measured arrays (CSV per experiment, or Parquet)")
     _add_db(p)
-    p.add_argument("--csv", required=True, help="output CSV file")
+    p.add_argument("--csv", help="one row per experiment: provenance, parameters, scalar results")
+    p.add_argument("--arrays", metavar="DIR", help="one CSV per experiment and instrument, units in the headers")
+    p.add_argument("--parquet", metavar="FILE", help="every measured array in one Parquet file")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="plot the campaign: objective per experiment, best so far, patterns")
@@ -86,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _extra_commands() -> list[Callable[[Any], None]]:
     """Subcommands that live in their own modules."""
     out = []
-    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator", "labpilot.agent.cli_serve"):
+    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator", "labpilot.agent.cli_serve",
+                   "labpilot.agent.cli_records"):
         try:
             mod = __import__(module, fromlist=["add_parser"])
         except ModuleNotFoundError as exc:
@@ -179,10 +182,21 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from labpilot.agent.arrays_export import export_arrays_csv, export_arrays_parquet
     from labpilot.agent.report import export_csv
 
-    n = export_csv(_open_store(args.db), Path(args.csv))
-    print(f"wrote {n} experiments to {args.csv}")
+    if not (args.csv or args.arrays or args.parquet):
+        raise UsageError("export: give --csv FILE, --arrays DIR and/or --parquet FILE")
+    store = _open_store(args.db)
+    if args.csv:
+        n = export_csv(store, Path(args.csv))
+        print(f"wrote {n} experiments to {args.csv}")
+    if args.arrays:
+        files = export_arrays_csv(store, Path(args.arrays))
+        print(f"wrote {len(files)} array files to {args.arrays}")
+    if args.parquet:
+        n = export_arrays_parquet(store, Path(args.parquet))
+        print(f"wrote {n} arrays to {args.parquet}")
     return 0
 
 
@@ -202,9 +216,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _open_store(db: str):  # noqa: ANN202
-    from labpilot.agent.store import Store
+    from labpilot.agent.store_open import open_store
 
-    return Store.open(db)
+    return open_store(db)
 
 
 def _terminate_gracefully(signum: int, frame: object) -> None:

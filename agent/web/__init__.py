@@ -1,0 +1,1 @@
+"""The web dashboard (``labpilot serve``): pages, live updates, operator actions."""
