@@ -136,6 +136,8 @@ class Store:
 
     def __init__(self, path: str | Path, conn: sqlite3.Connection) -> None:
         self.path = Path(path)
+        #: What ``--db`` names this store by (a file path here; a URL for a server store).
+        self.target = str(path)
         self._conn = conn
 
     # -- opening -----------------------------------------------------------

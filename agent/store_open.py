@@ -31,3 +31,40 @@ def list_server_campaigns(url: str) -> list[str]:
     from labpilot.agent.store_pg import list_campaign_urls
 
     return list_campaign_urls(url)
+
+
+def campaign_exists(target: str, name: str) -> bool:
+    """Whether ``target`` already holds a campaign (``name`` picks it on a server)."""
+    if is_server_url(target):
+        from labpilot.agent.store_pg import PgStore
+
+        return PgStore.exists(target, name)
+    return not Store.is_blank(Path(target))
+
+
+def create_store(target: str, name: str, config: dict, source_toml: str) -> Store:
+    if is_server_url(target):
+        from labpilot.agent.store_pg import PgStore
+
+        return PgStore.create(target, name, config, source_toml)
+    return Store.create(Path(target), name, config, source_toml)
+
+
+def campaign_target(target: str, name: str) -> str:
+    """The target that names campaign ``name`` itself (a server URL gets ``?campaign=NAME``)."""
+    if is_server_url(target):
+        from labpilot.agent.store_pg import with_campaign
+
+        return with_campaign(target, name)
+    return target
+
+
+def run_lock(target: str, name: str):  # noqa: ANN201
+    """The lock that keeps a second agent off this campaign (a file lock, or a server advisory lock)."""
+    if is_server_url(target):
+        from labpilot.agent.store_pg import PgRunLock
+
+        return PgRunLock(target, name)
+    from labpilot.agent.run_lock import RunLock
+
+    return RunLock(Path(target))
