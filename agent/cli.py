@@ -141,8 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.dry_run and (args.faults or args.ledger_dir or args.speed):
         raise UsageError("--faults, --ledger-dir and --speed only make sense with --dry-run")
     speed = args.speed if args.speed is not None else (DEFAULT_DRY_RUN_SPEED if args.dry_run else 1.0)
+    from labpilot.agent.store_open import is_server_url
+
     final = run_campaign(
-        campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
+        campaign, source, args.db if is_server_url(args.db) else Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
         ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
     )
     return 0 if final in ("completed", "aborted") else 3

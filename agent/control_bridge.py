@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from labpilot.errors import OperatorRefused
@@ -36,7 +35,7 @@ def control_token(spec: ControlSpec) -> str | None:
 
 def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | None = None) -> ControlServer:
     """Start the endpoint for the campaign in ``store`` and record where it listens."""
-    desk = OperatorDesk(Path(store.path), limit_check=limit_check)
+    desk = OperatorDesk(store.target, limit_check=limit_check)
     server = ControlServer(
         DeskHandler(desk), spec.endpoint, token=control_token(spec),
         curve_secret_file=spec.curve_secret_file, curve_clients_dir=spec.curve_clients_dir,

@@ -31,7 +31,9 @@ class OperatorDesk:
     """Operator commands on one campaign database (thread-safe: own connection, one lock)."""
 
     def __init__(self, db: str | Path, limit_check: LimitCheck | None = None) -> None:
-        self.store = Store.open(db)
+        from labpilot.agent.store_open import open_store
+
+        self.store = open_store(str(db))
         self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], str(db))
         self.limit_check = limit_check
         self._lock = threading.Lock()

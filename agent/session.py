@@ -18,7 +18,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control_bridge import META_ENDPOINT, start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
-from labpilot.agent.run_lock import RunLock
+from labpilot.agent.store_open import campaign_exists, campaign_target, create_store, open_store, run_lock
 from labpilot.agent.runner import CampaignRunner, Progress, format_progress
 from labpilot.agent.store import Store
 
@@ -29,9 +29,10 @@ log = logging.getLogger("labpilot.session")
 
 def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Campaign, bool]:
     """Return (store, effective campaign, resumed?)."""
-    if not Store.is_blank(db):
+    target = str(db)  # a SQLite file, or a postgresql:// URL (one server, many campaigns)
+    if campaign_exists(target, campaign.name):
         try:
-            store = Store.open(db)
+            store = open_store(campaign_target(target, campaign.name))
             held = store.campaign()
         except StoreError as exc:
             raise SessionError(str(exc)) from None
@@ -48,7 +49,7 @@ def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Ca
             raise SessionError(str(exc)) from None
         return store, effective, True
     try:
-        store = Store.create(db, campaign.name, campaign.model_dump(mode="json"), source)
+        store = create_store(target, campaign.name, campaign.model_dump(mode="json"), source)
     except StoreError as exc:
         raise SessionError(str(exc)) from None
     return store, campaign, False
@@ -102,7 +103,7 @@ def run_campaign(
     quiet: bool = False,
 ) -> str:
     """Run (or resume) a campaign to a stop; return the final state."""
-    lock = RunLock(db)
+    lock = run_lock(str(db), campaign.name)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
