@@ -1,7 +1,7 @@
 """Measured arrays (XRD patterns, DSC curves...) out of the store: CSV per experiment, or Parquet.
 
 CSV: one file per experiment and instrument, ``exp0007_xrd.csv``, one column
-per array with its unit in the header (``two_theta (° 2θ),counts (counts)``).
+per array with its unit in the header (``two_theta (° 2θ),counts``).
 Parquet (pyarrow): one row per array, columns ``experiment``, ``instrument``,
 ``name``, ``unit``, ``values`` (a list of float64); units also in the schema
 metadata.

@@ -37,4 +37,4 @@ def unit(name: str) -> str:
 def label(name: str) -> str:
     """``magnetization (emu/cm³)``: a quantity with its unit, for an axis or a header."""
     u = unit(name)
-    return f"{name} ({u})" if u else name
+    return f"{name} ({u})" if u and u != name.rsplit(".", 1)[-1] else name
