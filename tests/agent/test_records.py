@@ -119,4 +119,4 @@ def test_numerically_zero_values_print_as_zero() -> None:
     assert fmt_value(3.354e-16) == "0" and fmt_value(-2e-12) == "0"
     assert fmt_value(0.7517) == "0.7517" and fmt_value(1995.1) == "1995" and fmt_value("Fe") == "Fe"
     assert fmt_value(1e-3) == "0.001"
-    assert fmt_params({"Fe": 0.75, "Ni": 1.433e-11}) == "Fe=0.75, Ni=0"
+    assert fmt_params({"Fe": 0.75, "Ni": 1.433e-11, "Pt": 3.299e-09, "Ir": 0.0026}) == "Fe=0.75, Ni=0, Pt=0, Ir=0.0026"
