@@ -42,13 +42,16 @@ class CampaignMachine:
             raise ValueError(f"unknown state {initial!r}; states are {STATES}")
         self.on_change = on_change
         self.resume_to: str = PLANNING
+        # ``transitions`` binds its dynamic trigger methods onto this holder;
+        # this class calls them through typed methods instead (see below).
+        self._model = _StateHolder()
         self.machine = Machine(
-            model=self,
+            model=self._model,
             states=STATES,
             initial=initial,
             auto_transitions=False,
             send_event=True,
-            after_state_change="_changed",
+            after_state_change=[self._changed],
         )
         add = self.machine.add_transition
         add("start", IDLE, PLANNING)
@@ -60,11 +63,59 @@ class CampaignMachine:
         add("learn", MEASURING, LEARNING)
         add("plan", [LEARNING, SYNTHESIZING, MEASURING], PLANNING)
         add("finish", [PLANNING, LEARNING], COMPLETED)
-        add("pause", WORKING, PAUSED, before="_remember")
-        add("fault", WORKING + [PAUSED], FAULTED, before="_remember_unless_paused")
+        add("pause", WORKING, PAUSED, before=[self._remember])
+        add("fault", WORKING + [PAUSED], FAULTED, before=[self._remember_unless_paused])
         for target in WORKING:
-            add("resume", [PAUSED, FAULTED], target, conditions=[_going_to(target)])
+            add("resume", [PAUSED, FAULTED], target, conditions=[self._going_to(target)])
         add("abort", [IDLE, *WORKING, PAUSED, FAULTED], ABORTED)
+
+    @property
+    def state(self) -> str:
+        return self._model.state
+
+    # triggers: each returns True when the transition happened and raises
+    # ``MachineError`` when it is illegal from the current state -------------
+    def _fire(self, trigger: str) -> bool:
+        return bool(self.machine.events[trigger].trigger(self._model))
+
+    def start(self) -> bool:
+        return self._fire("start")
+
+    def propose(self) -> bool:
+        return self._fire("propose")
+
+    def approve(self) -> bool:
+        return self._fire("approve")
+
+    def reject(self) -> bool:
+        return self._fire("reject")
+
+    def synthesize(self) -> bool:
+        return self._fire("synthesize")
+
+    def measure(self) -> bool:
+        return self._fire("measure")
+
+    def learn(self) -> bool:
+        return self._fire("learn")
+
+    def plan(self) -> bool:
+        return self._fire("plan")
+
+    def finish(self) -> bool:
+        return self._fire("finish")
+
+    def pause(self) -> bool:
+        return self._fire("pause")
+
+    def fault(self) -> bool:
+        return self._fire("fault")
+
+    def resume(self) -> bool:
+        return self._fire("resume")
+
+    def abort(self) -> bool:
+        return self._fire("abort")
 
     # transitions callbacks -------------------------------------------------
     def _remember(self, event: Any) -> None:
@@ -78,10 +129,17 @@ class CampaignMachine:
         if self.on_change is not None:
             self.on_change(event.transition.source, event.transition.dest, event.event.name)
 
+    def _going_to(self, target: str) -> Callable[[Any], bool]:
+        def check(event: Any) -> bool:
+            return self.resume_to == target
+
+        check.__name__ = f"resume_to_{target}"
+        return check
+
     # helpers ---------------------------------------------------------------
     def can(self, trigger: str) -> bool:
         """Whether ``trigger`` is legal from the current state."""
-        return bool(self.machine.get_triggers(self.state).count(trigger))  # type: ignore[attr-defined]
+        return trigger in self.machine.get_triggers(self.state)
 
     def mermaid(self) -> str:
         """A mermaid state diagram generated from the machine's own transitions."""
@@ -108,9 +166,8 @@ class CampaignMachine:
         return sorted(set(out))
 
 
-def _going_to(target: str) -> Callable[[Any], bool]:
-    def check(event: Any) -> bool:
-        return event.model.resume_to == target
 
-    check.__name__ = f"resume_to_{target}"
-    return check
+class _StateHolder:
+    """The object ``transitions`` drives: it holds ``state`` (and the dynamic methods nobody calls)."""
+
+    state: str

@@ -23,7 +23,10 @@ from typing import Any
 
 from labpilot.errors import ControlUnavailable, UsageError
 
-READ_ONLY = ("status", "queue", "ping")
+def _read_only(op: str) -> bool:
+    from labpilot.agent.control.commands import COMMANDS
+
+    return COMMANDS.is_idempotent(op)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def default_actor(prefix: str = "cli") -> str:
 
 
 def _client(target: OperatorTarget, endpoint: str, actor: str | None):  # noqa: ANN202
-    from labpilot.agent.control_client import ControlClient
+    from labpilot.agent.control.client import ControlClient
 
     return ControlClient(endpoint, token=target.token, timeout_s=target.timeout_s,
                          curve_secret_file=target.curve_secret_file,
@@ -65,7 +68,7 @@ def operate(target: OperatorTarget, op: str, args: dict[str, Any], actor: str | 
     if target.endpoint is not None:
         with _client(target, target.endpoint, actor) as client:
             return client.request(op, **args), True
-    from labpilot.agent.control_bridge import live_endpoint
+    from labpilot.agent.control.bridge import live_endpoint
     from labpilot.agent.operator import OperatorDesk
     from labpilot.agent.store_open import open_store
 
@@ -80,10 +83,12 @@ def operate(target: OperatorTarget, op: str, args: dict[str, Any], actor: str | 
             with _client(target, endpoint, actor) as client:
                 return client.request(op, **args), True
         except ControlUnavailable as exc:
-            if op not in READ_ONLY and not quiet:
+            if not _read_only(op) and not quiet:
                 print(f"note: {exc}", file=sys.stderr)
+    from labpilot.agent.control.commands import COMMANDS
+
     desk = OperatorDesk(target.db)
     try:
-        return desk.dispatch(op, args, actor=actor), False
+        return COMMANDS.run(desk, op, args, actor=actor), False
     finally:
         desk.close()

@@ -6,6 +6,10 @@ approve, reject and override change a proposal that waits for review (or, in
 unattended mode, one approved but not yet started). The control endpoint's
 handler and the CLI's offline path both call this one class, so a command
 means the same whether the agent is running or not.
+
+Each public command method is listed once in ``labpilot.agent.control.commands``
+(name, arguments model, retry policy, help); its keyword parameters are the
+fields of that model.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.report import campaign_status
-from labpilot.agent.runner import REQUEST_ABORT, REQUEST_PAUSE, REQUEST_RESUME
 from labpilot.agent.store import Store
 
 
@@ -67,7 +70,7 @@ class OperatorDesk:
                 raise OperatorRefused(f"campaign is {state}; nothing to pause")
             if state == sm.PAUSED:
                 return {"state": state, "note": "already paused"}
-            self.store.set_meta(REQUEST_PAUSE, "now" if now else "deferred")
+            self.store.request_pause(now)
             self.store.log_event("operator_pause", now=now)
             when = "at once (after the command in flight)" if now else "at the next checkpoint"
             return {"state": state, "note": f"pause requested; takes effect {when}"}
@@ -75,11 +78,11 @@ class OperatorDesk:
     def resume(self) -> dict[str, Any]:
         with self._lock:
             state = self._state()
-            if state not in (sm.PAUSED, sm.FAULTED) and self.store.get_meta(REQUEST_PAUSE) is None:
+            if state not in (sm.PAUSED, sm.FAULTED) and self.store.pause_request() is None:
                 raise OperatorRefused(f"campaign is {state}, not paused or faulted")
-            self.store.set_meta(REQUEST_PAUSE, None)
+            self.store.clear_pause_request()
             if state in (sm.PAUSED, sm.FAULTED):
-                self.store.set_meta(REQUEST_RESUME, "operator")
+                self.store.request_resume("operator")
             self.store.log_event("operator_resume", state=state)
             return {"state": state, "note": "resume requested"}
 
@@ -88,7 +91,7 @@ class OperatorDesk:
             state = self._state()
             if state in sm.TERMINAL:
                 raise OperatorRefused(f"campaign is already {state}")
-            self.store.set_meta(REQUEST_ABORT, reason or "operator abort")
+            self.store.request_abort(reason or "operator abort")
             self.store.log_event("operator_abort", reason=reason)
             return {"state": state, "note": "abort requested: instruments will be made safe"}
 
@@ -113,79 +116,44 @@ class OperatorDesk:
         except st.StaleExperiment as exc:
             raise OperatorRefused(f"too late: {exc}") from None
 
-    def approve(self, eid: int, reason: str | None = None) -> dict[str, Any]:
+    def approve(self, id: int, reason: str | None = None) -> dict[str, Any]:  # noqa: A002 (wire field name)
         with self._lock:
-            exp = self._reviewable(eid, "approve")
+            exp = self._reviewable(id, "approve")
             self._update(exp, status=st.APPROVED, reason=reason or "approved by operator", event="operator_approved")
-            return {"id": eid, "status": st.APPROVED}
+            return {"id": id, "status": st.APPROVED}
 
-    def reject(self, eid: int, reason: str | None = None) -> dict[str, Any]:
+    def reject(self, id: int, reason: str | None = None) -> dict[str, Any]:  # noqa: A002
         with self._lock:
-            exp = self._reviewable(eid, "reject")
+            exp = self._reviewable(id, "reject")
             self._update(exp, status=st.REJECTED, reason=reason or "rejected by operator", event="operator_rejected")
-            return {"id": eid, "status": st.REJECTED}
+            return {"id": id, "status": st.REJECTED}
 
-    def override(self, eid: int, values: Mapping[str, Any], reason: str | None = None) -> dict[str, Any]:
+    def override(self, id: int, values: Mapping[str, Any], reason: str | None = None) -> dict[str, Any]:  # noqa: A002
         """Replace some or all parameters of a proposal; the result is the operator's choice, approved."""
+        eid = id
         with self._lock:
             exp = self._reviewable(eid, "override")
             space = self.campaign.space()
             unknown = [k for k in values if k not in space.names]
             if unknown:
-                raise OperatorRefused(f"override: unknown parameter(s) {unknown}; parameters are {space.names}")
+                raise OperatorRefused(f"unknown parameter(s) {unknown}; parameters are {space.names}")
             params = {**exp.params, **dict(values)}
             problems = space.contains(params)
             if self.limit_check is not None and not problems:
                 problems = self.limit_check(params)
             if problems:
-                raise OperatorRefused("override refused: " + "; ".join(problems))
+                raise OperatorRefused("refused: " + "; ".join(problems))
             params = space.to_point(space.to_row(params))
             self._update(exp, params=params, chosen_by="operator", status=st.APPROVED, predicted=None,
                          reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)
             return {"id": eid, "status": st.APPROVED, "params": params}
 
-    # -- dispatch ------------------------------------------------------------------
-    def dispatch(self, cmd: str, args: Mapping[str, Any], actor: str | None = None) -> dict[str, Any]:
-        """Run one command by name (the control endpoint, the CLI and the dashboard all come here).
-
-        A command that changes anything is journaled as ``operator_action``
-        with who sent it (``actor``), its arguments and its outcome, refusals
-        included.
-        """
-        if cmd in ("status", "queue", "ping"):
-            return self._run(cmd, args)
-        try:
-            result = self._run(cmd, args)
-        except OperatorRefused as exc:
-            self._journal_action(cmd, args, actor, ok=False, error=str(exc))
-            raise
-        self._journal_action(cmd, args, actor, ok=True, error=None)
-        return result
-
-    def _journal_action(self, cmd: str, args: Mapping[str, Any], actor: str | None, ok: bool,
-                        error: str | None) -> None:
+    # -- the journal of operator actions -----------------------------------------
+    def journal_action(self, cmd: str, args: Mapping[str, Any], actor: str | None, ok: bool,
+                       error: str | None) -> None:
+        """Record one operator command that changes something: who sent it, its arguments, its outcome."""
         eid = args.get("id")
         with self._lock:
             self.store.log_event("operator_action", eid if isinstance(eid, int) and ok else None,
                                  cmd=cmd, args=dict(args), actor=actor or "unknown", ok=ok, error=error)
-
-    def _run(self, cmd: str, args: Mapping[str, Any]) -> dict[str, Any]:
-        if cmd == "status":
-            return self.status()
-        if cmd == "queue":
-            return self.queue()
-        if cmd == "pause":
-            return self.pause(bool(args.get("now", False)))
-        if cmd == "resume":
-            return self.resume()
-        if cmd == "abort":
-            return self.abort(args.get("reason"))
-        if cmd == "approve":
-            return self.approve(int(args["id"]))
-        if cmd == "reject":
-            return self.reject(int(args["id"]), args.get("reason"))
-        if cmd == "override":
-            return self.override(int(args["id"]), dict(args["values"]), args.get("reason"))
-        raise OperatorRefused(f"unknown command {cmd!r}")
-

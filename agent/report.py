@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,8 @@ def campaign_status(store: Store) -> dict[str, Any]:
     objective = config["objectives"][0]
     best = best_experiment(store, objective["name"], objective["direction"])
     counts = store.counts()
-    fault = store.get_meta("fault")
-    endpoint = store.get_meta("control_endpoint")
+    fault = store.fault()
+    endpoint = store.control_endpoint()
     return {
         "campaign": camp["name"],
         "state": camp["state"],
@@ -38,7 +37,7 @@ def campaign_status(store: Store) -> dict[str, Any]:
             "params": best.params,
             "chosen_by": best.chosen_by,
         },
-        "fault": json.loads(fault) if fault else None,
+        "fault": fault,
         "control_endpoint": endpoint,
         "updated": camp["updated"],
         "db": str(store.path),

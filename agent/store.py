@@ -20,7 +20,8 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from enum import StrEnum
+from typing import Any, Iterator, Literal
 
 import numpy as np
 
@@ -42,6 +43,22 @@ EXPERIMENT_STATUSES = (
 )
 TERMINAL = (COMPLETED, FAILED, REJECTED, ABANDONED)
 IN_FLIGHT = (APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING)
+
+class MetaKey(StrEnum):
+    """Every key of the ``meta`` table, named once."""
+
+    SCHEMA_VERSION = "schema_version"
+    PAUSE = "request_pause"  # "deferred" | "now"
+    RESUME = "request_resume"  # who asked
+    ABORT = "request_abort"  # the reason
+    FAULT = "fault"  # JSON {instrument, error, experiment}
+    RESUME_TO = "resume_to"  # machine state to return to
+    CONTROL_ENDPOINT = "control_endpoint"
+    DRY_RUN_SIMULATORS = "dry_run_simulators"  # JSON list of the dry run's simulator processes
+
+
+PauseRequest = Literal["deferred", "now"]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -167,7 +184,7 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
-            c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            c.execute("INSERT INTO meta VALUES (?, ?)", (str(MetaKey.SCHEMA_VERSION), str(SCHEMA_VERSION)))
             c.execute(
                 "INSERT INTO campaign VALUES (1, ?, ?, ?, ?, 'idle', ?, ?)",
                 (name, uuid.uuid4().hex[:12], json.dumps(config, default=str), source_toml, now, now),
@@ -198,7 +215,7 @@ class Store:
             raise StoreError(f"no campaign database at {path}")
         try:
             conn = cls._connect(path)
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (str(MetaKey.SCHEMA_VERSION),)).fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path} is not a labpilot campaign database ({exc})") from None
         if row is None or int(row[0]) != SCHEMA_VERSION:
@@ -241,16 +258,84 @@ class Store:
             c.execute("UPDATE campaign SET state=?, updated=? WHERE id=1", (state, time.time()))
             self._event("state", None, {"from": old, "to": state, **data})
 
-    def get_meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    # -- meta: typed side values ---------------------------------------------
+    # The ``meta`` table holds small values outside the experiments: operator
+    # requests the runner honours at its next checkpoint, the fault that
+    # stopped the campaign, where its control endpoint listens. Each has a
+    # typed pair of methods below; the keys are named once, in ``MetaKey``.
+
+    def get_meta(self, key: MetaKey | str) -> str | None:
+        """Raw value of one meta key (prefer the typed methods below)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (str(key),)).fetchone()
         return None if row is None else row[0]
 
-    def set_meta(self, key: str, value: str | None) -> None:
+    def set_meta(self, key: MetaKey | str, value: str | None) -> None:
+        """Set (or, with None, delete) one meta key (prefer the typed methods below)."""
         with self._tx() as c:
             if value is None:
-                c.execute("DELETE FROM meta WHERE key=?", (key,))
+                c.execute("DELETE FROM meta WHERE key=?", (str(key),))
             else:
-                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+                c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (str(key), value))
+
+    def pause_request(self) -> PauseRequest | None:
+        """The pending operator pause: ``"deferred"`` (next checkpoint), ``"now"``, or None."""
+        value = self.get_meta(MetaKey.PAUSE)
+        return None if value is None else ("now" if value == "now" else "deferred")
+
+    def request_pause(self, now: bool) -> None:
+        self.set_meta(MetaKey.PAUSE, "now" if now else "deferred")
+
+    def clear_pause_request(self) -> None:
+        self.set_meta(MetaKey.PAUSE, None)
+
+    def resume_requested(self) -> bool:
+        return self.get_meta(MetaKey.RESUME) is not None
+
+    def request_resume(self, by: str = "operator") -> None:
+        self.set_meta(MetaKey.RESUME, by)
+
+    def clear_resume_request(self) -> None:
+        self.set_meta(MetaKey.RESUME, None)
+
+    def abort_request(self) -> str | None:
+        """The reason of a pending abort, or None."""
+        return self.get_meta(MetaKey.ABORT)
+
+    def request_abort(self, reason: str) -> None:
+        self.set_meta(MetaKey.ABORT, reason)
+
+    def clear_abort_request(self) -> None:
+        self.set_meta(MetaKey.ABORT, None)
+
+    def fault(self) -> dict[str, Any] | None:
+        """The fault that stopped the campaign: ``{instrument, error, experiment}``, or None."""
+        raw = self.get_meta(MetaKey.FAULT)
+        return None if raw is None else dict(json.loads(raw))
+
+    def set_fault(self, fault: dict[str, Any] | None) -> None:
+        self.set_meta(MetaKey.FAULT, None if fault is None else json.dumps(fault, default=str))
+
+    def resume_to(self) -> str | None:
+        """The machine state a paused or faulted campaign returns to on resume."""
+        return self.get_meta(MetaKey.RESUME_TO)
+
+    def set_resume_to(self, state: str) -> None:
+        self.set_meta(MetaKey.RESUME_TO, state)
+
+    def control_endpoint(self) -> str | None:
+        """Where the running agent's control endpoint listens (None when it is not running)."""
+        return self.get_meta(MetaKey.CONTROL_ENDPOINT)
+
+    def set_control_endpoint(self, endpoint: str | None) -> None:
+        self.set_meta(MetaKey.CONTROL_ENDPOINT, endpoint)
+
+    def dry_run_simulators(self) -> list[dict[str, Any]] | None:
+        """The simulator processes a dry run started (for a resume or a clean stop), or None."""
+        raw = self.get_meta(MetaKey.DRY_RUN_SIMULATORS)
+        return None if raw is None else list(json.loads(raw))
+
+    def set_dry_run_simulators(self, simulators: list[dict[str, Any]] | None) -> None:
+        self.set_meta(MetaKey.DRY_RUN_SIMULATORS, None if simulators is None else json.dumps(simulators))
 
     # -- journal -----------------------------------------------------------
     def _event(self, kind: str, experiment_id: int | None, data: dict[str, Any]) -> int:

@@ -65,6 +65,6 @@ def run_lock(target: str, name: str):  # noqa: ANN201
         from labpilot.agent.store_pg import PgRunLock
 
         return PgRunLock(target, name)
-    from labpilot.agent.run_lock import RunLock
+    from labpilot.agent.loop.run_lock import RunLock
 
     return RunLock(Path(target))

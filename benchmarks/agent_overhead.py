@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from labpilot.agent.campaign import load_campaign
-from labpilot.agent.runner import CampaignRunner
+from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
@@ -96,7 +96,7 @@ def loop_overhead(n: int, tmp: Path) -> tuple[float, float]:
     store = Store.create(tmp / "loop.db", campaign.name, data, "")
     instruments = {s.name: InstantInstrument(s.kind) for s in campaign.instruments}
     runner = CampaignRunner(campaign, store, instruments, poll_s=0.001)
-    import labpilot.agent.runner as runner_module
+    import labpilot.agent.loop.runner as runner_module
 
     runner_module.initial_design = _Clocked.timed(runner_module.initial_design)  # type: ignore[assignment]
     _Clocked.spent = 0.0

@@ -25,10 +25,10 @@ from typing import Any
 
 import zmq
 
-from labpilot.agent.control_auth import create_curve_keys, curve_available
-from labpilot.agent.control_client import ControlClient
-from labpilot.agent.control_messages import encode_request, make_request
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control.auth import create_curve_keys, curve_available
+from labpilot.agent.control.client import ControlClient
+from labpilot.agent.control.messages import encode_request, make_request
+from labpilot.agent.control.server import ControlServer
 from benchmarks.timing import time_calls
 
 TOKEN = "benchmark-token-0123456789abcdef"

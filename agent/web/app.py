@@ -30,9 +30,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from labpilot.errors import LabpilotError
+from labpilot.errors import LabpilotError, StoreError
 from labpilot.agent import charts
-from labpilot.agent.control_messages import parse_value
+from labpilot.agent.control.messages import parse_value
 from labpilot.agent.operate import OperatorTarget, operate
 from labpilot.agent.web import views
 from labpilot.agent.web.catalog import Catalog, CampaignSource
@@ -152,6 +152,10 @@ def create_app(catalog: Catalog, guard: Guard, control_token: str | None = None,
     def _read(cid: str, fn: Callable[[Any], Any]) -> Any:
         with _source(cid).store() as store:
             return fn(store)
+
+    @app.exception_handler(StoreError)
+    async def not_ready(request: Request, exc: StoreError) -> Response:
+        return HTMLResponse(f"campaign not readable yet: {exc}", status_code=503)
 
     @app.exception_handler(_NotFound)
     async def not_found(request: Request, exc: _NotFound) -> Response:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from urllib.parse import urlsplit
 
-from labpilot.agent.control_auth import check_token, is_loopback_endpoint, token_matches
+from labpilot.agent.control.auth import check_token, is_loopback_endpoint, token_matches
 from labpilot.errors import ControlSecurityError
 
 SESSION_COOKIE = "labpilot_session"

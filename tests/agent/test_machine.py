@@ -71,3 +71,13 @@ def test_mermaid_is_drawn_from_the_machine() -> None:
     for state in STATES:
         assert state in text
     assert "awaiting_approval --> synthesizing: approve" in text
+
+
+def test_every_event_has_a_typed_trigger_method() -> None:
+    m = CampaignMachine()
+    events = set(m.machine.events)
+    declared = {"start", "propose", "approve", "reject", "synthesize", "measure", "learn", "plan", "finish",
+                "pause", "fault", "resume", "abort"}
+    assert events == declared
+    for name in declared:  # each event has its own typed method
+        assert callable(getattr(CampaignMachine, name))

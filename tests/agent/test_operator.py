@@ -10,7 +10,6 @@ from labpilot.errors import OperatorRefused
 from labpilot.agent import store as st
 from labpilot.agent.campaign import load_campaign
 from labpilot.agent.operator import OperatorDesk
-from labpilot.agent.runner import REQUEST_ABORT, REQUEST_PAUSE
 from labpilot.agent.store import Store
 
 
@@ -61,11 +60,11 @@ def test_decisions_on_the_wrong_status_are_refused(desk: OperatorDesk) -> None:
 
 def test_pause_and_abort_are_requests_for_the_agent(desk: OperatorDesk) -> None:
     desk.pause(now=True)
-    assert desk.store.get_meta(REQUEST_PAUSE) == "now"
+    assert desk.store.pause_request() == "now"
     desk.abort("end of shift")
-    assert desk.store.get_meta(REQUEST_ABORT) == "end of shift"
+    assert desk.store.abort_request() == "end of shift"
     with pytest.raises(OperatorRefused, match="not paused or faulted"):
-        desk.store.set_meta(REQUEST_PAUSE, None)
+        desk.store.clear_pause_request()
         desk.resume()
 
 

@@ -126,3 +126,27 @@ def test_conditional_update_refuses_a_stale_status(tmp_path: Path) -> None:
     with pytest.raises(st.StaleExperiment, match="now synthesizing, no longer approved"):
         s.update_experiment(eid, params={"x": 2}, chosen_by="operator", expect=(st.APPROVED,))
     assert s.experiment(eid).params == {"x": 1}
+
+
+def test_typed_meta_values_round_trip(tmp_path) -> None:  # noqa: ANN001
+    s = Store.create(tmp_path / "m.db", "m", {"x": 1}, "")
+    assert (s.pause_request(), s.resume_requested(), s.abort_request(), s.fault()) == (None, False, None, None)
+    s.request_pause(now=True)
+    s.request_resume()
+    s.request_abort("end of shift")
+    s.set_fault({"instrument": "xrd", "error": "lost", "experiment": 2})
+    s.set_resume_to("measuring")
+    s.set_control_endpoint("tcp://127.0.0.1:5555")
+    s.set_dry_run_simulators([{"instrument": "xrd", "pid": 1}])
+    again = Store.open(tmp_path / "m.db")
+    assert again.pause_request() == "now" and again.resume_requested() and again.abort_request() == "end of shift"
+    assert again.fault() == {"instrument": "xrd", "error": "lost", "experiment": 2}
+    assert (again.resume_to(), again.control_endpoint()) == ("measuring", "tcp://127.0.0.1:5555")
+    assert again.dry_run_simulators() == [{"instrument": "xrd", "pid": 1}]
+    s.clear_pause_request()
+    s.clear_resume_request()
+    s.clear_abort_request()
+    s.set_fault(None)
+    s.set_control_endpoint(None)
+    assert (again.pause_request(), again.resume_requested(), again.abort_request(), again.fault(),
+            again.control_endpoint()) == (None, False, None, None, None)

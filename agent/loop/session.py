@@ -16,10 +16,11 @@ from pathlib import Path
 from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError
 from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
-from labpilot.agent.control_bridge import META_ENDPOINT, start_control
+from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
 from labpilot.agent.store_open import campaign_exists, campaign_target, create_store, open_store, run_lock
-from labpilot.agent.runner import CampaignRunner, Progress, format_progress
+from labpilot.agent.loop.progress import Progress, format_progress
+from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
 
 from labpilot.protocols.capabilities import Instrument
@@ -156,7 +157,7 @@ def _run_locked(
         try:
             instruments = connect_instruments(campaign, addresses, speed, stack)
             server = start_control(store, campaign.control, limit_check=_limit_checker(campaign, instruments))
-            stack.callback(lambda: store.set_meta(META_ENDPOINT, None))
+            stack.callback(lambda: store.set_control_endpoint(None))
             stack.callback(server.stop)
             if not quiet:
                 print(f"operator control at {server.endpoint} (labpilot status/pause/queue ... --db {db})",

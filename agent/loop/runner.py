@@ -6,27 +6,34 @@ carries an id journaled before it is sent, so a runner started on an existing
 database picks up exactly where the last one stopped: experiments in flight
 are reconciled with the instruments by command id, never made twice.
 
-Operators talk to the runner only through the store (requests in ``meta``,
-approvals in the experiments table), which the runner reads at checkpoints.
+Operators talk to the runner only through the store (pause, resume and
+abort requests through its typed request methods, approvals in the experiments
+table), which the runner reads at checkpoints.
+
+The runner keeps the loop and its decisions; instrument commands run on an
+``InstrumentWorker`` (watchdog), a synthesis started ahead lives in a
+``SynthesisPipeline``, the ``on_fault`` hook and progress lines have their own
+modules.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
-import json
 import logging
-import os
-import subprocess
 import time
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLimitError, WatchdogTimeout
+from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLimitError
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.history import best_experiment, experiment_trial, planner_history
+from labpilot.agent.jsonable import to_jsonable
+from labpilot.agent.loop.fault_hook import run_fault_hook
+from labpilot.agent.loop.pipeline import SynthesisPipeline
+from labpilot.agent.loop.progress import Progress
+from labpilot.agent.loop.worker import InstrumentWorker
 from labpilot.agent.machine import CampaignMachine
 from labpilot.agent.store import Store
 
@@ -36,44 +43,12 @@ from labpilot.protocols.capabilities import Instrument, Measurer, Sample, Synthe
 
 log = logging.getLogger("labpilot.agent")
 
-#: Keys of operator requests in the store's meta table.
-REQUEST_PAUSE = "request_pause"  # value: "deferred" | "now"
-REQUEST_RESUME = "request_resume"
-REQUEST_ABORT = "request_abort"  # value: the reason
-FAULT = "fault"  # value: JSON {instrument, error, experiment}
-
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
 
 
 class Stop(Exception):
     """Raised inside the loop to leave it (pause, abort, fault)."""
-
-
-@dataclass
-class Progress:
-    """What the runner reports after each finished experiment."""
-
-    done: int
-    budget: int
-    experiment_id: int
-    chosen_by: str
-    params: dict[str, Any]
-    value: float | None
-    best: float | None
-    seconds: float
-    status: str
-
-
-def format_progress(p: Progress, objective: str) -> str:
-    params = " ".join(f"{k}={_fmt(v)}" for k, v in p.params.items())
-    value = "failed" if p.value is None else f"{objective}={p.value:.4g}"
-    best = "" if p.best is None else f"  best={p.best:.4g}"
-    return f"[{p.done:>3}/{p.budget}] exp {p.experiment_id:<3} {p.chosen_by:<8} {params} -> {value}{best}  ({p.seconds:.1f}s)"
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
 
 
 class CampaignRunner:
@@ -93,11 +68,9 @@ class CampaignRunner:
         self.speed = speed
         # Instrument commands run on one worker thread, so that the loop can
         # honour `pause --now`, abort and the watchdog while a command is in flight.
-        self._worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="instrument")
-        self._in_flight: cf.Future[Any] | None = None
+        self._worker = InstrumentWorker(poll_s, self._watchdog_real_s(), campaign.faults.watchdog_s)
         # Pipelining: the next sample's synthesis, started while the current one is measured.
-        self._synth_worker = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="synthesis")
-        self._prefetch: tuple[int, cf.Future[Any]] | None = None
+        self._pipeline = SynthesisPipeline()
         self.store = store
         self.instruments = instruments
         self.progress = progress
@@ -106,7 +79,7 @@ class CampaignRunner:
         self.objective_names = [o.name for o in campaign.objectives]
         state = store.campaign()["state"]
         self.machine = CampaignMachine(initial=state, on_change=self._journal_transition)
-        resume_to = store.get_meta("resume_to")
+        resume_to = store.resume_to()
         if resume_to:
             self.machine.resume_to = resume_to
         self.planner: Planner = make_planner(
@@ -119,19 +92,19 @@ class CampaignRunner:
     def _journal_transition(self, old: str, new: str, trigger: str) -> None:
         self.store.set_state(new, trigger=trigger)
         if new in (sm.PAUSED, sm.FAULTED):
-            self.store.set_meta("resume_to", self.machine.resume_to)
+            self.store.set_resume_to(self.machine.resume_to)
         log.info("state %s -> %s (%s)", old, new, trigger)
 
     @property
     def state(self) -> str:
-        return self.machine.state  # type: ignore[attr-defined]
+        return self.machine.state
 
     # -- the loop ----------------------------------------------------------
     def run(self) -> str:
         """Run until completed, aborted, paused or faulted; return the final state."""
         self._connect()
         if self.state == sm.IDLE:
-            self.machine.start()  # type: ignore[attr-defined]
+            self.machine.start()
         elif self.state in (sm.PAUSED, sm.FAULTED):
             self._wait_while_held()
         try:
@@ -143,8 +116,8 @@ class CampaignRunner:
                     if self.state in (sm.PAUSED, sm.FAULTED):
                         self._wait_while_held()
         finally:
-            self._worker.shutdown(wait=False, cancel_futures=True)
-            self._synth_worker.shutdown(wait=False, cancel_futures=True)
+            self._worker.shutdown()
+            self._pipeline.shutdown()
         return self.state
 
     def _connect(self) -> None:
@@ -158,15 +131,15 @@ class CampaignRunner:
         Between steps every request counts; while an instrument command is in
         flight (``immediate_only``) only aborts and ``pause --now`` do.
         """
-        reason = self.store.get_meta(REQUEST_ABORT)
+        reason = self.store.abort_request()
         if reason is not None:
             self._abort(reason)
             raise Stop
-        pause = self.store.get_meta(REQUEST_PAUSE)
+        pause = self.store.pause_request()
         if pause is not None and (pause == "now" or not immediate_only):
-            self.store.set_meta(REQUEST_PAUSE, None)
-            self.machine.pause()  # type: ignore[attr-defined]
-            if self._in_flight is not None and not self._in_flight.done():
+            self.store.clear_pause_request()
+            self.machine.pause()
+            if self._worker.busy():
                 self.store.log_event("paused_in_flight", note="the command in flight is reconciled on resume")
             raise Stop
 
@@ -175,44 +148,33 @@ class CampaignRunner:
 
         Its outcome stays with the instrument, and a resume reconciles it by id.
         """
-        futures = [f for f in (self._in_flight, self._prefetch[1] if self._prefetch else None) if f is not None]
+        futures = [f for f in (self._worker.in_flight, self._pipeline.future()) if f is not None]
         done, pending = cf.wait(futures, timeout=timeout_s)
         return not pending
-
-    def _settle_in_flight(self) -> None:
-        """Before talking to instruments again, let a command left in flight by a pause finish."""
-        fut, self._in_flight = self._in_flight, None
-        if fut is None or fut.done():
-            return
-        log.warning("waiting for the instrument command left in flight to finish")
-        try:
-            fut.result(timeout=self._watchdog_real_s())
-        except Exception as exc:  # its outcome is reconciled by command id anyway
-            log.warning("the command left in flight ended with %s", exc)
 
     def _wait_while_held(self) -> str:
         """In paused/faulted: wait for resume or abort requests."""
         log.warning("campaign is %s; waiting for `labpilot resume` or `labpilot abort`", self.state)
         while True:
-            reason = self.store.get_meta(REQUEST_ABORT)
+            reason = self.store.abort_request()
             if reason is not None:
                 self._abort(reason)
                 return self.state
-            if self.store.get_meta(REQUEST_RESUME) is not None:
-                self.store.set_meta(REQUEST_RESUME, None)
-                self.store.set_meta(REQUEST_PAUSE, None)
-                self.store.set_meta(FAULT, None)
-                self._settle_in_flight()
-                self.machine.resume()  # type: ignore[attr-defined]
+            if self.store.resume_requested():
+                self.store.clear_resume_request()
+                self.store.clear_pause_request()
+                self.store.set_fault(None)
+                self._worker.settle()
+                self.machine.resume()
                 return self.state
             time.sleep(self.poll_s)
 
     def _abort(self, reason: str) -> None:
-        self.store.set_meta(REQUEST_ABORT, None)
+        self.store.clear_abort_request()
         self._make_all_safe()
         for exp in self.store.experiments(st.IN_FLIGHT + (st.AWAITING_APPROVAL,)):
             self.store.update_experiment(exp.id, status=st.ABANDONED, reason=f"aborted: {reason}", event="abandoned")
-        self.machine.abort()  # type: ignore[attr-defined]
+        self.machine.abort()
         self.store.log_event("aborted", reason=reason)
 
     def _make_all_safe(self) -> None:
@@ -226,17 +188,12 @@ class CampaignRunner:
 
     def _fault(self, instrument: str, error: Exception, eid: int | None) -> None:
         fault = {"instrument": instrument, "error": f"{type(error).__name__}: {error}", "experiment": eid}
-        self.store.set_meta(FAULT, json.dumps(fault))
+        self.store.set_fault(fault)
         self.store.log_event("fault", eid, **fault)
-        self.machine.fault()  # type: ignore[attr-defined]
+        self.machine.fault()
         self._make_all_safe()
-        hook = self.campaign.faults.on_fault
-        if hook:
-            try:
-                subprocess.run(hook, shell=True, timeout=30, check=False,
-                               env={**os.environ, "LABPILOT_FAULT": json.dumps(fault)})
-            except Exception as exc:
-                self.store.log_event("on_fault_failed", error=str(exc))
+        if self.campaign.faults.on_fault:
+            run_fault_hook(self.campaign.faults.on_fault, fault, self.store)
         raise Stop
 
     # -- one step ------------------------------------------------------------
@@ -250,8 +207,8 @@ class CampaignRunner:
             return
         if self._budget_left() <= 0 or self._past_deadline():
             if self.state not in (sm.PLANNING, sm.LEARNING):
-                self.machine.plan()  # type: ignore[attr-defined]
-            self.machine.finish()  # type: ignore[attr-defined]
+                self.machine.plan()
+            self.machine.finish()
             self.store.log_event("completed", counts=self.store.counts())
             return
         self._plan()
@@ -274,7 +231,7 @@ class CampaignRunner:
     def _plan(self, ahead: bool = False) -> None:
         """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
         if self.state != sm.PLANNING:
-            self.machine.plan()  # type: ignore[attr-defined]
+            self.machine.plan()
         history = planner_history(self.store, self.objective_names,
                                   with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
         n_done = sum(1 for t in history if t.status in ("completed", "failed", "pending"))
@@ -304,14 +261,14 @@ class CampaignRunner:
         self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
                              seconds=round(time.monotonic() - started, 3))
         if status == st.AWAITING_APPROVAL:
-            self.machine.propose()  # type: ignore[attr-defined]
+            self.machine.propose()
 
     def _planner_stopped(self, planner_name: str, exc: PlannerError) -> None:
         """A planner that reached its goal completes the campaign; any other planner error faults it."""
         if isinstance(exc, PlannerDone):
             self.store.log_event("planner_done", planner=planner_name, reason=str(exc))
             log.warning("planner %s is done: %s", planner_name, exc)
-            self.machine.finish()  # type: ignore[attr-defined]
+            self.machine.finish()
             return
         # e.g. the pool is used up: an operator must decide
         log.error("planner %s cannot propose: %s", planner_name, exc)
@@ -321,8 +278,8 @@ class CampaignRunner:
         """Supervised mode: wait for an operator decision (or the auto-approval timeout)."""
         if self.state != sm.AWAITING_APPROVAL:
             if self.state != sm.PLANNING:
-                self.machine.plan()  # type: ignore[attr-defined]
-            self.machine.propose()  # type: ignore[attr-defined]
+                self.machine.plan()
+            self.machine.propose()
         timeout = self.campaign.supervision.approval_timeout_s
         while True:
             self._checkpoint()
@@ -338,16 +295,16 @@ class CampaignRunner:
                 break
             time.sleep(self.poll_s)
         if self.store.experiments(st.IN_FLIGHT):
-            self.machine.approve()  # type: ignore[attr-defined]
+            self.machine.approve()
         else:
-            self.machine.reject()  # type: ignore[attr-defined]
+            self.machine.reject()
 
     def _advance(self, exp: st.Experiment) -> None:
         """Take one in-flight experiment as far as it goes."""
         self._step_started = time.monotonic()
         if exp.status in (st.APPROVED, st.SYNTHESIZING):
             if self.state != sm.SYNTHESIZING:
-                self.machine.synthesize()  # type: ignore[attr-defined]
+                self.machine.synthesize()
             self._synthesize(exp)
             self._checkpoint()
             exp = self.store.experiment(exp.id)
@@ -356,10 +313,10 @@ class CampaignRunner:
                 self._start_next_synthesis(exp.id)
             if self.state != sm.MEASURING:
                 if self.state != sm.SYNTHESIZING:
-                    self.machine.synthesize()  # type: ignore[attr-defined]
-                self.machine.measure()  # type: ignore[attr-defined]
+                    self.machine.synthesize()
+                self.machine.measure()
             self._measure(exp)
-            self.machine.learn()  # type: ignore[attr-defined]
+            self.machine.learn()
             self._learn(exp.id)
 
     def _command_id(self, eid: int, instrument: str) -> str:
@@ -379,14 +336,14 @@ class CampaignRunner:
         inst = self.instruments[spec.name]
         assert isinstance(inst, Synthesizer)
         cid = self._command_id(exp.id, spec.name)
-        if self._prefetch is not None and self._prefetch[0] == exp.id:
+        running = self._pipeline.take(exp.id)
+        if running is not None:
             # Started in parallel while the previous sample was measured: wait for it.
-            (_, running), self._prefetch = self._prefetch, None
             sample = self._call(spec, exp.id, cid, running)
         else:
             exp = self._claim_and_send(exp)
             sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))
-        self.store.synthesis_done(cid, exp.id, sample.sample_id, _jsonable(sample.info))
+        self.store.synthesis_done(cid, exp.id, sample.sample_id, to_jsonable(sample.info))
 
     def _claim_and_send(self, exp: st.Experiment) -> st.Experiment:
         """Journal that ``exp`` is being synthesized and its command id, before the command goes out."""
@@ -407,7 +364,7 @@ class CampaignRunner:
         pending. Everything is journaled before the command goes out, so a
         crash recovers it by command id like any other.
         """
-        if self._prefetch is not None:
+        if self._pipeline.busy:
             return
         waiting = [e for e in self.store.experiments((st.APPROVED, st.SYNTHESIZING)) if e.id != current]
         if (not waiting and self.campaign.mode == "unattended" and self._budget_left() > 0
@@ -425,7 +382,7 @@ class CampaignRunner:
             return  # an operator acted on it first
         cid = self._command_id(nxt.id, spec.name)
         params = dict(nxt.params)
-        self._prefetch = (nxt.id, self._synth_worker.submit(lambda: inst.synthesize(params, cid)))
+        self._pipeline.start(nxt.id, lambda: inst.synthesize(params, cid))
         self.store.log_event("pipelined", nxt.id, while_measuring=current)
 
     def _measure(self, exp: st.Experiment) -> None:
@@ -456,26 +413,12 @@ class CampaignRunner:
         command is final); lost contact leaves it in flight, to be reconciled
         by command id. Both fault the campaign.
         """
-        self._settle_in_flight()
-        fut = fn if isinstance(fn, cf.Future) else self._worker.submit(fn)
-        self._in_flight = fut
-        started = time.monotonic()
-        while True:
-            try:
-                result = fut.result(timeout=self.poll_s)
-                self._in_flight = None
-                return result
-            except cf.TimeoutError:
-                self._checkpoint(immediate_only=True)
-                if time.monotonic() - started > self._watchdog_real_s():
-                    exc: Exception = WatchdogTimeout(
-                        f"no reply and no progress from {spec.name} within the watchdog of "
-                        f"{self.campaign.faults.watchdog_s:g}s (faults.watchdog_s)")
-                    break
-            except Exception as err:
-                self._in_flight = None
-                exc = err
-                break
+        try:
+            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True))
+        except Stop:
+            raise
+        except Exception as err:
+            exc = err
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
             self.store.command_failed(cid, str(exc))
@@ -507,8 +450,5 @@ class CampaignRunner:
                 seconds=time.monotonic() - self._step_started,
                 status=st.COMPLETED if not missing else st.FAILED,
             ))
-        self.machine.plan()  # type: ignore[attr-defined]
+        self.machine.plan()
 
-
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))

@@ -9,8 +9,8 @@ refused CURVE key or a security mismatch (CURVE on one side only) is a
 never hangs: the REQ socket is polled with a timeout and, on timeout, closed
 with linger 0 (a REQ socket that lost its reply cannot be reused).
 
-Only the read-only commands (``status``, ``queue``, ``ping``) are resent once
-after a timeout. A command that changes the campaign (``approve``,
+Only the commands registered as idempotent (``status``, ``queue``, ``ping``;
+see ``control.commands``) are resent once after a timeout. A command that changes the campaign (``approve``,
 ``override``, ``abort``...) may have been carried out even though its reply
 was lost; resending it blindly could act twice (approve the *next* proposal
 after the first one moved on, for instance). So it is sent once, and a
@@ -30,8 +30,9 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from labpilot.errors import ControlProtocolError, ControlUnavailable, OperatorRefused
-from labpilot.agent.control_auth import CurveClientKeys, parse_endpoint
-from labpilot.agent.control_messages import IDEMPOTENT_COMMANDS, decode_reply, encode_request, make_request
+from labpilot.agent.control.auth import CurveClientKeys, parse_endpoint
+from labpilot.agent.control.commands import COMMANDS
+from labpilot.agent.control.messages import decode_reply, encode_request, make_request
 
 log = logging.getLogger("labpilot.control")
 
@@ -73,7 +74,7 @@ class ControlClient:
             payload = encode_request(make_request(cmd, args, self._token, self._actor))
         except ControlProtocolError as exc:
             raise OperatorRefused(str(exc)) from None
-        attempts = 2 if cmd in IDEMPOTENT_COMMANDS else 1
+        attempts = 2 if COMMANDS.is_idempotent(cmd) else 1
         for attempt in range(1, attempts + 1):
             raw = self._exchange(payload)
             if raw is not None:
@@ -163,7 +164,7 @@ class ControlClient:
         )
         if self._curve is not None:
             msg += " With CURVE, also check that the server admits this client's key."
-        if cmd not in IDEMPOTENT_COMMANDS:
+        if not COMMANDS.is_idempotent(cmd):
             msg += f" The {cmd!r} command was not resent; it may or may not have taken effect: check `labpilot status`."
         return msg
 

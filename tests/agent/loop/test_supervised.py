@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 import zmq
 
-from labpilot.agent.control_bridge import META_ENDPOINT
 from labpilot.agent.dryrun import load_simulators
 from labpilot.agent.store import Store
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 def labpilot(*args: str) -> subprocess.CompletedProcess[str]:
@@ -73,7 +72,7 @@ def test_supervised_approve_reject_override_and_bad_commands(supervised_run) -> 
     assert r.returncode == 2 and "unknown parameter" in r.stderr
     r = labpilot("override", str(first[0]["id"]), "--set", "Fe", "--db", str(db))
     assert r.returncode == 2 and "Fe" in r.stderr
-    endpoint = Store.open(db).get_meta(META_ENDPOINT)
+    endpoint = Store.open(db).control_endpoint()
     with zmq.Context() as ctx, ctx.socket(zmq.REQ) as raw:
         raw.setsockopt(zmq.LINGER, 0)
         raw.connect(endpoint)

@@ -20,7 +20,10 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+
+from labpilot.agent.control.commands import COMMANDS as _REGISTRY  # the one declaration of each command
+from labpilot.agent.control.commands import CommandArgs, OperatorCommand
 
 PROTOCOL_VERSION = 1
 """The only wire version this code speaks."""
@@ -28,149 +31,45 @@ PROTOCOL_VERSION = 1
 MAX_REQUEST_BYTES = 64 * 1024
 """Larger requests are refused before parsing: no operator command needs more."""
 
-MAX_REASON_CHARS = 2000
-
-Number = Annotated[float, Field(allow_inf_nan=False)]
-ParamValue = Union[int, Number, str]
-"""An override value: an integer, a finite float or a string (categorical)."""
-
-Reason = Annotated[str, Field(max_length=MAX_REASON_CHARS)]
-ExperimentId = Annotated[int, Field(ge=0)]
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-# ----------------------------------------------------------------- arguments
-
-
-class NoArgs(_Strict):
-    """Arguments of a command that takes none (``status``, ``queue``, ...)."""
-
-
-class PauseArgs(_Strict):
-    """``now=False``: pause at the next checkpoint; ``now=True``: at once,
-    asking instruments that can hold to hold."""
-
-    now: bool = False
-
-
-class AbortArgs(_Strict):
-    reason: Reason | None = None
-
-
-class ApproveArgs(_Strict):
-    id: ExperimentId
-
-
-class RejectArgs(_Strict):
-    id: ExperimentId
-    reason: Reason | None = None
-
-
-class OverrideArgs(_Strict):
-    """Replace the parameters of proposal ``id`` with the operator's own."""
-
-    id: ExperimentId
-    values: dict[Annotated[str, Field(min_length=1, max_length=200)], ParamValue]
-    reason: Reason | None = None
-
-    @model_validator(mode="after")
-    def _values_not_empty(self) -> "OverrideArgs":
-        if not self.values:
-            raise ValueError("override needs at least one NAME=VALUE in 'values'")
-        return self
-
-
 # ------------------------------------------------------------------ requests
 
 
-class _RequestBase(_Strict):
+class ControlRequest(_Strict):
+    """A validated request: dispatch on ``cmd``, read ``args`` (that command's arguments model).
+
+    One subclass per operator command is generated from the registry
+    (``control.commands.COMMANDS``); nothing here names a command.
+    """
+
     v: Literal[1] = PROTOCOL_VERSION
     token: str | None = None
     #: Who sends it (``cli:alice@lab-pc``, ``web:bob@10.0.0.9``): journaled with the command.
     actor: Annotated[str, Field(max_length=200)] | None = None
+    cmd: str
+    args: CommandArgs
 
 
-class StatusRequest(_RequestBase):
-    cmd: Literal["status"] = "status"
-    args: NoArgs = NoArgs()
+def _request_model(command: OperatorCommand) -> type[ControlRequest]:
+    """The wire model of one command: ``cmd`` fixed to its name, ``args`` its arguments model."""
+    required = any(f.is_required() for f in command.args.model_fields.values())
+    args: Any = (command.args, ...) if required else (command.args, command.args())
+    fields: dict[str, Any] = {"cmd": (Literal[command.name], command.name), "args": args}
+    model: type[ControlRequest] = create_model(
+        f"{command.name.capitalize()}Request", __base__=ControlRequest, __module__=__name__, **fields,
+    )
+    return model
 
 
-class PauseRequest(_RequestBase):
-    cmd: Literal["pause"] = "pause"
-    args: PauseArgs = PauseArgs()
+REQUEST_TYPES: dict[str, type[ControlRequest]] = {name: _request_model(c) for name, c in _REGISTRY.items()}
+COMMAND_NAMES: tuple[str, ...] = tuple(REQUEST_TYPES)
 
-
-class ResumeRequest(_RequestBase):
-    cmd: Literal["resume"] = "resume"
-    args: NoArgs = NoArgs()
-
-
-class AbortRequest(_RequestBase):
-    cmd: Literal["abort"] = "abort"
-    args: AbortArgs = AbortArgs()
-
-
-class QueueRequest(_RequestBase):
-    cmd: Literal["queue"] = "queue"
-    args: NoArgs = NoArgs()
-
-
-class ApproveRequest(_RequestBase):
-    cmd: Literal["approve"] = "approve"
-    args: ApproveArgs
-
-
-class RejectRequest(_RequestBase):
-    cmd: Literal["reject"] = "reject"
-    args: RejectArgs
-
-
-class OverrideRequest(_RequestBase):
-    cmd: Literal["override"] = "override"
-    args: OverrideArgs
-
-
-class PingRequest(_RequestBase):
-    cmd: Literal["ping"] = "ping"
-    args: NoArgs = NoArgs()
-
-
-ControlRequest = Annotated[
-    Union[
-        StatusRequest,
-        PauseRequest,
-        ResumeRequest,
-        AbortRequest,
-        QueueRequest,
-        ApproveRequest,
-        RejectRequest,
-        OverrideRequest,
-        PingRequest,
-    ],
-    Field(discriminator="cmd"),
-]
-"""Any control request; dispatch on ``request.cmd``, read ``request.args``."""
-
-_REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(ControlRequest)
-
-REQUEST_TYPES: dict[str, type[_RequestBase]] = {
-    "status": StatusRequest,
-    "pause": PauseRequest,
-    "resume": ResumeRequest,
-    "abort": AbortRequest,
-    "queue": QueueRequest,
-    "approve": ApproveRequest,
-    "reject": RejectRequest,
-    "override": OverrideRequest,
-    "ping": PingRequest,
-}
-COMMANDS: tuple[str, ...] = tuple(REQUEST_TYPES)
-
-IDEMPOTENT_COMMANDS: frozenset[str] = frozenset({"status", "queue", "ping"})
-"""Commands that change nothing, so a client may resend them after a lost reply."""
+_ANY_REQUEST: Any = Union.__getitem__(tuple(REQUEST_TYPES.values()))
+_REQUEST_ADAPTER: TypeAdapter[Any] = TypeAdapter(Annotated[_ANY_REQUEST, Field(discriminator="cmd")])
 
 
 # --------------------------------------------------------------------- reply
@@ -237,9 +136,9 @@ def describe_validation_error(exc: ValidationError, *, drop_tag: bool = True) ->
         where = ".".join(loc)
         if kind == "union_tag_invalid":
             got = err.get("input", {}).get("cmd") if isinstance(err.get("input"), dict) else None
-            msg = f"unknown command {got!r}; expected one of: {', '.join(COMMANDS)}"
+            msg = f"unknown command {got!r}; expected one of: {', '.join(COMMAND_NAMES)}"
         elif kind == "union_tag_not_found":
-            msg = f"missing field 'cmd' (one of: {', '.join(COMMANDS)})"
+            msg = f"missing field 'cmd' (one of: {', '.join(COMMAND_NAMES)})"
         elif kind == "extra_forbidden":
             msg = "unexpected field (not part of this command)"
         elif kind == "missing":
@@ -309,7 +208,7 @@ def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None
                  actor: str | None = None) -> ControlRequest:
     """Build (and validate) a request, as the client does before sending it."""
     if cmd not in REQUEST_TYPES:
-        raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMANDS)}")
+        raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMAND_NAMES)}")
     obj = {"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token}
     if actor is not None:
         obj["actor"] = actor

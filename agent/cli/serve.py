@@ -20,7 +20,7 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from labpilot.agent.control_auth import read_token_file, token_from_env
+    from labpilot.agent.control.auth import read_token_file, token_from_env
     from labpilot.agent.web.server import Dashboard
 
     token = read_token_file(args.token_file) if args.token_file else token_from_env()

@@ -17,7 +17,7 @@ from labpilot.agent.store import Store
 from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 BUDGET = 24
 KILLS = 20
 

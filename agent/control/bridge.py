@@ -6,24 +6,22 @@ from typing import Any
 
 from labpilot.errors import OperatorRefused
 from labpilot.agent.campaign import ControlSpec
-from labpilot.agent.control_auth import read_token_file, token_from_env
-from labpilot.agent.control_messages import ControlRequest
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control.auth import read_token_file, token_from_env
+from labpilot.agent.control.commands import COMMANDS
+from labpilot.agent.control.messages import ControlRequest
+from labpilot.agent.control.server import ControlServer
 from labpilot.agent.operator import LimitCheck, OperatorDesk
 from labpilot.agent.store import Store
 
-META_ENDPOINT = "control_endpoint"
-
-
 class DeskHandler:
-    """``ControlServer`` handler: each request becomes an ``OperatorDesk`` call."""
+    """``ControlServer`` handler: each request runs its registered ``OperatorDesk`` method."""
 
     def __init__(self, desk: OperatorDesk) -> None:
         self.desk = desk
 
     def handle(self, request: ControlRequest) -> dict[str, Any]:
         try:
-            return self.desk.dispatch(request.cmd, request.args.model_dump(), actor=request.actor)
+            return COMMANDS[request.cmd].call(self.desk, request.args, actor=request.actor)
         except OperatorRefused as exc:
             raise OperatorRefused(str(exc)) from None
 
@@ -41,11 +39,11 @@ def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | Non
         curve_secret_file=spec.curve_secret_file, curve_clients_dir=spec.curve_clients_dir,
     )
     endpoint = server.start()
-    store.set_meta(META_ENDPOINT, endpoint)
+    store.set_control_endpoint(endpoint)
     store.log_event("control_listening", endpoint=endpoint)
     return server
 
 
 def live_endpoint(store: Store) -> str | None:
     """Where the campaign's running agent listens, or None when no agent is running."""
-    return store.get_meta(META_ENDPOINT)
+    return store.control_endpoint()

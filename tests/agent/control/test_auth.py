@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from labpilot.errors import ControlSecurityError, OperatorRefused
-from labpilot.agent.control_auth import MIN_TOKEN_CHARS, CurveServerKeys, check_bind_policy, check_token, create_curve_keys, curve_available, generate_token, is_loopback_endpoint, read_token_file, token_from_env, token_matches
-from labpilot.agent.control_client import ControlClient
-from labpilot.agent.control_messages import ControlRequest
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control.auth import MIN_TOKEN_CHARS, CurveServerKeys, check_bind_policy, check_token, create_curve_keys, curve_available, generate_token, is_loopback_endpoint, read_token_file, token_from_env, token_matches
+from labpilot.agent.control.client import ControlClient
+from labpilot.agent.control.messages import ControlRequest
+from labpilot.agent.control.server import ControlServer
 
 pytestmark = pytest.mark.timeout(60)
 

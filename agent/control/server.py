@@ -25,8 +25,8 @@ from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError
 
 from labpilot.errors import ControlBindError, ControlProtocolError, OperatorRefused
-from labpilot.agent.control_auth import CurveServerKeys, check_bind_policy, parse_endpoint, token_matches
-from labpilot.agent.control_messages import PROTOCOL_VERSION, ControlReply, ControlRequest, decode_json_object, validate_request
+from labpilot.agent.control.auth import CurveServerKeys, check_bind_policy, parse_endpoint, token_matches
+from labpilot.agent.control.messages import PROTOCOL_VERSION, ControlReply, ControlRequest, decode_json_object, validate_request
 
 log = logging.getLogger("labpilot.control")
 

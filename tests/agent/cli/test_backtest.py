@@ -8,7 +8,7 @@ import json
 import numpy as np
 
 from labpilot.agent.cli import main
-from labpilot.agent.cli_backtest import add_parser
+from labpilot.agent.cli.backtest import add_parser
 
 
 def _parse(argv):

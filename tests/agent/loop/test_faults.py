@@ -18,7 +18,7 @@ from labpilot.agent.store import Store
 from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO
 
 
 def _random_campaign(tmp_path: Path, alloy_campaign_file: Path, extra: str = "") -> Path:

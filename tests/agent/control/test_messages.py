@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labpilot.errors import ControlProtocolError
-from labpilot.agent.control_messages import COMMANDS, MAX_REQUEST_BYTES, ApproveRequest, ControlReply, OverrideRequest, PauseRequest, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
+from labpilot.agent.control.commands import ApproveArgs, OverrideArgs, PauseArgs
+from labpilot.agent.control.messages import COMMAND_NAMES, MAX_REQUEST_BYTES, ControlReply, decode_reply, decode_request, encode_request, make_request, parse_set_args, parse_value
 
 
 def wire(obj: object) -> bytes:
@@ -31,10 +32,10 @@ EXAMPLES = {
 
 
 def test_examples_cover_every_command() -> None:
-    assert set(EXAMPLES) == set(COMMANDS)
+    assert set(EXAMPLES) == set(COMMAND_NAMES)
 
 
-@pytest.mark.parametrize("cmd", COMMANDS)
+@pytest.mark.parametrize("cmd", COMMAND_NAMES)
 def test_every_command_round_trips_through_json(cmd: str) -> None:
     request = make_request(cmd, EXAMPLES[cmd], token="s3cret-token-123456")
     decoded = decode_request(encode_request(request))
@@ -46,7 +47,7 @@ def test_every_command_round_trips_through_json(cmd: str) -> None:
 
 def test_override_keeps_the_type_of_each_value() -> None:
     req = decode_request(wire({"v": 1, "cmd": "override", "args": {"id": 1, "values": {"a": 2, "b": 2.5, "c": "Fe"}}}))
-    assert isinstance(req, OverrideRequest)
+    assert req.cmd == "override" and isinstance(req.args, OverrideArgs)
     values = req.args.values
     assert (values["a"], type(values["a"])) == (2, int)
     assert (values["b"], type(values["b"])) == (2.5, float)
@@ -55,7 +56,7 @@ def test_override_keeps_the_type_of_each_value() -> None:
 
 def test_commands_without_arguments_may_omit_args_and_pause_defaults_to_deferred() -> None:
     req = decode_request(b'{"v": 1, "cmd": "pause"}')
-    assert isinstance(req, PauseRequest) and req.args.now is False
+    assert isinstance(req.args, PauseArgs) and req.args.now is False
     assert decode_request(b'{"v": 1, "cmd": "status"}').cmd == "status"
 
 
@@ -106,7 +107,7 @@ def test_make_request_refuses_unknown_commands_and_bad_arguments() -> None:
         make_request("stop")
     with pytest.raises(ControlProtocolError, match="args.id"):
         make_request("approve", {"id": "seven"})
-    assert isinstance(make_request("approve", {"id": 7}), ApproveRequest)
+    assert isinstance(make_request("approve", {"id": 7}).args, ApproveArgs)
 
 
 @settings(max_examples=300, deadline=None)
@@ -194,4 +195,4 @@ def test_parse_value_reads_back_what_python_prints(number: int | float) -> None:
 def test_parsed_set_args_make_a_valid_override_request() -> None:
     values = parse_set_args(["Fe=0.75", "Co=0.25", "phase=bcc"])
     req = decode_request(encode_request(make_request("override", {"id": 2, "values": values})))
-    assert isinstance(req, OverrideRequest) and req.args.values == values
+    assert req.cmd == "override" and isinstance(req.args, OverrideArgs) and req.args.values == values

@@ -12,9 +12,9 @@ import pytest
 import zmq
 
 from labpilot.errors import ControlBindError, ControlUnavailable, OperatorRefused
-from labpilot.agent.control_client import ControlClient
-from labpilot.agent.control_messages import ControlRequest
-from labpilot.agent.control_server import ControlServer
+from labpilot.agent.control.client import ControlClient
+from labpilot.agent.control.messages import ControlRequest
+from labpilot.agent.control.server import ControlServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,23 +1,19 @@
-"""The ``labpilot`` command line.
+"""The campaign commands: run, validate, status, graph, export, plot, sim.
 
 Every command that touches a campaign takes ``--db DB`` (default
-``./labpilot.db``). Errors print one clear line and exit non-zero; a traceback
-means a bug in labpilot.
+``./labpilot.db``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-import traceback
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from labpilot import __version__
-from labpilot.errors import LabpilotError, CampaignError, UsageError
+from labpilot.errors import CampaignError, UsageError
 from labpilot.agent.campaign import Campaign, load_campaign, parse_campaign
 
 
@@ -30,11 +26,8 @@ def _add_db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default=DEFAULT_DB, help=f"campaign database (default ./{DEFAULT_DB})")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="labpilot", description="Autonomous-lab agent: plan, synthesize, measure, learn.")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_parser(sub: Any) -> None:
+    """Register the campaign commands on an argparse subparsers object."""
     p = sub.add_parser("run", help="run (or resume) a campaign")
     p.add_argument("file", help="campaign file (TOML)")
     _add_db(p)
@@ -46,14 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", help="dry run: fault rates for every simulator, e.g. drop=0.05,garble=0.05")
     p.add_argument("--ledger-dir", help="dry run: keep the simulators' ledgers (JSON lines) here")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--serve", nargs="?", type=int, const=8787, metavar="PORT",
+                   help="also serve the dashboard on 127.0.0.1:PORT (default 8787) while the campaign runs")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a campaign file; print ok or every error")
-    p.add_argument("file")
+    p.add_argument("file", help="campaign file (TOML)")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("status", help="where a campaign stands")
-    _add_db(p)
+    from labpilot.agent.cli.operator_commands import add_target_arguments
+
+    add_target_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--watch", action="store_true", help="print again every --interval seconds until the campaign ends")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch updates")
@@ -75,32 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output PNG file")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("sim", help="run one simulated instrument (see `labpilot sim KIND --help`)",
+    p = sub.add_parser("sim", help="run one simulated instrument (see `labpilot sim --help`)",
                        add_help=False)
-    p.add_argument("sim_args", nargs=argparse.REMAINDER)
+    p.add_argument("sim_args", nargs=argparse.REMAINDER,
+                   help="passed to the simulator entry point (`python -m labpilot.simulators`)")
     p.set_defaults(func=cmd_sim)
 
-    for register in _extra_commands():
-        register(sub)
-    return parser
 
-
-def _extra_commands() -> list[Callable[[Any], None]]:
-    """Subcommands that live in their own modules."""
-    out = []
-    for module in ("labpilot.agent.cli_backtest", "labpilot.agent.cli_operator", "labpilot.agent.cli_serve",
-                   "labpilot.agent.cli_records"):
-        try:
-            mod = __import__(module, fromlist=["add_parser"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        out.append(mod.add_parser)
-    return out
-
-
-# -- commands ----------------------------------------------------------------
 def _load(path: str) -> Campaign:
     return load_campaign(path)
 
@@ -132,7 +110,7 @@ def _apply_overrides(c: Campaign, args: argparse.Namespace) -> Campaign:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from labpilot.agent.session import run_campaign
+    from labpilot.agent.loop.session import run_campaign
 
     campaign = _apply_overrides(_load(args.file), args)
     source = Path(args.file).read_text(encoding="utf-8-sig")
@@ -143,19 +121,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     speed = args.speed if args.speed is not None else (DEFAULT_DRY_RUN_SPEED if args.dry_run else 1.0)
     from labpilot.agent.store_open import is_server_url
 
-    final = run_campaign(
-        campaign, source, args.db if is_server_url(args.db) else Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
-        ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
-    )
+    dashboard = None
+    if args.serve is not None:
+        from labpilot.agent.web.server import Dashboard
+
+        dashboard = Dashboard([args.db], host="127.0.0.1", port=args.serve)
+        print(f"dashboard at {dashboard.start()}", flush=True)
+    try:
+        final = run_campaign(
+            campaign, source, args.db if is_server_url(args.db) else Path(args.db), dry_run=args.dry_run,
+            speed=speed, faults=args.faults, ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None,
+            quiet=args.quiet,
+        )
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
     return 0 if final in ("completed", "aborted") else 3
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from labpilot.agent.report import campaign_status, format_status
+    from labpilot.agent.report import campaign_status as local_status
+    from labpilot.agent.report import format_status
 
     import time
 
-    store = _open_store(args.db)
+    from labpilot.agent.cli.operator_commands import target_of
+    from labpilot.agent.operate import operate
+
+    target = target_of(args)
+    store = _open_store(target.db) if target.db else None
+
+    def campaign_status(store: Any) -> dict[str, Any]:  # noqa: F811 -- the store, or the remote agent
+        if store is not None:
+            return local_status(store)
+        return operate(target, "status", {})[0]
+
     while True:
         status = campaign_status(store)
         print(json.dumps(status, default=str) if args.json else format_status(status), flush=True)
@@ -221,37 +221,3 @@ def _open_store(db: str):  # noqa: ANN202
     from labpilot.agent.store_open import open_store
 
     return open_store(db)
-
-
-def _terminate_gracefully(signum: int, frame: object) -> None:
-    """SIGTERM (a service manager, `kill`) stops a run like Ctrl-C: journaled, nothing left behind."""
-    raise KeyboardInterrupt
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        import signal
-
-        signal.signal(signal.SIGTERM, _terminate_gracefully)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except LabpilotError as exc:
-        # Every error labpilot raises on purpose: one clean line, no traceback.
-        print(f"labpilot {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"labpilot {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception:
-        traceback.print_exc()
-        print(f"labpilot {args.command}: unexpected error (a bug in labpilot {__version__}); "
-              "please report it with the traceback above", file=sys.stderr)
-        return 70
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Instrument commands on one worker thread, watched by the loop.
+
+The loop hands each instrument command to ``InstrumentWorker.run``, which
+waits for it in short polls: between polls the loop can honour ``pause
+--now``, an abort (by raising out of ``on_poll``) and the watchdog. A command
+left running by such a stop stays ``in_flight`` until ``settle`` lets it
+finish; its outcome is reconciled with the instrument by command id.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import time
+from typing import Any, Callable
+
+from labpilot.errors import WatchdogTimeout
+
+log = logging.getLogger("labpilot.agent")
+
+
+class InstrumentWorker:
+    """One thread for instrument commands, with a watchdog in real seconds."""
+
+    def __init__(self, poll_s: float, watchdog_real_s: float, watchdog_s: float) -> None:
+        self.poll_s = poll_s
+        self.watchdog_real_s = watchdog_real_s
+        self.watchdog_s = watchdog_s  # as configured (virtual seconds), for messages
+        self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="instrument")
+        self.in_flight: cf.Future[Any] | None = None
+
+    def busy(self) -> bool:
+        """True while a command is still running (e.g. one left by a pause)."""
+        return self.in_flight is not None and not self.in_flight.done()
+
+    def settle(self) -> None:
+        """Before talking to instruments again, let a command left in flight by a pause finish."""
+        fut, self.in_flight = self.in_flight, None
+        if fut is None or fut.done():
+            return
+        log.warning("waiting for the instrument command left in flight to finish")
+        try:
+            fut.result(timeout=self.watchdog_real_s)
+        except Exception as exc:  # its outcome is reconciled by command id anyway
+            log.warning("the command left in flight ended with %s", exc)
+
+    def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None]) -> Any:
+        """Run ``fn`` (or wait for a future already running) and return its result.
+
+        ``on_poll`` is called between polls and may raise to leave (the
+        command then stays ``in_flight``). Raises the command's own error, or
+        ``WatchdogTimeout`` after the watchdog without a reply.
+        """
+        self.settle()
+        fut = fn if isinstance(fn, cf.Future) else self._pool.submit(fn)
+        self.in_flight = fut
+        started = time.monotonic()
+        while True:
+            try:
+                result = fut.result(timeout=self.poll_s)
+            except cf.TimeoutError:
+                on_poll()
+                if time.monotonic() - started > self.watchdog_real_s:
+                    raise WatchdogTimeout(
+                        f"no reply and no progress from {instrument} within the watchdog of "
+                        f"{self.watchdog_s:g}s (faults.watchdog_s)") from None
+                continue
+            except Exception:
+                self.in_flight = None
+                raise
+            self.in_flight = None
+            return result
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
