@@ -99,6 +99,8 @@ def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[s
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlim(0.5, len(done) + 0.5)
+    if len(done) <= 20:  # few experiments: a tick at each (the locator would put some between)
+        axes[-1].set_xticks(range(1, len(done) + 1))
     axes[-1].set_xlabel("experiment (in the order finished)")
     if title:
         axes[0].set_title(title, fontsize=10)

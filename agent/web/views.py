@@ -93,7 +93,8 @@ def _describe(ev: dict[str, Any]) -> str:
     if kind == "state":
         return f"{d.get('from')} → {d.get('to')} ({d.get('trigger', '')})"
     if kind == "operator_action":
-        outcome = "ok" if d.get("ok") else f"refused: {d.get('error')}"
+        error = str(d.get("error"))
+        outcome = "ok" if d.get("ok") else error if error.startswith("refused") else f"refused: {error}"
         args = {k: v for k, v in (d.get("args") or {}).items() if k != "actor"}
         return f"{d.get('cmd')} {json.dumps(args) if args else ''} by {d.get('actor') or 'unknown'}: {outcome}"
     if kind == "measured":
