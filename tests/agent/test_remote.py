@@ -138,3 +138,37 @@ def test_a_wrong_token_or_no_endpoint_is_one_clear_error(remote_run, tmp_path: P
     r = subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "approve", "1", "--endpoint", ep, "--db", str(db)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "either --db" in r.stderr + r.stdout or "not allowed with" in r.stderr
+
+
+def test_curve_keys_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--endpoint`` with CURVE keys: an admitted key operates, another key is refused by name."""
+    from labpilot.agent import store as st
+    from labpilot.agent.campaign import ControlSpec, load_campaign
+    from labpilot.agent.cli import main
+    from labpilot.agent.control.auth import create_curve_keys, curve_available
+    from labpilot.agent.control.bridge import start_control
+
+    if not curve_available():
+        pytest.skip("libzmq without CURVE")
+    server_pub, server_sec = create_curve_keys(tmp_path / "server", "server")
+    client_pub, client_sec = create_curve_keys(tmp_path / "clients", "alice")
+    _, stranger_sec = create_curve_keys(tmp_path / "strangers", "mallory")
+    camp = load_campaign(REPO / "campaigns" / "alloy_magnetization.toml")
+    store = Store.create(tmp_path / "c.db", camp.name, {**camp.model_dump(mode="json"), "mode": "supervised"}, "")
+    eid = store.add_experiment({"Fe": 0.7, "Co": 0.3, "Ni": 0.0, "Ir": 0.0, "Pt": 0.0}, st.AWAITING_APPROVAL, "planner")
+    server = start_control(store, ControlSpec(endpoint="tcp://0.0.0.0:0", curve_secret_file=str(server_sec),
+                                              curve_clients_dir=str(tmp_path / "clients")))
+    try:
+        ep = server.endpoint.replace("0.0.0.0", "127.0.0.1")
+        keys = ["--curve-secret-file", str(client_sec), "--curve-server-key", str(server_pub)]
+        assert main(["approve", str(eid), "--endpoint", ep, *keys]) == 0
+        assert f"experiment {eid} is now approved" in capsys.readouterr().out
+        bad = ["--curve-secret-file", str(stranger_sec), "--curve-server-key", str(server_pub)]
+        assert main(["queue", "--endpoint", ep, *bad, "--timeout", "2"]) == 2
+        assert "refused this client's CURVE key" in capsys.readouterr().err
+        assert main(["queue", "--endpoint", ep, "--curve-secret-file", str(client_sec)]) == 2
+        assert "needs both" in capsys.readouterr().err
+    finally:
+        server.stop()
+    act = store.events(kind="operator_action")[-1]["data"]
+    assert act["cmd"] == "approve" and act["ok"] and act["actor"].startswith("cli:")
