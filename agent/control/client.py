@@ -104,7 +104,22 @@ class ControlClient:
         poller.register(self._monitor, zmq.POLLIN)
         deadline = time.monotonic() + self.timeout_s
         try:
-            sock.send(payload)
+            # Never a blocking send: with no peer to send to (a handshake that failed and dropped
+            # the connection, a server not up yet) a REQ socket's send would wait forever.
+            sendable = zmq.Poller()
+            sendable.register(sock, zmq.POLLOUT)
+            sendable.register(self._monitor, zmq.POLLIN)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._drop_socket()
+                    return None
+                ready = dict(sendable.poll(max(1, int(left * 1000))))
+                if self._monitor in ready:
+                    self._check_handshake(recv_monitor_message(self._monitor))
+                if ready.get(sock, 0) & zmq.POLLOUT:
+                    sock.send(payload, zmq.NOBLOCK)
+                    break
             while (left := deadline - time.monotonic()) > 0:
                 ready = dict(poller.poll(max(1, int(left * 1000))))
                 if sock in ready:
