@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from labpilot.errors import SimulatorError
 import serial
 import zmq
 from hypothesis import HealthCheck, given, settings
@@ -109,7 +111,7 @@ def test_fuzzed_frames_never_stop_the_xrd_simulator(xrd: Any) -> None:
 
 def test_a_negative_seed_is_refused_with_a_clear_message() -> None:
     sim = SimulatorProcess("xrd", "--zmq", "tcp://127.0.0.1:0", "--seed", "-3")
-    with pytest.raises(RuntimeError, match="--seed must be a non-negative integer, got -3"):
+    with pytest.raises(SimulatorError, match=r"--seed: must be >= 0, got -3"):
         sim.start()
 
 
