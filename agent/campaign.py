@@ -20,16 +20,75 @@ from labpilot import registry
 from labpilot.errors import CampaignError
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
 
+#: Largest magnitude a bound may have: beyond it no quantity is physical, and
+#: ``high - low`` (or a planner's normalisation) overflows to infinity.
+MAX_MAGNITUDE = 1e15
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
+"""A float that is finite and of sane magnitude (NaN, inf and 1e300 are refused)."""
+PositiveSeconds = Annotated[float, Field(allow_inf_nan=False, gt=0, le=10 * 365 * 86400)]
+"""A duration in seconds: positive, finite, at most ten years."""
+BoundInt = Annotated[int, Field(ge=-(2**53), le=2**53)]
+"""An integer bound planners can hold exactly in a float."""
+
+#: Schemes of an instrument address (pyserial URLs, ZeroMQ endpoints).
+_SERIAL_URL_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep")
+_NET_SCHEMES = ("tcp", "socket", "rfc2217")
+
+
+def check_address(address: str) -> str:
+    """A plausible instrument address, or ``ValueError`` saying what is wrong with it.
+
+    Accepted: a device path (``/dev/ttyUSB0``, ``COM3``), a pyserial URL
+    (``socket://HOST:PORT``, ``rfc2217://HOST:PORT``, ``loop://``) or a
+    ZeroMQ endpoint (``tcp://HOST:PORT``, ``ipc://PATH``); a network port must
+    be 1..65535 and a host a valid name or IP address.
+    """
+    import ipaddress
+    import re
+
+    if any(ch.isspace() or not ch.isprintable() for ch in address):
+        raise ValueError(f"{address!r} contains whitespace or control characters")
+    if "://" not in address:
+        if address.startswith("/") or re.fullmatch(r"COM[0-9]{1,3}", address):
+            return address
+        raise ValueError(f"{address!r} is not a device path (/dev/...), COMn, a serial URL "
+                         "(socket://HOST:PORT, loop://) or a ZeroMQ endpoint (tcp://HOST:PORT)")
+    scheme, _, rest = address.partition("://")
+    if scheme == "ipc":
+        if not rest:
+            raise ValueError(f"{address!r} has no path after ipc://")
+        return address
+    if scheme not in _SERIAL_URL_SCHEMES and scheme != "tcp":
+        raise ValueError(f"{address!r}: unknown scheme {scheme!r} (use tcp, ipc, socket, rfc2217 or loop)")
+    if scheme not in _NET_SCHEMES:
+        return address
+    hostport = rest.split("?", 1)[0].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{address!r} must look like {scheme}://HOST:PORT")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{address!r}: port {port!r} is not a number in 1..65535")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+        if len(host) > 253 or not re.fullmatch(rf"{label}(\.{label})*", host):
+            raise ValueError(f"{address!r}: {host!r} is not a host name or an IP address") from None
+    return address
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """No unknown fields and no type coercion: ``seed = "7"`` or ``pipeline = "yes"`` is an error, not a guess."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class ContinuousSpec(_Strict):
     name: str = Field(min_length=1)
     type: Literal["continuous"]
-    low: float
-    high: float
+    low: Finite
+    high: Finite
 
     @model_validator(mode="after")
     def _ordered(self) -> "ContinuousSpec":
@@ -41,8 +100,8 @@ class ContinuousSpec(_Strict):
 class IntegerSpec(_Strict):
     name: str = Field(min_length=1)
     type: Literal["integer"]
-    low: int
-    high: int
+    low: BoundInt
+    high: BoundInt
 
     @model_validator(mode="after")
     def _ordered(self) -> "IntegerSpec":
@@ -72,34 +131,53 @@ ParameterSpec = Annotated[
 class SimplexSpec(_Strict):
     type: Literal["simplex"]
     parameters: list[str] = Field(min_length=2)
-    total: float = Field(default=1.0, gt=0)
+    total: Finite = Field(default=1.0, gt=0)
 
 
 class ObjectiveSpec(_Strict):
     name: str = Field(min_length=1)
     direction: Literal["maximize", "minimize"] = "maximize"
-    low: float | None = None
-    high: float | None = None
+    low: Finite | None = None
+    high: Finite | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> "ObjectiveSpec":
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        return self
 
 
 class PlannerSpec(_Strict):
-    name: str = "bo"
+    name: str = Field("bo", min_length=1)
     batch_size: int = Field(default=1, ge=1, le=64)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class BudgetSpec(_Strict):
     max_experiments: int = Field(ge=1, le=100_000)
-    deadline: dt.datetime | None = None
+    deadline: Annotated[dt.datetime | None, Field(strict=False)] = None
+    """A TOML date-time, or its ISO text (as stored in the database)."""
+
+    @field_validator("deadline", mode="before")
+    @classmethod
+    def _date_time(cls, v: Any) -> Any:
+        if v is None or isinstance(v, (dt.datetime, str)):
+            return v
+        raise ValueError(f"must be a date and time like 2026-12-01T08:00:00, not {type(v).__name__} {v!r}")
 
 
 class InstrumentSpec(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     kind: str
-    address: str = Field(min_length=1)
-    timeout_s: float = Field(default=5.0, gt=0)
+    address: str = Field(min_length=1, max_length=1000)
+    timeout_s: PositiveSeconds = 5.0
     retries: int = Field(default=3, ge=0, le=20)
-    limits: dict[str, float] = Field(default_factory=dict)
+    limits: dict[str, Finite] = Field(default_factory=dict)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, v: str) -> str:
+        return check_address(v)
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("kind")
@@ -120,12 +198,45 @@ class InstrumentSpec(_Strict):
 
 
 class SupervisionSpec(_Strict):
-    approval_timeout_s: float | None = Field(default=None, gt=0)
+    approval_timeout_s: PositiveSeconds | None = None
 
 
 class FaultPolicySpec(_Strict):
-    watchdog_s: float = Field(default=600.0, gt=0)
-    on_fault: str | None = None
+    watchdog_s: PositiveSeconds = 600.0
+    on_fault: str | None = Field(None, min_length=1)
+
+
+NOTIFY_EVENTS = ("completed", "aborted", "faulted", "awaiting_approval", "stalled")
+
+
+class NotifySpec(_Strict):
+    """Who to tell, and when (``agent/loop/notify.py``)."""
+
+    command: str | None = Field(None, min_length=1)
+    """A shell command, run with ``LABPILOT_EVENT`` set to the event as JSON."""
+    url: str | None = Field(None, min_length=1, max_length=2000)
+    """An http(s) URL the event is POSTed to as JSON."""
+    events: list[Literal["completed", "aborted", "faulted", "awaiting_approval", "stalled"]] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS))
+    approval_after_s: PositiveSeconds = 3600.0
+    stalled_after_s: PositiveSeconds = 3600.0
+    timeout_s: PositiveSeconds = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not an http:// or https:// URL with a host")
+        try:
+            parts.port
+        except ValueError:
+            raise ValueError(f"{v!r}: the port is not a number in 0..65535") from None
+        return v
 
 
 class ControlSpec(_Strict):
@@ -136,9 +247,23 @@ class ControlSpec(_Strict):
     """
 
     endpoint: str = "tcp://127.0.0.1:0"
-    token_file: str | None = None
-    curve_secret_file: str | None = None
-    curve_clients_dir: str | None = None
+    token_file: str | None = Field(None, min_length=1)
+    curve_secret_file: str | None = Field(None, min_length=1)
+    curve_clients_dir: str | None = Field(None, min_length=1)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        from labpilot.agent.control.auth import parse_endpoint
+
+        parse_endpoint(v)  # a ValueError names what is wrong
+        return v
+
+    @property
+    def authenticated(self) -> bool:
+        """A token file, or CURVE with a client allow-list (CURVE alone only encrypts)."""
+        return self.token_file is not None or (self.curve_secret_file is not None
+                                               and self.curve_clients_dir is not None)
 
 
 class Campaign(_Strict):
@@ -147,11 +272,11 @@ class Campaign(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     #: Seeds the planner and, in a dry run, the simulators (numpy seeds are non-negative).
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     mode: Literal["unattended", "supervised"] = "unattended"
     #: Synthesize the next sample while the current one is measured (DESIGN.md §2).
     pipeline: bool = False
-    initial_design: int = Field(default=5, ge=0)
+    initial_design: int = Field(default=5, ge=0, le=100_000)
     parameters: list[ParameterSpec] = Field(min_length=1)
     constraints: list[SimplexSpec] = Field(default_factory=list)
     objectives: list[ObjectiveSpec] = Field(min_length=1)
@@ -161,6 +286,7 @@ class Campaign(_Strict):
     supervision: SupervisionSpec = Field(default_factory=SupervisionSpec)
     faults: FaultPolicySpec = Field(default_factory=FaultPolicySpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
+    notify: NotifySpec = Field(default_factory=NotifySpec)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":

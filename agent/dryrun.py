@@ -26,6 +26,29 @@ from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.store import Store
 from labpilot.simulators.process import SimulatorProcess
 
+#: Seconds a dry run's simulators wait for an agent (a stale lease) before they
+#: exit by themselves; ``LABPILOT_SIM_ORPHAN_S`` overrides it. It must exceed the
+#: heartbeat period (``loop/watch.py``), which touches the lease.
+ORPHAN_EXIT_S = 600.0
+
+
+def lease_path(db: Path | str) -> Path:
+    """The file a dry run's agent touches with each heartbeat; its simulators exit when it goes stale."""
+    return Path(str(db) + ".sim") / "agent.lease"
+
+
+def touch_lease(db: Path | str) -> None:
+    path = lease_path(db)
+    if path.parent.is_dir():
+        path.touch()
+
+
+def orphan_exit_s() -> float:
+    try:
+        return float(os.environ.get("LABPILOT_SIM_ORPHAN_S", ORPHAN_EXIT_S))
+    except ValueError:
+        return ORPHAN_EXIT_S
+
 
 @dataclass
 class SimProcess:
@@ -58,6 +81,26 @@ class SimProcess:
         return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def faults_for(faults: str | None, instrument: str) -> str | None:
+    """The part of a dry run's ``--faults`` that applies to ``instrument``.
+
+    Plain items (``error=0.1``) apply to every simulator; an item prefixed
+    with an instrument name (``xrd:error=0.3``) applies to that one only, so a
+    fault can be put in one phase (synthesis, one measurer).
+    """
+    if not faults:
+        return faults
+    mine = []
+    for item in faults.split(","):
+        item = item.strip()
+        name, sep, rest = item.partition(":")
+        if not sep:
+            mine.append(item)
+        elif name.strip() == instrument:
+            mine.append(rest.strip())
+    return ",".join(i for i in mine if i) or None
+
+
 def start_simulator(
     spec: InstrumentSpec,
     *,
@@ -75,8 +118,10 @@ def start_simulator(
         *transport, "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
         "--tray", str(tray), "--ledger", str(ledger),
     ]
+    faults = faults_for(faults, spec.name)
     if faults:
         args += ["--faults", faults]
+    args += ["--lease", str(log_dir / "agent.lease"), "--idle-exit", str(orphan_exit_s())]
     sim = SimulatorProcess(spec.kind, *args, start_timeout_s=60.0, log_path=log_dir / f"{spec.name}.log", detach=True)
     try:
         sim.start()
@@ -96,12 +141,14 @@ def start_simulators(
 ) -> list[SimProcess]:
     """Start (or, after a crash, reattach to) a simulator for every instrument."""
     known = load_simulators(store)
+    touch_lease(store.path)  # re-adopted simulators: the lease is fresh again
     if known and all(s.alive() for s in known):
         store.log_event("simulators_reattached", pids=[s.pid for s in known])
         return known
     stop_simulators(known)
     base = Path(str(store.path) + ".sim")
     base.mkdir(parents=True, exist_ok=True)
+    touch_lease(store.path)
     ledger_dir = Path(ledger_dir) if ledger_dir else base
     ledger_dir.mkdir(parents=True, exist_ok=True)
     sims: list[SimProcess] = []

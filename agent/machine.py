@@ -141,6 +141,34 @@ class CampaignMachine:
         """Whether ``trigger`` is legal from the current state."""
         return trigger in self.machine.get_triggers(self.state)
 
+    def path_to(self, target: str) -> list[str]:
+        """The shortest list of loop triggers leading from the current state to ``target``.
+
+        Only the loop's own moves count (not pause, fault, resume, abort or
+        finish). After a resume the machine is back where it stopped, which
+        need not be where the store says the next experiment stands (e.g. a
+        measurement that failed: its sample is lost and the next one is
+        synthesized); the runner walks this path instead of assuming one move.
+        Raises ``MachineError`` if ``target`` cannot be reached.
+        """
+        skip = {"pause", "fault", "resume", "abort", "finish"}
+        frontier: list[tuple[str, list[str]]] = [(self.state, [])]
+        seen = {self.state}
+        while frontier:
+            state, path = frontier.pop(0)
+            if state == target:
+                return path
+            for source, dest, trigger in self.edges():
+                if source == state and trigger not in skip and dest not in seen:
+                    seen.add(dest)
+                    frontier.append((dest, path + [trigger]))
+        raise MachineError(f"no path from {self.state!r} to {target!r}")
+
+    def enter(self, target: str) -> None:
+        """Move to ``target`` through legal loop transitions (each journaled); nothing if already there."""
+        for trigger in self.path_to(target):
+            self._fire(trigger)
+
     def mermaid(self) -> str:
         """A mermaid state diagram generated from the machine's own transitions."""
         lines = ["stateDiagram-v2", f"    [*] --> {IDLE}"]

@@ -14,6 +14,7 @@ fields of that model.
 
 from __future__ import annotations
 
+import getpass
 import threading
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -28,6 +29,28 @@ from labpilot.agent.store import Store
 
 #: Checks proposed parameters against an instrument's safety limits; returns problems.
 LimitCheck = Callable[[dict[str, Any]], list[str]]
+
+
+def after_mode_switch(store: Store, mode: str, by: str) -> list[int]:
+    """A switch to unattended approves what waits for review (nothing would ever approve it); return their ids."""
+    if mode != "unattended":
+        return []
+    approved = []
+    for exp in store.experiments((st.AWAITING_APPROVAL,)):
+        try:
+            store.update_experiment(exp.id, status=st.APPROVED, expect=(st.AWAITING_APPROVAL,),
+                                    reason=f"mode switched to unattended by {by}", event="approved_by_mode_switch")
+            approved.append(exp.id)
+        except st.StaleExperiment:
+            pass
+    return approved
+
+
+def _who() -> str:
+    try:
+        return f"operator {getpass.getuser()}"
+    except Exception:  # no user name in this environment
+        return "operator"
 
 
 class OperatorDesk:
@@ -54,7 +77,8 @@ class OperatorDesk:
             for e in self.store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
                 items.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
                               "planner": e.planner, "score": e.score, "created": e.created})
-            return {"state": self.store.campaign()["state"], "mode": self.campaign.mode, "queue": items}
+            held = self.store.campaign()
+            return {"state": held["state"], "mode": held["config"]["mode"], "queue": items}
 
     # -- flow control ------------------------------------------------------------
     def _state(self) -> str:
@@ -113,17 +137,72 @@ class OperatorDesk:
         except st.StaleExperiment as exc:
             raise OperatorRefused(f"too late: {exc}") from None
 
-    def approve(self, id: int, reason: str | None = None) -> dict[str, Any]:  # noqa: A002 (wire field name)
-        with self._lock:
-            exp = self._reviewable(id, "approve")
-            self._update(exp, status=st.APPROVED, reason=reason or "approved by operator", event="operator_approved")
-            return {"id": id, "status": st.APPROVED}
+    def _bulk(self, ids: list[int], all: bool, action: str) -> list[st.Experiment]:  # noqa: A002
+        """The proposals named (or all waiting, with ``all``), each checked before any is changed."""
+        ids = list(ids or [])
+        if all and ids:
+            raise OperatorRefused(f"{action}: give experiment ids or --all, not both")
+        if all:
+            found = self.store.experiments((st.AWAITING_APPROVAL,))
+            return found
+        if not ids:
+            raise OperatorRefused(f"{action}: give at least one experiment id, or --all")
+        return [self._reviewable(eid, action) for eid in dict.fromkeys(ids)]
 
-    def reject(self, id: int, reason: str | None = None) -> dict[str, Any]:  # noqa: A002
+    def _decide(self, ids: list[int], all: bool, reason: str | None, action: str,  # noqa: A002
+                status: str, event: str) -> dict[str, Any]:
+        if not all and not ids:
+            raise OperatorRefused(f"{action}: give at least one experiment id, or --all")
         with self._lock:
-            exp = self._reviewable(id, "reject")
-            self._update(exp, status=st.REJECTED, reason=reason or "rejected by operator", event="operator_rejected")
-            return {"id": id, "status": st.REJECTED}
+            exps = self._bulk(ids, all, action)
+            done, too_late = [], []
+            for exp in exps:
+                try:
+                    self._update(exp, status=status, reason=reason or f"{status} by operator", event=event)
+                    done.append(exp.id)
+                except OperatorRefused as exc:
+                    too_late.append(f"{exp.id} ({exc})")
+            if not exps:
+                note = "nothing waits for review"
+            else:
+                note = ("nothing changed" if not done else f"experiment {done[0]} is now {status}" if len(done) == 1
+                        else f"experiments {', '.join(map(str, done))} are now {status}")
+                if too_late:
+                    note += "; not changed: " + "; ".join(too_late)
+            out: dict[str, Any] = {"ids": done, "status": status, "note": note}
+            if len(done) == 1:
+                out["id"] = done[0]
+            return out
+
+    def approve(self, id: int | None = None, ids: list[int] | None = None, all: bool = False,  # noqa: A002
+                reason: str | None = None) -> dict[str, Any]:
+        """Approve proposals: ``id``, some ``ids``, or ``all`` that wait for review."""
+        return self._decide(([id] if id is not None else []) + list(ids or []), all, reason, "approve", st.APPROVED, "operator_approved")
+
+    def reject(self, id: int | None = None, ids: list[int] | None = None, all: bool = False,  # noqa: A002
+               reason: str | None = None) -> dict[str, Any]:
+        """Reject proposals: ``id``, some ``ids``, or ``all`` that wait for review."""
+        return self._decide(([id] if id is not None else []) + list(ids or []), all, reason, "reject", st.REJECTED, "operator_rejected")
+
+    def mode(self, mode: str) -> dict[str, Any]:
+        """Switch between unattended and supervised, running or stopped (journaled with who and when)."""
+        with self._lock:
+            held = self.store.campaign()
+            if held["state"] in sm.TERMINAL:
+                raise OperatorRefused(f"campaign is {held['state']}; its mode no longer matters")
+            config = held["config"]
+            old = config["mode"]
+            if old == mode:
+                return {"mode": mode, "note": f"already {mode}"}
+            config["mode"] = mode
+            who = _who()
+            self.store.update_config(config, event="mode_changed", by=who, changes=[["mode", old, mode]])
+            self.campaign = parse_campaign(config, str(self.store.path))
+            approved = after_mode_switch(self.store, mode, by=who)
+            note = f"mode {old} -> {mode}"
+            if approved:
+                note += f"; approved the waiting proposal(s) {', '.join(map(str, approved))}"
+            return {"mode": mode, "note": note, "approved": approved}
 
     def override(self, id: int, values: Mapping[str, Any], reason: str | None = None) -> dict[str, Any]:  # noqa: A002
         """Replace some or all parameters of a proposal; the result is the operator's choice, approved."""

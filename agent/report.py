@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from labpilot.agent.history import best_experiment
+from labpilot.agent.liveness import agent_liveness
 from labpilot.agent.store import Store
 
 
@@ -40,13 +41,15 @@ def campaign_status(store: Store) -> dict[str, Any]:
         "control_dead": store.control_dead(),
         "updated": camp["updated"],
         "db": str(store.path),
+        "agent": agent_liveness(store),
     }
 
 
 def format_status(s: dict[str, Any]) -> str:
     counts = ", ".join(f"{v} {k}" for k, v in s["experiments"].items() if v)
     lines = [
-        f"campaign {s['campaign']!r}: {s['state']} ({s['mode']}, planner {s['planner']})",
+        f"campaign {s['campaign']!r}: {s['state']} ({s['mode']}, planner {s['planner']})"
+        + (f"; {s['agent']['text']}" if s.get("agent") else ""),
         f"  experiments: {counts or 'none yet'} (budget {s['budget']})",
     ]
     if s["best"]:

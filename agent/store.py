@@ -12,7 +12,8 @@ could stand behind it for labs whose instruments span several PCs.
 
 from __future__ import annotations
 
-from labpilot.errors import StaleExperiment, StoreError
+from labpilot.errors import StaleExperiment, StoreError, StoreUnavailable
+import errno
 import json
 import sqlite3
 import time
@@ -56,6 +57,7 @@ class MetaKey(StrEnum):
     CONTROL_ENDPOINT = "control_endpoint"
     CONTROL_DEAD = "control_dead"  # why the control endpoint's serving thread died
     DRY_RUN_SIMULATORS = "dry_run_simulators"  # JSON list of the dry run's simulator processes
+    HEARTBEAT = "heartbeat"  # JSON {pid, ts}: the running agent, refreshed every few seconds
 
 
 PauseRequest = Literal["deferred", "now"]
@@ -146,6 +148,35 @@ class Experiment:
     scalars: dict[str, float] = field(default_factory=dict)
 
 
+#: sqlite messages that mean "this database cannot be written here", not a bug.
+_UNAVAILABLE = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open", "no space")
+
+
+def describe_unavailable(path: Path | str, exc: BaseException) -> str | None:
+    """The one-line cause when ``exc`` says the database cannot be written, else None."""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES, errno.EIO):
+        cause = exc.strerror or str(exc)
+    elif isinstance(exc, sqlite3.OperationalError) and any(m in text for m in _UNAVAILABLE):
+        cause = str(exc)
+    else:
+        return None
+    return (f"database {path}: {cause}; the run stopped with every decision journaled. Free space or fix the "
+            f"file system, then run the same command again to resume")
+
+
+@contextmanager
+def unavailable_as_error(path: Path | str) -> Iterator[None]:
+    """Turn 'disk full', 'read-only' and I/O errors on ``path`` into ``StoreUnavailable``."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        message = describe_unavailable(path, exc)
+        if message is None:
+            raise
+        raise StoreUnavailable(message) from None
+
+
 class Store:
     """A campaign database. Open with ``Store.create`` or ``Store.open``."""
 
@@ -156,6 +187,11 @@ class Store:
     # -- opening -----------------------------------------------------------
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
+        with unavailable_as_error(path):
+            return Store._connect_raw(path)
+
+    @staticmethod
+    def _connect_raw(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), timeout=30.0, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
@@ -223,14 +259,27 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable transaction."""
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
+        with unavailable_as_error(self.path):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass  # the original error says more
+                raise
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError:
+                if self._conn.in_transaction:
+                    try:
+                        self._conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                raise
 
     # -- campaign ----------------------------------------------------------
     def _campaign_row(self) -> sqlite3.Row | None:
@@ -243,6 +292,16 @@ class Store:
         out = dict(row)
         out["config"] = json.loads(out.pop("config_json"))
         return out
+
+    def update_config(self, config: dict[str, Any], *, event: str, source_toml: str | None = None,
+                      **data: Any) -> None:
+        """Replace the stored campaign configuration (and file text), journaling why, atomically."""
+        with self._tx() as c:
+            c.execute("UPDATE campaign SET config_json=?, updated=? WHERE id=1",
+                      (json.dumps(config, default=str), time.time()))
+            if source_toml is not None:
+                c.execute("UPDATE campaign SET source_toml=? WHERE id=1", (source_toml,))
+            self._event(event, None, data)
 
     def set_state(self, state: str, **data: Any) -> None:
         """Journal a state change of the campaign's machine."""
@@ -328,6 +387,15 @@ class Store:
 
     def set_control_dead(self, reason: str | None) -> None:
         self.set_meta(MetaKey.CONTROL_DEAD, reason)
+
+    def heartbeat(self) -> dict[str, Any] | None:
+        """The running agent's last heartbeat ``{pid, ts}`` (None: never written or cleared)."""
+        raw = self.get_meta(MetaKey.HEARTBEAT)
+        return json.loads(raw) if raw else None
+
+    def beat(self, pid: int | None) -> None:
+        """Write the heartbeat now (``pid`` None: the agent stopped cleanly)."""
+        self.set_meta(MetaKey.HEARTBEAT, json.dumps({"pid": pid, "ts": time.time()}))
 
     def dry_run_simulators(self) -> list[dict[str, Any]] | None:
         """The simulator processes a dry run started (for a resume or a clean stop), or None."""

@@ -130,6 +130,14 @@ class StoreError(LabpilotError, RuntimeError):
     """The database is missing, foreign or inconsistent."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot be written (disk full, read-only file system, I/O error): ``labpilot run`` exits 4.
+
+    Nothing is lost: every decision was journaled before it was acted on, so a
+    resume once the cause is fixed picks up where the run stopped.
+    """
+
+
 class StaleExperiment(StoreError):
     """An experiment changed status before a conditional update."""
 
@@ -191,3 +199,11 @@ class SimulatedFault(SimulatorError):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service manager stopping the agent): a graceful stop like Ctrl-C, exit code 143.
+
+    Not a ``LabpilotError``: like ``KeyboardInterrupt`` it must unwind past every
+    ``except Exception`` so that the run stops cleanly where it is.
+    """

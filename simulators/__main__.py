@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tray", default=None, help="SQLite sample rack shared by simulators")
     p.add_argument("--speed", type=float, default=1.0, help="virtual-clock speed factor")
     p.add_argument("--serial", default="0001", help="serial number reported by *IDN?")
+    p.add_argument("--lease", default=None, metavar="FILE",
+                   help="exit cleanly once FILE has not been touched for --idle-exit seconds "
+                        "(a dry run's agent touches it with every heartbeat)")
+    p.add_argument("--idle-exit", type=float, default=600.0, metavar="SECONDS",
+                   help="with --lease: how stale the lease may get before the simulator exits (default 600)")
     return p
 
 
@@ -63,6 +68,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"{flag} must be a non-negative integer, got {value}")
     if not args.speed > 0:
         parser.error(f"--speed must be > 0, got {args.speed}")
+    if not 0 < args.idle_exit < float("inf"):
+        parser.error(f"--idle-exit must be a positive number of seconds, got {args.idle_exit}")
     from labpilot.simulators.faults import FaultSpec
 
     try:
@@ -76,12 +83,42 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def watch_lease(path: str, idle_exit_s: float) -> None:
+    """Orphan reaping: SIGTERM this process (a clean stop) once ``path`` is stale for ``idle_exit_s``.
+
+    A dry run's simulators outlive a SIGKILLed agent on purpose (a resume
+    re-adopts them, as it would real instruments); the lease makes sure they
+    do not outlive it for ever when no resume comes.
+    """
+    import os
+    import threading
+    import time
+
+    started = time.time()
+
+    def run() -> None:
+        while True:
+            try:
+                touched = os.stat(path).st_mtime
+            except OSError:
+                touched = started
+            if time.time() - max(touched, started) > idle_exit_s:
+                print(f"no agent for {idle_exit_s:g}s (lease {path}): exiting", file=sys.stderr, flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(min(5.0, idle_exit_s / 4))
+
+    threading.Thread(target=run, name="lease", daemon=True).start()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: dispatch to the kind's simulator module, ``serve(args)``."""
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     module = SIMULATORS.load(args.kind)
+    if args.lease:
+        watch_lease(args.lease, args.idle_exit)
     try:
         module.serve(args)
     except (KeyboardInterrupt, SystemExit):

@@ -19,6 +19,7 @@ FAULT_KINDS: dict[str, str] = {
     "slow": "the reply is delayed (see slow_delay)",
     "disconnect": "the instrument goes silent / drops the link for a while",
     "error": "the physical action fails with an instrument error code",
+    "safe_error": "making the instrument safe (*RST / safe) is refused with an instrument error",
 }
 
 

@@ -180,6 +180,8 @@ class ScpiDevice:
         return "OK"
 
     def _rst(self, cmd: Command) -> str:
+        if self.faults.should("safe_error"):
+            raise SimulatedFault(-300, "Device-specific error; reset refused (injected safe_error)")
         self._abort_running("reset")
         self.reset()
         return "OK"
@@ -266,6 +268,8 @@ class ScpiDevice:
 
     def _action_abort(self, cmd: Command) -> str:
         self.need_args(cmd, 0)
+        if self.faults.should("safe_error"):
+            raise SimulatedFault(-300, "Device-specific error; abort refused (injected safe_error)")
         self._abort_running("aborted by command")
         return "OK"
 

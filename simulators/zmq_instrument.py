@@ -125,6 +125,8 @@ class ZmqInstrument:
         return dict(record.result or {})
 
     def cmd_safe(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.faults.should("safe_error"):
+            raise SimulatedFault(ERR_HARDWARE, f"{self.kind}: safe refused (injected safe_error)")
         aborted = [r.command_id for r in self.registry.running()]
         for command_id in aborted:
             self.registry.fail(command_id, "aborted: instrument was made safe")

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from labpilot.agent.control.commands import CliOption
+from labpilot.agent.control.commands import CliHidden, CliOption
 from labpilot.errors import UsageError
 
 
@@ -37,6 +37,13 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
+def _hidden(annotation: Any) -> bool:
+    """``Annotated[..., CliHidden()]`` anywhere in the annotation (also inside ``X | None``)."""
+    if typing.get_origin(annotation) is Annotated and any(isinstance(m, CliHidden) for m in typing.get_args(annotation)[1:]):
+        return True
+    return any(_hidden(a) for a in typing.get_args(annotation) if typing.get_origin(a) is Annotated)
+
+
 def _dest(name: str) -> str:
     return f"arg_{name}"
 
@@ -44,6 +51,8 @@ def _dest(name: str) -> str:
 def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
     """Add one argument per field of ``model`` to ``parser`` (help from the field's description)."""
     for name, info in model.model_fields.items():
+        if any(isinstance(m, CliHidden) for m in info.metadata) or _hidden(info.annotation):
+            continue
         help_text = info.description or name
         kind = _base_type(info.annotation)
         option = _cli_option(info)
@@ -51,6 +60,16 @@ def add_model_arguments(parser: argparse.ArgumentParser, model: type[BaseModel])
             flag = option.flag if option else f"--{name.replace('_', '-')}"
             parser.add_argument(flag, dest=_dest(name), action="append", required=info.is_required(),
                                 metavar=option.metavar if option else "NAME=VALUE", help=help_text)
+        elif typing.get_origin(kind) is list:
+            # a list of ids: positional, any number (``approve 4 5 6``)
+            parser.add_argument(_dest(name), metavar=name.upper().rstrip("S"), nargs="*",
+                                type=_base_type(typing.get_args(kind)[0]), help=help_text)
+        elif typing.get_origin(kind) is typing.Literal:
+            choices = list(typing.get_args(kind))
+            if info.is_required():
+                parser.add_argument(_dest(name), metavar=name.upper(), choices=choices, help=help_text)
+            else:
+                parser.add_argument(f"--{name.replace('_', '-')}", dest=_dest(name), choices=choices, help=help_text)
         elif kind is bool:
             parser.add_argument(f"--{name.replace('_', '-')}", dest=_dest(name), action="store_true", help=help_text)
         elif info.is_required():
@@ -67,7 +86,7 @@ def namespace_to_args(ns: argparse.Namespace, model: type[BaseModel]) -> dict[st
     out: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         value = getattr(ns, _dest(name), None)
-        if value is None:
+        if value is None or (value == [] and typing.get_origin(_base_type(info.annotation)) is list):
             continue
         if typing.get_origin(_base_type(info.annotation)) is dict:
             try:

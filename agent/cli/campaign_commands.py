@@ -11,10 +11,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labpilot.errors import CampaignError, UsageError
-from labpilot.agent.campaign import Campaign, load_campaign, parse_campaign
+from labpilot.agent.campaign import Campaign, load_campaign
+
+if TYPE_CHECKING:
+    from labpilot.agent.loop.reconfigure import Flags
 
 
 DEFAULT_DB = "labpilot.db"
@@ -36,8 +39,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, help="override the campaign's seed")
     p.add_argument("--mode", choices=["unattended", "supervised"], help="override the campaign's mode")
     p.add_argument("--speed", type=float, help=f"virtual-clock speed of a dry run (default {DEFAULT_DRY_RUN_SPEED:g})")
-    p.add_argument("--faults", help="dry run: fault rates for every simulator, e.g. drop=0.05,garble=0.05")
+    p.add_argument("--faults", help="dry run: fault rates for every simulator, e.g. drop=0.05,garble=0.05; "
+                   "INSTRUMENT:KIND=RATE for one instrument only, e.g. xrd:error=0.3")
     p.add_argument("--ledger-dir", help="dry run: keep the simulators' ledgers (JSON lines) here")
+    p.add_argument("--deadline", help="override budget.deadline (ISO 8601 date and time)")
+    p.add_argument("--approval-timeout", type=float, help="override supervision.approval_timeout_s")
+    p.add_argument("--watchdog", type=float, help="override faults.watchdog_s")
+    p.add_argument("--accept-changes", action="store_true",
+                   help="resume even though the campaign file changed (only budget, mode, supervision "
+                        "and faults may change once experiments have started)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)
 
@@ -78,8 +88,11 @@ def _load(path: str) -> Campaign:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from labpilot.agent.preflight import check
+
     try:
         c = load_campaign(args.file)
+        check(c, args.file)
     except CampaignError as exc:
         print(f"{exc.source}: invalid campaign ({len(exc.problems)} problem(s))", file=sys.stderr)
         for path, reason in exc.problems:
@@ -91,22 +104,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_overrides(c: Campaign, args: argparse.Namespace) -> Campaign:
-    data = c.model_dump(mode="json")
-    if args.max_experiments is not None:
-        data["budget"]["max_experiments"] = args.max_experiments
-        data["initial_design"] = min(data["initial_design"], args.max_experiments)
-    if args.seed is not None:
-        data["seed"] = args.seed
-    if args.mode is not None:
-        data["mode"] = args.mode
-    return parse_campaign(data, args.file)
+def _flags(args: argparse.Namespace) -> "Flags":
+    from labpilot.agent.loop.reconfigure import Flags
+
+    return Flags(max_experiments=args.max_experiments, seed=args.seed, mode=args.mode, deadline=args.deadline,
+                 approval_timeout_s=args.approval_timeout, watchdog_s=args.watchdog)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from labpilot.agent.loop.session import run_campaign
 
-    campaign = _apply_overrides(_load(args.file), args)
+    campaign = _load(args.file)
     source = Path(args.file).read_text(encoding="utf-8-sig")
     if args.speed is not None and args.speed <= 0:
         raise UsageError("--speed must be positive")
@@ -116,6 +124,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     final = run_campaign(
         campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
         ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
+        flags=_flags(args), accept_changes=args.accept_changes,
     )
     return 0 if final in ("completed", "aborted") else 3
 

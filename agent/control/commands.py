@@ -21,7 +21,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Callable, Union
+from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import Field, ValidationError, model_validator
 
@@ -48,6 +48,11 @@ class CliOption:
     metavar: str | None = None
 
 
+@dataclass(frozen=True)
+class CliHidden:
+    """Field metadata: the field exists on the wire but has no command-line argument."""
+
+
 class CommandArgs(Strict):
     """Base of every command's arguments: strict (a string is not an integer), no unknown fields."""
 
@@ -68,14 +73,30 @@ class AbortArgs(CommandArgs):
     reason: Reason | None = Field(None, description=REASON_HELP)
 
 
-class ApproveArgs(CommandArgs):
-    id: ExperimentId
+class ReviewArgs(CommandArgs):
+    """Approve or reject proposals: one ``id``, several ``ids`` (``approve 4 5 6``) or ``all`` waiting."""
+
+    id: Annotated[ExperimentId | None, CliHidden()] = Field(
+        None, description="one experiment id (the wire form of older clients; the CLI uses IDS)")
+    ids: list[ExperimentId] = Field(default_factory=list, description="experiment id(s) (see `labpilot queue`)")
+    all: bool = Field(False, description="every proposal waiting for review")
     reason: Reason | None = Field(None, description=REASON_HELP)
 
+    @model_validator(mode="after")
+    def _ids_or_all(self) -> "ReviewArgs":
+        named = self.id is not None or bool(self.ids)
+        if not named and not self.all:
+            raise ValueError("give experiment id(s) in 'id'/'ids', or 'all'")
+        if named and self.all:
+            raise ValueError("give experiment id(s) or 'all', not both")
+        return self
 
-class RejectArgs(CommandArgs):
-    id: ExperimentId
-    reason: Reason | None = Field(None, description=REASON_HELP)
+
+ApproveArgs = RejectArgs = ReviewArgs
+
+
+class ModeArgs(CommandArgs):
+    mode: Literal["unattended", "supervised"] = Field(description="unattended or supervised")
 
 
 class OverrideArgs(CommandArgs):
@@ -188,10 +209,12 @@ COMMANDS.register("abort", AbortArgs, OperatorDesk.abort, idempotent=False,
                   help="abort: make instruments safe, abandon the experiment in flight")
 COMMANDS.register("queue", NoArgs, OperatorDesk.queue, idempotent=True,
                   help="proposals awaiting review, and approved ones not started yet")
-COMMANDS.register("approve", ApproveArgs, OperatorDesk.approve, idempotent=False,
-                  help="approve a proposal")
-COMMANDS.register("reject", RejectArgs, OperatorDesk.reject, idempotent=False,
-                  help="reject a proposal (the planner will not propose it again)")
+COMMANDS.register("approve", ReviewArgs, OperatorDesk.approve, idempotent=False,
+                  help="approve proposals: `approve 4 5 6` or `approve --all`")
+COMMANDS.register("reject", ReviewArgs, OperatorDesk.reject, idempotent=False,
+                  help="reject proposals (the planner will not propose them again): `reject 4` or `reject --all`")
+COMMANDS.register("mode", ModeArgs, OperatorDesk.mode, idempotent=False,
+                  help="switch the campaign to unattended or supervised (running or stopped; journaled)")
 COMMANDS.register("override", OverrideArgs, OperatorDesk.override, idempotent=False,
                   help="replace a proposal's parameters with your own (the result is approved)")
 COMMANDS.register("ping", NoArgs, None, idempotent=True, cli=False,

@@ -55,8 +55,10 @@ class ControlRequest(Strict):
 
 def _request_model(command: OperatorCommand) -> type[ControlRequest]:
     """The wire model of one command: ``cmd`` fixed to its name, ``args`` its arguments model."""
-    required = any(f.is_required() for f in command.args.model_fields.values())
-    args: Any = (command.args, ...) if required else (command.args, command.args())
+    try:  # arguments that validate empty are optional on the wire (``args`` may be left out)
+        args: Any = (command.args, command.args())
+    except ValidationError:  # a required field, or a rule such as "ids or all"
+        args = (command.args, ...)
     fields: dict[str, Any] = {"cmd": (Literal[command.name], command.name), "args": args}
     model: type[ControlRequest] = create_model(
         f"{command.name.capitalize()}Request", __base__=ControlRequest, __module__=__name__, **fields,

@@ -19,14 +19,35 @@ class Progress:
     best: float | None
     seconds: float
     status: str
+    planning_s: float = 0.0
+    """Planning time spent since the previous finished experiment."""
+    instrument_s: float = 0.0
+    """Time this experiment spent in instrument commands."""
+    elapsed_s: float = 0.0
+    """Since this run started."""
+    eta_s: float | None = None
+    """Time left at this run's pace (None until one experiment finished)."""
 
 
 def format_progress(p: Progress, objective: str) -> str:
-    """``[  3/20] exp 3   planner  Fe=0.700 ... -> moment=1.23  best=1.5  (0.8s)``."""
+    """``[  3/20] exp 3   planner  Fe=0.700 ... -> moment=1.23  best=1.5  (plan 20.1s, instruments 1.7s; elapsed 1m05s, ETA 6m30s)``."""
     params = " ".join(f"{k}={_fmt(v)}" for k, v in p.params.items())
     value = "failed" if p.value is None else f"{objective}={p.value:.4g}"
     best = "" if p.best is None else f"  best={p.best:.4g}"
-    return f"[{p.done:>3}/{p.budget}] exp {p.experiment_id:<3} {p.chosen_by:<8} {params} -> {value}{best}  ({p.seconds:.1f}s)"
+    eta = "" if p.eta_s is None else f", ETA {duration(p.eta_s)}"
+    times = (f"plan {p.planning_s:.1f}s, instruments {p.instrument_s:.1f}s; "
+             f"elapsed {duration(p.elapsed_s)}{eta}")
+    return f"[{p.done:>3}/{p.budget}] exp {p.experiment_id:<3} {p.chosen_by:<8} {params} -> {value}{best}  ({times})"
+
+
+def duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def _fmt(v: Any) -> str:

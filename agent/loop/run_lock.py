@@ -22,6 +22,13 @@ class RunLock:
         self._fh = None
 
     def acquire(self) -> "RunLock":
+        from labpilot.agent.store import unavailable_as_error
+
+        db = str(self.path)[: -len(".lock")]
+        with unavailable_as_error(db):  # a full or read-only file system: one message naming the database
+            return self._acquire()
+
+    def _acquire(self) -> "RunLock":
         fh = open(self.path, "a+")
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -32,6 +32,7 @@ from labpilot.agent.history import best_experiment, experiment_trial, last_plann
 from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
+from labpilot.agent.loop.planning import PlanningWorker
 from labpilot.agent.loop.progress import Progress
 from labpilot.agent.loop.worker import InstrumentWorker
 from labpilot.agent.machine import CampaignMachine
@@ -63,6 +64,8 @@ class CampaignRunner:
         progress: Callable[[Progress], None] | None = None,
         poll_s: float = 0.2,
         speed: float = 1.0,
+        notice: Callable[[str], None] | None = None,
+        on_state: Callable[[str, str], None] | None = None,
     ) -> None:
         self.campaign = campaign
         self.speed = speed
@@ -71,6 +74,15 @@ class CampaignRunner:
         self._worker = InstrumentWorker(poll_s, self._watchdog_real_s(), campaign.faults.watchdog_s)
         # Pipelining: the next sample's synthesis, started while the current one is measured.
         self._pipeline = SynthesisPipeline()
+        # Planning on its own thread, so that `pause --now` and abort never wait for a slow planner.
+        self._planning = PlanningWorker(poll_s)
+        self.notice = notice or (lambda line: None)
+        self.on_state = on_state
+        self._started = time.monotonic()
+        self._done_at_start = 0
+        self._plan_s = 0.0  # planning time since the last finished experiment
+        self._instrument_s = 0.0  # instrument time of the experiment being finished
+        self._announced: set[int] = set()  # proposals already printed as waiting for review
         self.store = store
         self.instruments = instruments
         self.progress = progress
@@ -78,6 +90,7 @@ class CampaignRunner:
         self.uid = store.campaign()["uid"]
         self.objective_names = [o.name for o in campaign.objectives]
         state = store.campaign()["state"]
+        self.made_safe: list[str] = []
         self.machine = CampaignMachine(initial=state, on_change=self._journal_transition)
         resume_to = store.resume_to()
         if resume_to:
@@ -89,6 +102,24 @@ class CampaignRunner:
         # a resumed agent warm-starts from the state journaled with the last proposals
         self.planner.load_state(last_planner_state(store, self.planner.name))
         self._step_started = time.monotonic()
+        self._config = store.campaign()["config"]
+
+    def _reload_config(self) -> None:
+        """Pick up settings changed while running (``labpilot mode``, a resumed run's flags).
+
+        Only budget, mode, supervision and fault policy can change mid-campaign
+        (``reconfigure.MUTABLE``); the planner and the space never do.
+        """
+        config = self.store.campaign()["config"]
+        if config == self._config:
+            return
+        from labpilot.agent.campaign import parse_campaign
+
+        self.campaign = parse_campaign(config, str(self.store.path))
+        self._config = config
+        self._worker.watchdog_real_s = self._watchdog_real_s()
+        self._worker.watchdog_s = self.campaign.faults.watchdog_s
+        log.info("settings changed: mode %s, budget %d", self.campaign.mode, self.campaign.budget.max_experiments)
 
     # -- journal -----------------------------------------------------------
     def _journal_transition(self, old: str, new: str, trigger: str) -> None:
@@ -96,6 +127,8 @@ class CampaignRunner:
         if new in (sm.PAUSED, sm.FAULTED):
             self.store.set_resume_to(self.machine.resume_to)
         log.info("state %s -> %s (%s)", old, new, trigger)
+        if self.on_state is not None:
+            self.on_state(old, new)
 
     @property
     def state(self) -> str:
@@ -105,6 +138,8 @@ class CampaignRunner:
     def run(self) -> str:
         """Run until completed, aborted, paused or faulted; return the final state."""
         self._connect()
+        c = self.store.counts()
+        self._done_at_start = c[st.COMPLETED] + c[st.FAILED]
         if self.state == sm.IDLE:
             self.machine.start()
         elif self.state in (sm.PAUSED, sm.FAULTED):
@@ -117,9 +152,15 @@ class CampaignRunner:
                 except Stop:
                     if self.state in (sm.PAUSED, sm.FAULTED):
                         self._wait_while_held()
+        except st.StoreUnavailable:
+            # The journal cannot be written: stop acting, but leave every instrument safe.
+            # (Nothing can be journaled now; the instruments keep their outcomes for the resume.)
+            self.made_safe = self._make_all_safe(journal=False)
+            raise
         finally:
             self._worker.shutdown()
             self._pipeline.shutdown()
+            # a planning step abandoned by abort runs on as a daemon thread: nothing waits for it
         return self.state
 
     def _connect(self) -> None:
@@ -167,6 +208,7 @@ class CampaignRunner:
                 self.store.clear_pause_request()
                 self.store.set_fault(None)
                 self._worker.settle()
+                self._planning.settle()
                 self.machine.resume()
                 return self.state
             time.sleep(self.poll_s)
@@ -179,14 +221,20 @@ class CampaignRunner:
         self.machine.abort()
         self.store.log_event("aborted", reason=reason)
 
-    def _make_all_safe(self) -> None:
+    def _make_all_safe(self, journal: bool = True) -> list[str]:
+        """Make every instrument safe, each tried even if another fails; return the names made safe."""
+        safe = []
         for name, inst in self.instruments.items():
             try:
                 inst.make_safe()
-                self.store.log_event("made_safe", instrument=name)
+                safe.append(name)
+                if journal:
+                    self.store.log_event("made_safe", instrument=name)
             except Exception as exc:  # keep going: every other instrument must still be made safe
-                self.store.log_event("make_safe_failed", instrument=name, error=str(exc))
+                if journal:
+                    self.store.log_event("make_safe_failed", instrument=name, error=str(exc))
                 log.error("could not make %s safe: %s", name, exc)
+        return safe
 
     def _fault(self, instrument: str, error: Exception, eid: int | None) -> None:
         fault = {"instrument": instrument, "error": f"{type(error).__name__}: {error}", "experiment": eid}
@@ -200,6 +248,7 @@ class CampaignRunner:
 
     # -- one step ------------------------------------------------------------
     def _step(self) -> None:
+        self._reload_config()
         active = self.store.experiments(st.IN_FLIGHT)
         if active:
             self._advance(active[0])
@@ -208,8 +257,8 @@ class CampaignRunner:
             self._await_approval()
             return
         if self._budget_left() <= 0 or self._past_deadline():
-            if self.state not in (sm.PLANNING, sm.LEARNING):
-                self.machine.plan()
+            if self.state != sm.LEARNING:
+                self.machine.enter(sm.PLANNING)
             self.machine.finish()
             self.store.log_event("completed", counts=self.store.counts())
             return
@@ -232,8 +281,7 @@ class CampaignRunner:
 
     def _plan(self, ahead: bool = False) -> None:
         """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
-        if self.state != sm.PLANNING:
-            self.machine.plan()
+        self.machine.enter(sm.PLANNING)
         history = planner_history(self.store, self.objective_names,
                                   with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
         n_done = sum(1 for t in history if t.status in ("completed", "failed", "pending"))
@@ -250,18 +298,24 @@ class CampaignRunner:
                                         taken=[t.params for t in history])
                 proposals = [Proposal(p) for p in points]
             else:
-                proposals = self.planner.propose(history, k)
+                # On the planning thread: an abort or `pause --now` meanwhile raises Stop here,
+                # and the abandoned proposals are never written.
+                proposals = self._planning.run(lambda: self.planner.propose(history, k),
+                                               on_poll=lambda: self._checkpoint(immediate_only=True))
         except PlannerError as exc:
             if ahead:  # decided when the experiment in flight is done, by the ordinary planning step
                 return
             self._planner_stopped(planner_name, exc)
             return
+        self._reload_config()  # the mode may have been switched while the planner ran
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
             self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+        seconds = time.monotonic() - started
+        self._plan_s += seconds
         extra = {} if initial else {"planner_state": self.planner.state()}
         self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
-                             seconds=round(time.monotonic() - started, 3), **extra)
+                             seconds=round(seconds, 3), **extra)
         if status == st.AWAITING_APPROVAL:
             self.machine.propose()
 
@@ -278,14 +332,21 @@ class CampaignRunner:
 
     def _await_approval(self) -> None:
         """Supervised mode: wait for an operator decision (or the auto-approval timeout)."""
-        if self.state != sm.AWAITING_APPROVAL:
-            if self.state != sm.PLANNING:
-                self.machine.plan()
-            self.machine.propose()
-        timeout = self.campaign.supervision.approval_timeout_s
+        self.machine.enter(sm.AWAITING_APPROVAL)
+        before = {e.id for e in self.store.experiments((st.AWAITING_APPROVAL,))}
         while True:
             self._checkpoint()
+            self._reload_config()
+            timeout = self.campaign.supervision.approval_timeout_s
+            if self.campaign.mode == "unattended":  # switched while these waited: nobody will review them
+                from labpilot.agent.operator import after_mode_switch
+
+                after_mode_switch(self.store, "unattended", by="the agent (mode is unattended)")
             waiting = self.store.experiments((st.AWAITING_APPROVAL,))
+            self._announce(waiting)
+            for eid in sorted(before - {e.id for e in waiting}):
+                self._echo_decision(eid)
+            before = {e.id for e in waiting}
             if not waiting:
                 break
             if timeout is not None:
@@ -296,27 +357,43 @@ class CampaignRunner:
             if self.store.experiments(st.IN_FLIGHT):
                 break
             time.sleep(self.poll_s)
+        still = {e.id for e in self.store.experiments((st.AWAITING_APPROVAL,))}
+        for eid in sorted(before - still):
+            self._echo_decision(eid)
         if self.store.experiments(st.IN_FLIGHT):
             self.machine.approve()
         else:
             self.machine.reject()
 
+    def _announce(self, waiting: list[st.Experiment]) -> None:
+        """Supervised: say once what waits for review, and how to decide."""
+        new = [e for e in waiting if e.id not in self._announced]
+        if not new:
+            return
+        self._announced.update(e.id for e in new)
+        for e in new:
+            params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
+            self.notice(f"waiting for review: exp {e.id} ({e.chosen_by}) {params}")
+        db = self.store.path
+        self.notice(f"  decide with: labpilot approve {' '.join(str(e.id) for e in new)} --db {db}  "
+                    f"(or reject / override / approve --all)")
+
+    def _echo_decision(self, eid: int) -> None:
+        exp = self.store.experiment(eid)
+        self.notice(f"exp {eid} {exp.status}" + (f": {exp.reason}" if exp.reason else ""))
+
     def _advance(self, exp: st.Experiment) -> None:
         """Take one in-flight experiment as far as it goes."""
         self._step_started = time.monotonic()
         if exp.status in (st.APPROVED, st.SYNTHESIZING):
-            if self.state != sm.SYNTHESIZING:
-                self.machine.synthesize()
+            self.machine.enter(sm.SYNTHESIZING)
             self._synthesize(exp)
             self._checkpoint()
             exp = self.store.experiment(exp.id)
         if exp.status in (st.SYNTHESIZED, st.MEASURING):
             if self.campaign.pipeline:
                 self._start_next_synthesis(exp.id)
-            if self.state != sm.MEASURING:
-                if self.state != sm.SYNTHESIZING:
-                    self.machine.synthesize()
-                self.machine.measure()
+            self.machine.enter(sm.MEASURING)
             self._measure(exp)
             self.machine.learn()
             self._learn(exp.id)
@@ -415,12 +492,15 @@ class CampaignRunner:
         command is final); lost contact leaves it in flight, to be reconciled
         by command id. Both fault the campaign.
         """
+        started = time.monotonic()
         try:
             return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True))
-        except Stop:
+        except (Stop, st.StoreUnavailable):
             raise
         except Exception as err:
             exc = err
+        finally:
+            self._instrument_s += time.monotonic() - started
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
             self.store.command_failed(cid, str(exc))
@@ -445,12 +525,20 @@ class CampaignRunner:
             obj = self.campaign.objectives[0]
             best = best_experiment(self.store, obj.name, obj.direction)
             c = self.store.counts()
+            done = c[st.COMPLETED] + c[st.FAILED]
+            elapsed = time.monotonic() - self._started
+            here = done - self._done_at_start  # finished by this run: the pace to extrapolate
+            left = max(self.campaign.budget.max_experiments - done, 0)
             self.progress(Progress(
-                done=c[st.COMPLETED] + c[st.FAILED], budget=self.campaign.budget.max_experiments,
+                done=done, budget=self.campaign.budget.max_experiments,
                 experiment_id=eid, chosen_by=exp.chosen_by, params=exp.params,
                 value=exp.scalars.get(obj.name), best=None if best is None else best.scalars[obj.name],
                 seconds=time.monotonic() - self._step_started,
                 status=st.COMPLETED if not missing else st.FAILED,
+                planning_s=self._plan_s, instrument_s=self._instrument_s, elapsed_s=elapsed,
+                eta_s=elapsed / here * left if here > 0 else None,
             ))
+        self._plan_s = 0.0
+        self._instrument_s = 0.0
         self.machine.plan()
 

@@ -1,9 +1,9 @@
 """One ``labpilot run``: open or resume the store, connect instruments, run the loop.
 
 A database that already holds the campaign is resumed, not restarted: the
-configuration stored in it wins over the file (a changed budget is the one
-thing a restart may change), so a restart can never change what an
-experiment in flight means.
+configuration stored in it is the campaign's, and a changed file or flag is
+applied and journaled, or refused by name (``reconfigure``), so a restart
+never changes what an experiment in flight means and never ignores a change.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError
+from labpilot.errors import AlreadyRunning, CampaignError, PlannerError, SessionError, StoreError, StoreUnavailable
 from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
+from labpilot.agent import preflight
+from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
+from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.loop.run_lock import RunLock
+from labpilot.agent.loop.watch import Watch
 from labpilot.agent.loop.progress import Progress, format_progress
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
@@ -28,8 +32,16 @@ from labpilot.protocols.capabilities import Instrument
 log = logging.getLogger("labpilot.session")
 
 
-def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Campaign, bool]:
-    """Return (store, effective campaign, resumed?)."""
+def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | None = None,
+                   accept_changes: bool = False) -> tuple[Store, Campaign, bool]:
+    """Return (store, effective campaign, resumed?).
+
+    ``campaign`` is the file's campaign without the flags; ``flags`` are the
+    command line's. A new database gets both; an existing one is reconciled
+    with them (``reconfigure.reconcile``): changes are applied and journaled,
+    or refused with a message naming them, never ignored.
+    """
+    flags = flags or Flags()
     if not Store.is_blank(db):
         try:
             store = Store.open(db)
@@ -39,20 +51,33 @@ def open_or_create(campaign: Campaign, source: str, db: Path) -> tuple[Store, Ca
         if held["name"] != campaign.name:
             store.close()
             raise SessionError(f"{db} holds campaign {held['name']!r}, not {campaign.name!r}: use another --db")
-        data = held["config"]
-        if data["budget"] != campaign.budget.model_dump(mode="json"):
-            data["budget"] = campaign.budget.model_dump(mode="json")
-            store.log_event("budget_changed", budget=data["budget"])
         try:
-            effective = parse_campaign(data, str(db))
-        except CampaignError as exc:
-            raise SessionError(str(exc)) from None
+            effective = reconcile(store, campaign.model_dump(mode="json"), source, flags, accept_changes)
+        except BaseException:
+            store.close()
+            raise
         return store, effective, True
+    config = apply_flags_new(campaign.model_dump(mode="json"), flags)
+    try:
+        campaign = parse_campaign(config, str(db))
+        preflight.check(campaign, str(db))  # what `validate` checks beyond the file, before anything is stored
+    except CampaignError as exc:
+        raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     try:
         store = Store.create(db, campaign.name, campaign.model_dump(mode="json"), source)
     except StoreError as exc:
         raise SessionError(str(exc)) from None
     return store, campaign, False
+
+
+def _best_effort(fn) -> None:  # noqa: ANN001
+    """A clean-up write that must not hide the error that stopped the run (e.g. the disk is full)."""
+    try:
+        fn()
+    except StoreUnavailable as exc:  # the error that stopped the run says it already
+        log.debug("could not record the stop: %s", exc)
+    except StoreError as exc:
+        log.warning("could not record the stop: %s", exc)
 
 
 def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: float, stack: ExitStack) -> dict[str, Instrument]:
@@ -101,6 +126,8 @@ def run_campaign(
     faults: str | None = None,
     ledger_dir: Path | None = None,
     quiet: bool = False,
+    flags: Flags | None = None,
+    accept_changes: bool = False,
 ) -> str:
     """Run (or resume) a campaign to a stop; return the final state."""
     lock = RunLock(db)
@@ -110,7 +137,7 @@ def run_campaign(
         raise SessionError(str(exc)) from None
     try:
         return _run_locked(campaign, source, db, dry_run=dry_run, speed=speed, faults=faults,
-                           ledger_dir=ledger_dir, quiet=quiet)
+                           ledger_dir=ledger_dir, quiet=quiet, flags=flags, accept_changes=accept_changes)
     finally:
         lock.release()
 
@@ -125,21 +152,37 @@ def _run_locked(
     faults: str | None,
     ledger_dir: Path | None,
     quiet: bool,
+    flags: Flags | None = None,
+    accept_changes: bool = False,
 ) -> str:
-    store, campaign, resumed = open_or_create(campaign, source, db)
+    store, campaign, resumed = open_or_create(campaign, source, db, flags, accept_changes)
     if store.campaign()["state"] in sm.TERMINAL:
         state = store.campaign()["state"]
         print(f"campaign {campaign.name!r} in {db} is already {state}", file=sys.stderr)
         return state
     objective = campaign.objectives[0].name
 
-    def show(p: Progress) -> None:
+    progress_log = logging.getLogger("labpilot.progress")
+
+    def say(line: str) -> None:
+        progress_log.info(line)  # reaches --log-file (INFO), not the console unless -v
         if not quiet:
-            print(format_progress(p, objective), flush=True)
+            print(line, flush=True)
+
+    def show(p: Progress) -> None:
+        say(format_progress(p, objective))
+
+    def on_state(old: str, new: str) -> None:
+        if new in (sm.COMPLETED, sm.ABORTED, sm.FAULTED):
+            notifier.send(new, previous=old, counts=store.counts(), fault=store.fault())
 
     final = "faulted"
+    notifier = Notifier(campaign.notify, campaign.name, db)
     with ExitStack() as stack:
         stack.callback(store.close)
+        stack.callback(notifier.flush)
+        watch = Watch(db, notifier).start()  # heartbeat: `status` tells a running agent from a dead one
+        stack.callback(watch.stop)
         addresses: dict[str, str] = {}
         sims = []
         if dry_run:
@@ -156,22 +199,31 @@ def _run_locked(
         try:
             instruments = connect_instruments(campaign, addresses, speed, stack)
             server = start_control(store, campaign.control, limit_check=_limit_checker(campaign, instruments))
-            stack.callback(lambda: store.set_control_endpoint(None))
+            stack.callback(_best_effort, lambda: store.set_control_endpoint(None))
             stack.callback(server.stop)
             if not quiet:
                 print(f"operator control at {server.endpoint} (labpilot status/pause/queue ... --db {db})",
                       flush=True)
             try:
-                runner = CampaignRunner(campaign, store, instruments, progress=show, speed=speed)
+                runner = CampaignRunner(campaign, store, instruments, progress=show, speed=speed,
+                                        notice=say, on_state=on_state)
             except PlannerError as exc:
                 raise SessionError(f"planner {campaign.planner.name!r}: {exc}") from None
             final = runner.run()
         except BaseException as exc:
             # Anything but SIGKILL: leave no simulator behind (a kill -9 keeps them for the resume).
             # First let the command in flight finish, so the simulator keeps its outcome for a resume.
-            store.log_event("interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped_by_error",
-                            error=f"{type(exc).__name__}: {exc}")
-            if dry_run:
+            _best_effort(lambda exc=exc: store.log_event(
+                "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped_by_error",
+                error=f"{type(exc).__name__}: {exc}"))
+            if isinstance(exc, StoreUnavailable) and runner is not None:
+                print(f"instruments made safe: {', '.join(runner.made_safe) or 'none could be'}",
+                      file=sys.stderr, flush=True)
+            if dry_run and isinstance(exc, StoreUnavailable):
+                # Like a SIGKILL: the simulators (instruments) keep what they did, the resume re-adopts
+                # them, and their lease reaps them if no resume comes.
+                pass
+            elif dry_run:
                 if runner is not None and not runner.wait_in_flight(timeout_s=30.0):
                     log.warning("an instrument command was still in flight when the simulators were stopped")
                 stop_simulators(load_simulators(store))

@@ -25,8 +25,9 @@ EXAMPLES = {
     "abort": {"reason": "power cut in the building"},
     "queue": {},
     "approve": {"id": 3},
-    "reject": {"id": 4, "reason": "too close to the last one"},
+    "reject": {"ids": [4, 6], "reason": "too close to the last one"},
     "override": {"id": 5, "values": {"Fe": 0.7, "Co": 0.3, "phase": "bcc", "passes": 2}, "reason": "hunch"},
+    "mode": {"mode": "supervised"},
     "ping": {},
 }
 
@@ -77,7 +78,9 @@ def test_commands_without_arguments_may_omit_args_and_pause_defaults_to_deferred
         (b'{"v": 1, "cmd": "status", "extra": 1}', "extra: unexpected field"),
         (b'{"v": 1, "cmd": "status", "args": {"verbose": true}}', "args.verbose: unexpected field"),
         (b'{"v": 1, "cmd": "approve"}', "args: required field is missing"),
-        (b'{"v": 1, "cmd": "approve", "args": {}}', "args.id: required field is missing"),
+        (b'{"v": 1, "cmd": "approve", "args": {}}', "args: give experiment id(s) in 'id'/'ids', or 'all'"),
+        (b'{"v": 1, "cmd": "approve", "args": {"ids": [1], "all": true}}', "args: give experiment id(s) or 'all', not both"),
+        (b'{"v": 1, "cmd": "approve", "args": {"ids": ["1"]}}', "args.ids.0: Input should be a valid integer"),
         (b'{"v": 1, "cmd": "approve", "args": {"id": "3"}}', "args.id: Input should be a valid integer (got '3')"),
         (b'{"v": 1, "cmd": "approve", "args": {"id": true}}', "args.id: Input should be a valid integer"),
         (b'{"v": 1, "cmd": "approve", "args": {"id": 2.5}}', "args.id"),

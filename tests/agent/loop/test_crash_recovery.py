@@ -125,7 +125,7 @@ def test_sigterm_stops_gracefully_and_the_resume_repeats_nothing(tmp_path: Path,
         time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)  # e.g. a service manager stopping the agent
     _, err = proc.communicate(timeout=90)
-    assert proc.returncode == 130, err[-2000:]
+    assert proc.returncode == 143, err[-2000:]
     store = Store.open(db)
     assert "interrupted" in [e["kind"] for e in store.events()]
     sims = load_simulators(store)

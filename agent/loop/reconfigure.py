@@ -1,0 +1,202 @@
+"""What a resumed `labpilot run` does with a changed campaign file or command-line flags.
+
+A database remembers the campaign it runs: its configuration (with the flags
+it was started with) and the text of its file. On a resume, nothing that
+differs is silently ignored:
+
+- a flag that differs from the stored campaign is applied and journaled if it
+  may change mid-campaign (budget, deadline, mode, supervision timeout, fault
+  policy), or refused with a message naming it (the seed);
+- a campaign file that differs from the stored one is printed as a
+  difference; while no experiment has started, the campaign restarts from the
+  file; afterwards the run is refused unless ``--accept-changes``, and even
+  then only the fields above may change.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from labpilot.errors import CampaignError, SessionError
+from labpilot.agent import store as st
+from labpilot.agent.campaign import Campaign, loads_campaign, parse_campaign
+from labpilot.agent.store import Store
+
+#: Configuration fields that may change once experiments have started (dotted prefixes).
+MUTABLE = ("budget.", "mode", "supervision.", "faults.", "notify.")
+
+_MISSING = "<absent>"
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The command-line flags of `labpilot run` that touch the campaign (None: not given)."""
+
+    max_experiments: int | None = None
+    seed: int | None = None
+    mode: str | None = None
+    deadline: str | None = None
+    approval_timeout_s: float | None = None
+    watchdog_s: float | None = None
+
+    def settings(self) -> list[tuple[str, str, Any]]:
+        """(dotted field, flag spelling, value) for every flag given."""
+        table = [("budget.max_experiments", "--max-experiments", self.max_experiments),
+                 ("seed", "--seed", self.seed), ("mode", "--mode", self.mode),
+                 ("budget.deadline", "--deadline", self.deadline),
+                 ("supervision.approval_timeout_s", "--approval-timeout", self.approval_timeout_s),
+                 ("faults.watchdog_s", "--watchdog", self.watchdog_s)]
+        return [(f, flag, v) for f, flag, v in table if v is not None]
+
+
+def is_mutable(path: str) -> bool:
+    return any(path == p or path.startswith(p) for p in MUTABLE)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}, "l": [x]}`` → ``{"a.b": 1, "l[0]": x}`` (leaves only)."""
+    out: dict[str, Any] = {}
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(value, list) and value:
+        for i, v in enumerate(value):
+            out.update(flatten(v, f"{prefix}[{i}]"))
+    else:
+        out[prefix] = value
+    return out
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(dotted field, old, new) for every leaf that differs."""
+    a, b = flatten(old), flatten(new)
+    return [(k, a.get(k, _MISSING), b.get(k, _MISSING)) for k in sorted(set(a) | set(b)) if a.get(k, _MISSING) != b.get(k, _MISSING)]
+
+
+def format_diff(changes: list[tuple[str, Any, Any]]) -> str:
+    return "\n".join(f"  {path}: {old!r} -> {new!r}" for path, old, new in changes)
+
+
+def _set(config: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted leaf (``budget.max_experiments``); ``_MISSING`` deletes it."""
+    parts = path.split(".")
+    node = config
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    if value == _MISSING:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def _get(config: dict[str, Any], path: str) -> Any:
+    node: Any = config
+    for p in path.split("."):
+        if not isinstance(node, dict) or p not in node:
+            return None
+        node = node[p]
+    return node
+
+
+def apply_flags_new(config: dict[str, Any], flags: Flags) -> dict[str, Any]:
+    """A new campaign: the file's configuration with the flags applied."""
+    out = copy.deepcopy(config)
+    for path, _, value in flags.settings():
+        _set(out, path, value)
+    if flags.max_experiments is not None:
+        out["initial_design"] = min(out.get("initial_design", 5), flags.max_experiments)
+    return out
+
+
+def started(store: Store) -> bool:
+    """Whether any experiment has started (a command went out, or one finished)."""
+    if store.commands():
+        return True
+    return any(e.status not in (st.AWAITING_APPROVAL, st.APPROVED, st.REJECTED, st.ABANDONED)
+               for e in store.experiments())
+
+
+def _validated(config: dict[str, Any], db: str) -> Campaign:
+    try:
+        return parse_campaign(config, db)
+    except CampaignError as exc:
+        problems = "; ".join(f"{p}: {r}" for p, r in exc.problems)
+        raise SessionError(f"the campaign after the changes is invalid: {problems}") from None
+
+
+def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags: Flags,
+              accept_changes: bool, *, say: Any = print) -> Campaign:
+    """Bring the stored campaign in line with the file and flags, or refuse; return the effective campaign."""
+    db = str(store.path)
+    held = store.campaign()
+    stored = held["config"]
+    changes: list[tuple[str, Any, Any]] = []
+    if held["source_toml"] != file_source:
+        try:
+            stored_file = loads_campaign(held["source_toml"], db).model_dump(mode="json")
+        except CampaignError:
+            stored_file = None  # the stored file no longer validates: compare with the stored configuration
+        base = stored_file if stored_file is not None else stored
+        changes = diff(base, file_config)
+        if stored_file is None:  # the stored configuration holds the flags of earlier runs: not file changes
+            changes = [c for c in changes if not is_mutable(c[0])]
+    if changes:
+        say(f"the campaign file differs from the one stored in {db}:\n{format_diff(changes)}")
+        if not started(store):
+            config = apply_flags_new(file_config, flags)
+            _validated(config, db)
+            for exp in store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
+                store.update_experiment(exp.id, status=st.ABANDONED, event="abandoned",
+                                        reason="the campaign file changed before any experiment started")
+            store.update_config(config, event="restarted_from_file", source_toml=file_source,
+                                changes=[list(c) for c in changes])
+            store.set_fault(None)
+            if held["state"] != "idle":
+                store.set_state("idle", trigger="restarted_from_file")
+            say("no experiment had started: the campaign restarts from the file")
+            return _validated(config, db)
+        fixed = [c[0] for c in changes if not is_mutable(c[0])]
+        if fixed:
+            raise SessionError(
+                f"{', '.join(fixed)} cannot change once experiments have started (only budget, mode, "
+                f"supervision and faults may); restore the file or use another --db")
+        if not accept_changes:
+            raise SessionError("experiments have started: pass --accept-changes to apply these changes "
+                               "(budget, mode, supervision and faults only)")
+        stored = copy.deepcopy(stored)
+        for path, _, new in changes:
+            _set(stored, path, new)
+        _validated(stored, db)
+        store.update_config(stored, event="config_changed", source_toml=file_source, by="campaign file",
+                            changes=[list(c) for c in changes])
+        say("applied the changes (--accept-changes)")
+    stored = copy.deepcopy(stored)
+    applied: list[tuple[str, Any, Any]] = []
+    for path, flag, value in flags.settings():
+        old = _get(stored, path)
+        new = value
+        if path == "budget.deadline" and isinstance(value, str):
+            new = _validated({**stored, "budget": {**stored["budget"], "deadline": value}}, db).budget.deadline
+            new = new.isoformat() if isinstance(new, dt.datetime) else new
+        if old == new:
+            continue
+        if not is_mutable(path):
+            if started(store):
+                raise SessionError(f"{flag} {value}: this campaign was started with {path.split('.')[-1]} {old} "
+                                   f"and it cannot change once experiments have started; use another --db")
+        _set(stored, path, new)
+        applied.append((path, old, new))
+    if applied:
+        _validated(stored, db)
+        for path, old, new in applied:
+            say(f"resuming with {path} {old!r} -> {new!r} (from the command line)")
+        from labpilot.agent.operator import after_mode_switch
+
+        store.update_config(stored, event="settings_changed", by="command line",
+                            changes=[list(c) for c in applied])
+        if any(p == "mode" for p, _, _ in applied):
+            after_mode_switch(store, stored["mode"], by="command line")
+    return _validated(store.campaign()["config"], db)
