@@ -14,10 +14,11 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from labpilot import registry
 from labpilot.errors import CampaignError
+from labpilot.protocols.strict import Strict
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
 
 #: Largest magnitude a bound may have: beyond it no quantity is physical, and
@@ -78,13 +79,7 @@ def check_address(address: str) -> str:
     return address
 
 
-class _Strict(BaseModel):
-    """No unknown fields and no type coercion: ``seed = "7"`` or ``pipeline = "yes"`` is an error, not a guess."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-class ContinuousSpec(_Strict):
+class ContinuousSpec(Strict):
     name: str = Field(min_length=1)
     type: Literal["continuous"]
     low: Finite
@@ -97,7 +92,7 @@ class ContinuousSpec(_Strict):
         return self
 
 
-class IntegerSpec(_Strict):
+class IntegerSpec(Strict):
     name: str = Field(min_length=1)
     type: Literal["integer"]
     low: BoundInt
@@ -110,7 +105,7 @@ class IntegerSpec(_Strict):
         return self
 
 
-class CategoricalSpec(_Strict):
+class CategoricalSpec(Strict):
     name: str = Field(min_length=1)
     type: Literal["categorical"]
     choices: list[str] = Field(min_length=2)
@@ -128,13 +123,13 @@ ParameterSpec = Annotated[
 ]
 
 
-class SimplexSpec(_Strict):
+class SimplexSpec(Strict):
     type: Literal["simplex"]
     parameters: list[str] = Field(min_length=2)
     total: Finite = Field(default=1.0, gt=0)
 
 
-class ObjectiveSpec(_Strict):
+class ObjectiveSpec(Strict):
     name: str = Field(min_length=1)
     direction: Literal["maximize", "minimize"] = "maximize"
     low: Finite | None = None
@@ -147,13 +142,13 @@ class ObjectiveSpec(_Strict):
         return self
 
 
-class PlannerSpec(_Strict):
+class PlannerSpec(Strict):
     name: str = Field("bo", min_length=1)
     batch_size: int = Field(default=1, ge=1, le=64)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
-class BudgetSpec(_Strict):
+class BudgetSpec(Strict):
     max_experiments: int = Field(ge=1, le=100_000)
     deadline: Annotated[dt.datetime | None, Field(strict=False)] = None
     """A TOML date-time, or its ISO text (as stored in the database)."""
@@ -166,7 +161,7 @@ class BudgetSpec(_Strict):
         raise ValueError(f"must be a date and time like 2026-12-01T08:00:00, not {type(v).__name__} {v!r}")
 
 
-class InstrumentSpec(_Strict):
+class InstrumentSpec(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
     kind: str
     address: str = Field(min_length=1, max_length=1000)
@@ -197,11 +192,11 @@ class InstrumentSpec(_Strict):
         return "zmq" if self.address.startswith(("tcp://", "ipc://")) else "serial"
 
 
-class SupervisionSpec(_Strict):
+class SupervisionSpec(Strict):
     approval_timeout_s: PositiveSeconds | None = None
 
 
-class FaultPolicySpec(_Strict):
+class FaultPolicySpec(Strict):
     watchdog_s: PositiveSeconds = 600.0
     on_fault: str | None = Field(None, min_length=1)
 
@@ -209,7 +204,7 @@ class FaultPolicySpec(_Strict):
 NOTIFY_EVENTS = ("completed", "aborted", "faulted", "awaiting_approval", "stalled")
 
 
-class NotifySpec(_Strict):
+class NotifySpec(Strict):
     """Who to tell, and when (``agent/loop/notify.py``)."""
 
     command: str | None = Field(None, min_length=1)
@@ -239,7 +234,7 @@ class NotifySpec(_Strict):
         return v
 
 
-class ControlSpec(_Strict):
+class ControlSpec(Strict):
     """Where the operator control endpoint listens, and how it authenticates.
 
     Loopback needs nothing; any wider bind needs a token (``token_file``, or
@@ -266,7 +261,7 @@ class ControlSpec(_Strict):
                                                and self.curve_clients_dir is not None)
 
 
-class Campaign(_Strict):
+class Campaign(Strict):
     """A validated campaign file."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

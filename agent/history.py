@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labpilot import registry
 from labpilot.agent import store as st
 from labpilot.agent.store import Store
 from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
@@ -25,10 +26,6 @@ _PLANNER_STATUS = {
     st.SYNTHESIZED: PENDING,
     st.MEASURING: PENDING,
 }
-
-
-#: Arrays that are the x axis of a measurement, not the signal.
-_AXES = {"two_theta", "temperature", "time", "strain"}
 
 
 def planner_history(store: Store, objectives: list[str], with_arrays: bool = False) -> list[Trial]:
@@ -57,11 +54,12 @@ def experiment_trial(
         status = FAILED
     measured: dict = {}
     if with_arrays and status == COMPLETED:
+        axes = registry.axis_arrays()  # x axes of a measurement (two_theta), not a signal
         signals: dict[str, list] = {}
         for key, arr in store.arrays(exp.id).items():
             instrument, _, name = key.partition(".")
             measured[key] = arr
-            if name not in _AXES:
+            if name not in axes:
                 signals.setdefault(instrument, []).append(arr)
         for instrument, arrays in signals.items():
             if len(arrays) == 1:
