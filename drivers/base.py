@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping, TypeVar
 
+from labpilot.drivers.options import DriverOptions
 from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
 
 T = TypeVar("T")
@@ -57,6 +58,12 @@ class DriverBase:
     known_limits: ClassVar[tuple[str, ...]] = ()
     #: Shortest pause between two status polls.
     min_poll_s: ClassVar[float] = 0.0005
+    #: The typed options this driver accepts (``extra="forbid"``); subclasses extend ``DriverOptions``.
+    Options: ClassVar[type[DriverOptions]] = DriverOptions
+    #: Whether the instrument can say what became of a command id after a restart
+    #: (``command_outcome``). A driver that does not declare it is assumed unable:
+    #: recovery then never resends blindly but asks an operator.
+    can_reconcile: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ method on top of ``ask``, ``run_action`` and ``command_outcome``.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from labpilot.errors import InstrumentError, ProtocolError, ScpiProtocolError, TransportTimeout
 from labpilot.drivers.base import ActionState, DriverBase
@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 class ScpiInstrument(DriverBase):
     """Common behaviour of every SCPI-style driver (``Instrument`` capability)."""
+
+    #: Labpilot's own instruments keep each command id's outcome.
+    can_reconcile: ClassVar[bool] = True
 
     kind: str = "scpi"
     model_hint: str = ""

@@ -10,7 +10,7 @@ and the driver polls ``status`` by command id until done, then fetches the
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from labpilot.errors import EnvelopeError, ProtocolError
 from labpilot.drivers.base import ACTION_STATES, ActionState, DriverBase
@@ -23,6 +23,9 @@ log = logging.getLogger("labpilot.drivers")
 
 class ZmqInstrumentDriver(DriverBase):
     """Common behaviour of every ZeroMQ driver (``Instrument`` capability)."""
+
+    #: Labpilot's own instruments keep each command id's outcome.
+    can_reconcile: ClassVar[bool] = True
 
     kind: str = "zmq"
 
