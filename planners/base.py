@@ -60,6 +60,10 @@ class Planner(ABC):
 
     #: The name used in campaign files and on the command line.
     name: str = "abstract"
+    #: Whether the planner takes prior data (``make_planner(priors=...)``, ``planners.prior``).
+    accepts_priors: bool = False
+    #: Whether the planner models measured descriptors (``Trial.measured``) and cannot run without them.
+    needs_measured: bool = False
 
     def __init__(
         self,
@@ -106,12 +110,23 @@ def make_planner(
     objectives: Sequence[Objective],
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
+    priors: Sequence[Any] | None = None,
 ) -> Planner:
-    """Build a registered planner by name, with a clear error for unknown names."""
+    """Build a registered planner by name, with a clear error for unknown names.
+
+    ``priors`` (``planners.prior.PriorData`` list) go to planners that
+    ``accepts_priors``; any other planner given priors is refused by name
+    rather than silently ignoring them.
+    """
     from labpilot.planners.catalog import PLANNER_MODULES, load_planner_module
 
     if name not in REGISTRY and not load_planner_module(name):
         known = ", ".join(sorted(PLANNER_MODULES))
         raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
     cls = REGISTRY[name]
+    if priors:
+        if not getattr(cls, "accepts_priors", False):
+            users = sorted(n for n, c in REGISTRY.items() if getattr(c, "accepts_priors", False)) or ["bo"]
+            raise PlannerError(f"planner {name!r} does not use prior data; drop the priors or use {', '.join(users)}")
+        return cls(space, objectives, seed=seed, priors=list(priors), **dict(options or {}))
     return cls(space, objectives, seed=seed, **dict(options or {}))
