@@ -25,7 +25,8 @@ from labpilot.agent.campaign import Campaign
 def preflight(campaign: Campaign, *, now: dt.datetime | None = None) -> list[tuple[str, str]]:
     """Every problem found, as (field path, reason); empty when the campaign can run."""
     problems: list[tuple[str, str]] = []
-    problems += _planner(campaign)
+    problems += _priors(campaign)
+    problems += _planner(campaign) if not any(f.startswith("prior") for f, _ in problems) else []
     problems += _deadline(campaign, now)
     problems += _control(campaign)
     return problems
@@ -38,14 +39,31 @@ def check(campaign: Campaign, source: str, *, now: dt.datetime | None = None) ->
         raise CampaignError(source, problems)
 
 
+def _priors(c: Campaign) -> list[tuple[str, str]]:
+    """Each ``[[prior]]`` entry readable, its columns present, every parameter and objective covered."""
+    from labpilot.errors import PriorError
+    from labpilot.planners.prior import load_prior
+
+    problems = []
+    for i, spec in enumerate(c.prior):
+        try:
+            load_prior(spec, c.space(), c.planner_objectives(), i)
+        except PriorError as exc:
+            problems.append((exc.field, exc.reason))
+    return problems
+
+
 def _planner(c: Campaign) -> list[tuple[str, str]]:
     from labpilot.errors import PlannerError
     from labpilot.planners.base import make_planner
+    from labpilot.planners.prior import load_priors
 
     try:
-        make_planner(c.planner.name, c.space(), c.planner_objectives(), seed=c.seed, options=c.planner.options)
+        priors = load_priors(c.prior, c.space(), c.planner_objectives()) if c.prior else None
+        make_planner(c.planner.name, c.space(), c.planner_objectives(), seed=c.seed, options=c.planner.options,
+                     priors=priors)
     except PlannerError as exc:
-        where = "planner.name" if "unknown planner" in str(exc) else "planner.options"
+        where = "planner.name" if "unknown planner" in str(exc) or "prior data" in str(exc) else "planner.options"
         return [(where, str(exc))]
     except (TypeError, ValueError) as exc:
         return [("planner.options", f"planner {c.planner.name!r} does not accept these options: {exc}")]

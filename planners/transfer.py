@@ -135,7 +135,64 @@ def fit_mtgp(target: tuple[torch.Tensor, np.ndarray], sources: Sequence[tuple[to
     with manual_seed(seed), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
         fit_gpytorch_mll(mll)
     model.eval()
+    model.target_predictor = TargetPredictor(model)
     return model
+
+
+class TargetPredictor:
+    """Exact posterior of task 0 at many points, from one Cholesky factor (the pool paths' fast route).
+
+    BoTorch's batched ``MultiTaskGP.posterior`` rebuilds the multi-task
+    structure per call and is slow on thousands of candidates;
+    ``gp.posterior_mean_std`` and ``pool_batch`` use this instead when a model
+    carries one (``model.target_predictor``).
+    """
+
+    def __init__(self, model: MultiTaskGP) -> None:
+        self.model = model
+        X = model.train_inputs[0]
+        with torch.no_grad(), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
+            prior = model.forward(X)
+            K = model.likelihood(prior, X).covariance_matrix
+            K = K.to_dense() if hasattr(K, "to_dense") else K
+            self.L = torch.linalg.cholesky(K + 1e-10 * torch.eye(K.shape[0], dtype=K.dtype))
+            self.alpha = torch.cholesky_solve((model.train_targets - prior.mean).unsqueeze(-1), self.L)
+            task0 = X[:1].clone()
+            task0[:, model._task_feature] = 0.0
+            latent = model.forward(task0)
+            noisy = model.likelihood(latent, task0).variance
+            self.noise0 = float(noisy.reshape(-1)[0] - latent.variance.reshape(-1)[0])
+        self.X = X
+
+    def _with_task(self, Z: torch.Tensor) -> torch.Tensor:
+        Z = torch.as_tensor(Z, dtype=DTYPE)
+        return torch.cat([Z, torch.zeros(Z.shape[0], 1, dtype=DTYPE)], dim=1)
+
+    def mean_std(self, Z: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, 1) mean and latent std of task 0 at features ``Z`` (N, d)."""
+        means, stds = [], []
+        with torch.no_grad():
+            for s in range(0, Z.shape[0], chunk):
+                Zt = self._with_task(Z[s : s + chunk])
+                ks = self.model.covar_module(Zt, self.X).to_dense()
+                v = torch.linalg.solve_triangular(self.L, ks.T, upper=False)
+                kss = self.model.covar_module(Zt, diag=True)
+                means.append(self.model.forward(Zt).mean + (ks @ self.alpha).reshape(-1))
+                stds.append((kss - (v**2).sum(0)).clamp_min(0.0).sqrt())
+        if not means:
+            return torch.zeros(0, 1, dtype=DTYPE), torch.zeros(0, 1, dtype=DTYPE)
+        return torch.cat(means)[:, None], torch.cat(stds)[:, None]
+
+    def joint(self, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mean (n,), latent covariance (n, n) and noise variance (n,) of task 0 at ``Z``."""
+        with torch.no_grad():
+            Zt = self._with_task(Z)
+            ks = self.model.covar_module(Zt, self.X).to_dense()
+            v = torch.linalg.solve_triangular(self.L, ks.T, upper=False)
+            cov = self.model.covar_module(Zt).to_dense() - v.T @ v
+            mean = self.model.forward(Zt).mean + (ks @ self.alpha).reshape(-1)
+        return mean, cov, torch.full((Z.shape[0],), max(self.noise0, 1e-12), dtype=DTYPE)
+
 
 
 def task_correlation(model: MultiTaskGP, task: int = 1) -> float:
