@@ -15,8 +15,8 @@ Options (besides the common ones in ``gp_planner.COMMON_OPTIONS``):
 * Prior data (``make_planner(priors=...)``, a campaign's ``[[prior]]``): a
   multi-task GP over this campaign and the prior sources that pass
   ``planners.transfer``'s test (they must improve the target's leave-one-out
-  error by ``transfer_margin``, default 5 %, with a task correlation of at
-  least ``transfer_min_correlation``, default 0.3, once there are
+  error by ``transfer_margin``, default 10 %, with a task correlation of at
+  least ``transfer_min_correlation``, default 0.5, once there are
   ``transfer_min_target`` target results, default 5); no source passing means
   plain ``bo``. ``transfer_max_prior`` (default 500) caps the rows used per
   source. Each proposal's note says which priors were kept and why.
