@@ -138,7 +138,7 @@ def load_table(
                 warnings.append(f"{table.path}: text column {table.header[c]!r} has {distinct} distinct values in "
                                 f"{len(table.rows)} rows (an id or a name?): not an input; name it in --inputs to use it")
         if not in_cols:
-            raise TableError(f"{table.path}: no input columns besides the objective; columns: {table.header}")
+            raise TableError(f"{table.path}: no numeric input columns (nor categorical ones) besides the objective; columns: {table.header}")
     categorical: dict[int, tuple[str, ...]] = {}
     cols = []
     for j, c in enumerate(in_cols):
