@@ -51,6 +51,14 @@ class UsageError(ConfigurationError):
     """A command-line usage error: printed as one line, exit code 2."""
 
 
+class PluginError(ConfigurationError):
+    """A plugin (an entry point, or a ``module:Class`` a campaign names) that cannot be loaded or used.
+
+    One line: which entry point (group, name, target, distribution) or class
+    path, and the error it raised, never a traceback.
+    """
+
+
 # --------------------------------------------------------------- instruments
 
 
