@@ -59,6 +59,15 @@ class PluginError(ConfigurationError):
     """
 
 
+class ConformanceError(PluginError):
+    """A driver class that does not declare or implement what labpilot relies on (``labpilot.testing``)."""
+
+    def __init__(self, driver: str, problems: list[str]) -> None:
+        self.driver = driver
+        self.problems = problems
+        super().__init__(f"{driver} does not conform: " + "; ".join(problems))
+
+
 # --------------------------------------------------------------- instruments
 
 
