@@ -228,3 +228,26 @@ def test_the_launcher_serves_a_class_path_kind_through_the_drivers_simulator(mon
             assert port.read_until(b"\n") == b"OHMTEK,FPP-4,SN0001,FW2.3a\r\n"
         finally:
             port.close()
+
+
+def test_a_class_path_campaign_dry_runs_with_the_classes_own_simulators(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.conftest import REPO
+
+    lab = tmp_path / "lab"
+    shutil.copytree(EXAMPLE_SRC / "labpilot_fourpoint", lab / "labpilot_fourpoint")  # unpackaged, beside the file
+    text = (REPO / "examples" / "labpilot-fourpoint" / "campaign.toml").read_text()
+    text = text.replace('kind = "fourpoint-probe"', 'kind = "labpilot_fourpoint.probe:FourPointProbe"')
+    text = text.replace('kind = "drop-xrd"', 'kind = "labpilot_fourpoint.diffractometer:DropDiffractometer"')
+    text = text.replace('name = "bo"', 'name = "random"')
+    assert text.count("labpilot_fourpoint.") == 2
+    (lab / "campaign.toml").write_text(text)
+    db = tmp_path / "run" / "c.db"
+    db.parent.mkdir()
+    out = subprocess.run(labpilot_cmd("run", str(lab / "campaign.toml"), "--dry-run", "--db", str(db),
+                                      "--max-experiments", "2"),
+                         cwd=db.parent, env=env_with_path(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "(labpilot_fourpoint.probe:FourPointProbe) pid" in out.stdout
+    assert "experiments: 2 completed" in out.stdout and "sheet_resistance=" in out.stdout
