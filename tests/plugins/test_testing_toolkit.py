@@ -212,3 +212,10 @@ def test_the_folder_driver_names_a_missing_file_and_a_bad_one(tmp_path: Path) ->
         xrd.measure(Sample("S2"), "c2")
     with pytest.raises(TransportTimeout, match="does not exist"):
         DropDiffractometer(str(tmp_path / "absent"))
+
+
+def test_a_misspelt_option_is_named_before_the_port_is_opened() -> None:
+    from labpilot.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"fourpoint-probe: options.curent_a: Extra inputs are not permitted"):
+        FourPointProbe("expect://never-opened", options={"curent_a": 0.001})

@@ -25,6 +25,8 @@ from pydantic import Field
 
 from labpilot.drivers.base import DriverBase
 from labpilot.drivers.options import DriverOptions
+
+from labpilot_fourpoint.options import settings
 from labpilot.errors import DriverError, ProtocolError, TransportTimeout
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
@@ -64,7 +66,7 @@ class DropDiffractometer(DriverBase):
     min_poll_s = 0.02
 
     def __init__(self, address: str, **kw: Any) -> None:
-        self.settings = DropOptions.model_validate(kw.get("options") or {})
+        self.settings = settings(DropOptions, kw.get("options"), self.kind)
         super().__init__(address, **kw)
 
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> DropFolder:

@@ -27,6 +27,8 @@ from pydantic import Field
 
 from labpilot.drivers.base import DriverBase
 from labpilot.drivers.options import DriverOptions
+
+from labpilot_fourpoint.options import settings
 from labpilot.errors import DriverError, InstrumentError, ProtocolError, TransportTimeout
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
@@ -85,7 +87,7 @@ class FourPointProbe(DriverBase):
     simulator = "labpilot_fourpoint.probe_sim:FourPointProbeSimulator"
 
     def __init__(self, address: str, **kw: Any) -> None:
-        self.settings = ProbeOptions.model_validate(kw.get("options") or {})
+        self.settings = settings(ProbeOptions, kw.get("options"), self.kind)
         super().__init__(address, **kw)
 
     # -- connection ----------------------------------------------------------------
