@@ -206,6 +206,10 @@ def instrument_kinds() -> tuple[str, ...]:
     return DRIVERS.names()
 
 
+#: Class-path kinds this process has loaded (a campaign named them): summaries over kinds include them.
+_CLASS_PATH_KINDS: dict[str, type] = {}
+
+
 def driver_class(kind: str) -> type:
     """The driver class of ``kind`` (imported on first use); a ``PluginError`` if it is not a driver."""
     cls = DRIVERS.load(kind)
@@ -214,6 +218,8 @@ def driver_class(kind: str) -> type:
             f"instrument kind {kind!r} ({DRIVERS.entry(kind).where(DRIVERS.group)}) is not a driver class: "
             "it needs a class attribute role = 'synthesize' or 'measure' (subclass labpilot.drivers.base.DriverBase)"
         )
+    if is_class_path(kind) and kind not in DRIVERS.targets():
+        _CLASS_PATH_KINDS[kind] = cls
     return cls
 
 
@@ -249,7 +255,7 @@ def measured_scalars(kind: str) -> dict[str, str]:
 
 
 def loadable_driver_classes() -> dict[str, type]:
-    """Every registered kind's driver class; a plugin that fails to load is skipped with a warning.
+    """Every registered kind's driver class (and the class-path kinds loaded so far); a plugin that fails to load is skipped with a warning.
 
     For summaries over all kinds (the axes, the synthesizer kinds): one broken
     plugin must not break a campaign that does not use it.
@@ -260,6 +266,7 @@ def loadable_driver_classes() -> dict[str, type]:
             out[kind] = driver_class(kind)
         except PluginError as exc:
             log.warning("%s", exc)
+    out.update(_CLASS_PATH_KINDS)
     return out
 
 

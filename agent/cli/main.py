@@ -50,6 +50,20 @@ def _split_sim(argv: list[str]) -> tuple[list[str], list[str] | None]:
     return argv, None
 
 
+def _import_from_cwd() -> None:
+    """Modules in the working folder are importable, after every installed one (as ``python -m`` would, but last).
+
+    A campaign may name an unpackaged driver class (``kind = "mylab.probe:Probe"``);
+    operator commands re-read the stored campaign, so run from the campaign's
+    folder they find ``mylab/`` too.
+    """
+    from pathlib import Path
+
+    from labpilot.agent.campaign import add_import_path
+
+    add_import_path(Path.cwd())
+
+
 def _terminate_gracefully(signum: int, frame: object) -> None:
     """SIGTERM (a service manager, `kill`) stops a run like Ctrl-C: journaled, nothing left behind."""
     raise Terminated
@@ -108,6 +122,7 @@ def _exit_past_abandoned_planning(code: int) -> None:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _import_from_cwd()
     words, sim_args = _split_sim(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(words)
     if sim_args is not None:

@@ -251,3 +251,11 @@ def test_a_class_path_campaign_dry_runs_with_the_classes_own_simulators(tmp_path
     assert out.returncode == 0, out.stdout + out.stderr
     assert "(labpilot_fourpoint.probe:FourPointProbe) pid" in out.stdout
     assert "experiments: 2 completed" in out.stdout and "sheet_resistance=" in out.stdout
+    # an operator command re-reads the stored campaign: run from the campaign's folder, the classes import
+    console = [str(Path(sys.executable).with_name("labpilot")), "queue", "--db", str(db)]
+    queue = subprocess.run(console, cwd=lab, env=env_with_path(), capture_output=True, text=True, timeout=120)
+    assert queue.returncode == 0, queue.stdout + queue.stderr
+    elsewhere = subprocess.run(console, cwd=db.parent, env=env_with_path(), capture_output=True, text=True,
+                               timeout=120)
+    assert elsewhere.returncode != 0 and "Traceback" not in elsewhere.stderr
+    assert "class path labpilot_fourpoint.probe:FourPointProbe: ModuleNotFoundError" in elsewhere.stderr
