@@ -28,8 +28,9 @@ import functools
 import importlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Mapping
 
 from labpilot.errors import ConfigurationError, PluginError
@@ -82,6 +83,22 @@ def _installed(group: str) -> tuple[Entry, ...]:
     return tuple(seen.values())
 
 
+#: The source tree's project file (absent from an installed wheel, which always has its metadata).
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+@functools.lru_cache(maxsize=None)
+def source_tree_entry_points(group: str) -> dict[str, str]:
+    """``[project.entry-points."<group>"]`` of the source tree's ``pyproject.toml`` (empty without one)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return dict(data.get("project", {}).get("entry-points", {}).get(group, {}))
+
+
 def clear_cache() -> None:
     """Forget the scanned entry points (after installing a plugin into this running interpreter)."""
     _installed.cache_clear()
@@ -91,25 +108,29 @@ def clear_cache() -> None:
 class Registry:
     """One entry-point group: ``name -> "module:attr"``, resolved on demand.
 
-    ``fallback`` is used only when labpilot's own package metadata does not
-    register this group (running from a source tree that was never installed,
-    or metadata older than the entry points): it lists the same built-ins the
-    ``pyproject.toml`` registers.
+    The fallback table is used only when labpilot's own package metadata
+    does not register this group (a source tree that was never installed, or
+    metadata older than the entry points). By default it is read from the
+    same ``[project.entry-points."<group>"]`` table of the source tree's
+    ``pyproject.toml`` that an install registers, so the built-ins are
+    listed in one place.
     """
 
     #: The entry-point group the table stands for.
     group: str
     #: What a name is, for error messages ("instrument kind").
     what: str
-    fallback: Mapping[str, str] = field(default_factory=dict)
+    #: Used only without labpilot's own metadata; None: the group's table in the source tree's pyproject.toml.
+    fallback: Mapping[str, str] | None = None
 
     # ---------------------------------------------------------------- listing
     def entries(self) -> dict[str, Entry]:
         """Every registered name and where it comes from."""
         installed = _installed(self.group)
         out: dict[str, Entry] = {}
-        if self.fallback and not any(e.distribution.lower() == OWN_DISTRIBUTION for e in installed):
-            out.update({n: Entry(n, t, f"{OWN_DISTRIBUTION} (source tree)") for n, t in self.fallback.items()})
+        if not any(e.distribution.lower() == OWN_DISTRIBUTION for e in installed):
+            fallback = self.fallback if self.fallback is not None else source_tree_entry_points(self.group)
+            out.update({n: Entry(n, t, f"{OWN_DISTRIBUTION} (source tree)") for n, t in fallback.items()})
         for entry in installed:
             out.setdefault(entry.name, entry)
         return out
@@ -164,41 +185,13 @@ class Registry:
 
 
 #: Instrument kind -> its driver class.
-DRIVERS = Registry(
-    "labpilot.drivers",
-    "instrument kind",
-    {
-        "sputter": "labpilot.drivers.sputter:SputterDriver",
-        "magnetometer": "labpilot.drivers.magnetometer:MagnetometerDriver",
-        "tensile": "labpilot.drivers.tensile:TensileDriver",
-        "dsc": "labpilot.drivers.dsc:DscDriver",
-        "robot": "labpilot.drivers.robot:RobotDriver",
-        "xrd": "labpilot.drivers.xrd:XrdDriver",
-    },
-)
+DRIVERS = Registry("labpilot.drivers", "instrument kind")
 
 #: Instrument kind -> its simulator (a module or class with ``serve(args)`` and ``TRANSPORTS``).
-SIMULATORS = Registry(
-    "labpilot.simulators",
-    "simulator kind",
-    {kind: f"labpilot.simulators.{kind}_sim" for kind in DRIVERS.fallback},
-)
+SIMULATORS = Registry("labpilot.simulators", "simulator kind")
 
 #: Planner name -> its planner class.
-PLANNERS = Registry(
-    "labpilot.planners",
-    "planner",
-    {
-        "random": "labpilot.planners.random_planner:RandomPlanner",
-        "bo": "labpilot.planners.bo:BoPlanner",
-        "mobo": "labpilot.planners.mobo:MoboPlanner",
-        "range": "labpilot.planners.range_planner:RangePlanner",
-        "uncertainty": "labpilot.planners.uncertainty:UncertaintyPlanner",
-        "ae-bo": "labpilot.planners.ae_bo:AEBOPlanner",
-        "used": "labpilot.planners.used:UsedPlanner",
-        "boed": "labpilot.planners.boed:BoedPlanner",
-    },
-)
+PLANNERS = Registry("labpilot.planners", "planner")
 
 
 def instrument_kinds() -> tuple[str, ...]:
@@ -299,6 +292,7 @@ __all__ = [
     "loadable_driver_classes",
     "measured_scalars",
     "planner_class",
+    "source_tree_entry_points",
     "role",
     "simulator",
     "simulator_target",

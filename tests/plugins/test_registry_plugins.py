@@ -107,6 +107,21 @@ def test_builtins_register_through_labpilots_own_entry_points() -> None:
     assert set(registry.PLANNERS.names()) >= {"random", "bo", "mobo", "range", "uncertainty", "ae-bo", "used", "boed"}
 
 
+def test_the_fallback_is_the_same_table_the_install_registers() -> None:
+    for table in (registry.DRIVERS, registry.SIMULATORS, registry.PLANNERS):
+        own = {n: e.target for n, e in table.entries().items() if e.distribution == "labpilot"}
+        assert own and registry.source_tree_entry_points(table.group) == own
+
+
+def test_without_any_metadata_the_source_tree_still_lists_the_builtins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_installed", lambda group: ())  # as if never installed
+    assert registry.DRIVERS.entry("sputter") == registry.Entry(
+        "sputter", "labpilot.drivers.sputter:SputterDriver", "labpilot (source tree)")
+    assert registry.driver_class("magnetometer").kind == "magnetometer"
+    assert registry.SIMULATORS.names() == ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
+    assert "bo" in registry.PLANNERS.names()
+
+
 def test_the_fallback_table_serves_only_without_labpilots_own_metadata() -> None:
     table = registry.Registry("labpilot.nobody-registers-this", "gadget", {"g": "labpilot.errors:PluginError"})
     assert table.entry("g").distribution == "labpilot (source tree)"
