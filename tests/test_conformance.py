@@ -8,6 +8,7 @@ model) and, where a simulator exists, connected to it as a real subprocess
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -23,10 +24,13 @@ KINDS = (*registry.instrument_kinds(), *EXAMPLE_KINDS)
 
 
 @pytest.fixture(autouse=True)
-def example_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The example's sources on the import path, here and in the simulator subprocesses."""
+def example_importable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The example's sources on the import path, here and in the simulator subprocesses (for this test only)."""
     monkeypatch.syspath_prepend(str(EXAMPLE_SRC))
     monkeypatch.setenv("PYTHONPATH", env_with_path(EXAMPLE_SRC)["PYTHONPATH"])
+    yield
+    monkeypatch.undo()
+    registry.clear_cache()  # nothing seen on that path stays registered
 
 
 @pytest.mark.parametrize("kind", KINDS)

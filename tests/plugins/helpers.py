@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from tests.conftest import REPO
 
@@ -39,3 +41,20 @@ def env_with_path(*paths: Path) -> dict[str, str]:
 def labpilot_cmd(*args: str) -> list[str]:
     """``python -m labpilot ARGS`` with this interpreter."""
     return [sys.executable, "-m", "labpilot", *args]
+
+
+def import_example(module: str) -> ModuleType:
+    """Import a module of the example plugin from its sources, leaving ``sys.path`` (and the registry) as they were.
+
+    Its modules stay imported; the example never becomes an installed-looking
+    distribution for the other tests (an ``egg-info`` left in its ``src/`` by
+    a local ``pip install`` would otherwise register its kinds).
+    """
+    from labpilot import registry
+
+    sys.path.insert(0, str(EXAMPLE_SRC))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(EXAMPLE_SRC))
+        registry.clear_cache()

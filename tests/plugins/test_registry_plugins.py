@@ -96,7 +96,8 @@ def plugin_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.syspath_prepend(str(root))
     registry.clear_cache()
     yield root
-    registry.clear_cache()
+    monkeypatch.undo()
+    registry.clear_cache()  # the fake distribution is gone for the next test
 
 
 def test_builtins_register_through_labpilots_own_entry_points() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,13 +17,13 @@ from labpilot.simulators.tray import Tray
 from labpilot.simulators.worlds import AlloyWorld
 from labpilot.testing import (ExchangeMismatch, check_driver, check_instrument, driver_problems, expected_exchange,
                               expected_protocol)
-from tests.plugins.helpers import EXAMPLE_SRC
+from tests.plugins.helpers import EXAMPLE_SRC, import_example
 
-sys.path.insert(0, str(EXAMPLE_SRC))  # the example plugin's modules, as a class-path user would have them
-from labpilot_fourpoint.diffractometer import DropDiffractometer  # noqa: E402
-from labpilot_fourpoint.diffractometer_sim import DropDiffractometerSimulator  # noqa: E402
-from labpilot_fourpoint.probe import FourPointProbe  # noqa: E402
-from labpilot_fourpoint.probe_sim import sheet_resistance  # noqa: E402
+# the example plugin's modules, from its sources
+DropDiffractometer = import_example("labpilot_fourpoint.diffractometer").DropDiffractometer
+DropDiffractometerSimulator = import_example("labpilot_fourpoint.diffractometer_sim").DropDiffractometerSimulator
+FourPointProbe = import_example("labpilot_fourpoint.probe").FourPointProbe
+sheet_resistance = import_example("labpilot_fourpoint.probe_sim").sheet_resistance
 
 IDN = (b"*IDN?\n", b"OHMTEK,FPP-4,SN0042,FW2.3a\r\n")
 CLS = (b"*CLS\n", None)
