@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from typing import Any
 
 
@@ -25,6 +27,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from labpilot.plugins import describe, format_text
 
     info = describe(planner_options=args.planner_options)
-    print(json.dumps(info, indent=2) if args.json else format_text(info))
+    try:
+        print(json.dumps(info, indent=2) if args.json else format_text(info), flush=True)
+    except BrokenPipeError:  # `labpilot plugins | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     broken = [d for d in info["instruments"] + info["planners"] if d.get("error")]
     return 1 if broken else 0
