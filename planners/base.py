@@ -120,7 +120,7 @@ def make_planner(
         try:
             cls = PLANNERS.load(name)
         except PluginError:
-            raise
-        except ConfigurationError as exc:
+            raise  # a planner plugin that fails to import: its own one-line error, naming the entry point
+        except ConfigurationError as exc:  # an unknown name
             raise PlannerError(str(exc)) from None
     return cls(space, objectives, seed=seed, **dict(options or {}))
