@@ -178,8 +178,8 @@ class InstrumentSpec(Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        if v not in registry.DRIVERS:
-            raise ValueError(f"unknown instrument kind {v!r}; known kinds: {', '.join(registry.instrument_kinds())}")
+        """A registered kind or a ``module:Class`` path, whose driver class loads (else the reason, one line)."""
+        registry.driver_class(v)  # ConfigurationError (a ValueError): unknown, fails to import, not a driver
         return v
 
     @property
@@ -189,6 +189,10 @@ class InstrumentSpec(Strict):
 
     @property
     def transport(self) -> str:
+        """``zmq``, ``serial``, or what the driver class declares as ``dry_run_transport`` (e.g. ``folder``)."""
+        declared = getattr(registry.driver_class(self.kind), "dry_run_transport", None)
+        if isinstance(declared, str) and declared:
+            return declared
         return "zmq" if self.address.startswith(("tcp://", "ipc://")) else "serial"
 
 
@@ -401,8 +405,15 @@ def parse_campaign(data: dict[str, Any], source: str = "<campaign>") -> Campaign
 
 
 def load_campaign(path: str | Path) -> Campaign:
-    """Read and validate a campaign file."""
+    """Read and validate a campaign file.
+
+    The file's folder joins the import path (here and, through
+    ``PYTHONPATH``, in the simulators a dry run starts), so a campaign may name
+    an instrument kind ``mylab.probe:FourPointProbe`` whose ``mylab/`` sits
+    next to it, without packaging it.
+    """
     path = Path(path)
+    add_import_path(path.resolve().parent)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -419,3 +430,16 @@ def loads_campaign(text: str, source: str = "<campaign>") -> Campaign:
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(source, [("(toml)", f"not valid TOML: {exc}")]) from None
     return parse_campaign(data, source)
+
+
+def add_import_path(folder: Path) -> None:
+    """Make modules in ``folder`` importable here and in child processes (appended: never shadows a package)."""
+    import os
+    import sys
+
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.append(entry)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if entry not in current:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*current, entry])

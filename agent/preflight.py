@@ -39,11 +39,13 @@ def check(campaign: Campaign, source: str, *, now: dt.datetime | None = None) ->
 
 
 def _planner(c: Campaign) -> list[tuple[str, str]]:
-    from labpilot.errors import PlannerError
+    from labpilot.errors import PlannerError, PluginError
     from labpilot.planners.base import make_planner
 
     try:
         make_planner(c.planner.name, c.space(), c.planner_objectives(), seed=c.seed, options=c.planner.options)
+    except PluginError as exc:
+        return [("planner.name", str(exc))]
     except PlannerError as exc:
         where = "planner.name" if "unknown planner" in str(exc) else "planner.options"
         return [(where, str(exc))]

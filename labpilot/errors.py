@@ -51,6 +51,23 @@ class UsageError(ConfigurationError):
     """A command-line usage error: printed as one line, exit code 2."""
 
 
+class PluginError(ConfigurationError):
+    """A plugin (an entry point, or a ``module:Class`` a campaign names) that cannot be loaded or used.
+
+    One line: which entry point (group, name, target, distribution) or class
+    path, and the error it raised, never a traceback.
+    """
+
+
+class ConformanceError(PluginError):
+    """A driver class that does not declare or implement what labpilot relies on (``labpilot.testing``)."""
+
+    def __init__(self, driver: str, problems: list[str]) -> None:
+        self.driver = driver
+        self.problems = problems
+        super().__init__(f"{driver} does not conform: " + "; ".join(problems))
+
+
 # --------------------------------------------------------------- instruments
 
 

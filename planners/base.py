@@ -107,11 +107,20 @@ def make_planner(
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
 ) -> Planner:
-    """Build a registered planner by name, with a clear error for unknown names."""
-    from labpilot.planners.catalog import PLANNER_MODULES, load_planner_module
+    """Build a planner by name (entry-point group ``labpilot.planners``, or a ``module:Class`` path).
 
-    if name not in REGISTRY and not load_planner_module(name):
-        known = ", ".join(sorted(PLANNER_MODULES))
-        raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
-    cls = REGISTRY[name]
+    Only that planner's module is imported. An unknown name is a
+    ``PlannerError`` listing the known ones.
+    """
+    from labpilot.errors import ConfigurationError, PluginError
+    from labpilot.registry import PLANNERS
+
+    cls = REGISTRY.get(name)
+    if cls is None:
+        try:
+            cls = PLANNERS.load(name)
+        except PluginError:
+            raise  # a planner plugin that fails to import: its own one-line error, naming the entry point
+        except ConfigurationError as exc:  # an unknown name
+            raise PlannerError(str(exc)) from None
     return cls(space, objectives, seed=seed, **dict(options or {}))
