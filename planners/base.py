@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from labpilot.errors import PlannerError
 from labpilot.planners.space import Objective, Space
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 #: Experiment statuses a planner may see in the history.
 COMPLETED = "completed"
@@ -60,6 +63,10 @@ class Planner(ABC):
 
     #: The name used in campaign files and on the command line.
     name: str = "abstract"
+    #: The typed options it accepts (a pydantic model, ``extra="forbid"``; see ``planners.options``).
+    #: ``make_planner`` validates a campaign's options with it before building the planner.
+    #: None: the planner declares none, and its options reach it unchecked.
+    Options: ClassVar[type["BaseModel"] | None] = None
 
     def __init__(
         self,
@@ -114,4 +121,17 @@ def make_planner(
         known = ", ".join(sorted(PLANNER_MODULES))
         raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
     cls = REGISTRY[name]
-    return cls(space, objectives, seed=seed, **dict(options or {}))
+    options = dict(options or {})
+    problems = option_problems(cls, options)
+    if problems:
+        raise PlannerError("; ".join(f"planner.options.{where}: {reason}" for where, reason in problems))
+    return cls(space, objectives, seed=seed, **options)
+
+
+def option_problems(cls: type[Planner], options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with ``options`` for planner class ``cls``, as (option name, reason); empty when valid."""
+    from labpilot.planners.options import planner_option_problems
+
+    if cls.Options is None:
+        return []
+    return planner_option_problems(cls.name, cls.Options, options)
