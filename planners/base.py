@@ -115,17 +115,22 @@ def make_planner(
     options: Mapping[str, Any] | None = None,
 ) -> Planner:
     """Build a registered planner by name, with a clear error for unknown names."""
-    from labpilot.planners.catalog import PLANNER_MODULES, load_planner_module
-
-    if name not in REGISTRY and not load_planner_module(name):
-        known = ", ".join(sorted(PLANNER_MODULES))
-        raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
-    cls = REGISTRY[name]
+    cls = planner_class(name)
     options = dict(options or {})
     problems = option_problems(cls, options)
     if problems:
         raise PlannerError("; ".join(f"planner.options.{where}: {reason}" for where, reason in problems))
     return cls(space, objectives, seed=seed, **options)
+
+
+def planner_class(name: str) -> type[Planner]:
+    """The class of planner ``name`` (its module imported on first use); ``PlannerError`` if unknown."""
+    from labpilot.planners.catalog import PLANNER_MODULES, load_planner_module
+
+    if name not in REGISTRY and not load_planner_module(name):
+        known = ", ".join(sorted(PLANNER_MODULES))
+        raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
+    return REGISTRY[name]  # type: ignore[return-value]
 
 
 def option_problems(cls: type[Planner], options: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from labpilot.protocols.strict import field_problems
+from labpilot.protocols.strict import did_you_mean, field_problems
 
 PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
@@ -163,12 +163,12 @@ def planner_option_problems(name: str, model: type[BaseModel], options: Mapping[
     try:
         model.model_validate(dict(options))
     except ValidationError as exc:
-        known = ", ".join(model.model_fields)
+        fields = list(model.model_fields)
         out = []
         for where, msg in field_problems(exc):
             if msg.startswith("unknown option"):
-                msg = (f"unknown option of planner {name!r} (check its spelling); known options: {known}"
-                       if known else f"planner {name!r} takes no options")
+                msg = (f"unknown option of planner {name!r}{did_you_mean(where, fields)}; "
+                       f"known options: {', '.join(fields)}" if fields else f"planner {name!r} takes no options")
             out.append((where or "(options)", msg))
         return out
     return []

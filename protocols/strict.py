@@ -112,3 +112,11 @@ def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
 def _is_tag(part: Any) -> bool:
     """Pydantic's union-member tags in a location (``function-after[...]``, ``int``, ``literal[...]``)."""
     return isinstance(part, str) and (part in _SCALAR_UNION_MEMBERS or "[" in part or part in ("bool", "list", "dict"))
+
+
+def did_you_mean(name: str, known: Collection[str]) -> str:
+    """`` (did you mean 'acquisition'?)`` for a misspelt ``name``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
