@@ -86,7 +86,7 @@ def test_continuous_simplex_space_gets_constraint_satisfying_points():
         ({"depth": 3}, "planner.options.depth: unknown option"),
         ({"latent_dim": 9}, "latent_dim"),
         ({"acquisition": "pi"}, "acquisition"),
-        ({"elements": ["Fe"]}, "map parameter names"),
+        ({"elements": ["Fe"]}, "planner.options.elements: must be a valid dictionary"),
         ({"elements": {"Fe": "Qq"}}, "Qq"),
         ({"elements": {"temperature": "Fe"}}, "not parameters"),
     ],
