@@ -103,6 +103,32 @@ class DriverBase:
         """Option values that safety limits cap (checked before an action, and by ``labpilot validate``)."""
         return []
 
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """Everything this driver declares, JSON-ready (what ``labpilot plugins`` lists)."""
+        from dataclasses import asdict
+
+        from pydantic import ValidationError
+
+        from labpilot.drivers.options import describe_options
+
+        try:
+            accepts = cls.accepts(cls.Options(), {})
+        except ValidationError:  # options without defaults: nothing to describe without a campaign
+            accepts = None
+        return {
+            "kind": cls.kind,
+            "role": cls.role,
+            "scalars": dict(cls.scalars),
+            "arrays": dict(cls.arrays),
+            "axes": list(cls.axes),
+            "limits": list(cls.known_limits),
+            "options": describe_options(cls.Options),
+            "can_reconcile": cls.can_reconcile,
+            "accepts": None if accepts is None else {
+                "params": [asdict(p) for p in accepts.params], "fractions": list(accepts.fractions)},
+        }
+
     def check_limited_options(self) -> None:
         """Raise ``SafetyLimitError`` if an option value exceeds the limit that caps it."""
         for item in self.limited_options(self.settings):

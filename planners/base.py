@@ -82,6 +82,18 @@ class Planner(ABC):
         self.seed = seed
         self.options = dict(options)
 
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """What this planner declares, JSON-ready (what ``labpilot plugins`` lists)."""
+        from labpilot.drivers.options import describe_options
+
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return {
+            "name": cls.name,
+            "summary": doc[0] if doc else "",
+            "options": None if cls.Options is None else describe_options(cls.Options),
+        }
+
     @abstractmethod
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
         """Return ``k`` new points, none measured, pending or rejected already."""

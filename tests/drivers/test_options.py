@@ -110,3 +110,14 @@ def test_limit_capped_options_are_the_ones_the_driver_checks() -> None:
     dsc = driver_class("dsc")
     assert [(i.limit, i.value) for i in dsc.limited_options(dsc.Options(t_stop_c=180.0))] == [
         ("max_temperature_c", 180.0)]
+
+
+@pytest.mark.parametrize("kind", DRIVERS.names())
+def test_each_driver_describes_itself_as_json(kind: str) -> None:
+    import json
+
+    d = driver_class(kind).declaration()
+    assert json.loads(json.dumps(d)) == d
+    assert d["kind"] == kind and d["role"] in ("synthesize", "measure")
+    assert (d["accepts"] is not None) == (d["role"] == "synthesize")
+    assert d["role"] == "synthesize" or d["scalars"]

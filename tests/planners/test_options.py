@@ -80,3 +80,12 @@ def test_the_option_models_import_no_torch() -> None:
     script = "import sys, labpilot.planners.options; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name", sorted(PLANNER_MODULES))
+def test_each_planner_describes_itself_as_json(name: str) -> None:
+    import json
+
+    d = planner_class(name).declaration()
+    assert json.loads(json.dumps(d)) == d and d["name"] == name and d["summary"]
+    assert d["options"] is not None
