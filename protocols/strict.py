@@ -90,8 +90,11 @@ def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
 
     Used for option tables (a driver's or a planner's ``Options`` model),
     where the caller prefixes the path (``instruments[1](xrd).options``).
+    The failed members of a union (``'auto'`` or an integer 1-8) are said
+    in one reason.
     """
-    out: list[tuple[str, str]] = []
+    reasons: dict[str, list[str]] = {}
+    got: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         where = ".".join(str(part) for part in err["loc"] if not _is_tag(part))
         kind = err["type"]
@@ -104,14 +107,15 @@ def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
         else:
             msg = str(err["msg"]).replace("Input should be", "must be")
             if "input" in err and not isinstance(err["input"], dict):
-                msg += f" (got {short_repr(err['input'])})"
-        out.append((where, msg))
-    return out
+                got[where] = f" (got {short_repr(err['input'])})"
+        reasons.setdefault(where, []).append(msg)
+    return [(where, ", or ".join(msgs) + got.get(where, "")) for where, msgs in reasons.items()]
 
 
 def _is_tag(part: Any) -> bool:
-    """Pydantic's union-member tags in a location (``function-after[...]``, ``int``, ``literal[...]``)."""
-    return isinstance(part, str) and (part in _SCALAR_UNION_MEMBERS or "[" in part or part in ("bool", "list", "dict"))
+    """Pydantic's union-member tags in a location (``function-after[...]``, ``constrained-int``, ``literal[...]``)."""
+    return isinstance(part, str) and (part in _SCALAR_UNION_MEMBERS or "[" in part or part.startswith("constrained-")
+                                      or part in ("bool", "list", "dict"))
 
 
 def did_you_mean(name: str, known: Collection[str]) -> str:
