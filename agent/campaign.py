@@ -5,6 +5,10 @@ objectives), how to choose (the planner), with what (the instruments and their
 safety limits) and for how long (the budget). ``load_campaign`` returns a
 validated ``Campaign`` or raises ``CampaignError`` listing every problem with
 its field path, so ``labpilot validate`` can print them all at once.
+
+What depends on the installed drivers and planners (instrument and planner
+options, limit names, objectives, the synthesizer's parameters) is checked
+against their declarations in ``agent/campaign_checks.py``.
 """
 
 from __future__ import annotations
@@ -310,14 +314,6 @@ class Campaign(Strict):
         inst_names = [i.name for i in self.instruments]
         if len(set(inst_names)) != len(inst_names):
             raise ValueError(f"instruments: duplicate names {inst_names}")
-        for i, inst in enumerate(self.instruments):
-            known = _known_limits(inst.kind)
-            unknown = sorted(set(inst.limits) - set(known))
-            if unknown:
-                raise ValueError(
-                    f"instruments[{i}]({inst.name}).limits: unknown safety limit(s) {unknown} for a {inst.kind}; "
-                    f"its driver enforces {list(known)} (a limit that is not enforced would be unsafe)"
-                )
         synth = [i for i in self.instruments if i.role == "synthesize"]
         if len(synth) != 1:
             raise ValueError(
@@ -326,13 +322,6 @@ class Campaign(Strict):
             )
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
-        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind)}
-        for j, o in enumerate(self.objectives):
-            if o.name not in measurable:
-                raise ValueError(
-                    f"objectives[{j}].name: {o.name!r} is measured by none of the instruments "
-                    f"(they measure {sorted(measurable)})"
-                )
         if self.initial_design > self.budget.max_experiments:
             raise ValueError(
                 f"initial_design ({self.initial_design}) exceeds budget.max_experiments "
@@ -363,11 +352,6 @@ class Campaign(Strict):
 
     def planner_objectives(self) -> list[Objective]:
         return [Objective(o.name, o.direction, o.low, o.high) for o in self.objectives]
-
-
-def _known_limits(kind: str) -> tuple[str, ...]:
-    """The safety limits the driver of ``kind`` enforces."""
-    return tuple(registry.driver_class(kind).known_limits)
 
 
 def _loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:

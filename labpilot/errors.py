@@ -43,6 +43,15 @@ class CampaignError(ConfigurationError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
+class OptionsError(ConfigurationError):
+    """A driver's options table is invalid; ``problems`` lists (option name, reason)."""
+
+    def __init__(self, owner: str, problems: list[tuple[str, str]]) -> None:
+        self.owner = owner
+        self.problems = problems
+        super().__init__(f"{owner}: invalid options: " + "; ".join(f"options.{p}: {r}" for p, r in problems))
+
+
 class TableError(ConfigurationError):
     """A CSV file that cannot be used, with the file, line and column named."""
 
