@@ -196,10 +196,12 @@ class CampaignRunner:
                 cmd["id"], eid, why=f"{name} cannot say what became of command {cmd['id']} ({cmd['action']}), "
                                     f"sent before the agent stopped and never finished")
             marked.append(eid)
-        waiting = [u["experiment"] for u in unknown_outcomes(self.store)]
-        self.store.log_event("recovery", marked_unknown=marked, outcome_unknown=waiting)
-        if marked:
-            self._fault_unknown(make_safe=False)
+        try:
+            if marked:
+                self._fault_unknown(make_safe=False)
+        finally:  # journaled last: once it is there, the campaign's state says what recovery found
+            waiting = [u["experiment"] for u in unknown_outcomes(self.store)]
+            self.store.log_event("recovery", marked_unknown=marked, outcome_unknown=waiting)
 
     def _fault_unknown(self, make_safe: bool = True) -> None:
         """Fault the campaign, naming every experiment whose outcome waits for ``labpilot resolve``."""
