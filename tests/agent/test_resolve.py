@@ -264,3 +264,39 @@ def test_a_killed_deposition_waits_for_the_operator_and_is_never_made_twice(tmp_
         assert cid not in {r["command_id"] for r in deposits} and f"{cid}-r1" in sent
     else:
         assert cid in {r["command_id"] for r in deposits}
+
+
+@pytest.mark.slow
+def test_pause_now_then_resume_takes_the_finished_command_instead_of_resending_it(
+        tmp_path: Path, alloy_campaign_file: Path) -> None:
+    """Within one run nothing is unknown: a deposition left in flight by `pause --now` is taken when it ends."""
+    campaign = non_reconciling_campaign(tmp_path, alloy_campaign_file)
+    db, ledgers = tmp_path / "pause.db", tmp_path / "ledgers"
+    args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+            "--max-experiments", "2", "--speed", "500", "--ledger-dir", str(ledgers), "--quiet"]
+    agent = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and agent.poll() is None:
+            try:
+                if any(e["data"]["instrument"] == "sputter" for e in Store.open(db).events(kind="command_sent")):
+                    break
+            except StoreError:
+                pass
+            time.sleep(0.01)
+        assert cli("pause", "--now", "--db", str(db)).returncode == 0
+        while Store.open(db).campaign()["state"] != "paused" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert cli("resume", "--db", str(db)).returncode == 0
+        _, err = agent.communicate(timeout=180)
+        assert agent.returncode == 0, err.decode()[-2000:]
+    finally:
+        if db.exists():
+            stop_simulators(load_simulators(Store.open(db)))
+    store = Store.open(db)
+    assert store.counts()["completed"] == 2 and not store.events(kind="outcome_unknown")
+    assert store.events(kind="paused_in_flight"), "the pause did not land while the deposition ran"
+    deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
+    assert len(deposits) == len({r["command_id"] for r in deposits}) == 2
+    sent = [e["data"]["id"] for e in store.events(kind="command_sent") if e["data"]["instrument"] == "sputter"]
+    assert len(sent) == len(set(sent)) == 2
