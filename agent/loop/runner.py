@@ -199,6 +199,8 @@ class CampaignRunner:
         try:
             if marked:
                 self._fault_unknown(make_safe=False)
+            for item in unknown_outcomes(self.store):  # left unknown by an earlier run: say what waits
+                self.notice(f"exp {item['experiment']} outcome unknown: {resolve_hint(item)}")
         finally:  # journaled last: once it is there, the campaign's state says what recovery found
             waiting = [u["experiment"] for u in unknown_outcomes(self.store)]
             self.store.log_event("recovery", marked_unknown=marked, outcome_unknown=waiting)
