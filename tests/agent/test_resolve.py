@@ -80,10 +80,6 @@ def faulted(tmp_path: Path, alloy_campaign_file: Path) -> tuple[Path, CampaignRu
     return db, runner
 
 
-def events(db: Path, kind: str) -> list[dict]:
-    return Store.open(db).events(kind=kind)
-
-
 def test_restart_marks_unknown_outcomes_and_faults_naming_them(faulted, capsys) -> None:
     db, _ = faulted
     store = Store.open(db)
