@@ -1,5 +1,7 @@
 """An honest operator for tests: looks at the (simulated) instrument, then tells `labpilot resolve` the truth.
 
+Also the campaign it is tested with: the alloy campaign with two instruments set to `reconcile = false`.
+
 The agent cannot ask an instrument that does not reconcile what became of a
 command id; a person in the lab can look. Here "looking" is a separate
 connection of the real driver to the simulator process, asking it by command
@@ -19,6 +21,19 @@ from labpilot.agent.store import Store
 from labpilot.drivers import open_instrument
 from labpilot.protocols.capabilities import CommandOutcome
 from tests.conftest import REPO
+
+
+def non_reconciling_campaign(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool = False) -> Path:
+    """The alloy campaign, random planner, with the sputter system and the magnetometer unable to reconcile."""
+    text = alloy_campaign_file.read_text().replace('name = "bo"', 'name = "random"')
+    text = text.replace('acquisition = "qlognei"', "").replace("initial_design = 6", "initial_design = 3")
+    text = text.replace("[instruments.options]\ntargets", "[instruments.options]\nreconcile = false\ntargets")
+    text = text.replace('address = "/dev/ttyUSB1"', 'address = "/dev/ttyUSB1"\noptions = { reconcile = false }')
+    if pipeline:
+        text = text.replace("pipeline = false", "pipeline = true")
+    path = tmp_path / "no-memory.toml"
+    path.write_text(text)
+    return path
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

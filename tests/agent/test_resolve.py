@@ -29,23 +29,10 @@ from labpilot.agent.loop.runner import CampaignRunner, Stop
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 from labpilot.simulators.ledger import read_ledger
-from tests.agent.honest_operator import cli, resolve_unknown
+from tests.agent.honest_operator import cli, non_reconciling_campaign, resolve_unknown
 from tests.conftest import REPO
 
 SAMPLE = "SP00002"
-
-
-def non_reconciling_campaign(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool = False) -> Path:
-    """The alloy campaign, random planner, with the sputter system and the magnetometer unable to reconcile."""
-    text = alloy_campaign_file.read_text().replace('name = "bo"', 'name = "random"')
-    text = text.replace('acquisition = "qlognei"', "").replace("initial_design = 6", "initial_design = 3")
-    text = text.replace("[instruments.options]\ntargets", "[instruments.options]\nreconcile = false\ntargets")
-    text = text.replace('address = "/dev/ttyUSB1"', 'address = "/dev/ttyUSB1"\noptions = { reconcile = false }')
-    if pipeline:
-        text = text.replace("pipeline = false", "pipeline = true")
-    path = tmp_path / "no-memory.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture

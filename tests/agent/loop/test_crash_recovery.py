@@ -18,8 +18,7 @@ from labpilot.agent.store import Store
 from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
-from tests.agent.honest_operator import cli, resolve_unknown
-from tests.agent.test_resolve import non_reconciling_campaign
+from tests.agent.honest_operator import cli, non_reconciling_campaign, resolve_unknown
 from tests.conftest import REPO
 BUDGET = 24
 KILLS = 20
