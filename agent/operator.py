@@ -276,7 +276,8 @@ class OperatorDesk:
             note = {"by": who, "resolution": said, "instrument": instrument, "action": cmd["action"],
                     "reason": reason}
             if failed:
-                error = f"{instrument}: operator said the {cmd['action']} failed" + (f": {reason}" if reason else "")
+                step = "synthesis" if synthesis else "measurement"
+                error = f"{instrument}: operator said the {step} failed" + (f": {reason}" if reason else "")
                 fields: dict[str, Any] = {"status": st.FAILED, "error": error}
                 self._settle(cmd, eid, "failed", {"error": error}, fields, note)
             elif not_made:

@@ -164,7 +164,7 @@ def test_failed_is_recorded_failed_with_the_reason(faulted, capsys) -> None:
     capsys.readouterr()
     store = Store.open(db)
     exp = store.experiment(1)
-    assert exp.status == "failed" and exp.error == "sputter: operator said the synthesize failed: arc in the chamber"
+    assert exp.status == "failed" and exp.error == "sputter: operator said the synthesis failed: arc in the chamber"
     assert store.command(f"{runner.uid}-e1-sputter")["status"] == "failed"
 
 
