@@ -10,6 +10,7 @@ honest operator answer.
 from __future__ import annotations
 
 import getpass
+import os
 import signal
 import subprocess
 import sys
@@ -283,3 +284,53 @@ def test_pause_now_then_resume_takes_the_finished_command_instead_of_resending_i
     assert len(deposits) == len({r["command_id"] for r in deposits}) == 2
     sent = [e["data"]["id"] for e in store.events(kind="command_sent") if e["data"]["instrument"] == "sputter"]
     assert len(sent) == len(set(sent)) == 2
+
+
+@pytest.mark.slow
+def test_lost_contact_with_an_instrument_without_memory_asks_the_operator(tmp_path: Path,
+                                                                         alloy_campaign_file: Path) -> None:
+    """In a running agent: the magnetometer stops answering mid-command; its outcome is unknown, not retried."""
+    campaign = non_reconciling_campaign(tmp_path, alloy_campaign_file)
+    campaign.write_text(campaign.read_text().replace("timeout_s = 2.0\nretries = 4", "timeout_s = 0.5\nretries = 1"))
+    db, ledgers = tmp_path / "lost.db", tmp_path / "ledgers"
+    args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
+            "--max-experiments", "2", "--speed", "2000", "--ledger-dir", str(ledgers), "--quiet"]
+    agent = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    magnetometer = None
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and agent.poll() is None:
+            try:
+                store = Store.open(db)
+                if any(e["data"]["instrument"] == "xrd" for e in store.events(kind="command_sent")):
+                    break
+            except StoreError:
+                pass
+            time.sleep(0.01)
+        magnetometer = next(s for s in load_simulators(Store.open(db)) if s.instrument == "magnetometer")
+        os.kill(magnetometer.pid, signal.SIGSTOP)  # the magnetometer goes silent before its command
+        while not Store.open(db).events(kind="outcome_unknown") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while Store.open(db).campaign()["state"] != "faulted" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(magnetometer.pid, signal.SIGCONT)
+        store = Store.open(db)
+        fault = store.fault()
+        assert fault["instrument"] == "magnetometer" and fault["outcome_unknown"] == [1], fault
+        assert cli("resume", "--db", str(db)).returncode == 2
+        ((_, cid, said),) = resolve_unknown(db, speed=2000)
+        assert cli("resume", "--db", str(db)).returncode == 0
+        _, err = agent.communicate(timeout=180)
+        assert agent.returncode == 0, err.decode()[-2000:]
+    finally:
+        if magnetometer is not None and magnetometer.alive():
+            os.kill(magnetometer.pid, signal.SIGCONT)
+        if db.exists():
+            stop_simulators(load_simulators(Store.open(db)))
+    store = Store.open(db)
+    assert store.counts()["completed"] == 2
+    measured = [r for r in read_ledger(ledgers / "magnetometer.jsonl") if r["action"] == "measure"]
+    assert len(measured) == len({r["command_id"] for r in measured}) == 2
+    sent = [e["data"]["id"] for e in store.events(kind="command_sent") if e["data"]["instrument"] == "magnetometer"]
+    assert len(sent) == len(set(sent)), "a command was resent to an instrument that cannot reconcile"
+    assert (said == "--not-made") == (f"{cid}-r1" in sent)
