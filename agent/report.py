@@ -9,6 +9,7 @@ from typing import Any
 
 from labpilot.agent.history import best_experiment
 from labpilot.agent.liveness import agent_liveness
+from labpilot.agent.loop.recovery import resolve_hint, unknown_outcomes
 from labpilot.agent.store import Store
 
 
@@ -37,6 +38,7 @@ def campaign_status(store: Store) -> dict[str, Any]:
             "chosen_by": best.chosen_by,
         },
         "fault": fault,
+        "outcome_unknown": unknown_outcomes(store),
         "control_endpoint": endpoint,
         "control_dead": store.control_dead(),
         "updated": camp["updated"],
@@ -59,6 +61,9 @@ def format_status(s: dict[str, Any]) -> str:
     if s["fault"]:
         f = s["fault"]
         lines.append(f"  FAULT on {f['instrument']}: {f['error']} (experiment {f.get('experiment')})")
+    for u in s.get("outcome_unknown") or []:
+        lines.append(f"  OUTCOME UNKNOWN: experiment {u['experiment']} ({u['action']} on {u['instrument']}, "
+                     f"command {u['command_id']}): {resolve_hint(u)}")
     if s.get("control_dead") and s.get("control_endpoint"):  # cleared when the run ends
         lines.append(f"  CONTROL ENDPOINT DEAD ({s['control_dead']}): pause/abort cannot reach this run")
     age = time.time() - s["updated"]

@@ -38,12 +38,20 @@ COMPLETED = "completed"
 FAILED = "failed"
 REJECTED = "rejected"
 ABANDONED = "abandoned"
+#: A command was sent to an instrument that cannot reconcile command ids, and never
+#: finished: only an operator can say what became of it (``labpilot resolve``).
+OUTCOME_UNKNOWN = "outcome_unknown"
 EXPERIMENT_STATUSES = (
     AWAITING_APPROVAL, APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING,
-    COMPLETED, FAILED, REJECTED, ABANDONED,
+    COMPLETED, FAILED, REJECTED, ABANDONED, OUTCOME_UNKNOWN,
 )
 TERMINAL = (COMPLETED, FAILED, REJECTED, ABANDONED)
 IN_FLIGHT = (APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING)
+
+#: Command statuses: ``sent`` (journaled before it went out), ``done``, ``failed``,
+#: ``unknown`` (its outcome waits for an operator) and ``not_made`` (an operator
+#: said it never happened: the step is retried under a new command id).
+COMMAND_STATUSES = ("sent", "done", "failed", "unknown", "not_made")
 
 class MetaKey(StrEnum):
     """Every key of the ``meta`` table, named once."""
@@ -588,6 +596,66 @@ class Store:
                 )
             self._event("measured", eid, {"command_id": command_id, "instrument": instrument, "scalars": scalars,
                                           "arrays": {k: list(np.shape(v)) for k, v in arrays.items()}})
+
+    # -- outcomes an instrument cannot tell ----------------------------------
+    def attempts(self, experiment_id: int, instrument: str) -> int:
+        """How many commands of this experiment on ``instrument`` an operator said were never made."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM commands WHERE experiment_id=? AND instrument=? AND status='not_made'",
+            (experiment_id, instrument),
+        ).fetchone()
+        return int(row[0])
+
+    def unknown_command(self, experiment_id: int) -> dict[str, Any] | None:
+        """The command of ``experiment_id`` whose outcome waits for an operator, or None."""
+        row = self._conn.execute(
+            "SELECT id FROM commands WHERE experiment_id=? AND status='unknown' ORDER BY sent DESC LIMIT 1",
+            (experiment_id,),
+        ).fetchone()
+        return None if row is None else self.command(row[0])
+
+    def mark_outcome_unknown(self, command_id: str, eid: int, why: str) -> None:
+        """A sent command nobody can reconcile: the command is ``unknown``, its experiment ``outcome_unknown``."""
+        with self._tx() as c:
+            c.execute("UPDATE commands SET status='unknown' WHERE id=? AND status='sent'", (command_id,))
+            c.execute("UPDATE experiments SET status=?, updated=? WHERE id=?", (OUTCOME_UNKNOWN, time.time(), eid))
+            self._event("outcome_unknown", eid, {"command_id": command_id, "why": why})
+
+    def resolve_outcome(
+        self,
+        command_id: str,
+        eid: int,
+        *,
+        command_status: Literal["done", "failed", "not_made"],
+        result: dict[str, Any],
+        experiment: dict[str, Any],
+        scalars: dict[str, float] | None = None,
+        measured_on: str | None = None,
+        **data: Any,
+    ) -> None:
+        """Settle an unknown outcome as an operator said, atomically, journaled as ``outcome_resolved``.
+
+        ``experiment`` holds the experiment's new fields (status, sample_id,
+        error); ``scalars`` are a manual measurement on instrument ``measured_on``.
+        Raises ``StaleExperiment`` if the outcome was settled meanwhile.
+        """
+        now = time.time()
+        with self._tx() as c:
+            n = c.execute("UPDATE commands SET status=?, finished=?, result=? WHERE id=? AND status='unknown'",
+                          (command_status, now, json.dumps(result, default=str), command_id)).rowcount
+            sets = ", ".join(f"{k}=?" for k in experiment)
+            m = c.execute(f"UPDATE experiments SET {sets}, updated=? WHERE id=? AND status=?",
+                          (*experiment.values(), now, eid, OUTCOME_UNKNOWN)).rowcount
+            if n != 1 or m != 1:
+                raise StaleExperiment(f"the outcome of experiment {eid} was settled meanwhile")
+            for name, value in (scalars or {}).items():
+                c.execute(
+                    "INSERT OR REPLACE INTO measurements (experiment_id, instrument, name, value, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (eid, measured_on, name, float(value), now),
+                )
+            self._event("outcome_resolved", eid, {"command_id": command_id, "command_status": command_status,
+                                                  **experiment, **data})
 
     # -- measurements ------------------------------------------------------
     def measured_instruments(self, eid: int) -> set[str]:

@@ -123,6 +123,19 @@ class WatchdogTimeout(HardwareError, TimeoutError):
     """An instrument command showed no reply and no progress within the campaign's watchdog."""
 
 
+class OutcomeUnknown(HardwareError):
+    """A command was journaled as sent but never finished, and its instrument cannot say what became of it.
+
+    Raised (and journaled as the campaign's fault) instead of resending the
+    command: only an operator can tell, with ``labpilot resolve ID --made |
+    --not-made | --failed``, whether the sample was made or the measurement taken.
+    """
+
+    def __init__(self, experiments: list[int], detail: str) -> None:
+        self.experiments = list(experiments)
+        super().__init__(detail)
+
+
 class CodecError(HardwareError, ValueError):
     """Bytes or objects that break a wire protocol (the message says what)."""
 

@@ -77,11 +77,18 @@ def cmd_operator(a: argparse.Namespace) -> int:
 
 
 def format_queue(q: dict[str, Any]) -> str:
-    if not q["queue"]:
+    unknown = q.get("outcome_unknown") or []
+    if not q["queue"] and not unknown:
         return f"no proposals waiting (campaign {q['state']}, {q['mode']})"
-    lines = [f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):"]
+    lines = [f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):"] if q["queue"] else []
     for item in q["queue"]:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in item["params"].items())
         score = "" if item["score"] is None else f" score={item['score']:.3g}"
         lines.append(f"  #{item['id']:<4} {item['status']:<17} {item['chosen_by']}/{item['planner']}{score}  {params}")
+    if unknown:
+        lines.append(f"{len(unknown)} experiment(s) whose outcome is unknown (campaign {q['state']}): "
+                     f"check the instrument, then resolve")
+        for item in unknown:
+            lines.append(f"  #{item['id']:<4} {item['action']} on {item['instrument']} (command {item['command_id']})"
+                         f": {item['resolve']}")
     return "\n".join(lines)

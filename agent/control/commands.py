@@ -117,6 +117,32 @@ class OverrideArgs(CommandArgs):
         return self
 
 
+class ResolveArgs(CommandArgs):
+    """Settle experiment ``id`` whose outcome its instrument cannot tell: exactly one of made, not_made, failed."""
+
+    id: ExperimentId
+    made: bool = Field(False, description="it happened: a synthesis made --sample ID, or a measurement gave "
+                                          "--value NAME=NUMBER ...")
+    not_made: bool = Field(False, description="it never happened: the step is retried under a new command id")
+    failed: bool = Field(False, description="it went wrong: the experiment is recorded failed")
+    values: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=200)], Number],
+        Field(description="a value of the manual measurement (repeat for several)"),
+        CliOption("--value", metavar="NAME=NUMBER"),
+    ] = Field(default_factory=dict)
+    sample: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="the id of the sample the synthesis made")
+    reason: Reason | None = Field(None, description=REASON_HELP)
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> "ResolveArgs":
+        said = [name for name in ("made", "not_made", "failed") if getattr(self, name)]
+        if len(said) != 1:
+            raise ValueError("say exactly one of 'made', 'not_made', 'failed' (--made, --not-made, --failed)"
+                             + (f", not {' and '.join(said)}" if said else ""))
+        return self
+
+
 # ------------------------------------------------------------------ registry
 
 Handler = Callable[..., dict[str, Any]]
@@ -217,5 +243,9 @@ COMMANDS.register("mode", ModeArgs, OperatorDesk.mode, idempotent=False,
                   help="switch the campaign to unattended or supervised (running or stopped; journaled)")
 COMMANDS.register("override", OverrideArgs, OperatorDesk.override, idempotent=False,
                   help="replace a proposal's parameters with your own (the result is approved)")
+COMMANDS.register("resolve", ResolveArgs, OperatorDesk.resolve, idempotent=False,
+                  help="settle an experiment whose outcome its instrument cannot tell: "
+                       "`resolve 5 --made --sample SP00012`, `--made --value magnetization=812`, "
+                       "`--not-made` (retried under a new command id) or `--failed`")
 COMMANDS.register("ping", NoArgs, None, idempotent=True, cli=False,
                   help="is the control endpoint alive? (answered by the server, even while the campaign is busy)")
