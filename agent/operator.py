@@ -57,7 +57,9 @@ class OperatorDesk:
     """Operator commands on one campaign database (thread-safe: own connection, one lock)."""
 
     def __init__(self, db: str | Path, limit_check: LimitCheck | None = None) -> None:
-        self.store = Store.open(db)
+        from labpilot.agent.store_open import open_store
+
+        self.store = open_store(str(db))
         self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], str(db))
         self.limit_check = limit_check
         self._lock = threading.Lock()
@@ -76,7 +78,8 @@ class OperatorDesk:
             items = []
             for e in self.store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
                 items.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
-                              "planner": e.planner, "score": e.score, "created": e.created})
+                              "planner": e.planner, "score": e.score, "predicted": e.predicted,
+                              "reason": e.reason, "created": e.created})
             held = self.store.campaign()
             return {"state": held["state"], "mode": held["config"]["mode"], "queue": items}
 
@@ -220,7 +223,16 @@ class OperatorDesk:
             if problems:
                 raise OperatorRefused("refused: " + "; ".join(problems))
             params = space.to_point(space.to_row(params))
-            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED,
+            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED, predicted=None,
                          reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)
             return {"id": eid, "status": st.APPROVED, "params": params}
+
+    # -- the journal of operator actions -----------------------------------------
+    def journal_action(self, cmd: str, args: Mapping[str, Any], actor: str | None, ok: bool,
+                       error: str | None) -> None:
+        """Record one operator command that changes something: who sent it, its arguments, its outcome."""
+        eid = args.get("id")
+        with self._lock:
+            self.store.log_event("operator_action", eid if isinstance(eid, int) and ok else None,
+                                 cmd=cmd, args=dict(args), actor=actor or "unknown", ok=ok, error=error)

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labpilot.agent import units
+from labpilot.agent.formatting import fmt_params, fmt_value
 from labpilot.agent.history import best_experiment
 from labpilot.agent.liveness import agent_liveness
 from labpilot.agent.store import Store
@@ -54,8 +56,9 @@ def format_status(s: dict[str, Any]) -> str:
     ]
     if s["best"]:
         b = s["best"]
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in b["params"].items())
-        lines.append(f"  best {b['objective']} = {b['value']:.5g} (experiment {b['experiment']}: {params})")
+        unit = f" {units.unit(b['objective'])}" if units.unit(b["objective"]) else ""
+        lines.append(f"  best {b['objective']} = {fmt_value(b['value'], 5)}{unit} (experiment {b['experiment']}: "
+                     f"{fmt_params(b['params'])})")
     if s["fault"]:
         f = s["fault"]
         lines.append(f"  FAULT on {f['instrument']}: {f['error']} (experiment {f.get('experiment')})")

@@ -17,12 +17,12 @@ from typing import Sequence
 
 from labpilot import __version__
 from labpilot.errors import LabpilotError, StoreUnavailable, Terminated
-from labpilot.agent.cli import backtest, campaign_commands, operator_commands
+from labpilot.agent.cli import backtest, campaign_commands, operator_commands, records, serve
 from labpilot.agent.cli.exit_codes import (EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_SIGTERM,
                                            EXIT_STORE_UNAVAILABLE)
 
 #: Modules that add sub-commands, in the order ``labpilot --help`` lists them.
-COMMAND_MODULES = (campaign_commands, backtest, operator_commands)
+COMMAND_MODULES = (campaign_commands, backtest, operator_commands, serve, records)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -310,7 +310,8 @@ class CampaignRunner:
         self._reload_config()  # the mode may have been switched while the planner ran
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score,
+                                      reason=p.note or None, predicted=p.predicted)
         seconds = time.monotonic() - started
         self._plan_s += seconds
         extra = {} if initial else {"planner_state": self.planner.state()}
