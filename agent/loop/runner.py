@@ -24,7 +24,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLimitError
+from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLimitError, Stop
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
@@ -46,10 +46,6 @@ log = logging.getLogger("labpilot.agent")
 
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
-
-
-class Stop(Exception):
-    """Raised inside the loop to leave it (pause, abort, fault)."""
 
 
 class CampaignRunner:

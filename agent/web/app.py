@@ -30,7 +30,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from labpilot.errors import LabpilotError, StoreError
+from labpilot.errors import DashboardNotFound, LabpilotError, StoreError
 from labpilot.agent import charts
 from labpilot.agent.control.messages import parse_value
 from labpilot.agent.operate import OperatorTarget, operate
@@ -45,10 +45,6 @@ POLL_S = 0.5
 _RENDER = threading.Lock()  # matplotlib is not thread-safe enough to draw two figures at once
 
 ACTIONS = ("approve", "reject", "override", "pause", "pause_now", "resume", "abort")
-
-
-class _NotFound(LookupError):
-    """A campaign or plot that does not exist: answered 404."""
 
 
 def _templates() -> Jinja2Templates:
@@ -147,7 +143,7 @@ def create_app(catalog: Catalog, guard: Guard, control_token: str | None = None,
         try:
             return catalog.get(cid)
         except KeyError:
-            raise _NotFound(cid) from None
+            raise DashboardNotFound(cid) from None
 
     def _read(cid: str, fn: Callable[[Any], Any]) -> Any:
         with _source(cid).store() as store:
@@ -157,8 +153,8 @@ def create_app(catalog: Catalog, guard: Guard, control_token: str | None = None,
     async def not_ready(request: Request, exc: StoreError) -> Response:
         return HTMLResponse(f"campaign not readable yet: {exc}", status_code=503)
 
-    @app.exception_handler(_NotFound)
-    async def not_found(request: Request, exc: _NotFound) -> Response:
+    @app.exception_handler(DashboardNotFound)
+    async def not_found(request: Request, exc: DashboardNotFound) -> Response:
         return HTMLResponse(f"no campaign {exc}", status_code=404)
 
     @app.get("/", response_class=HTMLResponse)
@@ -306,7 +302,7 @@ def _draw(store: Any, name: str, exp: str) -> bytes:
         elif name == "timeline":
             fig = charts.timeline_figure(store.commands())
         else:
-            raise _NotFound(f"plot {name}")
+            raise DashboardNotFound(f"plot {name}")
         return charts.to_svg(fig)
 
 

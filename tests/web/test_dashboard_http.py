@@ -145,3 +145,37 @@ def test_templates_and_static_files_ship_in_the_package() -> None:
     files = [p.relative_to(web) for p in web.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")]
     assert files
     assert all(any(f.match(g) for g in patterns) for f in files), files
+
+
+HOSTILE = '<img src=x onerror="window.pwned=1">'
+
+
+def test_planner_operator_and_journal_text_is_escaped_on_every_page_and_in_the_report(tmp_path: Path) -> None:
+    """A reason, an operator's name or any journaled text is shown as text, never run as HTML."""
+    from labpilot.agent.morning_report import build_report
+
+    camp = load_campaign(REPO / "campaigns" / "alloy_magnetization.toml")
+    data = camp.model_dump(mode="json")
+    data["mode"] = "supervised"
+    data["description"] = HOSTILE
+    path = tmp_path / "night.db"
+    s = Store.create(path, camp.name, data, "")
+    s.set_state("awaiting_approval")
+    s.add_experiment({"Fe": 0.2, "Co": 0.6, "Ni": 0.2, "Ir": 0.0, "Pt": 0.0}, st.AWAITING_APPROVAL, "planner",
+                     planner="bo", reason=HOSTILE, predicted={"magnetization": (1500.0, 120.0)})
+    s.log_event("note", reason=HOSTILE, text=HOSTILE)
+    s.close()
+    c = client(path)
+    page = c.get("/c/night")
+    token = csrf_of(page.text)
+    c.post("/whoami", data={"csrf": token, "name": HOSTILE})
+    r = c.post("/c/night/act", data={"csrf": token, "op": "reject", "ids": ["1"], "reason": HOSTILE},
+               headers={"Accept": "application/json"})
+    assert r.json()["results"][0]["ok"]
+    bodies = {"page": c.get("/c/night").text, "index": c.get("/").text,
+              "journal": c.get("/c/night/journal").text,
+              "report": build_report(Store.open(path))}
+    for where, html in bodies.items():
+        assert "<img src=x" not in html, where
+    assert "&lt;img src=x" in bodies["page"] and "&lt;img src=x" in bodies["journal"]
+    assert "&lt;img src=x" in bodies["report"]
