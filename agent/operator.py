@@ -60,7 +60,7 @@ class OperatorDesk:
         from labpilot.agent.store_open import open_store
 
         self.store = open_store(str(db))
-        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], str(db))
+        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], self.store.label)
         self.limit_check = limit_check
         self._lock = threading.Lock()
 
@@ -200,7 +200,7 @@ class OperatorDesk:
             config["mode"] = mode
             who = _who()
             self.store.update_config(config, event="mode_changed", by=who, changes=[["mode", old, mode]])
-            self.campaign = parse_campaign(config, str(self.store.path))
+            self.campaign = parse_campaign(config, self.store.label)
             approved = after_mode_switch(self.store, mode, by=who)
             note = f"mode {old} -> {mode}"
             if approved:

@@ -42,7 +42,7 @@ def campaign_status(store: Store) -> dict[str, Any]:
         "control_endpoint": endpoint,
         "control_dead": store.control_dead(),
         "updated": camp["updated"],
-        "db": str(store.path),
+        "db": store.label,
         "agent": agent_liveness(store),
     }
 

@@ -187,6 +187,8 @@ class Store:
         self.path = Path(path)
         #: What ``--db`` names this store by (a file path here; a URL for a server store).
         self.target = str(path)
+        #: How messages, the journal, notifications and ``status`` name it (never a server password).
+        self.label = str(path)
         self._conn = conn
 
     # -- opening -----------------------------------------------------------
@@ -402,8 +404,14 @@ class Store:
         return json.loads(raw) if raw else None
 
     def beat(self, pid: int | None) -> None:
-        """Write the heartbeat now (``pid`` None: the agent stopped cleanly)."""
-        self.set_meta(MetaKey.HEARTBEAT, json.dumps({"pid": pid, "ts": time.time()}))
+        """Write the heartbeat now (``pid`` None: the agent stopped cleanly).
+
+        The host goes with the pid: on a shared server store the agent may
+        run on another PC, where this PC's process table says nothing.
+        """
+        import socket
+
+        self.set_meta(MetaKey.HEARTBEAT, json.dumps({"pid": pid, "ts": time.time(), "host": socket.gethostname()}))
 
     def dry_run_simulators(self) -> list[dict[str, Any]] | None:
         """The simulator processes a dry run started (for a resume or a clean stop), or None."""

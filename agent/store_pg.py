@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from labpilot.errors import AlreadyRunning, StoreError
 from labpilot.agent import store as st
 from labpilot.agent.store import Store
+from labpilot.agent.store_open import display_target
 
 SCHEMA_PREFIX = "lp_"
 
@@ -97,11 +98,7 @@ def _connect(url: str) -> Any:
 
 
 def _redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+    return display_target(url)
 
 
 def campaign_names(url: str) -> list[str]:
@@ -261,6 +258,12 @@ class PgConnection:
                 rows = []
             return Cursor(rows, cur.rowcount, lastrowid)
 
+    @property
+    def in_transaction(self) -> bool:
+        """Like ``sqlite3.Connection.in_transaction``: a transaction is open (or failed and not rolled back)."""
+        psycopg = _import_psycopg()
+        return self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
     def close(self) -> None:
         self._conn.close()
 
@@ -288,6 +291,7 @@ class PgStore(Store):
         local.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(local, conn)  # type: ignore[arg-type]
         self.target = with_campaign(url, name)
+        self.label = display_target(self.target)
 
     @classmethod
     def create(cls, url: str, name: str, config: dict[str, Any], source_toml: str) -> "PgStore":  # type: ignore[override]

@@ -111,7 +111,7 @@ class CampaignRunner:
             return
         from labpilot.agent.campaign import parse_campaign
 
-        self.campaign = parse_campaign(config, str(self.store.path))
+        self.campaign = parse_campaign(config, self.store.label)
         self._config = config
         self._worker.watchdog_real_s = self._watchdog_real_s()
         self._worker.watchdog_s = self.campaign.faults.watchdog_s
@@ -371,7 +371,7 @@ class CampaignRunner:
         for e in new:
             params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
             self.notice(f"waiting for review: exp {e.id} ({e.chosen_by}) {params}")
-        db = self.store.path
+        db = self.store.label
         self.notice(f"  decide with: labpilot approve {' '.join(str(e.id) for e in new)} --db {db}  "
                     f"(or reject / override / approve --all)")
 

@@ -257,11 +257,9 @@ def create_app(catalog: Catalog, guard: Guard, control_token: str | None = None,
 
 def _safe_target(target: str) -> str:
     """A database target fit to show: a server URL without its password."""
-    if "://" in target and "@" in target:
-        scheme, _, rest = target.partition("://")
-        creds, _, host = rest.rpartition("@")
-        return f"{scheme}://{creds.split(':')[0]}@{host}"
-    return target
+    from labpilot.agent.store_open import display_target
+
+    return display_target(target)
 
 
 def _parse_since(text: str) -> float | None:
