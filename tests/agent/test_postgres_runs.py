@@ -55,11 +55,23 @@ def _connections(target: str) -> int:
         store.close()
 
 
+def _in_flight(target: str) -> int:
+    """Instrument commands sent and not yet answered (what a resume must reconcile by command id)."""
+    try:
+        store = open_store(target)
+    except StoreError:
+        return 0
+    try:
+        return len(store.commands("sent"))
+    finally:
+        store.close()
+
+
 def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: Path, alloy_campaign_file: Path) -> None:
     rng = random.Random(7)
     campaign = _campaign(tmp_path, alloy_campaign_file)
     target = campaign_target(pg_url, "alloy-magnetization")
-    ledgers, budget, kills = tmp_path / "ledgers", 10, 0
+    ledgers, budget, kills, in_flight_kills = tmp_path / "ledgers", 10, 0, 0
     try:
         while kills < 6:
             before = _connections(target)
@@ -67,13 +79,19 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
             deadline = time.monotonic() + 120
             while _connections(target) <= before and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
-            time.sleep(rng.uniform(0.0, 1.5))
+            if kills % 2 == 0:
+                # every other kill waits for an instrument command in flight: the resume must reconcile it
+                while not _in_flight(target) and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            else:
+                time.sleep(rng.uniform(0.0, 1.5))
             if proc.poll() is not None:
                 proc.communicate()
                 break
             proc.send_signal(signal.SIGKILL)
             proc.communicate(timeout=30)
             kills += 1
+            in_flight_kills += _in_flight(target) > 0
         final = _start(campaign, pg_url, ledgers, budget)
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()[-3000:]
@@ -95,7 +113,8 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
     for e in exps:
         assert "magnetization" in e.scalars and store.arrays(e.id, "xrd")["counts"].size > 1000
     assert not store.commands("sent")
-    assert store.events(kind="reconciled")
+    assert in_flight_kills >= 1, "no kill left an instrument command in flight"
+    assert len(store.events(kind="reconciled")) >= 1
 
 
 def test_two_campaigns_run_at_once_on_one_server_and_the_dashboard_lists_both(
