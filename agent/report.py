@@ -65,7 +65,8 @@ def format_status(s: dict[str, Any]) -> str:
     if s.get("control_dead") and s.get("control_endpoint"):  # cleared when the run ends
         lines.append(f"  CONTROL ENDPOINT DEAD ({s['control_dead']}): pause/abort cannot reach this run")
     age = time.time() - s["updated"]
-    lines.append(f"  last update {age:.0f}s ago")
+    where = f" in {s['db']}" if s.get("db") else ""  # a server URL arrives here with its password redacted
+    lines.append(f"  last update {age:.0f}s ago{where}")
     return "\n".join(lines)
 
 

@@ -305,18 +305,23 @@ class PgStore(Store):
         conn = PgConnection(raw, schema)
         store = cls(url, conn)
         now = time.time()
-        with store._tx() as c:
-            if c.execute("SELECT to_regclass('campaign')").fetchone()[0] is not None:
-                held = c.execute("SELECT name FROM campaign WHERE id=1").fetchone()
-                raise StoreError(f"{_redact(split_url(url)[0])} already holds campaign {held[0] if held else name!r}")
-            for statement in _pg_schema_sql():
-                c.execute(statement)
-            c.execute("INSERT INTO meta VALUES (?, ?)", ("schema_version", str(st.SCHEMA_VERSION)))
-            c.execute(
-                "INSERT INTO campaign VALUES (1, ?, ?, ?, ?, 'idle', ?, ?)",
-                (name, uuid.uuid4().hex[:12], json.dumps(config, default=str), source_toml, now, now),
-            )
-            store._event("campaign_created", None, {"name": name})
+        try:
+            with store._tx() as c:
+                if c.execute("SELECT to_regclass('campaign')").fetchone()[0] is not None:
+                    held = c.execute("SELECT name FROM campaign WHERE id=1").fetchone()
+                    raise StoreError(f"{_redact(split_url(url)[0])} already holds campaign "
+                                     f"{held[0] if held else name!r}")
+                for statement in _pg_schema_sql():
+                    c.execute(statement)
+                c.execute("INSERT INTO meta VALUES (?, ?)", ("schema_version", str(st.SCHEMA_VERSION)))
+                c.execute(
+                    "INSERT INTO campaign VALUES (1, ?, ?, ?, ?, 'idle', ?, ?)",
+                    (name, uuid.uuid4().hex[:12], json.dumps(config, default=str), source_toml, now, now),
+                )
+                store._event("campaign_created", None, {"name": name})
+        except BaseException:
+            store.close()  # the caller gets no store: leave no connection open
+            raise
         return store
 
     @classmethod

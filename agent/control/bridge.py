@@ -40,8 +40,8 @@ def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | Non
     def report_dead(reason: str) -> None:  # on the watchdog thread: its own connection
         own = open_store(store.target)
         try:
+            own.log_event("control_dead", reason=reason)  # journal first: whoever sees the flag finds the entry
             own.set_control_dead(reason)
-            own.log_event("control_dead", reason=reason)
         finally:
             own.close()
 

@@ -145,3 +145,41 @@ def test_two_campaigns_run_at_once_on_one_server_and_the_dashboard_lists_both(
     finally:
         serve.terminate()
         serve.communicate(timeout=30)
+
+
+def test_a_server_password_is_never_printed_journaled_or_sent(
+        pg_url: str, tmp_path: Path, alloy_campaign_file: Path) -> None:
+    """``--db postgresql://user:PASSWORD@...``: the password reaches the server and nothing else."""
+    import json
+
+    secret = "Hunter2-not-for-any-log"
+    url = pg_url.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    assert secret in url
+    marker = tmp_path / "notify.jsonl"
+    campaign = _campaign(tmp_path, alloy_campaign_file)
+    campaign.write_text(campaign.read_text() + f'\n[notify]\ncommand = "echo $LABPILOT_EVENT >> {marker}"\n')
+    run = subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", url,
+                          "--max-experiments", "2", "--speed", "2000"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    target = campaign_target(url, "alloy-magnetization")
+    cli = [sys.executable, "-m", "labpilot.agent.cli"]
+    status = subprocess.run([*cli, "status", "--db", target], cwd=REPO, capture_output=True, text=True, timeout=60)
+    status_json = subprocess.run([*cli, "status", "--db", target, "--json"], cwd=REPO, capture_output=True,
+                                 text=True, timeout=60)
+    events = subprocess.run([*cli, "events", "--db", target, "--json"], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    store = open_store(target)
+    try:
+        journal = json.dumps([*store.events(), store.campaign()], default=str)
+    finally:
+        store.close()
+    sent = marker.read_text()
+    assert "completed" in sent
+    texts = {"run output": run.stdout + run.stderr, "status": status.stdout + status.stderr,
+             "status --json": status_json.stdout, "events": events.stdout, "journal": journal, "notification": sent}
+    for where, text in texts.items():
+        assert secret not in text, where
+    assert "postgres:***@127.0.0.1" in status.stdout
+    assert json.loads(status_json.stdout)["db"].startswith("postgresql://postgres:***@127.0.0.1")
+    assert '"db": "postgresql://postgres:***@' in sent
