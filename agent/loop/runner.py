@@ -30,6 +30,7 @@ from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.history import best_experiment, experiment_trial, last_planner_state, planner_history
 from labpilot.agent.jsonable import to_jsonable
+from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
@@ -369,7 +370,7 @@ class CampaignRunner:
             return
         self._announced.update(e.id for e in new)
         for e in new:
-            params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
+            params = fmt_params(e.params, sep=" ")  # optimizer round-off (Ni=4.9e-15) reads 0
             self.notice(f"waiting for review: exp {e.id} ({e.chosen_by}) {params}")
         db = self.store.label
         self.notice(f"  decide with: labpilot approve {' '.join(str(e.id) for e in new)} --db {db}  "
