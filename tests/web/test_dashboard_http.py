@@ -179,3 +179,53 @@ def test_planner_operator_and_journal_text_is_escaped_on_every_page_and_in_the_r
         assert "<img src=x" not in html, where
     assert "&lt;img src=x" in bodies["page"] and "&lt;img src=x" in bodies["journal"]
     assert "&lt;img src=x" in bodies["report"]
+
+
+def test_the_command_line_parser_never_imports_the_web_stack_or_psycopg() -> None:
+    """`labpilot --help` and every sub-command's parser stay fast: the web stack loads only to serve."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from labpilot.agent.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'jinja2', 'psycopg', 'pyarrow') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_run_serve_shows_the_running_campaign(tmp_path: Path) -> None:
+    """`labpilot run --serve 0` serves the dashboard of the run itself (on loopback, any free port)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    text = (REPO / "campaigns" / "alloy_magnetization.toml").read_text()
+    camp = tmp_path / "c.toml"
+    camp.write_text(text.replace('name = "bo"', 'name = "random"').replace('acquisition = "qlognei"', ""))
+    db = tmp_path / "night.db"
+    proc = subprocess.Popen([sys.executable, "-m", "labpilot.agent.cli", "run", str(camp), "--dry-run", "--db", str(db),
+                             "--mode", "supervised", "--max-experiments", "2", "--serve", "0"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"dashboard at (http://127\.0\.0\.1:\d+/)", first)
+        assert url, first
+        # a supervised run waits for review: a state the page must show, whatever the machine's speed
+        deadline = time.monotonic() + 120
+        page = ""
+        while "awaiting_approval" not in page and time.monotonic() < deadline:
+            page = urllib.request.urlopen(url.group(1) + "c/night", timeout=30).read().decode()
+            time.sleep(0.3)
+        assert "awaiting_approval" in page and 'data-testid="approve-1"' in page
+        abort = subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "abort", "--db", str(db)],
+                               cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert abort.returncode == 0, abort.stderr
+        proc.communicate(timeout=120)
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
