@@ -97,9 +97,12 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
         try:
-            stop_simulators(load_simulators(open_store(target)))
+            store = open_store(target)
         except StoreError:
             pass
+        else:
+            stop_simulators(load_simulators(store))
+            store.close()
     assert kills >= 4, f"the campaign finished after only {kills} kills"
     store = open_store(target)
     assert store.campaign()["state"] == "completed"
