@@ -18,7 +18,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
-from labpilot.agent import preflight
+from labpilot.agent import campaign_checks, preflight
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.loop.watch import Watch
@@ -46,6 +46,10 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
     flags = flags or Flags()
     target = str(db)
     db = display_target(target)  # what messages name: never a server password
+    try:  # once, up front, resumed or new: what `validate` checks against the drivers and the planner
+        campaign_checks.check(campaign, str(db))
+    except CampaignError as exc:
+        raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     if campaign_exists(target, campaign.name):
         try:
             store = open_store(campaign_target(target, campaign.name))
@@ -64,7 +68,8 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
     config = apply_flags_new(campaign.model_dump(mode="json"), flags)
     try:
         campaign = parse_campaign(config, str(db))
-        preflight.check(campaign, str(db))  # what `validate` checks beyond the file, before anything is stored
+        # what `validate` checks beyond the file (the clock, the environment), before anything is stored
+        preflight.check(campaign, str(db), declarations=False)
     except CampaignError as exc:
         raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     try:
