@@ -19,4 +19,8 @@ for folder in FOLDERS:
         packages.append(f"labpilot.{pkg}")
         package_dir[f"labpilot.{pkg}"] = pkg.replace(".", "/")
 
-setup(packages=packages, package_dir=package_dir)
+# Files that are not Python but ship inside the package: the dashboard's
+# templates, style sheet and script (lab PCs are often offline: no CDN).
+package_data = {"labpilot.agent.web": ["templates/*.html", "static/*.js", "static/*.css"]}
+
+setup(packages=packages, package_dir=package_dir, package_data=package_data, include_package_data=True)

@@ -60,8 +60,10 @@ class OperatorDesk:
     """Operator commands on one campaign database (thread-safe: own connection, one lock)."""
 
     def __init__(self, db: str | Path, limit_check: LimitCheck | None = None) -> None:
-        self.store = Store.open(db)
-        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], str(db))
+        from labpilot.agent.store_open import open_store
+
+        self.store = open_store(str(db))
+        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], self.store.label)
         self.limit_check = limit_check
         self._lock = threading.Lock()
 
@@ -79,7 +81,8 @@ class OperatorDesk:
             items = []
             for e in self.store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
                 items.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
-                              "planner": e.planner, "score": e.score, "created": e.created})
+                              "planner": e.planner, "score": e.score, "predicted": e.predicted,
+                              "reason": e.reason, "created": e.created})
             unknown = []
             for u in unknown_outcomes(self.store):
                 e = self.store.experiment(u["experiment"])
@@ -214,7 +217,7 @@ class OperatorDesk:
             config["mode"] = mode
             who = _who()
             self.store.update_config(config, event="mode_changed", by=who, changes=[["mode", old, mode]])
-            self.campaign = parse_campaign(config, str(self.store.path))
+            self.campaign = parse_campaign(config, self.store.label)
             approved = after_mode_switch(self.store, mode, by=who)
             note = f"mode {old} -> {mode}"
             if approved:
@@ -237,7 +240,7 @@ class OperatorDesk:
             if problems:
                 raise OperatorRefused("refused: " + "; ".join(problems))
             params = space.to_point(space.to_row(params))
-            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED,
+            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED, predicted=None,
                          reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)
             return {"id": eid, "status": st.APPROVED, "params": params}
@@ -329,3 +332,12 @@ class OperatorDesk:
                                        experiment=fields, **extra, **note)
         except st.StaleExperiment as exc:
             raise OperatorRefused(f"too late: {exc}") from None
+
+    # -- the journal of operator actions -----------------------------------------
+    def journal_action(self, cmd: str, args: Mapping[str, Any], actor: str | None, ok: bool,
+                       error: str | None) -> None:
+        """Record one operator command that changes something: who sent it, its arguments, its outcome."""
+        eid = args.get("id")
+        with self._lock:
+            self.store.log_event("operator_action", eid if isinstance(eid, int) and ok else None,
+                                 cmd=cmd, args=dict(args), actor=actor or "unknown", ok=ok, error=error)

@@ -16,7 +16,9 @@ by who can fix them:
 - :class:`SimulatorError`: a simulated instrument failed or could not start.
 
 Builtin bases (``ValueError``, ``RuntimeError``, ``TimeoutError``, ``OSError``)
-are kept where callers have always caught them.
+are kept where callers have always caught them. Two signals are not errors and
+stand outside the root on purpose: :class:`Terminated` (SIGTERM, like Ctrl-C)
+and :class:`Stop` (the campaign loop leaving itself).
 """
 
 from __future__ import annotations
@@ -220,6 +222,10 @@ class ControlUnavailable(OperatorError):
     """No reply within the timeout: the campaign is not running, or not reachable."""
 
 
+class DashboardNotFound(OperatorError, LookupError):
+    """The dashboard was asked for a campaign or plot it does not hold: answered 404."""
+
+
 # ---------------------------------------------------------------- simulators
 
 
@@ -245,4 +251,12 @@ class Terminated(KeyboardInterrupt):
 
     Not a ``LabpilotError``: like ``KeyboardInterrupt`` it must unwind past every
     ``except Exception`` so that the run stops cleanly where it is.
+    """
+
+
+class Stop(Exception):
+    """The campaign loop's signal to leave the loop now (pause, abort, fault): raised and caught inside it.
+
+    Not a ``LabpilotError``, not a failure: a handler that reports errors must
+    never catch it for one, so it derives from ``Exception`` alone.
     """

@@ -56,6 +56,9 @@ class Proposal:
     params: dict[str, Any]
     score: float | None = None
     note: str = ""
+    #: What the planner's model predicts there, per objective, in the objective's own
+    #: units: ``{name: (mean, std)}``; None when the planner has no model (random, initial design).
+    predicted: dict[str, tuple[float, float]] | None = None
 
 
 class Planner(ABC):

@@ -162,13 +162,31 @@ class OperatorCommand:
     cli: bool = True
     """Whether ``labpilot NAME`` exists (``status`` has its own richer command; ``ping`` is for clients)."""
 
-    def call(self, desk: OperatorDesk, args: CommandArgs) -> dict[str, Any]:
-        """Run the handler on ``desk`` with validated ``args``."""
+    def call(self, desk: OperatorDesk, args: CommandArgs, actor: str | None = None) -> dict[str, Any]:
+        """Run the handler on ``desk`` with validated ``args``.
+
+        A command that changes something (not idempotent) is journaled as
+        ``operator_action`` with who sent it (``actor``), its arguments and
+        its outcome, refusals included: the control server, the CLI's
+        offline path and the dashboard all come through here.
+        """
+        from labpilot.errors import OperatorRefused
+
         if self.handler is None:
             raise TypeError(f"{self.name!r} is answered by the control server, not by the operator desk")
         if not isinstance(args, self.args):
             raise TypeError(f"{self.name} expects {self.args.__name__}, got {type(args).__name__}")
-        return self.handler(desk, **{name: getattr(args, name) for name in self.args.model_fields})
+        kwargs = {name: getattr(args, name) for name in self.args.model_fields}
+        journal = getattr(desk, "journal_action", None)  # a desk without a journal (a test double) records nothing
+        if self.idempotent or journal is None:
+            return self.handler(desk, **kwargs)
+        try:
+            result = self.handler(desk, **kwargs)
+        except OperatorRefused as exc:
+            journal(self.name, kwargs, actor, ok=False, error=str(exc))
+            raise
+        journal(self.name, kwargs, actor, ok=True, error=None)
+        return result
 
 
 class CommandRegistry(Mapping[str, OperatorCommand]):
@@ -206,7 +224,7 @@ class CommandRegistry(Mapping[str, OperatorCommand]):
         command = self._commands.get(name)
         return command is not None and command.idempotent
 
-    def run(self, desk: OperatorDesk, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, desk: OperatorDesk, name: str, args: Mapping[str, Any], actor: str | None = None) -> dict[str, Any]:
         """Validate ``args`` with the command's model and run it on ``desk`` (the CLI's offline path)."""
         from labpilot.errors import OperatorRefused
 
@@ -219,7 +237,7 @@ class CommandRegistry(Mapping[str, OperatorCommand]):
             from labpilot.agent.control.messages import describe_validation_error
 
             raise OperatorRefused(f"invalid arguments: {describe_validation_error(exc)}") from None
-        return command.call(desk, parsed)
+        return command.call(desk, parsed, actor=actor)
 
 
 COMMANDS = CommandRegistry()

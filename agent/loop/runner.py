@@ -27,12 +27,13 @@ import logging
 import time
 from typing import Any, Callable
 
-from labpilot.errors import InstrumentError, OutcomeUnknown, PlannerDone, PlannerError, SafetyLimitError
+from labpilot.errors import InstrumentError, OutcomeUnknown, PlannerDone, PlannerError, SafetyLimitError, Stop
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.history import best_experiment, experiment_trial, last_planner_state, planner_history
 from labpilot.agent.jsonable import to_jsonable
+from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
@@ -50,10 +51,6 @@ log = logging.getLogger("labpilot.agent")
 
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
-
-
-class Stop(Exception):
-    """Raised inside the loop to leave it (pause, abort, fault)."""
 
 
 class CampaignRunner:
@@ -121,7 +118,7 @@ class CampaignRunner:
             return
         from labpilot.agent.campaign import parse_campaign
 
-        self.campaign = parse_campaign(config, str(self.store.path))
+        self.campaign = parse_campaign(config, self.store.label)
         self._config = config
         self._worker.watchdog_real_s = self._watchdog_real_s()
         self._worker.watchdog_s = self.campaign.faults.watchdog_s
@@ -371,7 +368,8 @@ class CampaignRunner:
         self._reload_config()  # the mode may have been switched while the planner ran
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score,
+                                      reason=p.note or None, predicted=p.predicted)
         seconds = time.monotonic() - started
         self._plan_s += seconds
         extra = {} if initial else {"planner_state": self.planner.state()}
@@ -433,9 +431,9 @@ class CampaignRunner:
             return
         self._announced.update(e.id for e in new)
         for e in new:
-            params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
+            params = fmt_params(e.params, sep=" ")  # optimizer round-off (Ni=4.9e-15) reads 0
             self.notice(f"waiting for review: exp {e.id} ({e.chosen_by}) {params}")
-        db = self.store.path
+        db = self.store.label
         self.notice(f"  decide with: labpilot approve {' '.join(str(e.id) for e in new)} --db {db}  "
                     f"(or reject / override / approve --all)")
 
