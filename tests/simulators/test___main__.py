@@ -46,4 +46,4 @@ def test_tcp_serving_speaks_the_same_protocol():
         assert sim.address.startswith("socket://127.0.0.1:")
         with serial.serial_for_url(sim.address, timeout=5) as port:
             port.write(b"*IDN?\n")
-            assert port.readline() == b"LABPILOT,MAGNETOMETER-SIM,0001,1.0\n"
+            assert port.readline() == b"LABPILOT,MAGNETOMETER-SIM,0001,2.0\n"
