@@ -49,6 +49,8 @@ def check_address(address: str) -> str:
 
     if any(ch.isspace() or not ch.isprintable() for ch in address):
         raise ValueError(f"{address!r} contains whitespace or control characters")
+    if "::" in address and "://" not in address:
+        return _check_visa(address)
     if "://" not in address:
         if address.startswith("/") or re.fullmatch(r"COM[0-9]{1,3}", address):
             return address
@@ -76,6 +78,23 @@ def check_address(address: str) -> str:
         label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
         if len(host) > 253 or not re.fullmatch(rf"{label}(\.{label})*", host):
             raise ValueError(f"{address!r}: {host!r} is not a host name or an IP address") from None
+    return address
+
+
+_VISA_RE = r"(?i)(ASRL[^:]+::INSTR|TCPIP\d*::[^:]+::\d{1,5}::SOCKET|TCPIP\d*::[^:]+(::[^:]+)?::INSTR|USB\d*::.+::INSTR|GPIB\d*::\d+(::\d+)?::INSTR)"
+
+
+def _check_visa(address: str) -> str:
+    """A VISA resource string (``ASRL/dev/ttyUSB0::INSTR``, ``TCPIP::HOST::PORT::SOCKET``), or ``ValueError``."""
+    import re
+
+    if not re.fullmatch(_VISA_RE, address):
+        raise ValueError(f"{address!r} is not a VISA resource string (ASRL/dev/ttyUSB0::INSTR, "
+                         "TCPIP::HOST::PORT::SOCKET, TCPIP::HOST::INSTR, USB0::...::INSTR, GPIB0::N::INSTR)")
+    if address.upper().startswith("TCPIP") and address.upper().endswith("::SOCKET"):
+        port = address.split("::")[2]
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"{address!r}: port {port} is not in 1..65535")
     return address
 
 
@@ -182,14 +201,25 @@ class InstrumentSpec(Strict):
             raise ValueError(f"unknown instrument kind {v!r}; known kinds: {', '.join(registry.instrument_kinds())}")
         return v
 
+    @model_validator(mode="after")
+    def _configured(self) -> "InstrumentSpec":
+        # A generic driver (scpi, folder) describes itself from its options: check them here, named by field.
+        registry.configured_class(self.kind, self.options)
+        return self
+
     @property
     def role(self) -> str:
-        """``synthesize`` or ``measure``, as the kind's driver declares."""
-        return registry.role(self.kind)
+        """``synthesize`` or ``measure``, as the kind's driver declares (a generic driver: its options)."""
+        return registry.role(self.kind, self.options)
 
     @property
     def transport(self) -> str:
-        return "zmq" if self.address.startswith(("tcp://", "ipc://")) else "serial"
+        """``zmq``, ``tcp`` (a VISA TCPIP socket) or ``serial``: how a dry run reaches its simulator."""
+        if self.address.startswith(("tcp://", "ipc://")):
+            return "zmq"
+        if self.address.upper().startswith("TCPIP") and self.address.upper().endswith("::SOCKET"):
+            return "tcp"
+        return "serial"
 
 
 class SupervisionSpec(Strict):
@@ -307,7 +337,7 @@ class Campaign(Strict):
         if len(set(inst_names)) != len(inst_names):
             raise ValueError(f"instruments: duplicate names {inst_names}")
         for i, inst in enumerate(self.instruments):
-            known = _known_limits(inst.kind)
+            known = _known_limits(inst.kind, inst.options)
             unknown = sorted(set(inst.limits) - set(known))
             if unknown:
                 raise ValueError(
@@ -322,7 +352,7 @@ class Campaign(Strict):
             )
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
-        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind)}
+        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind, i.options)}
         for j, o in enumerate(self.objectives):
             if o.name not in measurable:
                 raise ValueError(
@@ -361,9 +391,9 @@ class Campaign(Strict):
         return [Objective(o.name, o.direction, o.low, o.high) for o in self.objectives]
 
 
-def _known_limits(kind: str) -> tuple[str, ...]:
-    """The safety limits the driver of ``kind`` enforces."""
-    return tuple(registry.driver_class(kind).known_limits)
+def _known_limits(kind: str, options: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The safety limits the driver of ``kind`` (configured with ``options``) enforces."""
+    return tuple(registry.configured_class(kind, options).known_limits)
 
 
 def _loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:

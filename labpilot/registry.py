@@ -72,6 +72,8 @@ DRIVERS = Registry(
         "dsc": "labpilot.drivers.dsc:DscDriver",
         "robot": "labpilot.drivers.robot:RobotDriver",
         "xrd": "labpilot.drivers.xrd:XrdDriver",
+        "scpi": "labpilot.drivers.generic.scpi:ScpiDriver",
+        "folder": "labpilot.drivers.generic.folder:FolderDriver",
     },
 )
 
@@ -79,7 +81,10 @@ DRIVERS = Registry(
 SIMULATORS = Registry(
     "labpilot.simulators",
     "simulator kind",
-    {kind: f"labpilot.simulators.{kind}_sim" for kind in DRIVERS.builtins},
+    {
+        **{kind: f"labpilot.simulators.{kind}_sim" for kind in ("sputter", "magnetometer", "tensile", "dsc", "robot", "xrd")},
+        "folder": "labpilot.simulators.folder_sim",
+    },
 )
 
 
@@ -93,19 +98,28 @@ def driver_class(kind: str) -> type:
     return DRIVERS.load(kind)
 
 
-def role(kind: str) -> str:
+def configured_class(kind: str, options: Mapping[str, Any] | None = None) -> type:
+    """The driver class describing an instrument of ``kind`` with ``options`` (a generic driver's role,
+    scalars and limits come from its options; ``ValueError`` naming a bad option)."""
+    return driver_class(kind).for_options(options or {})
+
+
+def role(kind: str, options: Mapping[str, Any] | None = None) -> str:
     """``"synthesize"`` or ``"measure"``: what an instrument of ``kind`` does in the loop."""
-    return driver_class(kind).role
+    return configured_class(kind, options).role
 
 
-def measured_scalars(kind: str) -> dict[str, str]:
+def measured_scalars(kind: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The scalars an instrument of ``kind`` measures, with their units (empty for a synthesizer)."""
-    return dict(driver_class(kind).scalars)
+    return dict(configured_class(kind, options).scalars)
 
 
 def synthesizer_kinds() -> tuple[str, ...]:
-    """The kinds whose role is to make samples."""
-    return tuple(k for k in instrument_kinds() if role(k) == "synthesize")
+    """The kinds whose role is to make samples (a generic kind whose role is an option counts too)."""
+    def can_make(cls: Any) -> bool:
+        return cls.role == "synthesize" or "role" in getattr(cls, "Options").model_fields
+
+    return tuple(k for k in instrument_kinds() if can_make(driver_class(k)))
 
 
 def axis_arrays() -> frozenset[str]:
@@ -118,6 +132,7 @@ __all__ = [
     "Registry",
     "SIMULATORS",
     "axis_arrays",
+    "configured_class",
     "driver_class",
     "instrument_kinds",
     "measured_scalars",
