@@ -49,7 +49,7 @@ def check_address(address: str) -> str:
 
     if any(ch.isspace() or not ch.isprintable() for ch in address):
         raise ValueError(f"{address!r} contains whitespace or control characters")
-    if "::" in address and "://" not in address:
+    if "://" not in address and ("::" in address or re.match(r"(?i)(ASRL|TCPIP|GPIB|USB)", address)):
         return _check_visa(address)
     if "://" not in address:
         if address.startswith("/") or re.fullmatch(r"COM[0-9]{1,3}", address):

@@ -173,7 +173,8 @@ def parse_options(options: Mapping[str, Any] | None) -> ScpiOptions:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown option (check its spelling)"
-            problems.append(f"options.{where}: {msg}" if where else f"options: {msg}")
+            # a model-level message starts with the option's own path (``start[5]: ...``)
+            problems.append(f"options.{where}: {msg}" if where else f"options.{msg}")
         raise ValueError("; ".join(problems)) from None
 
 

@@ -91,12 +91,12 @@ def test_a_whole_deposition_then_a_measurement_over_pyvisa(tmp_path) -> None:
             assert status.startswith("DONE,")
             sample = status.split(",")[1]
             mag.write(f"MEAS:START m-1,{sample}")
-            mag.write("MEAS:START m-2,NO-SUCH-SAMPLE")
-            assert mag.query("SYST:ERR?").startswith("301,")
             while (status := mag.query("MEAS:STAT? m-1")).startswith("RUNNING"):
                 pass
             assert status == f"DONE,{sample}"
             assert float(mag.query("MEAS:RES? m-1")) > 0
+            mag.write("MEAS:START m-2,NO-SUCH-SAMPLE")
+            assert mag.query("SYST:ERR?").startswith("301,")
         finally:
             dep.close()
             mag.close()
