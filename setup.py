@@ -12,7 +12,7 @@ from setuptools import find_packages, setup
 
 FOLDERS = ("agent", "drivers", "planners", "protocols", "simulators")
 
-packages = ["labpilot"]
+packages = ["labpilot", *find_packages(include=["labpilot.*"])]  # labpilot.testing, the driver authors' toolkit
 package_dir = {"labpilot": "labpilot"}
 for folder in FOLDERS:
     for pkg in find_packages(include=[folder, f"{folder}.*"]):

@@ -43,12 +43,38 @@ class CampaignError(ConfigurationError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
+class OptionsError(ConfigurationError):
+    """A driver's options table is invalid; ``problems`` lists (option name, reason)."""
+
+    def __init__(self, owner: str, problems: list[tuple[str, str]]) -> None:
+        self.owner = owner
+        self.problems = problems
+        super().__init__(f"{owner}: invalid options: " + "; ".join(f"options.{p}: {r}" for p, r in problems))
+
+
 class TableError(ConfigurationError):
     """A CSV file that cannot be used, with the file, line and column named."""
 
 
 class UsageError(ConfigurationError):
     """A command-line usage error: printed as one line, exit code 2."""
+
+
+class PluginError(ConfigurationError):
+    """A plugin (an entry point, or a ``module:Class`` a campaign names) that cannot be loaded or used.
+
+    One line: which entry point (group, name, target, distribution) or class
+    path, and the error it raised, never a traceback.
+    """
+
+
+class ConformanceError(PluginError):
+    """A driver class that does not declare or implement what labpilot relies on (``labpilot.testing``)."""
+
+    def __init__(self, driver: str, problems: list[str]) -> None:
+        self.driver = driver
+        self.problems = problems
+        super().__init__(f"{driver} does not conform: " + "; ".join(problems))
 
 
 # --------------------------------------------------------------- instruments

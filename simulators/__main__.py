@@ -1,11 +1,13 @@
 """``python -m labpilot.simulators KIND (--pty | --tcp HOST:PORT | --zmq ENDPOINT | --folder DIR) [...]``: run one simulated instrument.
 
-The first stdout line is the address to connect to: a pty path, a
-``socket://host:port`` URL for serial instruments served over TCP (what a
-serial-to-Ethernet converter looks like), the bound ZeroMQ endpoint, or the
-drop folder of a folder-drop instrument. ``--option KEY=VALUE`` (repeatable)
-passes simulator-specific settings (checked by the simulator module's
-``check_options``).
+KIND is a registered instrument kind (entry-point group
+``labpilot.simulators``, or a driver class naming its ``simulator``) or a
+driver class path ``module:Class``. The first stdout line is the address to
+connect to: a pty path, a ``socket://host:port`` URL for serial instruments
+served over TCP (what a serial-to-Ethernet converter looks like), the bound
+ZeroMQ endpoint, or the drop folder a folder-drop instrument writes into.
+``--option KEY=VALUE`` (repeatable) passes simulator-specific settings
+(checked by the simulator's ``check_options``).
 SIGTERM and SIGINT stop the simulator cleanly.
 """
 
@@ -16,7 +18,8 @@ import signal
 import sys
 from typing import Sequence
 
-from labpilot.registry import SIMULATORS
+from labpilot import registry
+from labpilot.errors import ConfigurationError
 
 
 def _seed(text: str) -> int:
@@ -41,12 +44,13 @@ def _option(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface shared by every simulator."""
     p = argparse.ArgumentParser(prog="python -m labpilot.simulators", description=__doc__)
-    p.add_argument("kind", choices=SIMULATORS.names(), help="instrument to simulate")
+    p.add_argument("kind", help="instrument to simulate: " + ", ".join(registry.SIMULATORS.names())
+                   + ", or a plugin's kind or driver class path")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
     where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
-    where.add_argument("--folder", metavar="DIR", help="drop result files into DIR (a folder-drop instrument)")
+    where.add_argument("--folder", metavar="DIR", help="a folder-drop instrument: write results into DIR")
     p.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                    help="a simulator-specific setting (repeatable)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of noise and fault draws (>= 0)")
@@ -69,7 +73,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     transport = "pty" if args.pty else "tcp" if args.tcp else "folder" if args.folder else "zmq"
-    module = SIMULATORS.load(args.kind)
+    try:
+        module = registry.simulator(args.kind)
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     served = module.TRANSPORTS
     if transport not in served:
         offered = " or ".join(f"--{t}" for t in served)
@@ -139,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    module = SIMULATORS.load(args.kind)
+    module = registry.simulator(args.kind)
     if args.lease:
         watch_lease(args.lease, args.idle_exit)
     try:

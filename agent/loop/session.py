@@ -18,7 +18,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
-from labpilot.agent import preflight
+from labpilot.agent import campaign_checks, preflight
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.loop.run_lock import RunLock
@@ -42,6 +42,10 @@ def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | Non
     or refused with a message naming them, never ignored.
     """
     flags = flags or Flags()
+    try:  # once, up front, resumed or new: what `validate` checks against the drivers and the planner
+        campaign_checks.check(campaign, str(db))
+    except CampaignError as exc:
+        raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     if not Store.is_blank(db):
         try:
             store = Store.open(db)
@@ -60,7 +64,8 @@ def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | Non
     config = apply_flags_new(campaign.model_dump(mode="json"), flags)
     try:
         campaign = parse_campaign(config, str(db))
-        preflight.check(campaign, str(db))  # what `validate` checks beyond the file, before anything is stored
+        # what `validate` checks beyond the file (the clock, the environment), before anything is stored
+        preflight.check(campaign, str(db), declarations=False)
     except CampaignError as exc:
         raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     try:

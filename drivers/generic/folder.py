@@ -210,6 +210,8 @@ class FolderDriver(DriverBase):
     role = "measure"
     Options = FolderOptions
     can_reconcile: ClassVar[bool] = False
+    #: A dry run starts its simulator with ``--folder DIR``.
+    dry_run_transport: ClassVar[str] = "folder"
 
     @classmethod
     def for_options(cls, options: Mapping[str, Any] | None = None) -> type["FolderDriver"]:

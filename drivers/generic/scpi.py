@@ -277,6 +277,22 @@ class ScpiDriver(DriverBase):
             return None
         return StandIn(opts.simulator, "serial")
 
+    @classmethod
+    def accepts(cls, settings: Any, limits: Mapping[str, float]) -> Any:
+        """The declared ``parameters`` (a measurer: none); those its templates use are required, a limit caps each."""
+        from labpilot.drivers.generic.templates import template_fields
+        from labpilot.drivers.params import Accepted, Accepts
+
+        if not isinstance(settings, ScpiOptions) or settings.role != "synthesize":
+            return None
+        used = {f for t in [*settings.start, *settings.finish] for f in template_fields(t)}
+        for q in (settings.wait, settings.sample_id):
+            if q is not None:
+                used.update(template_fields(q.query))
+        return Accepts(tuple(
+            Accepted(name, p.unit, high=limits.get(p.limit) if p.limit else None, required=name in used)
+            for name, p in settings.parameters.items()))
+
     def __init__(self, address: str, **kw: Any) -> None:
         self.opts = parse_options(kw.get("options"))
         for key, value in _declared(self.opts).items():

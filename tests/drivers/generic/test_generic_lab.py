@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from labpilot.agent.campaign import load_campaign, loads_campaign
+from labpilot.agent.campaign_checks import check
 from labpilot.errors import CampaignError
 from labpilot.simulators.ledger import read_ledger
 
@@ -35,14 +36,15 @@ def test_it_uses_only_generic_drivers_and_validates():
     ('baud_rate = 9600', 'baudrate = 9600', "instruments[2](magnetometer): options.baudrate: unknown option"),
     ('"SOUR:POW 3,{ni_power_w:.1f}"', '"SOUR:POW 3,{ni_power:.1f}"', "instruments[0](sputter): options.start[5]: "),
     ('scalars.magnetization = {', 'scalars.magnetisation = {', "objectives[0].name: 'magnetization' is measured by none"),
-    ('max_gun_power_w = 300.0', 'max_power_w = 300.0', "unknown safety limit(s) ['max_power_w']"),
+    ('max_gun_power_w = 300.0', 'max_power_w = 300.0', "instruments[0](sputter).limits.max_power_w: unknown safety limit"),
+    ('name = "ni_power_w"', 'name = "ni_w"', "parameters[2](ni_w).name: the scpi 'sputter' does not accept a parameter 'ni_w'"),
     ('address = "ASRL/dev/ttyUSB1::INSTR"', 'address = "ASRL/dev/ttyUSB1"', "is not a VISA resource string"),
 ])
 def test_mistakes_in_it_are_named(old, new, where):
     text = CAMPAIGN.read_text()
     assert old in text
-    with pytest.raises(CampaignError) as info:
-        loads_campaign(text.replace(old, new, 1), "generic_lab.toml")
+    with pytest.raises(CampaignError) as info:  # what the file says on its own, then against the drivers
+        check(loads_campaign(text.replace(old, new, 1), "generic_lab.toml"), "generic_lab.toml")
     assert where in str(info.value)
 
 
