@@ -15,7 +15,7 @@ from tests.conftest import CAMPAIGNS, REPO
 
 GENERIC = {  # kinds configured in the campaign: their description comes from the options
     "scpi": {"role": "measure", "scalars": {"resistance": {"query": "MEAS:RES?", "unit": "ohm"}}},
-    "folder": {"scalars": {"peak": "deg"}, "arrays": {"two_theta": "deg", "counts": "1"}, "axes": ["two_theta"]},
+    "folder": {"pattern": "{sample_id}.csv", "scalars": {"peak": "deg"}, "arrays": {"two_theta": "deg", "counts": "1"}, "axes": ["two_theta"]},
 }
 OWN = ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
 

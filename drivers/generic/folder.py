@@ -65,7 +65,8 @@ _SAFE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,79}")
 class FolderOptions(DriverOptions):
     """The ``folder`` driver's options: which file, how to read it, what it holds."""
 
-    pattern: str = Field("{sample_id}*", min_length=1)
+    #: The result file's glob below the folder, with ``{sample_id}`` (required: how the instrument names files).
+    pattern: str = Field(min_length=1)
     format: Literal["csv", "xy", "json"] = "csv"
     scalars: dict[str, str] = Field(default_factory=dict)
     arrays: dict[str, str] = Field(default_factory=dict)

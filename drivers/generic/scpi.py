@@ -92,7 +92,8 @@ class ParameterSpec(_Spec):
 class ScpiOptions(DriverOptions):
     """The ``scpi`` driver's options: the line, the handshake, and the command sequences."""
 
-    role: Literal["synthesize", "measure"] = "measure"
+    #: What the instrument does in the loop (required: a generic instrument must say).
+    role: Literal["synthesize", "measure"]
     # -- the line (serial settings apply to ASRL resources only)
     baud_rate: int = Field(9600, gt=0, le=10_000_000)
     data_bits: int = Field(8, ge=5, le=8)

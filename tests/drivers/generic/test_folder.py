@@ -34,20 +34,21 @@ def test_csv_with_metadata_lines():
 
 
 def test_csv_scalar_from_a_one_row_table():
-    opts = parse_options({"format": "csv", "scalars": {"sheet_resistance": "ohm/sq", "thickness_nm": "nm"}})
+    opts = parse_options({"pattern": "{sample_id}.csv", "format": "csv",
+                          "scalars": {"sheet_resistance": "ohm/sq", "thickness_nm": "nm"}})
     scalars, arrays = parse_result("sample,sheet_resistance,thickness_nm\nS1,12.5,+3.1E+01\n", opts, "t.csv")
     assert scalars == {"sheet_resistance": 12.5, "thickness_nm": 31.0} and arrays == {}
 
 
 def test_two_column_xy():
-    opts = parse_options({"format": "xy", "xy_columns": ["two_theta", "counts"], "arrays": {"two_theta": "deg", "counts": "1"},
+    opts = parse_options({"pattern": "{sample_id}.xy", "format": "xy", "xy_columns": ["two_theta", "counts"], "arrays": {"two_theta": "deg", "counts": "1"},
                           "scalars": {"peak_two_theta": "deg"}})
     scalars, arrays = parse_result("# peak_two_theta = 30\n10 1\n20\t3\n30;9\n", opts, "s.xy")
     assert scalars == {"peak_two_theta": 30.0} and arrays["counts"].tolist() == [1.0, 3.0, 9.0]
 
 
 def test_json():
-    opts = parse_options({"format": "json", "scalars": {"peak_two_theta": "deg"}, "arrays": {"counts": "1"}})
+    opts = parse_options({"pattern": "{sample_id}.json", "format": "json", "scalars": {"peak_two_theta": "deg"}, "arrays": {"counts": "1"}})
     scalars, arrays = parse_result(json.dumps({"peak_two_theta": 44, "counts": [1, 2.5]}), opts, "s.json")
     assert scalars == {"peak_two_theta": 44.0} and arrays["counts"].tolist() == [1.0, 2.5]
 
@@ -69,7 +70,8 @@ def test_bad_files_are_named(fmt, text, message):
     ({**XRD, "pattern": "{sample}.csv"}, r"pattern\[0\]: .* uses \{sample\}"),
     ({**XRD, "pattern": "../{sample_id}.csv"}, "must stay inside the drop folder"),
     ({**XRD, "axes": ["theta"]}, r"axes: \['theta'\] are not declared arrays"),
-    ({"format": "csv"}, "at least one scalar or array"),
+    ({"pattern": "{sample_id}.csv", "format": "csv"}, "at least one scalar or array"),
+    ({"format": "csv", "scalars": {"a": "1"}}, r"options.pattern: Field required"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):
