@@ -65,20 +65,26 @@ _SAFE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+\-]{0,79}")
 class FolderOptions(DriverOptions):
     """The ``folder`` driver's options: which file, how to read it, what it holds."""
 
-    #: The result file's glob below the folder, with ``{sample_id}`` (required: how the instrument names files).
     pattern: str = Field(min_length=1)
+    """The result file's glob below the folder, with ``{sample_id}`` (required: how the instrument names files)."""
     format: Literal["csv", "xy", "json"] = "csv"
+    """The result file's format: csv (header row), xy (two numeric columns) or json (an object)."""
     scalars: dict[str, str] = Field(default_factory=dict)
+    """The scalars the file holds, name -> unit (a `# name = value` line, a column's first value, or a JSON key)."""
     arrays: dict[str, str] = Field(default_factory=dict)
+    """The arrays the file holds, name -> unit (columns, or JSON lists)."""
     axes: list[str] = Field(default_factory=list)
-    xy_columns: tuple[str, str] = ("x", "y")
+    """Which of the arrays are an x axis (two_theta), not a signal."""
+    xy_columns: list[str] = Field(default_factory=lambda: ["x", "y"], min_length=2, max_length=2)
+    """The names of an xy file's two columns."""
     delimiter: str = Field(",", min_length=1, max_length=1)
-    #: How long the instrument takes for one sample (its own clock), seconds.
+    """The csv column separator."""
     nominal_s: float = Field(600.0, gt=0, allow_inf_nan=False)
-    #: A file must not change for this long (real seconds) before it is read.
+    """How long the instrument takes for one sample (its own clock), seconds."""
     settle_s: float = Field(0.2, ge=0, allow_inf_nan=False)
-    #: The simulator standing in for the instrument in a dry run.
+    """A file must not change for this long (real seconds) before it is read."""
     simulator: str = "folder"
+    """The simulator standing in for the instrument in a dry run."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "FolderOptions":
@@ -211,6 +217,8 @@ class FolderDriver(DriverBase):
     role = "measure"
     Options = FolderOptions
     can_reconcile: ClassVar[bool] = False
+    #: Role, measured quantities and limits come from the campaign's options (``for_options``), not the class.
+    configured_in_campaign: ClassVar[bool] = True
     #: A dry run starts its simulator with ``--folder DIR``.
     dry_run_transport: ClassVar[str] = "folder"
 

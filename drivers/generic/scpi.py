@@ -92,40 +92,51 @@ class ParameterSpec(_Spec):
 class ScpiOptions(DriverOptions):
     """The ``scpi`` driver's options: the line, the handshake, and the command sequences."""
 
-    #: What the instrument does in the loop (required: a generic instrument must say).
     role: Literal["synthesize", "measure"]
+    """What the instrument does in the loop (required: a generic instrument must say)."""
     # -- the line (serial settings apply to ASRL resources only)
     baud_rate: int = Field(9600, gt=0, le=10_000_000)
+    """Serial line speed (ASRL resources)."""
     data_bits: int = Field(8, ge=5, le=8)
+    """Data bits per character (ASRL)."""
     parity: Literal["none", "odd", "even", "mark", "space"] = "none"
+    """Serial parity (ASRL)."""
     stop_bits: Literal[1, 1.5, 2] = 1
+    """Stop bits (ASRL)."""
     read_termination: str = "\n"
+    """What ends a reply line."""
     write_termination: str = "\n"
-    #: Seconds to wait for one reply (default: the instrument's ``timeout_s``).
+    """What the driver appends to each command."""
     query_timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Seconds to wait for one reply (default: the instrument's ``timeout_s``)."""
     # -- handshake and error handling
     idn_query: str = "*IDN?"
-    #: Text the identity reply must contain (refuses the wrong instrument); case-insensitive.
+    """The identity query sent at connect ("" for none)."""
     idn_contains: str | None = None
-    #: Follow every set-command with ``*OPC?`` and wait for its ``1``.
+    """Text the identity reply must contain (refuses the wrong instrument); case-insensitive."""
     opc: bool = False
-    #: Polled after each command; ``""`` for an instrument without an error queue.
+    """Follow every set-command with ``*OPC?`` and wait for its ``1``."""
     error_query: str = "SYST:ERR?"
-    #: Commands sent once at connect (e.g. ``*CLS``, a remote-mode switch).
+    """Polled after each command; ``""`` for an instrument without an error queue."""
     setup: list[str] = Field(default_factory=list)
+    """Commands sent once at connect (e.g. ``*CLS``, a remote-mode switch)."""
     # -- what a step does
     parameters: dict[str, ParameterSpec] = Field(default_factory=dict)
+    """Synthesizer: the parameters it accepts, each with its unit and the campaign limit that caps it."""
     start: list[str] = Field(default_factory=list)
+    """Commands that start a step, templated ({param}, {command_id}, {sample_id})."""
     wait: WaitSpec | None = None
+    """How to tell the step finished: a query polled until its reply matches `done` (or `failed`)."""
     finish: list[str] = Field(default_factory=list)
-    #: Synthesizer: the query that names the new sample (default: the command id).
+    """Commands sent after the step (even after a failed wait), templated like `start`."""
     sample_id: QuerySpec | None = None
-    #: Measurer: the measured scalars, by name.
+    """Synthesizer: the query that names the new sample (default: the command id)."""
     scalars: dict[str, QuerySpec] = Field(default_factory=dict)
-    #: Commands that bring the instrument to a safe state (``make_safe``).
+    """Measurer: the measured scalars, by name."""
     safe: list[str] = Field(default_factory=list)
-    #: The built-in simulator kind that stands in for this instrument in a dry run.
+    """Commands that bring the instrument to a safe state (``make_safe``)."""
     simulator: str | None = None
+    """The built-in simulator kind that stands in for this instrument in a dry run."""
 
     @model_validator(mode="after")
     def _consistent(self) -> "ScpiOptions":
@@ -261,6 +272,8 @@ class ScpiDriver(DriverBase):
     kind = "scpi"
     Options = ScpiOptions
     can_reconcile: ClassVar[bool] = False
+    #: Role, measured quantities and limits come from the campaign's options (``for_options``), not the class.
+    configured_in_campaign: ClassVar[bool] = True
     #: Parameters a synthesizer accepts, name -> unit (from ``options.parameters``).
     parameters: ClassVar[Mapping[str, str]] = {}
 
