@@ -23,6 +23,8 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 from labpilot.errors import InstrumentError, ProtocolError, ScpiProtocolError, TransportTimeout
 from labpilot.drivers.base import ActionState, DriverBase
+from pydantic import Field
+
 from labpilot.drivers.options import DriverOptions
 
 from labpilot.drivers.serial_transport import SerialTransport
@@ -40,6 +42,8 @@ class ScpiOptions(DriverOptions):
     model: str | None = None
     """A word the ``*IDN?`` model field must contain (default: the driver's own, e.g. ``DSC``);
     set it to accept an instrument whose model name differs."""
+    baud_rate: int = Field(115200, gt=0, le=10_000_000)
+    """Serial line speed (a device path; ignored by a pty or ``socket://``)."""
 
 
 class ScpiInstrument(DriverBase):
@@ -58,8 +62,8 @@ class ScpiInstrument(DriverBase):
     min_poll_s = 0.005
 
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> SerialTransport:
-        baud = int(self.options.get("baud_rate", 115200))
-        return SerialTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, baudrate=baud, name=self.kind)
+        return SerialTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                               baudrate=self.settings.baud_rate, name=self.kind)
 
     def _connected(self, greeting: Identity) -> None:
         self.identity = greeting

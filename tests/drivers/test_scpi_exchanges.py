@@ -58,3 +58,10 @@ def test_old_errors_are_drained_at_connect_not_blamed_on_the_next_command():
         with open_instrument("magnetometer", peer.path, timeout_s=1) as drv:
             drv.make_safe()
         peer.check()
+
+
+def test_the_baud_rate_is_an_option():
+    with ScriptedPeer(greeting(IDN)) as peer:
+        with open_instrument("magnetometer", peer.path, timeout_s=1, options={"baud_rate": 9600}) as drv:
+            assert drv.transport.port.baudrate == 9600
+        peer.check()
