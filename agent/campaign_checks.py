@@ -37,7 +37,7 @@ def problems(c: Campaign) -> Problems:
     classes: dict[int, type] = {}
     for i, inst in enumerate(c.instruments):
         try:
-            classes[i] = registry.driver_class(inst.kind)
+            classes[i] = registry.configured_class(inst.kind, inst.options)  # a generic driver: from its options
         except LabpilotError as exc:
             out.append((f"{_where(i, inst)}.kind", str(exc)))
             continue
@@ -138,7 +138,7 @@ def objective_problems(c: Campaign) -> Problems:
     measured: dict[str, str] = {}
     for inst in c.measurers:
         try:
-            measured.update(registry.measured_scalars(inst.kind))
+            measured.update(registry.measured_scalars(inst.kind, inst.options))
         except LabpilotError:
             continue  # the kind itself is reported
     listing = ", ".join(f"{name} ({unit})" for name, unit in sorted(measured.items())) or "nothing"

@@ -34,6 +34,20 @@ ACTION_STATES = ("unknown", "running", "done", "failed")
 
 
 @dataclass(frozen=True)
+class StandIn:
+    """What stands in for an instrument in a dry run: a simulator kind, how it is reached, extra arguments.
+
+    ``transport`` is ``pty`` or ``tcp`` (a serial simulator), ``zmq``, or
+    ``folder`` (a drop-folder simulator); ``args`` are more
+    ``python -m labpilot.simulators`` arguments (``--option KEY=VALUE``).
+    """
+
+    kind: str
+    transport: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ActionState:
     """What an instrument says of one command id, whatever its wire format."""
 
@@ -67,6 +81,23 @@ class DriverBase:
     can_reconcile: ClassVar[bool] = False
     #: The validated options (an instance of ``Options``).
     settings: DriverOptions
+
+    @classmethod
+    def for_options(cls, options: Mapping[str, Any] | None = None) -> type["DriverBase"]:
+        """The class describing an instrument configured with ``options`` (this class, for most drivers).
+
+        A generic driver (``scpi``, ``folder``) takes its role, measured
+        quantities, accepted parameters and limits from the campaign's
+        options: it returns a subclass carrying them, so whatever reads the
+        class's declarations (the campaign's checks, ``validate``) sees this
+        instrument's. Bad options raise ``ValueError`` naming the option.
+        """
+        return cls
+
+    @classmethod
+    def stand_in(cls, options: Mapping[str, Any] | None = None) -> StandIn | None:
+        """The simulator that stands in for this instrument in a dry run (``None``: the kind's own, by address)."""
+        return None
 
     def __init__(
         self,

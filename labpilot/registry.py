@@ -237,14 +237,20 @@ def simulator(kind: str) -> Any:
     return SIMULATORS.load(target)
 
 
-def role(kind: str) -> str:
+def configured_class(kind: str, options: Mapping[str, Any] | None = None) -> type:
+    """The driver class describing an instrument of ``kind`` with ``options`` (a generic driver's role,
+    scalars and limits come from its options; ``ValueError`` naming a bad option)."""
+    return driver_class(kind).for_options(options or {})
+
+
+def role(kind: str, options: Mapping[str, Any] | None = None) -> str:
     """``"synthesize"`` or ``"measure"``: what an instrument of ``kind`` does in the loop."""
-    return driver_class(kind).role
+    return configured_class(kind, options).role
 
 
-def measured_scalars(kind: str) -> dict[str, str]:
+def measured_scalars(kind: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
     """The scalars an instrument of ``kind`` measures, with their units (empty for a synthesizer)."""
-    return dict(driver_class(kind).scalars)
+    return dict(configured_class(kind, options).scalars)
 
 
 def loadable_driver_classes() -> dict[str, type]:
@@ -264,8 +270,13 @@ def loadable_driver_classes() -> dict[str, type]:
 
 
 def synthesizer_kinds() -> tuple[str, ...]:
-    """The registered kinds whose role is to make samples."""
-    return tuple(k for k, cls in loadable_driver_classes().items() if cls.role == "synthesize")
+    """The registered kinds that make samples (a generic kind whose role is an option counts too)."""
+
+    def can_make(cls: Any) -> bool:
+        options = getattr(cls, "Options", None)
+        return cls.role == "synthesize" or "role" in getattr(options, "model_fields", {})
+
+    return tuple(k for k, cls in loadable_driver_classes().items() if can_make(cls))
 
 
 def axis_arrays() -> frozenset[str]:
@@ -286,6 +297,7 @@ __all__ = [
     "SIMULATORS",
     "axis_arrays",
     "clear_cache",
+    "configured_class",
     "driver_class",
     "instrument_kinds",
     "is_class_path",
