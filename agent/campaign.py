@@ -5,6 +5,10 @@ objectives), how to choose (the planner), with what (the instruments and their
 safety limits) and for how long (the budget). ``load_campaign`` returns a
 validated ``Campaign`` or raises ``CampaignError`` listing every problem with
 its field path, so ``labpilot validate`` can print them all at once.
+
+What depends on the installed drivers and planners (instrument and planner
+options, limit names, objectives, the synthesizer's parameters) is checked
+against their declarations in ``agent/campaign_checks.py``.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def check_address(address: str) -> str:
 
     if any(ch.isspace() or not ch.isprintable() for ch in address):
         raise ValueError(f"{address!r} contains whitespace or control characters")
+    if "://" not in address and ("::" in address or re.match(r"(?i)(ASRL|TCPIP|GPIB|USB)", address)):
+        return _check_visa(address)
     if "://" not in address:
         if address.startswith("/") or re.fullmatch(r"COM[0-9]{1,3}", address):
             return address
@@ -77,6 +83,23 @@ def check_address(address: str) -> str:
         label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
         if len(host) > 253 or not re.fullmatch(rf"{label}(\.{label})*", host):
             raise ValueError(f"{address!r}: {host!r} is not a host name or an IP address") from None
+    return address
+
+
+_VISA_RE = r"(?i)(ASRL[^:]+::INSTR|TCPIP\d*::[^:]+::\d{1,5}::SOCKET|TCPIP\d*::[^:]+(::[^:]+)?::INSTR|USB\d*::.+::INSTR|GPIB\d*::\d+(::\d+)?::INSTR)"
+
+
+def _check_visa(address: str) -> str:
+    """A VISA resource string (``ASRL/dev/ttyUSB0::INSTR``, ``TCPIP::HOST::PORT::SOCKET``), or ``ValueError``."""
+    import re
+
+    if not re.fullmatch(_VISA_RE, address):
+        raise ValueError(f"{address!r} is not a VISA resource string (ASRL/dev/ttyUSB0::INSTR, "
+                         "TCPIP::HOST::PORT::SOCKET, TCPIP::HOST::INSTR, USB0::...::INSTR, GPIB0::N::INSTR)")
+    if address.upper().startswith("TCPIP") and address.upper().endswith("::SOCKET"):
+        port = address.split("::")[2]
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"{address!r}: port {port} is not in 1..65535")
     return address
 
 
@@ -179,18 +202,33 @@ class InstrumentSpec(Strict):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
-        if v not in registry.DRIVERS:
-            raise ValueError(f"unknown instrument kind {v!r}; known kinds: {', '.join(registry.instrument_kinds())}")
+        """A registered kind or a ``module:Class`` path, whose driver class loads (else the reason, one line)."""
+        registry.driver_class(v)  # ConfigurationError (a ValueError): unknown, fails to import, not a driver
         return v
+
+    @model_validator(mode="after")
+    def _configured(self) -> "InstrumentSpec":
+        # A generic driver (scpi, folder) describes itself from its options: check them here, named by field.
+        registry.configured_class(self.kind, self.options)
+        return self
 
     @property
     def role(self) -> str:
-        """``synthesize`` or ``measure``, as the kind's driver declares."""
-        return registry.role(self.kind)
+        """``synthesize`` or ``measure``, as the kind's driver declares (a generic driver: its options)."""
+        return registry.role(self.kind, self.options)
 
     @property
     def transport(self) -> str:
-        return "zmq" if self.address.startswith(("tcp://", "ipc://")) else "serial"
+        """``zmq``, ``tcp`` (a VISA TCPIP socket), ``serial``, or what the driver class declares as
+        ``dry_run_transport`` (e.g. ``folder``)."""
+        declared = getattr(registry.driver_class(self.kind), "dry_run_transport", None)
+        if isinstance(declared, str) and declared:
+            return declared
+        if self.address.startswith(("tcp://", "ipc://")):
+            return "zmq"
+        if self.address.upper().startswith("TCPIP") and self.address.upper().endswith("::SOCKET"):
+            return "tcp"
+        return "serial"
 
 
 class SupervisionSpec(Strict):
@@ -309,14 +347,6 @@ class Campaign(Strict):
         inst_names = [i.name for i in self.instruments]
         if len(set(inst_names)) != len(inst_names):
             raise ValueError(f"instruments: duplicate names {inst_names}")
-        for i, inst in enumerate(self.instruments):
-            known = _known_limits(inst.kind)
-            unknown = sorted(set(inst.limits) - set(known))
-            if unknown:
-                raise ValueError(
-                    f"instruments[{i}]({inst.name}).limits: unknown safety limit(s) {unknown} for a {inst.kind}; "
-                    f"its driver enforces {list(known)} (a limit that is not enforced would be unsafe)"
-                )
         synth = [i for i in self.instruments if i.role == "synthesize"]
         if len(synth) != 1:
             raise ValueError(
@@ -325,13 +355,6 @@ class Campaign(Strict):
             )
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
-        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind)}
-        for j, o in enumerate(self.objectives):
-            if o.name not in measurable:
-                raise ValueError(
-                    f"objectives[{j}].name: {o.name!r} is measured by none of the instruments "
-                    f"(they measure {sorted(measurable)})"
-                )
         if self.initial_design > self.budget.max_experiments:
             raise ValueError(
                 f"initial_design ({self.initial_design}) exceeds budget.max_experiments "
@@ -362,11 +385,6 @@ class Campaign(Strict):
 
     def planner_objectives(self) -> list[Objective]:
         return [Objective(o.name, o.direction, o.low, o.high) for o in self.objectives]
-
-
-def _known_limits(kind: str) -> tuple[str, ...]:
-    """The safety limits the driver of ``kind`` enforces."""
-    return tuple(registry.driver_class(kind).known_limits)
 
 
 def _loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
@@ -404,8 +422,15 @@ def parse_campaign(data: dict[str, Any], source: str = "<campaign>") -> Campaign
 
 
 def load_campaign(path: str | Path) -> Campaign:
-    """Read and validate a campaign file."""
+    """Read and validate a campaign file.
+
+    The file's folder joins the import path (here and, through
+    ``PYTHONPATH``, in the simulators a dry run starts), so a campaign may name
+    an instrument kind ``mylab.probe:FourPointProbe`` whose ``mylab/`` sits
+    next to it, without packaging it.
+    """
     path = Path(path)
+    add_import_path(path.resolve().parent)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -422,3 +447,16 @@ def loads_campaign(text: str, source: str = "<campaign>") -> Campaign:
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(source, [("(toml)", f"not valid TOML: {exc}")]) from None
     return parse_campaign(data, source)
+
+
+def add_import_path(folder: Path) -> None:
+    """Make modules in ``folder`` importable here and in child processes (appended: never shadows a package)."""
+    import os
+    import sys
+
+    entry = str(folder)
+    if entry not in sys.path:
+        sys.path.append(entry)
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if entry not in current:
+        os.environ["PYTHONPATH"] = os.pathsep.join([*current, entry])

@@ -23,13 +23,28 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping, TypeVar
 
-from labpilot.drivers.options import DriverOptions
+from labpilot.drivers.options import DriverOptions, parse_options
+from labpilot.drivers.params import Accepts, LimitedOption
 from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
 
 T = TypeVar("T")
 
 #: The states of an action known by its command id.
 ACTION_STATES = ("unknown", "running", "done", "failed")
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """What stands in for an instrument in a dry run: a simulator kind, how it is reached, extra arguments.
+
+    ``transport`` is ``pty`` or ``tcp`` (a serial simulator), ``zmq``, or
+    ``folder`` (a drop-folder simulator); ``args`` are more
+    ``python -m labpilot.simulators`` arguments (``--option KEY=VALUE``).
+    """
+
+    kind: str
+    transport: str
+    args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,25 @@ class DriverBase:
     #: (``command_outcome``). A driver that does not declare it is assumed unable:
     #: recovery then never resends blindly but asks an operator.
     can_reconcile: ClassVar[bool] = False
+    #: The validated options (an instance of ``Options``).
+    settings: DriverOptions
+
+    @classmethod
+    def for_options(cls, options: Mapping[str, Any] | None = None) -> type["DriverBase"]:
+        """The class describing an instrument configured with ``options`` (this class, for most drivers).
+
+        A generic driver (``scpi``, ``folder``) takes its role, measured
+        quantities, accepted parameters and limits from the campaign's
+        options: it returns a subclass carrying them, so whatever reads the
+        class's declarations (the campaign's checks, ``validate``) sees this
+        instrument's. Bad options raise ``ValueError`` naming the option.
+        """
+        return cls
+
+    @classmethod
+    def stand_in(cls, options: Mapping[str, Any] | None = None) -> StandIn | None:
+        """The simulator that stands in for this instrument in a dry run (``None``: the kind's own, by address)."""
+        return None
 
     def __init__(
         self,
@@ -77,17 +111,59 @@ class DriverBase:
         self.address = address
         self.limits = self._check_limits(limits or {})
         self.options = dict(options or {})
-        self.speed = float(self.options.get("speed", 1.0))
-        if not self.speed > 0 or not math.isfinite(self.speed):
-            raise ValueError(f"options['speed'] must be a positive number, got {self.speed!r}")
+        #: The options, validated once by the class's ``Options`` model (an ``OptionsError`` names a bad one).
+        self.settings = parse_options(self.Options, self.options, self.kind)
+        self.speed = self.settings.speed
         self.timeout_s = float(timeout_s)
         self.transport = self._open_transport(
-            address, timeout_s=timeout_s, retries=retries, backoff_s=float(self.options.get("backoff_s", 0.05)))
+            address, timeout_s=timeout_s, retries=retries, backoff_s=self.settings.backoff_s)
         try:
             self._connected(self._handshake())
         except BaseException:
             self.transport.close()
             raise
+
+    # -- self-description ---------------------------------------------------------
+    @classmethod
+    def accepts(cls, settings: DriverOptions, limits: Mapping[str, float]) -> Accepts | None:
+        """The parameters a synthesizer takes under these options and limits (None: a measurer takes none)."""
+        return None
+
+    @classmethod
+    def limited_options(cls, settings: DriverOptions) -> list[LimitedOption]:
+        """Option values that safety limits cap (checked before an action, and by ``labpilot validate``)."""
+        return []
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """Everything this driver declares, JSON-ready (what ``labpilot plugins`` lists)."""
+        from dataclasses import asdict
+
+        from pydantic import ValidationError
+
+        from labpilot.drivers.options import describe_options
+
+        try:
+            accepts = cls.accepts(cls.Options(), {})
+        except ValidationError:  # options without defaults: nothing to describe without a campaign
+            accepts = None
+        return {
+            "kind": cls.kind,
+            "role": cls.role,
+            "scalars": dict(cls.scalars),
+            "arrays": dict(cls.arrays),
+            "axes": list(cls.axes),
+            "limits": list(cls.known_limits),
+            "options": describe_options(cls.Options),
+            "can_reconcile": cls.can_reconcile,
+            "accepts": None if accepts is None else {
+                "params": [asdict(p) for p in accepts.params], "fractions": list(accepts.fractions)},
+        }
+
+    def check_limited_options(self) -> None:
+        """Raise ``SafetyLimitError`` if an option value exceeds the limit that caps it."""
+        for item in self.limited_options(self.settings):
+            self.check_limit(item.limit, item.value, item.what)
 
     # -- hooks for the protocol bases ------------------------------------------
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> Any:
@@ -173,7 +249,7 @@ class DriverBase:
     ) -> ActionState:
         """Poll ``status`` until the action is done; failed, forgotten or late raise ``DriverError``s."""
         limit = self.wait_limit_s(nominal_s)
-        poll = float(self.options.get("poll_s", min(1.0, max(self.min_poll_s, nominal_s / self.speed / 50.0))))
+        poll = self.settings.poll_s or min(1.0, max(self.min_poll_s, nominal_s / self.speed / 50.0))
         deadline = time.monotonic() + limit
         st = first or status()
         while True:

@@ -216,13 +216,10 @@ def _trial(table: BacktestTable, space: Space, i: int) -> Trial:
 
 def check_planner(table: BacktestTable, planner: str) -> None:
     """Refuse a planner that cannot run on this table (e.g. ``used`` without measured descriptors)."""
-    from labpilot.planners.base import REGISTRY
-    from labpilot.planners.catalog import load_planner_module
+    from labpilot.planners.base import planner_class
 
-    if planner not in REGISTRY:
-        load_planner_module(planner)
-    cls = REGISTRY.get(planner)
-    if cls is not None and getattr(cls, "needs_measured", False) and table.measured is None:
+    cls = planner_class(planner)  # an unknown name: a PlannerError listing the known ones
+    if getattr(cls, "needs_measured", False) and table.measured is None:
         raise PlannerError(
             f"planner {planner!r} models measured descriptors (e.g. an XRD pattern per sample), and this table has "
             "none: name the measured columns with --measured (measured=...); it would otherwise only pick at random"
@@ -288,8 +285,7 @@ def run_backtest(
     a stream prints there; None or False prints nothing. ``priors`` go to the
     planners that use them.
     """
-    from labpilot.planners.base import REGISTRY
-    from labpilot.planners.catalog import load_planner_module
+    from labpilot.planners.base import planner_class
 
     stream = sys.stderr if progress is True else (progress or None)
     n = len(table.y)
@@ -305,8 +301,7 @@ def run_backtest(
         check_planner(table, name)
     uses: dict[str, bool] = {}
     for name in planners:
-        load_planner_module(name)
-        uses[name] = bool(priors) and getattr(REGISTRY.get(name), "accepts_priors", False)
+        uses[name] = bool(priors) and getattr(planner_class(name), "accepts_priors", False)
     if priors and not any(uses.values()):
         raise PlannerError(f"none of the planners {list(planners)} uses prior data; add 'bo' or drop the priors")
     top = table.top_mask()

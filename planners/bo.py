@@ -40,6 +40,7 @@ from labpilot.planners.analytic import log_ei, ucb
 from labpilot.planners.base import register
 from labpilot.planners import transfer
 from labpilot.planners.gp import DTYPE, loo_rmse, posterior_mean_std
+from labpilot.planners.options import BoOptions
 from labpilot.planners.gp_planner import GPPlanner
 from labpilot.planners.pool_batch import ScoreFn
 from labpilot.planners.prior import PriorData
@@ -49,6 +50,8 @@ from labpilot.planners.space import Objective, Space
 @register
 class BoPlanner(GPPlanner):
     """Maximize (or minimize) one objective with a GP and log-EI or UCB."""
+
+    Options = BoOptions
 
     name = "bo"
     accepts_priors = True

@@ -13,26 +13,44 @@ from labpilot.registry import DRIVERS, SIMULATORS, Registry
 from tests.conftest import CAMPAIGNS, REPO
 
 
+GENERIC = {  # kinds configured in the campaign: their description comes from the options
+    "scpi": {"role": "measure", "scalars": {"resistance": {"query": "MEAS:RES?", "unit": "ohm"}}},
+    "folder": {"pattern": "{sample_id}.csv", "scalars": {"peak": "deg"}, "arrays": {"two_theta": "deg", "counts": "1"}, "axes": ["two_theta"]},
+}
+OWN = ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
+
+
+def _own(table: Registry) -> tuple[str, ...]:
+    """The names labpilot itself registers (an installed plugin may add more)."""
+    return tuple(sorted(n for n, e in table.entries().items() if e.distribution.split()[0] == "labpilot"))
+
+
 def test_every_kind_has_a_driver_and_a_simulator_that_agree() -> None:
-    assert DRIVERS.names() == SIMULATORS.names() == ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
-    for kind in registry.instrument_kinds():
+    assert _own(DRIVERS) == tuple(sorted((*OWN, "scpi", "folder")))
+    assert _own(SIMULATORS) == tuple(sorted((*OWN, "folder")))  # scpi: a built-in simulator stands in
+    for kind in OWN:
         cls = registry.driver_class(kind)
         assert cls.kind == kind and cls.role in ("synthesize", "measure")
         assert set(cls.axes) <= set(cls.arrays)  # an axis is one of the arrays it measures
         assert (cls.role == "measure") == bool(cls.scalars)  # a measurer measures something
         transports = SIMULATORS.load(kind).TRANSPORTS
         assert transports == (("zmq",) if cls.__module__.endswith(("robot", "xrd")) else ("pty", "tcp"))
+    for kind, options in GENERIC.items():
+        cls = registry.configured_class(kind, options)
+        assert cls.kind == kind and cls.role == "measure" and cls.scalars and set(cls.axes) <= set(cls.arrays)
+        stand_in = registry.driver_class(kind).stand_in(options)
+        assert stand_in is None or stand_in.kind in SIMULATORS
 
 
 def test_roles_scalars_and_axes_are_derived_from_the_drivers() -> None:
-    assert registry.synthesizer_kinds() == ("robot", "sputter")
+    assert registry.synthesizer_kinds() == ("robot", "scpi", "sputter")  # scpi: when its options say so
     assert registry.measured_scalars("tensile") == {"tensile_modulus": "MPa", "impact_strength": "kJ/m²"}
     assert registry.measured_scalars("sputter") == {}
     assert registry.axis_arrays() == {"two_theta", "temperature"}
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown instrument kind 'laser'; known kinds: dsc, magnetometer,"):
+    with pytest.raises(ConfigurationError, match=r"unknown instrument kind 'laser'; known kinds: dsc, folder, magnetometer,"):
         registry.driver_class("laser")
     assert "laser" not in DRIVERS and "xrd" in DRIVERS
 

@@ -49,6 +49,8 @@ class ControlRequest(Strict):
 
     v: Literal[1] = PROTOCOL_VERSION
     token: str | None = None
+    #: Who sends it (``cli:alice@lab-pc``, ``web:bob@10.0.0.9``): journaled with the command.
+    actor: Annotated[str, Field(max_length=200)] | None = None
     cmd: str
     args: CommandArgs
 
@@ -154,11 +156,15 @@ def decode_request(raw: bytes) -> ControlRequest:
     return validate_request(decode_json_object(raw))
 
 
-def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None = None) -> ControlRequest:
+def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None = None,
+                 actor: str | None = None) -> ControlRequest:
     """Build (and validate) a request, as the client does before sending it."""
     if cmd not in REQUEST_TYPES:
         raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMAND_NAMES)}")
-    return validate_request({"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token})
+    obj = {"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token}
+    if actor is not None:
+        obj["actor"] = actor
+    return validate_request(obj)
 
 
 def encode_request(request: ControlRequest) -> bytes:
@@ -193,8 +199,8 @@ def parse_value(text: str) -> int | float | str:
     return text
 
 
-def parse_set_args(items: list[str]) -> dict[str, int | float | str]:
-    """Parse the CLI's ``--set NAME=VALUE`` items into override values.
+def parse_set_args(items: list[str], flag: str = "--set") -> dict[str, int | float | str]:
+    """Parse the CLI's ``--set NAME=VALUE`` items (or another ``flag``'s) into values.
 
     Numbers become ``int``/``float``; other values stay strings (categorical
     levels such as ``Fe``). Raises ``ValueError`` naming the offending item.
@@ -202,23 +208,23 @@ def parse_set_args(items: list[str]) -> dict[str, int | float | str]:
     values: dict[str, int | float | str] = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--set item {item!r} must look like NAME=VALUE")
+            raise ValueError(f"{flag} item {item!r} must look like NAME=VALUE")
         name, _, raw = item.partition("=")
         name, raw = name.strip(), raw.strip()
         if not name:
-            raise ValueError(f"--set item {item!r} has no NAME before '='")
+            raise ValueError(f"{flag} item {item!r} has no NAME before '='")
         if not _NAME_RE.match(name):
             raise ValueError(
-                f"--set item {item!r}: parameter name {name!r} may use only letters, digits, '_', '.', '-'"
+                f"{flag} item {item!r}: parameter name {name!r} may use only letters, digits, '_', '.', '-'"
             )
         if not raw:
-            raise ValueError(f"--set item {item!r} has no VALUE after '='")
+            raise ValueError(f"{flag} item {item!r} has no VALUE after '='")
         if name in values:
-            raise ValueError(f"--set gives parameter {name!r} twice")
+            raise ValueError(f"{flag} gives parameter {name!r} twice")
         try:
             values[name] = parse_value(raw)
         except ValueError as exc:
-            raise ValueError(f"--set item {item!r}: {exc}") from None
+            raise ValueError(f"{flag} item {item!r}: {exc}") from None
     if not values:
-        raise ValueError("no --set NAME=VALUE given")
+        raise ValueError(f"no {flag} NAME=VALUE given")
     return values

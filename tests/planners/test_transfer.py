@@ -159,4 +159,5 @@ def test_campaign_prior_entries_are_checked_by_validate(tmp_path, monkeypatch):
     assert not [p for p in preflight(good) if p[0].startswith("prior") or p[0].startswith("planner")]
     refused = loads_campaign(text.replace('name = "bo"', 'name = "random"').replace('acquisition = "qlognei"', "")
                              + '\n[[prior]]\nsource = "old.csv"\ncolumns = { M = "magnetization" }\n')
-    assert ("planner.name", "planner 'random' does not use prior data; drop the priors or use bo") in preflight(refused)
+    assert ("planner.name", "planner 'random' does not use prior data; drop the [[prior]] entries or use bo") \
+        in preflight(refused)
