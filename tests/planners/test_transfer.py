@@ -138,12 +138,25 @@ def test_zscore_of_a_constant_column_is_zero():
     np.testing.assert_array_equal(zscore(np.array([2.0, 2.0, 2.0])), [0.0, 0.0, 0.0])
 
 
-@pytest.mark.parametrize("name, expected", [("logei", "logei"), ("qlognei", "logei"), ("UCB", "ucb"), ("qucb", "ucb")])
+@pytest.mark.parametrize("name, expected", [("logei", "logei"), ("qlognei", "logei"), ("ucb", "ucb"), ("qucb", "ucb")])
 def test_one_acquisition_vocabulary(name, expected):
     assert canonical("bo", name) == expected
     space = Space((ContinuousParam("a", 0, 1), ContinuousParam("b", 0, 1)))
     assert make_planner("bo", space, [Objective("y")], options={"acquisition": name}).opts["acquisition"] == expected
     assert make_planner("ae-bo", space, [Objective("y")], options={"acquisition": name}).acquisition == expected
+
+
+def test_options_spell_acquisitions_exactly_and_check_the_transfer_rule():
+    space = Space((ContinuousParam("a", 0, 1), ContinuousParam("b", 0, 1)))
+    for planner in ("bo", "ae-bo"):  # the option models are strict: one spelling per name or alias
+        with pytest.raises(PlannerError, match=r"planner\.options\.acquisition: must be 'logei', 'ucb'"):
+            make_planner(planner, space, [Objective("y")], options={"acquisition": "UCB"})
+    with pytest.raises(PlannerError, match=r"planner\.options\.transfer_margin"):
+        make_planner("bo", space, [Objective("y")], options={"transfer_margin": 1.0})
+    with pytest.raises(PlannerError, match=r"planner\.options\.transfer_min_target"):
+        make_planner("bo", space, [Objective("y")], options={"transfer_min_target": 2})
+    bo = make_planner("bo", space, [Objective("y")], options={"transfer_min_correlation": -1, "transfer_max_prior": 50})
+    assert bo.opts["transfer_min_correlation"] == -1 and bo.opts["transfer_max_prior"] == 50
 
 
 def test_campaign_prior_entries_are_checked_by_validate(tmp_path, monkeypatch):
