@@ -23,6 +23,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from labpilot import registry
 from labpilot.errors import CampaignError
 from labpilot.protocols.strict import Strict
+from labpilot.planners.prior import PriorSpec
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
 
 #: Largest magnitude a bound may have: beyond it no quantity is physical, and
@@ -320,6 +321,8 @@ class Campaign(Strict):
     faults: FaultPolicySpec = Field(default_factory=FaultPolicySpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
     notify: NotifySpec = Field(default_factory=NotifySpec)
+    #: Prior data for transfer learning (``[[prior]]``; ``planners/prior.py``), checked by ``labpilot validate``.
+    prior: list[PriorSpec] = Field(default_factory=list, max_length=20)
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":

@@ -4,7 +4,8 @@
 these checks ask the installed code: the planner's name and its typed
 ``Options``, each instrument's ``Options`` model, the safety limits its
 driver enforces and the option values those limits cap, the quantities the
-measuring instruments declare, and the parameters the synthesizer accepts.
+measuring instruments declare, the parameters the synthesizer accepts, and
+the ``[[prior]]`` data (readable, columns mapped, every parameter covered).
 Every problem names its field (``planner.options.aquisition``,
 ``instruments[1](xrd).options.target``), so ``labpilot validate`` prints
 what to edit.
@@ -33,7 +34,7 @@ _TOTAL_TOLERANCE = 1e-9
 
 def problems(c: Campaign) -> Problems:
     """Every problem found, as (field path, reason); empty when the campaign fits the installed code."""
-    out: Problems = planner_problems(c)
+    out: Problems = planner_problems(c) + prior_problems(c)
     classes: dict[int, type] = {}
     for i, inst in enumerate(c.instruments):
         try:
@@ -82,7 +83,42 @@ def planner_problems(c: Campaign) -> Problems:
         named = [k for k in spec.options if k in str(exc)]
         where = f"planner.options.{named[0]}" if named else "planner"
         return [(where, f"planner {spec.name!r} cannot run this campaign: {exc}")]
+    if c.prior and not getattr(cls, "accepts_priors", False):
+        from labpilot.planners.base import prior_planners
+
+        return [("planner.name", f"planner {spec.name!r} does not use prior data; drop the [[prior]] entries "
+                                 f"or use {', '.join(prior_planners())}")]
     return []
+
+
+# ------------------------------------------------------------------ priors
+
+
+def prior_problems(c: Campaign) -> Problems:
+    """Each ``[[prior]]`` entry readable, its columns present, every parameter and objective covered, names unique.
+
+    The same loader the runner uses (``planners.prior.load_prior``), so an
+    entry validate accepts is one ``run`` can read; each problem names
+    ``prior[i](name).KEY``.
+    """
+    if not c.prior:
+        return []
+    from labpilot.errors import PriorError
+    from labpilot.planners.prior import load_prior
+
+    out: Problems = []
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(c.prior):
+        try:
+            data = load_prior(spec, c.space(), c.planner_objectives(), i)
+        except PriorError as exc:
+            out.append((exc.field, exc.reason))
+            continue
+        if data.name in seen:
+            out.append((f"prior[{i}].name", f"two prior entries are called {data.name!r} (also prior[{seen[data.name]}]); "
+                                            "give each its own name"))
+        seen.setdefault(data.name, i)
+    return out
 
 
 # ------------------------------------------------------------------ instruments

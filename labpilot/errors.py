@@ -62,6 +62,20 @@ class UsageError(ConfigurationError):
     """A command-line usage error: printed as one line, exit code 2."""
 
 
+class PriorError(ConfigurationError):
+    """Prior data (``[[prior]]``, ``--prior``) that cannot be used; ``field`` names the entry and its key.
+
+    ``field`` is a path like ``prior[0](old run).columns``; the message says
+    what is wrong (a missing file, a column the source lacks, a parameter no
+    column covers).
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
 class PluginError(ConfigurationError):
     """A plugin (an entry point, or a ``module:Class`` a campaign names) that cannot be loaded or used.
 

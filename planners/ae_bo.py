@@ -28,7 +28,8 @@ What it does, step by step:
    standardized outcomes) maps latent coordinates of the completed trials to
    the objective; every unused candidate is scored by log expected improvement
    (``acquisition="logei"``, over the best posterior mean at a measured point,
-   which is robust to noise) or UCB (``acquisition="ucb"``, ``beta``).
+   which is robust to noise) or UCB (``acquisition="ucb"``, ``beta``); the
+   names are ``planners.acquisitions``' one vocabulary, shared with ``bo``.
 5. **Proposals are real candidates.** Because the whole candidate set is
    scored in the latent space, the chosen latent point *is* a real unmeasured
    candidate (the nearest one, at distance zero): no decoding of an abstract
@@ -50,6 +51,7 @@ import numpy as np
 import torch
 
 from labpilot.errors import PlannerError
+from labpilot.planners.acquisitions import canonical
 from labpilot.planners.analytic import log_ei, ucb
 from labpilot.planners.autoencoder import LATENT_RANGE, TrainedAutoencoder, fit_autoencoder
 from labpilot.planners.base import Planner, Proposal, Trial, register
@@ -96,9 +98,7 @@ class AEBOPlanner(Planner):
             len(p.choices) - 1 for p in space.params if isinstance(p, CategoricalParam))
         #: No autoencoder: the GP works on the unit-scaled parameters (see the module docstring).
         self.direct = self.latent_dim == "auto" and self.free_params <= hi
-        self.acquisition = options.get("acquisition", "logei")
-        if self.acquisition not in ("logei", "ucb"):
-            raise PlannerError(f"ae-bo: acquisition must be 'logei' or 'ucb', got {self.acquisition!r}")
+        self.acquisition = canonical("ae-bo", options.get("acquisition", "logei"))
         self.beta = float(options.get("beta", 4.0))
         self.n_candidates = int(options.get("n_candidates", 20_000))
         self.ae_steps = int(options.get("ae_steps", 1500))

@@ -8,8 +8,21 @@ how fast a planner finds the table's best rows.
 * **Table.** CSV with or without a UTF-8 byte-order mark, with or without a
   header (``header=False``; name columns with ``columns``). The objective is a
   column name, or a 0-based column index. Inputs default to every other
-  numeric column. Rows with identical inputs are merged into one candidate
-  whose objective is their mean (a planner cannot tell them apart).
+  numeric column plus every text column with repeated values (a
+  **categorical** input such as a solvent: one-hot in the GP); a text column
+  whose values are (almost) all distinct looks like an id or a name and is
+  left out with a warning. Rows with identical inputs are merged into one
+  candidate whose objective is their mean (a planner cannot tell them apart).
+  A header whose cells are all numbers is probably a first data row: a
+  warning says so (``header=False``).
+* **Measured descriptors.** ``measured`` names columns (``fnmatch`` patterns
+  allowed, e.g. ``xrd_*``) that were measured on each row, not chosen: they are
+  not inputs, and each picked row's values reach the planner as
+  ``Trial.measured["measured"]`` (merged rows: their mean). A planner that
+  models measured descriptors (``used``, ``boed``) is refused without them,
+  never run on random picks.
+* **Priors.** ``priors`` (``planners.prior.PriorData``) go to the planners
+  that use them (``bo``); the result says which did.
 * **Top rows.** The best ``ceil(5 %)`` of the merged rows (ties at the cut are
   all included).
 * **Simulation.** For each planner and repeat ``r``: the same ``initial``
@@ -17,7 +30,11 @@ how fast a planner finds the table's best rows.
   one proposal at a time until ``budget`` experiments (the initial ones
   included); the planner's seed is ``seed + r``.
 * **Scores.** ``top_fraction[i]``: mean over repeats of the fraction of the
-  top rows found after experiment ``i + 1`` (a list of length ``budget``).
+  top rows found after experiment ``i + 1`` (a list of length ``budget``),
+  ``top_fraction_sd`` its standard deviation over repeats; ``repeats`` lists
+  each replay (rows picked, top rows found, best value, seconds per proposal)
+  so a spread can be reported; ``seconds_per_proposal`` is the mean time of
+  one planner proposal (initial random rows excluded).
   ``enhancement_factor``: ``top_fraction[-1]`` divided by what random
   selection finds in expectation, ``budget / n_rows`` (exact: each top row is
   among ``budget`` uniform draws without replacement with that probability).
@@ -28,7 +45,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TextIO
 
@@ -37,7 +55,7 @@ import numpy as np
 from labpilot.errors import PlannerError, TableError
 from labpilot.planners.base import COMPLETED, Trial, make_planner
 from labpilot.planners.pool import read_table
-from labpilot.planners.space import ContinuousParam, Objective, Space
+from labpilot.planners.space import CategoricalParam, ContinuousParam, Objective, Space
 
 TOP_FRACTION = 0.05
 
@@ -52,12 +70,23 @@ class BacktestTable:
     y: np.ndarray  # (n,) mean objective of each
     objective: Objective
     n_raw: int  # rows before merging duplicates
+    #: input position -> its choices, for categorical inputs (``x`` holds the choice index)
+    categorical: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    #: (n, p) measured descriptors of each merged row, or None
+    measured: np.ndarray | None = None
+    measured_names: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def space(self) -> Space:
-        """The pool space a planner sees: one continuous parameter per input, bounded by the data."""
-        params = tuple(ContinuousParam(n, float(lo), float(hi)) for n, lo, hi in zip(self.inputs, self.x.min(0), self.x.max(0)))
-        return Space(params, pool=self.x)
+        """The pool space a planner sees: a continuous parameter per numeric input (bounded by the data), categoricals as such."""
+        params: list[Any] = []
+        for j, name in enumerate(self.inputs):
+            if j in self.categorical:
+                params.append(CategoricalParam(name, self.categorical[j]))
+            else:
+                params.append(ContinuousParam(name, float(self.x[:, j].min()), float(self.x[:, j].max())))
+        return Space(tuple(params), pool=self.x)
 
     def top_mask(self, fraction: float = TOP_FRACTION) -> np.ndarray:
         """True for the best ``ceil(fraction * n)`` rows (plus ties at the cut)."""
@@ -74,31 +103,98 @@ def load_table(
     inputs: Sequence[str] | None = None,
     header: bool = True,
     columns: Sequence[str] | None = None,
+    measured: Sequence[str] | None = None,
 ) -> BacktestTable:
     """Read a past-experiments CSV into merged candidate rows (see the module docstring)."""
     if direction not in ("minimize", "maximize"):
         raise TableError(f"direction must be 'minimize' or 'maximize', got {direction!r}")
     table = read_table(path, header=header, columns=columns)
+    warnings: list[str] = []
+    if header and all(_is_number(h) for h in table.header):
+        warnings.append(f"{table.path}: every cell of the first line ({', '.join(table.header)}) is a number: "
+                        "it was taken as the header; if it is data, pass --no-header (header=False)")
     obj_col = _objective_column(table, objective)
     y = table.numeric(obj_col)
+    meas_cols = _measured_columns(table, measured or [], obj_col)
     if inputs:
         in_cols = [table.column_index(c) for c in inputs]
         if obj_col in in_cols:
             raise TableError(f"{table.path}: the objective {table.header[obj_col]!r} cannot also be an input")
-        x = np.column_stack([table.numeric(c) for c in in_cols])
+        both = sorted(set(in_cols) & set(meas_cols))
+        if both:
+            raise TableError(f"{table.path}: {[table.header[c] for c in both]} cannot be both inputs and measured")
     else:
-        in_cols = [c for c in range(len(table.header)) if c != obj_col and table.is_numeric(c)]
+        in_cols = []
+        for c in range(len(table.header)):
+            if c == obj_col or c in meas_cols:
+                continue
+            if table.is_numeric(c):
+                in_cols.append(c)
+                continue
+            distinct = len({r[c].strip() for r in table.rows})
+            if distinct >= 2 and distinct <= max(2, len(table.rows) // 2):
+                in_cols.append(c)
+            else:
+                warnings.append(f"{table.path}: text column {table.header[c]!r} has {distinct} distinct values in "
+                                f"{len(table.rows)} rows (an id or a name?): not an input; name it in --inputs to use it")
         if not in_cols:
-            raise TableError(f"{table.path}: no numeric input columns besides the objective; columns: {table.header}")
-        x = np.column_stack([table.numeric(c) for c in in_cols])
+            raise TableError(f"{table.path}: no numeric input columns (nor categorical ones) besides the objective; columns: {table.header}")
+    categorical: dict[int, tuple[str, ...]] = {}
+    cols = []
+    for j, c in enumerate(in_cols):
+        if table.is_numeric(c):
+            cols.append(table.numeric(c))
+            continue
+        cells = [r[c].strip() for r in table.rows]
+        choices = tuple(sorted(set(cells)))
+        if len(choices) < 2:
+            raise TableError(f"{table.path}: column {table.header[c]!r} holds one value ({choices[0]!r}): not an input")
+        categorical[j] = choices
+        lookup = {v: i for i, v in enumerate(choices)}
+        cols.append(np.array([lookup[v] for v in cells], dtype=float))
+    x = np.column_stack(cols)
     names = [table.header[c] for c in in_cols]
     uniq, inverse = np.unique(x, axis=0, return_inverse=True)
     inverse = inverse.ravel()
-    y_mean = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    counts = np.bincount(inverse)
+    y_mean = np.bincount(inverse, weights=y) / counts
+    z = None
+    if meas_cols:
+        raw = np.column_stack([table.numeric(c) for c in meas_cols])
+        z = np.zeros((len(uniq), raw.shape[1]))
+        np.add.at(z, inverse, raw)
+        z /= counts[:, None]
     return BacktestTable(
         source=str(table.path), inputs=names, x=uniq, y=y_mean,
         objective=Objective(table.header[obj_col], direction), n_raw=len(y),
+        categorical=categorical, measured=z, measured_names=[table.header[c] for c in meas_cols], warnings=warnings,
     )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _measured_columns(table: Any, patterns: Sequence[str], obj_col: int) -> list[int]:
+    """Columns named (or matched by fnmatch patterns) as measured descriptors; each pattern must match."""
+    out: list[int] = []
+    for pat in patterns:
+        if any(ch in pat for ch in "*?["):
+            hits = [c for c, h in enumerate(table.header) if fnmatchcase(h, pat)]
+            if not hits:
+                raise TableError(f"{table.path}: measured pattern {pat!r} matches no column; the columns are {table.header}")
+        else:
+            hits = [table.column_index(pat)]
+        out += [c for c in hits if c not in out]
+    if obj_col in out:
+        raise TableError(f"{table.path}: the objective {table.header[obj_col]!r} cannot also be a measured descriptor")
+    for c in out:
+        table.numeric(c)  # a measured cell that is not a number is an error naming line and column
+    return out
 
 
 def _objective_column(table: Any, objective: str) -> int:
@@ -110,6 +206,26 @@ def _objective_column(table: Any, objective: str) -> int:
         raise
 
 
+MEASURED_KEY = "measured"
+
+
+def _trial(table: BacktestTable, space: Space, i: int) -> Trial:
+    measured = {MEASURED_KEY: table.measured[i]} if table.measured is not None else {}
+    return Trial(space.to_point(table.x[i]), COMPLETED, {table.objective.name: float(table.y[i])}, measured)
+
+
+def check_planner(table: BacktestTable, planner: str) -> None:
+    """Refuse a planner that cannot run on this table (e.g. ``used`` without measured descriptors)."""
+    from labpilot.planners.base import planner_class
+
+    cls = planner_class(planner)  # an unknown name: a PlannerError listing the known ones
+    if getattr(cls, "needs_measured", False) and table.measured is None:
+        raise PlannerError(
+            f"planner {planner!r} models measured descriptors (e.g. an XRD pattern per sample), and this table has "
+            "none: name the measured columns with --measured (measured=...); it would otherwise only pick at random"
+        )
+
+
 def simulate(
     table: BacktestTable,
     planner: str,
@@ -118,21 +234,29 @@ def simulate(
     seed: int,
     repeat: int,
     options: Mapping[str, Any] | None = None,
+    priors: Sequence[Any] | None = None,
+    timing: list[float] | None = None,
 ) -> np.ndarray:
-    """Row indices picked in one replay (length ``budget``): ``initial`` random rows, then the planner's."""
+    """Row indices picked in one replay (length ``budget``): ``initial`` random rows, then the planner's.
+
+    ``timing``, if given, receives the seconds of each proposal.
+    """
+    check_planner(table, planner)
     n = len(table.y)
     init_rng = np.random.default_rng([seed & 0xFFFFFFFF, repeat, 7])
     picked = [int(i) for i in init_rng.choice(n, initial, replace=False)]
     space = table.space
     lookup = {tuple(r): i for i, r in enumerate(table.x.tolist())}
-    model = make_planner(planner, space, [table.objective], seed=seed + repeat, options=options)
-    name = table.objective.name
-    history = [Trial(space.to_point(table.x[i]), COMPLETED, {name: float(table.y[i])}) for i in picked]
+    model = make_planner(planner, space, [table.objective], seed=seed + repeat, options=options, priors=priors)
+    history = [_trial(table, space, i) for i in picked]
     while len(picked) < budget:
+        start = time.perf_counter()
         try:
             proposal = model.propose(history, 1)[0]
         except PlannerError as e:
             raise PlannerError(f"planner {planner!r} after {len(picked)} experiments: {e}") from None
+        if timing is not None:
+            timing.append(time.perf_counter() - start)
         row = tuple(space.to_row(proposal.params).tolist())
         if row not in lookup:
             raise PlannerError(f"planner {planner!r} proposed {proposal.params}, which is not a row of the table")
@@ -140,7 +264,7 @@ def simulate(
         if i in picked:
             raise PlannerError(f"planner {planner!r} proposed row {i} ({proposal.params}) a second time")
         picked.append(i)
-        history.append(Trial(proposal.params, COMPLETED, {name: float(table.y[i])}))
+        history.append(_trial(table, space, i))
     return np.array(picked, dtype=int)
 
 
@@ -153,12 +277,16 @@ def run_backtest(
     seed: int = 0,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: TextIO | bool | None = True,
+    priors: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Replay every planner ``repeats`` times; return the JSON-ready result (see module docstring).
 
     ``progress``: True prints one line per replay to the current ``sys.stderr``;
-    a stream prints there; None or False prints nothing.
+    a stream prints there; None or False prints nothing. ``priors`` go to the
+    planners that use them.
     """
+    from labpilot.planners.base import planner_class
+
     stream = sys.stderr if progress is True else (progress or None)
     n = len(table.y)
     if not planners:
@@ -169,37 +297,62 @@ def run_backtest(
         raise PlannerError(f"initial must be between 0 and the budget {budget}, got {initial}")
     if repeats < 1:
         raise PlannerError(f"repeats must be at least 1, got {repeats}")
+    for name in planners:  # refuse before spending minutes on the others
+        check_planner(table, name)
+    uses: dict[str, bool] = {}
+    for name in planners:
+        uses[name] = bool(priors) and getattr(planner_class(name), "accepts_priors", False)
+    if priors and not any(uses.values()):
+        raise PlannerError(f"none of the planners {list(planners)} uses prior data; add 'bo' or drop the priors")
     top = table.top_mask()
     n_top = int(top.sum())
     result: dict[str, Any] = {
         "csv": table.source, "objective": table.objective.name, "direction": table.objective.direction,
-        "inputs": table.inputs, "n_rows": n, "n_rows_raw": table.n_raw, "n_top": n_top,
+        "inputs": table.inputs, "categorical": {table.inputs[j]: list(c) for j, c in table.categorical.items()},
+        "measured": table.measured_names, "priors": [p.name for p in priors or []],
+        "n_rows": n, "n_rows_raw": table.n_raw, "n_top": n_top,
         "top_threshold": float(table.y[top].min() if table.objective.sign > 0 else table.y[top].max()),
         "budget": budget, "repeats": repeats, "initial": initial, "seed": seed,
-        "random_expected_fraction": budget / n, "planners": {},
+        "random_expected_fraction": budget / n, "warnings": list(table.warnings), "planners": {},
     }
     for name in planners:
-        curves, best = [], []
+        curves, best, runs = [], [], []
         start = time.perf_counter()
         for r in range(repeats):
-            picked = simulate(table, name, budget, initial, seed, r, (options or {}).get(name))
+            timing: list[float] = []
+            picked = simulate(table, name, budget, initial, seed, r, (options or {}).get(name),
+                              priors if uses[name] else None, timing)
             found = np.cumsum(top[picked]) / n_top
             curves.append(found)
-            best.append(np.maximum.accumulate(table.y[picked] * table.objective.sign) * table.objective.sign)
+            best_r = np.maximum.accumulate(table.y[picked] * table.objective.sign) * table.objective.sign
+            best.append(best_r)
+            runs.append({
+                "picked": picked.tolist(), "top_found": int(round(found[-1] * n_top)),
+                "top_fraction": float(found[-1]), "best": float(best_r[-1]),
+                "enhancement_factor": float(found[-1] / (budget / n)),
+                "seconds_per_proposal": float(np.mean(timing)) if timing else 0.0,
+            })
             if stream is not None:
                 print(
-                    f"[backtest] {name}: repeat {r + 1}/{repeats} done, {int(found[-1] * n_top)}/{n_top} top rows "
+                    f"[backtest] {name}: repeat {r + 1}/{repeats} done, {runs[-1]['top_found']}/{n_top} top rows "
                     f"in {budget} experiments ({time.perf_counter() - start:.1f} s)",
                     file=stream, flush=True,
                 )
         c = np.array(curves)
+        ef = c[:, -1] / (budget / n)
+        per = [r["seconds_per_proposal"] for r in runs]
         result["planners"][name] = {
             "top_fraction": c.mean(axis=0).tolist(),
+            "top_fraction_sd": c.std(axis=0, ddof=1).tolist() if repeats > 1 else [0.0] * budget,
             "top_fraction_p10": np.percentile(c, 10, axis=0).tolist(),
             "top_fraction_p90": np.percentile(c, 90, axis=0).tolist(),
             "best_so_far": np.array(best).mean(axis=0).tolist(),
             "enhancement_factor": float(c[:, -1].mean() / (budget / n)),
+            "enhancement_factor_sd": float(ef.std(ddof=1)) if repeats > 1 else 0.0,
+            "seconds_per_proposal": float(np.mean(per)),
             "seconds": time.perf_counter() - start,
+            "uses_priors": uses[name],
+            "repeats": runs,
         }
     return result
 

@@ -66,6 +66,10 @@ class Planner(ABC):
 
     #: The name used in campaign files and on the command line.
     name: str = "abstract"
+    #: Whether the planner takes prior data (``make_planner(priors=...)``, ``planners.prior``).
+    accepts_priors: bool = False
+    #: Whether the planner models measured descriptors (``Trial.measured``) and cannot run without them.
+    needs_measured: bool = False
     #: The typed options it accepts (a pydantic model, ``extra="forbid"``; see ``planners.options``).
     #: ``make_planner`` validates a campaign's options with it before building the planner.
     #: None: the planner declares none, and its options reach it unchecked.
@@ -128,18 +132,32 @@ def make_planner(
     objectives: Sequence[Objective],
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
+    priors: Sequence[Any] | None = None,
 ) -> Planner:
     """Build a planner by name (entry-point group ``labpilot.planners``, or a ``module:Class`` path).
 
     Only that planner's module is imported. The options are checked against the
     planner's ``Options`` model first, so an error names ``planner.options.X``.
+    ``priors`` (``planners.prior.PriorData`` list) go to planners that
+    ``accepts_priors``; any other planner given priors is refused by name
+    rather than silently ignoring them.
     """
     cls = planner_class(name)
     options = dict(options or {})
     problems = option_problems(cls, options)
     if problems:
         raise PlannerError("; ".join(f"planner.options.{where}: {reason}" for where, reason in problems))
+    if priors:
+        if not getattr(cls, "accepts_priors", False):
+            raise PlannerError(f"planner {name!r} does not use prior data; drop the priors or use "
+                               f"{', '.join(prior_planners())}")
+        return cls(space, objectives, seed=seed, priors=list(priors), **options)
     return cls(space, objectives, seed=seed, **options)
+
+
+def prior_planners() -> list[str]:
+    """Names of the planners loaded so far that take prior data (``bo`` at least)."""
+    return sorted({n for n, c in REGISTRY.items() if getattr(c, "accepts_priors", False)} | {"bo"})
 
 
 def planner_class(name: str) -> type[Planner]:

@@ -6,10 +6,20 @@ option (see ``gp_planner``).
 
 Options (besides the common ones in ``gp_planner.COMMON_OPTIONS``):
 
-* ``acquisition``: ``"qlognei"`` (default; batch log noisy expected
-  improvement) or ``"qucb"`` (batch upper confidence bound, ``beta``, default 2).
+* ``acquisition``: ``"logei"`` (default; batch log noisy expected
+  improvement) or ``"ucb"`` (batch upper confidence bound, ``beta``, default
+  2); the one vocabulary of ``planners.acquisitions`` (``qlognei``/``qucb``
+  are accepted aliases).
 * Continuous spaces: ``optimize_acqf`` over the batch with pending points as
   ``X_pending`` (sequential greedy for q > 1).
+* Prior data (``make_planner(priors=...)``, a campaign's ``[[prior]]``): a
+  multi-task GP over this campaign and the prior sources that pass
+  ``planners.transfer``'s test (they must improve the target's leave-one-out
+  error by ``transfer_margin``, default 10 %, with a task correlation of at
+  least ``transfer_min_correlation``, default 0.5, once there are
+  ``transfer_min_target`` target results, default 5); no source passing means
+  plain ``bo``. ``transfer_max_prior`` (default 500) caps the rows used per
+  source. Each proposal's note says which priors were kept and why.
 * Pool mode: analytic log-EI over the best posterior mean among the trials
   (the noisy incumbent) or UCB, for every unused row from one posterior, and a
   kriging-believer greedy batch (``pool_batch``).
@@ -17,17 +27,24 @@ Options (besides the common ones in ``gp_planner.COMMON_OPTIONS``):
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
+import numpy as np
 import torch
 from botorch.acquisition import AcquisitionFunction, qLogNoisyExpectedImprovement, qUpperConfidenceBound
 from botorch.models import SingleTaskGP
 
 from labpilot.errors import PlannerError
+from labpilot.planners.acquisitions import canonical
 from labpilot.planners.analytic import log_ei, ucb
 from labpilot.planners.base import register
+from labpilot.planners import transfer
+from labpilot.planners.gp import DTYPE, loo_rmse, posterior_mean_std
 from labpilot.planners.options import BoOptions
-from labpilot.planners.gp import posterior_mean_std
 from labpilot.planners.gp_planner import GPPlanner
 from labpilot.planners.pool_batch import ScoreFn
+from labpilot.planners.prior import PriorData
+from labpilot.planners.space import Objective, Space
 
 
 @register
@@ -37,20 +54,65 @@ class BoPlanner(GPPlanner):
     Options = BoOptions
 
     name = "bo"
-    extra_options = {"acquisition": "qlognei", "beta": 2.0}
+    accepts_priors = True
+    extra_options = {"acquisition": "logei", "beta": 2.0, "transfer_min_target": transfer.MIN_TARGET,
+                     "transfer_margin": transfer.MARGIN, "transfer_min_correlation": transfer.MIN_CORRELATION,
+                     "transfer_max_prior": transfer.MAX_PRIOR}
     monotone_score = True  # log-EI and UCB grow with the mean and the std
+
+    def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0,
+                 priors: Sequence[PriorData] | None = None, **options: Any) -> None:
+        super().__init__(space, objectives, seed, **options)
+        self.priors = list(priors or [])
+        for p in self.priors:
+            if p.y.shape[1] != 1 or p.x.shape[1] != space.dim:
+                raise PlannerError(f"planner 'bo': prior {p.name!r} does not match this space and objective")
+        #: What the last fit decided about the priors (None: no priors, or not fitted yet).
+        self.transfer: transfer.TransferChoice | None = None
 
     def check_options(self) -> None:
         if len(self.objectives) != 1:
             raise PlannerError(f"planner 'bo' optimizes one objective, got {len(self.objectives)}; use 'mobo'")
-        if self.opts["acquisition"] not in ("qlognei", "qucb"):
-            raise PlannerError(f"planner 'bo': acquisition must be 'qlognei' or 'qucb', got {self.opts['acquisition']!r}")
+        self.opts["acquisition"] = canonical(self.name, self.opts["acquisition"])
+        for key in ("transfer_min_target", "transfer_max_prior"):
+            v = self.opts[key]
+            if isinstance(v, bool) or not isinstance(v, int) or v < 3:
+                raise PlannerError(f"planner 'bo': {key} must be an integer of at least 3, got {v!r}")
+        v = self.opts["transfer_margin"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise PlannerError(f"planner 'bo': transfer_margin must be a number in [0, 1), got {v!r}")
+        v = self.opts["transfer_min_correlation"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1:
+            raise PlannerError(f"planner 'bo': transfer_min_correlation must be a number in [-1, 1], got {v!r}")
         beta = self.opts["beta"]
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
             raise PlannerError(f"planner 'bo': beta must be a number >= 0, got {beta!r}")
 
+    def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> list[Any]:
+        """The target-only GP (``GPPlanner.fit``), replaced by a multi-task GP when a prior passes the test."""
+        models = super().fit(x, y, seed)
+        if not self.priors:
+            return models
+        tx = self.encoder.tensor(x)
+        sd = float(np.std(y[:, 0]))
+        loo0 = loo_rmse(models[0], tx, torch.as_tensor(y[:, 0], dtype=DTYPE)) / (sd if sd > 1e-12 else 1.0) \
+            if len(y) >= 3 else float("nan")
+        sources = []
+        for i, p in enumerate(self.priors):
+            px, py = transfer.subsample(p.x, p.y[:, 0] * self.objectives[0].sign,
+                                        int(self.opts["transfer_max_prior"]), seed + i)
+            sources.append((p.name, self.encoder.tensor(px), py))
+        self.transfer = transfer.select_sources(
+            (tx, y[:, 0]), sources, loo0, seed, min_target=int(self.opts["transfer_min_target"]),
+            margin=float(self.opts["transfer_margin"]), min_correlation=float(self.opts["transfer_min_correlation"]),
+        )
+        return [self.transfer.model] if self.transfer.model is not None else models
+
+    def after_fit(self, models: list[Any], train_x: torch.Tensor, train_y: torch.Tensor) -> list[str]:
+        return [self.transfer.note()] if self.priors and self.transfer is not None else []
+
     def score_fn(self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor) -> ScoreFn:
-        if self.opts["acquisition"] == "qucb":
+        if self.opts["acquisition"] == "ucb":
             beta = float(self.opts["beta"])
             return lambda mean, std, believed: ucb(mean[:, 0], std[:, 0], beta)
         incumbent = posterior_mean_std(models[0], train_x)[0].max()
@@ -64,7 +126,7 @@ class BoPlanner(GPPlanner):
     def acquisition(
         self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor, pending: torch.Tensor | None
     ) -> AcquisitionFunction:
-        if self.opts["acquisition"] == "qucb":
+        if self.opts["acquisition"] == "ucb":
             return qUpperConfidenceBound(
                 models[0], beta=float(self.opts["beta"]), X_pending=pending, sampler=self.sampler()
             )

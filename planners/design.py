@@ -97,6 +97,7 @@ def measured_history(space: Space, objective: Objective, history: Sequence[Trial
 class DesignPlanner(Planner):
     """Base of ``used``/``boed``: candidates, history, random start, greedy batch; subclasses score."""
 
+    needs_measured = True
     #: Options a subclass adds to ``BASE_OPTIONS``.
     extra_options: frozenset[str] = frozenset()
 

@@ -128,6 +128,8 @@ def posterior_mean_std(
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     model.eval()
+    if getattr(model, "target_predictor", None) is not None:  # a transfer model (``planners.transfer``)
+        return model.target_predictor.mean_std(X, chunk)
     if isinstance(model, ModelListGP):
         parts = [posterior_mean_std(m, X, chunk, fast) for m in model.models]
         return torch.cat([p[0] for p in parts], -1), torch.cat([p[1] for p in parts], -1)

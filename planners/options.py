@@ -24,6 +24,8 @@ PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 Flag = Annotated[bool, Field(strict=True)]
+#: ``planners.acquisitions``' one vocabulary (``logei``, ``ucb``) and its accepted aliases.
+Acquisition = Literal["logei", "ucb", "qlognei", "qnei", "lognei", "qucb"]
 
 
 class PlannerOptions(BaseModel):
@@ -74,10 +76,18 @@ class GPOptions(PlannerOptions):
 class BoOptions(GPOptions):
     """``bo``: one objective, log noisy expected improvement or UCB."""
 
-    acquisition: Literal["qlognei", "qucb"] = "qlognei"
-    """Batch log noisy expected improvement, or batch upper confidence bound."""
+    acquisition: Acquisition = "logei"
+    """``logei`` (batch log noisy expected improvement) or ``ucb`` (upper confidence bound); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 2.0
-    """Exploration weight of ``qucb``."""
+    """Exploration weight of ``ucb``."""
+    transfer_min_target: Annotated[int, Field(strict=True, ge=3)] = 5
+    """Campaign results needed before a ``[[prior]]`` source is tried (fewer: plain ``bo``)."""
+    transfer_margin: Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)] = 0.10
+    """Fraction by which a source must lower the campaign's leave-one-out error to be kept."""
+    transfer_min_correlation: Annotated[float, Field(strict=True, ge=-1, le=1, allow_inf_nan=False)] = 0.5
+    """Least task correlation (campaign vs source) for a source to be kept."""
+    transfer_max_prior: Annotated[int, Field(strict=True, ge=3)] = 500
+    """Rows used per prior source (a seeded subsample beyond)."""
 
 
 class MoboOptions(GPOptions):
@@ -111,8 +121,8 @@ class AeBoOptions(PlannerOptions):
     """Latent coordinates: an integer 1-8, or ``auto`` (no compression up to 8 free parameters)."""
     elements: dict[str, str] | None = None
     """Parameter name -> element symbol, where the names do not say it."""
-    acquisition: Literal["logei", "ucb"] = "logei"
-    """Log expected improvement or upper confidence bound over the candidates."""
+    acquisition: Acquisition = "logei"
+    """``logei`` (log expected improvement) or ``ucb`` (upper confidence bound) over the candidates; aliases as for ``bo``."""
     beta: NonNegativeNumber = 4.0
     """Exploration weight of ``ucb``."""
     n_candidates: PositiveInt = 20_000
@@ -175,6 +185,6 @@ def planner_option_problems(name: str, model: type[BaseModel], options: Mapping[
 
 
 __all__ = [
-    "AeBoOptions", "BoOptions", "BoedOptions", "DesignOptions", "GPOptions", "MoboOptions", "PlannerOptions",
+    "Acquisition", "AeBoOptions", "BoOptions", "BoedOptions", "DesignOptions", "GPOptions", "MoboOptions", "PlannerOptions",
     "RandomOptions", "RangeOptions", "UncertaintyOptions", "UsedOptions", "planner_option_problems",
 ]

@@ -33,6 +33,8 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 def _joint(model: SingleTaskGP, Z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean (n,), latent covariance (n, n) and observation-noise variance (n,) at ``Z``."""
+    if getattr(model, "target_predictor", None) is not None:  # a transfer model (``planners.transfer``)
+        return model.target_predictor.joint(Z)
     if supports(model) and model.likelihood.noise.numel() == 1:
         return predictor(model).joint(Z)  # the cached Cholesky factor: no second posterior pass
     with torch.no_grad(), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):

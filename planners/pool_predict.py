@@ -276,7 +276,8 @@ def supports(model) -> bool:
     """Whether ``PoolPredictor`` handles this model (a single-output, non-batched exact GP)."""
     xs = getattr(model, "train_inputs", None)
     return (
-        getattr(model, "num_outputs", 0) == 1
+        getattr(model, "_task_feature", None) is None  # a MultiTaskGP (``planners.transfer``) has its own path
+        and getattr(model, "num_outputs", 0) == 1
         and xs is not None
         and xs[0].dim() == 2
         and hasattr(getattr(model, "likelihood", None), "noise")

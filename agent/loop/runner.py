@@ -44,6 +44,7 @@ from labpilot.agent.machine import CampaignMachine
 from labpilot.agent.store import Store
 
 from labpilot.planners.base import Planner, Proposal, make_planner
+from labpilot.planners.prior import load_priors
 from labpilot.planners.random_planner import initial_design
 from labpilot.protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
 
@@ -101,6 +102,7 @@ class CampaignRunner:
         self.planner: Planner = make_planner(
             campaign.planner.name, campaign.space(), campaign.planner_objectives(),
             seed=campaign.seed, options=campaign.planner.options,
+            priors=load_priors(campaign.prior, campaign.space(), campaign.planner_objectives()),
         )
         # a resumed agent warm-starts from the state journaled with the last proposals
         self.planner.load_state(last_planner_state(store, self.planner.name))

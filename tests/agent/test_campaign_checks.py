@@ -76,9 +76,9 @@ def test_a_misspelt_planner_option_is_refused(tmp_path, capsys) -> None:
 
 def test_a_planner_option_outside_its_vocabulary_is_refused(tmp_path, capsys) -> None:
     doc = _doc(ALLOY)
-    doc["planner"]["options"] = {"acquisition": "logei"}  # ae-bo's word, not bo's
+    doc["planner"]["options"] = {"acquisition": "ei"}  # not in the one vocabulary (logei, ucb and aliases)
     line = _refused(tmp_path, doc, capsys, "planner.options.acquisition")
-    assert "'qlognei' or 'qucb'" in line
+    assert "'logei', 'ucb'" in line and "'qucb'" in line
 
 
 def test_a_planner_that_cannot_run_this_campaign_is_refused(tmp_path, capsys) -> None:
@@ -191,6 +191,37 @@ def test_every_problem_is_listed_at_once(tmp_path, capsys) -> None:
     doc["objectives"][0]["name"] = "coercivity"
     code, text = _validate(tmp_path, doc, capsys)
     assert code == 1 and "(3 problem(s))" in text, text
+
+
+# -- prior data ([[prior]]) ----------------------------------------------------------------
+
+OLD_ALLOY = "Fe,Co,Ni,Ir,Pt,M\n0.5,0.5,0,0,0,1.5\n0.2,0.2,0.2,0.2,0.2,1.0\n"
+
+
+def test_a_prior_column_the_source_lacks_is_named(tmp_path, capsys) -> None:
+    (tmp_path / "old.csv").write_text(OLD_ALLOY)
+    doc = _doc(ALLOY)
+    doc["prior"] = [{"source": str(tmp_path / "old.csv"), "columns": {"Ms": "magnetization"}}]
+    line = _refused(tmp_path, doc, capsys, "prior[0].columns.Ms")
+    assert "has no column 'Ms'" in line and "'M'" in line
+
+
+def test_a_prior_that_is_no_file_and_a_planner_without_priors_are_listed_together(tmp_path, capsys) -> None:
+    doc = _doc(ALLOY)
+    doc["planner"] = {"name": "random"}
+    doc["prior"] = [{"source": str(tmp_path / "missing.csv"), "name": "old"}]
+    code, text = _validate(tmp_path, doc, capsys)
+    assert code == 1, text
+    assert "prior[0](old).source:" in text and "no such file" in text, text
+    assert "planner.name: planner 'random' does not use prior data" in text, text
+
+
+def test_a_mapped_prior_validates(tmp_path, capsys) -> None:
+    (tmp_path / "old.csv").write_text(OLD_ALLOY)
+    doc = _doc(ALLOY)
+    doc["prior"] = [{"source": str(tmp_path / "old.csv"), "columns": {"M": "magnetization"}}]
+    code, text = _validate(tmp_path, doc, capsys)
+    assert code == 0, text
 
 
 # -- what validate accepts, run accepts; what it refuses, run refuses up front -------------
