@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from labpilot import registry
 from labpilot.errors import CampaignError
@@ -171,7 +171,12 @@ class InstrumentSpec(Strict):
 
     @field_validator("address")
     @classmethod
-    def _address(cls, v: str) -> str:
+    def _address(cls, v: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind is not None and not getattr(registry.driver_class(kind), "device_address", True):
+            if any(ch.isspace() or not ch.isprintable() for ch in v):
+                raise ValueError(f"{v!r} contains whitespace or control characters")
+            return v  # a generic driver's address is a label ("local")
         return check_address(v)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -184,8 +189,8 @@ class InstrumentSpec(Strict):
 
     @property
     def role(self) -> str:
-        """``synthesize`` or ``measure``, as the kind's driver declares."""
-        return registry.role(self.kind)
+        """``synthesize`` or ``measure``, as the kind's driver declares (generic kinds: from the options)."""
+        return registry.role(self.kind, self.options)
 
     @property
     def transport(self) -> str:
@@ -317,12 +322,13 @@ class Campaign(Strict):
         synth = [i for i in self.instruments if i.role == "synthesize"]
         if len(synth) != 1:
             raise ValueError(
-                f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}) "
+                f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}, "
+                f"or a generic kind with options.role = \"synthesize\") "
                 f"is needed, found {len(synth)}"
             )
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
-        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind)}
+        measurable = {s for i in self.measurers for s in registry.measured_scalars(i.kind, i.options)}
         for j, o in enumerate(self.objectives):
             if o.name not in measurable:
                 raise ValueError(

@@ -64,6 +64,37 @@ class DriverBase:
     #: (``command_outcome``). A driver that does not declare it is assumed unable:
     #: recovery then never resends blindly but asks an operator.
     can_reconcile: ClassVar[bool] = False
+    #: The address is a device path, serial URL or ZeroMQ endpoint (checked by the campaign).
+    #: False for drivers that talk to no device (``labpilot.drivers.generic``): their address is a label.
+    device_address: ClassVar[bool] = True
+    #: A dry run may use this instrument as configured (a program, a model, an operator stand-in:
+    #: ``dry_run_class``) instead of starting a simulator process for it.
+    dry_run_as_is: ClassVar[bool] = False
+
+    # -- self-description given a campaign's options --------------------------
+    # Built-in drivers declare their role and quantities on the class; generic
+    # drivers (``manual``, ``command``, ``python``) take them from their options.
+    # The campaign, validation and the registry ask through these, never the
+    # class attributes directly.
+    @classmethod
+    def declared_role(cls, options: Mapping[str, Any] | None = None) -> str:
+        """``"synthesize"`` or ``"measure"`` for an instrument configured with ``options``."""
+        return cls.role
+
+    @classmethod
+    def declared_scalars(cls, options: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """The scalars (name -> unit) an instrument configured with ``options`` measures."""
+        return dict(cls.scalars)
+
+    @classmethod
+    def declared_arrays(cls, options: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """The arrays (name -> unit) an instrument configured with ``options`` measures."""
+        return dict(cls.arrays)
+
+    @classmethod
+    def dry_run_class(cls) -> "type[DriverBase]":
+        """The class a dry run opens for this kind when ``dry_run_as_is`` (itself, or a stand-in)."""
+        return cls
 
     def __init__(
         self,

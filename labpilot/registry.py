@@ -72,6 +72,10 @@ DRIVERS = Registry(
         "dsc": "labpilot.drivers.dsc:DscDriver",
         "robot": "labpilot.drivers.robot:RobotDriver",
         "xrd": "labpilot.drivers.xrd:XrdDriver",
+        # generic drivers, configured in the campaign (no simulator: a dry run runs them as configured)
+        "manual": "labpilot.drivers.generic.manual:ManualDriver",
+        "command": "labpilot.drivers.generic.command:CommandDriver",
+        "python": "labpilot.drivers.generic.python:PythonDriver",
     },
 )
 
@@ -79,7 +83,8 @@ DRIVERS = Registry(
 SIMULATORS = Registry(
     "labpilot.simulators",
     "simulator kind",
-    {kind: f"labpilot.simulators.{kind}_sim" for kind in DRIVERS.builtins},
+    {kind: f"labpilot.simulators.{kind}_sim" for kind in DRIVERS.builtins
+     if kind not in ("manual", "command", "python")},
 )
 
 
@@ -93,18 +98,21 @@ def driver_class(kind: str) -> type:
     return DRIVERS.load(kind)
 
 
-def role(kind: str) -> str:
-    """``"synthesize"`` or ``"measure"``: what an instrument of ``kind`` does in the loop."""
-    return driver_class(kind).role
+def role(kind: str, options: Mapping[str, Any] | None = None) -> str:
+    """``"synthesize"`` or ``"measure"``: what an instrument of ``kind`` (configured with ``options``) does.
+
+    Generic kinds (``manual``, ``command``, ``python``) take their role from their options.
+    """
+    return driver_class(kind).declared_role(options)
 
 
-def measured_scalars(kind: str) -> dict[str, str]:
-    """The scalars an instrument of ``kind`` measures, with their units (empty for a synthesizer)."""
-    return dict(driver_class(kind).scalars)
+def measured_scalars(kind: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The scalars an instrument of ``kind`` (configured with ``options``) measures, with units."""
+    return dict(driver_class(kind).declared_scalars(options))
 
 
 def synthesizer_kinds() -> tuple[str, ...]:
-    """The kinds whose role is to make samples."""
+    """The kinds that make samples (whatever their options: built-ins by class, generic ones by default)."""
     return tuple(k for k in instrument_kinds() if role(k) == "synthesize")
 
 

@@ -77,9 +77,12 @@ def cmd_operator(a: argparse.Namespace) -> int:
 
 
 def format_queue(q: dict[str, Any]) -> str:
+    from labpilot.agent.report import format_manual_step
+
+    manual = [format_manual_step(step) for step in q.get("waiting_for_operator") or []]
     if not q["queue"]:
-        return f"no proposals waiting (campaign {q['state']}, {q['mode']})"
-    lines = [f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):"]
+        return "\n".join([f"no proposals waiting (campaign {q['state']}, {q['mode']})", *manual])
+    lines = [*manual, f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):"]
     for item in q["queue"]:
         params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in item["params"].items())
         score = "" if item["score"] is None else f" score={item['score']:.3g}"

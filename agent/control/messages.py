@@ -193,7 +193,7 @@ def parse_value(text: str) -> int | float | str:
     return text
 
 
-def parse_set_args(items: list[str]) -> dict[str, int | float | str]:
+def parse_set_args(items: list[str], flag: str = "--set") -> dict[str, int | float | str]:
     """Parse the CLI's ``--set NAME=VALUE`` items into override values.
 
     Numbers become ``int``/``float``; other values stay strings (categorical
@@ -202,23 +202,23 @@ def parse_set_args(items: list[str]) -> dict[str, int | float | str]:
     values: dict[str, int | float | str] = {}
     for item in items:
         if "=" not in item:
-            raise ValueError(f"--set item {item!r} must look like NAME=VALUE")
+            raise ValueError(f"{flag} item {item!r} must look like NAME=VALUE")
         name, _, raw = item.partition("=")
         name, raw = name.strip(), raw.strip()
         if not name:
-            raise ValueError(f"--set item {item!r} has no NAME before '='")
+            raise ValueError(f"{flag} item {item!r} has no NAME before '='")
         if not _NAME_RE.match(name):
             raise ValueError(
-                f"--set item {item!r}: parameter name {name!r} may use only letters, digits, '_', '.', '-'"
+                f"{flag} item {item!r}: parameter name {name!r} may use only letters, digits, '_', '.', '-'"
             )
         if not raw:
-            raise ValueError(f"--set item {item!r} has no VALUE after '='")
+            raise ValueError(f"{flag} item {item!r} has no VALUE after '='")
         if name in values:
-            raise ValueError(f"--set gives parameter {name!r} twice")
+            raise ValueError(f"{flag} gives parameter {name!r} twice")
         try:
             values[name] = parse_value(raw)
         except ValueError as exc:
-            raise ValueError(f"--set item {item!r}: {exc}") from None
+            raise ValueError(f"{flag} item {item!r}: {exc}") from None
     if not values:
-        raise ValueError("no --set NAME=VALUE given")
+        raise ValueError(f"no {flag} NAME=VALUE given")
     return values
