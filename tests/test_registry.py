@@ -13,9 +13,16 @@ from labpilot.registry import DRIVERS, SIMULATORS, Registry
 from tests.conftest import CAMPAIGNS, REPO
 
 
+GENERIC = ("command", "manual", "python")
+
+
 def test_every_kind_has_a_driver_and_a_simulator_that_agree() -> None:
-    assert DRIVERS.names() == SIMULATORS.names() == ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
-    for kind in registry.instrument_kinds():
+    assert SIMULATORS.names() == ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
+    assert DRIVERS.names() == tuple(sorted(SIMULATORS.names() + GENERIC))
+    for kind in GENERIC:  # no simulator: a dry run runs them as configured (the manual step via its stand-in)
+        cls = registry.driver_class(kind)
+        assert cls.kind == kind and cls.dry_run_as_is and not cls.device_address
+    for kind in SIMULATORS.names():
         cls = registry.driver_class(kind)
         assert cls.kind == kind and cls.role in ("synthesize", "measure")
         assert set(cls.axes) <= set(cls.arrays)  # an axis is one of the arrays it measures
@@ -32,7 +39,8 @@ def test_roles_scalars_and_axes_are_derived_from_the_drivers() -> None:
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown instrument kind 'laser'; known kinds: dsc, magnetometer,"):
+    with pytest.raises(ConfigurationError,
+                       match=r"unknown instrument kind 'laser'; known kinds: command, dsc, magnetometer, manual, python,"):
         registry.driver_class("laser")
     assert "laser" not in DRIVERS and "xrd" in DRIVERS
 
