@@ -143,6 +143,9 @@ class ManualDriver(LocalDriver):
         self.config: ManualOptions
         self.store: Any = None
         self._stop = threading.Event()
+        self._closed = False
+        # one journal connection, used by the worker thread (the step) and the loop (outcome, status)
+        self._journal_lock = threading.RLock()
         self.poll_s = self.config.poll_s or 0.25
 
     @classmethod
@@ -156,19 +159,22 @@ class ManualDriver(LocalDriver):
         self.store = Store.open(db)
 
     def _journal(self) -> Any:
-        if self.store is None:
+        if self.store is None or self._closed:
             raise ConfigurationError("manual: no campaign journal attached (the session calls attach_journal)")
         return self.store
 
     # -- the step --------------------------------------------------------------------
     def _step(self, command_id: str, action: str, params: Mapping[str, Any], sample_id: str | None) -> dict[str, Any]:
         store = self._journal()
-        done = step_outcome(store, command_id)
+        self._stop.clear()  # a make_safe interrupts the wait in flight, not the steps after a resume
+        with self._journal_lock:
+            done = step_outcome(store, command_id)
+            if done is None:
+                step = next((s for s in pending_steps(store) if s["command_id"] == command_id), None)
+                if step is None:
+                    step = self._request(store, command_id, action, params, sample_id)
+                self.on_requested(store, step, params)
         if done is None:
-            step = next((s for s in pending_steps(store) if s["command_id"] == command_id), None)
-            if step is None:
-                step = self._request(store, command_id, action, params, sample_id)
-            self.on_requested(store, step, params)
             done = self._wait(store, command_id)
         if done.get("failed"):
             raise InstrumentError(self.kind, 0, f"manual step {command_id} could not be done "
@@ -202,10 +208,11 @@ class ManualDriver(LocalDriver):
 
     def _wait(self, store: Any, command_id: str) -> dict[str, Any]:
         while True:
-            done = step_outcome(store, command_id)
+            with self._journal_lock:
+                done = step_outcome(store, command_id)
             if done is not None:
                 return done
-            if self._stop.wait(self.poll_s):
+            if self._stop.wait(self.poll_s) or self._closed:
                 raise InstrumentError(self.kind, 0, f"stopped waiting for the operator on {command_id} "
                                                     "(instrument made safe or closed); the request stays journaled")
 
@@ -220,7 +227,8 @@ class ManualDriver(LocalDriver):
 
     # -- Instrument ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        waiting = [] if self.store is None else [s["command_id"] for s in pending_steps(self.store)]
+        with self._journal_lock:
+            waiting = [] if self.store is None else [s["command_id"] for s in pending_steps(self.store)]
         return {**super().status(), "waiting": waiting}
 
     def make_safe(self) -> None:
@@ -228,21 +236,25 @@ class ManualDriver(LocalDriver):
         self._stop.set()
 
     def close(self) -> None:
+        self._closed = True
         self._stop.set()
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        with self._journal_lock:
+            if self.store is not None:
+                self.store.close()
+                self.store = None
         super().close()
 
     def command_outcome(self, command_id: str) -> CommandOutcome:
         """From the journal: confirmed (done or failed), requested (running), or never asked (unknown)."""
-        store = self._journal()
-        done = step_outcome(store, command_id)
+        with self._journal_lock:
+            store = self._journal()
+            done = step_outcome(store, command_id)
+            waiting = any(s["command_id"] == command_id for s in pending_steps(store))
         if done is not None:
             if done.get("failed"):
                 return CommandOutcome(command_id, "failed", error=done.get("reason") or "operator: not done")
             return CommandOutcome(command_id, "done", {"values": done.get("values"), "by": done.get("by")})
-        if any(s["command_id"] == command_id for s in pending_steps(store)):
+        if waiting:
             return CommandOutcome(command_id, "running")
         return CommandOutcome(command_id, "unknown")
 

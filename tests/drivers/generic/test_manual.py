@@ -138,6 +138,14 @@ def test_make_safe_stops_the_wait_and_keeps_the_request(journal: tuple[Path, Sto
     t.join(30)
     assert isinstance(out[0], InstrumentError) and "the request stays journaled" in str(out[0])
     assert pending_steps(store)[0]["command_id"] == cid
+    # after a resume the same step waits again (made safe once is not made safe for ever), asked once
+    t, out = _start(driver, cid)
+    desk = OperatorDesk(db)
+    desk.done(id=pending_steps(store)[0]["experiment"], values={"thickness": 1.0, "defects": 0})
+    desk.close()
+    t.join(30)
+    assert out[0].scalars == {"thickness": 1.0, "defects": 0.0}
+    assert len(store.events(kind="manual_requested")) == 1
     driver.close()
 
 
@@ -185,3 +193,17 @@ def test_a_manual_synthesizer_returns_a_sample_and_takes_no_values(tmp_path: Pat
     assert out[0].sample_id == cid and out[0].info["params"] == PARAMS
     driver.close()
     store.close()
+
+
+def test_the_stand_in_can_take_its_values_from_a_model(journal: tuple[Path, Store, dict]) -> None:
+    from tests.drivers.generic.manual_campaign import FILM
+
+    db, store, _ = journal
+    _, cid = _in_flight(store)
+    options = {"role": "measure", "scalars": {"hardness": "GPa"}, "dry_run_model": f"{FILM}:truth"}
+    with open_instrument("manual", "local", options=options, dry_run=True) as stand_in:
+        stand_in.attach_journal(db)
+        m = stand_in.measure(Sample("film-1", {"params": PARAMS}), cid)
+    from labpilot.drivers.generic.python import resolve_function
+
+    assert m.scalars == {"hardness": resolve_function(f"{FILM}:truth")(PARAMS)["hardness"]}
