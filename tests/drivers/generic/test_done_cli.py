@@ -85,3 +85,37 @@ def test_a_dry_run_waits_for_done_and_refuses_incomplete_values(tmp_path: Path) 
         store.close()
     again = labpilot("done", str(confirmed[0]), "--value", "thickness=1", "--value", "defects=1", "--db", str(db))
     assert again.returncode == 2 and f"experiment {confirmed[0]} has no manual step waiting" in again.stderr
+
+
+def test_done_on_the_database_while_the_agent_is_dead_is_taken_up_by_the_resume(tmp_path: Path) -> None:
+    """SIGKILL while a manual step waits; `done` goes to the database; the resume uses it and asks nothing twice."""
+    import os
+    import signal
+
+    campaign = tmp_path / "manual.toml"
+    campaign.write_text(manual_campaign(dry_run="wait", budget=1))
+    db = tmp_path / "manual.db"
+    argv = [sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db)]
+    run = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (waiting := _waiting(db)):
+            assert run.poll() is None and time.monotonic() < deadline, "no manual step was requested"
+            time.sleep(0.2)
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(30)
+    eid = str(waiting[0]["experiment"])
+    ok = labpilot("done", eid, "--value", "thickness=140", "--value", "defects=1", "--db", str(db), "--timeout", "1")
+    assert ok.returncode == 0, ok.stderr
+    assert "agent not running" in ok.stdout and "is done" in ok.stdout
+    resumed = labpilot("run", str(campaign), "--dry-run", "--db", str(db))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    status = json.loads(labpilot("status", "--db", str(db), "--json").stdout)
+    assert status["state"] == "completed" and status["experiments"]["completed"] == 1
+    store = Store.open(db)
+    try:
+        assert store.experiment(int(eid)).scalars == {"thickness": 140.0, "defects": 1.0}
+        assert len(store.events(kind="manual_requested")) == 1 and len(store.events(kind="manual_done")) == 1
+    finally:
+        store.close()
