@@ -501,7 +501,10 @@ class CampaignRunner:
         """
         started = time.monotonic()
         try:
-            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True))
+            # A step that waits for an operator (manual) is not watched: a person may take hours.
+            watched = not getattr(self.instruments.get(spec.name), "waits_for_operator", False)
+            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True),
+                                    watchdog=watched)
         except (Stop, st.StoreUnavailable):
             raise
         except Exception as err:

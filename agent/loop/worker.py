@@ -44,12 +44,14 @@ class InstrumentWorker:
         except Exception as exc:  # its outcome is reconciled by command id anyway
             log.warning("the command left in flight ended with %s", exc)
 
-    def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None]) -> Any:
+    def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None],
+            watchdog: bool = True) -> Any:
         """Run ``fn`` (or wait for a future already running) and return its result.
 
         ``on_poll`` is called between polls and may raise to leave (the
         command then stays ``in_flight``). Raises the command's own error, or
-        ``WatchdogTimeout`` after the watchdog without a reply.
+        ``WatchdogTimeout`` after the watchdog without a reply (unless
+        ``watchdog`` is False: a step that waits for a person, not a device).
         """
         self.settle()
         fut = fn if isinstance(fn, cf.Future) else self._pool.submit(fn)
@@ -60,7 +62,7 @@ class InstrumentWorker:
                 result = fut.result(timeout=self.poll_s)
             except cf.TimeoutError:
                 on_poll()
-                if time.monotonic() - started > self.watchdog_real_s:
+                if watchdog and time.monotonic() - started > self.watchdog_real_s:
                     raise WatchdogTimeout(
                         f"no reply and no progress from {instrument} within the watchdog of "
                         f"{self.watchdog_s:g}s (faults.watchdog_s)") from None

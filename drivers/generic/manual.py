@@ -26,7 +26,9 @@ events), so they are visible to everyone and survive a restart:
 Because the journal remembers every command id, the driver *can reconcile*
 (``can_reconcile`` True): after a restart a step already confirmed is taken
 from the journal, and one still waiting keeps waiting (it is never asked for
-twice).
+twice). The loop's watchdog does not apply to a manual step
+(``waits_for_operator``): a person may take hours; ``labpilot abort`` still
+stops the wait (``make_safe``).
 
 The driver needs the journal: ``attach_journal(db)`` (the session calls it).
 In a dry run, ``ManualStandIn`` takes its place: it confirms each step by
@@ -132,6 +134,8 @@ class ManualDriver(LocalDriver):
     kind: ClassVar[str] = "manual"
     Options = ManualOptions
     can_reconcile: ClassVar[bool] = True
+    #: The loop's watchdog (``faults.watchdog_s``) does not apply: a person may take hours.
+    waits_for_operator: ClassVar[bool] = True
 
     @property
     def request_log_level(self) -> int:
