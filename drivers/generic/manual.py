@@ -164,7 +164,8 @@ class ManualDriver(LocalDriver):
 
     def _journal(self) -> Any:
         if self.store is None or self._closed:
-            raise ConfigurationError("manual: no campaign journal attached (the session calls attach_journal)")
+            raise ConfigurationError("manual: the instrument is closed, or no campaign journal is attached "
+                                     "(the session calls attach_journal)")
         return self.store
 
     # -- the step --------------------------------------------------------------------
@@ -177,6 +178,8 @@ class ManualDriver(LocalDriver):
                 step = next((s for s in pending_steps(store) if s["command_id"] == command_id), None)
                 if step is None:
                     step = self._request(store, command_id, action, params, sample_id)
+                else:  # asked before a restart: say it again, do not ask twice
+                    self._say(step, store, "still waiting")
                 self.on_requested(store, step, params)
         if done is None:
             done = self._wait(store, command_id)
@@ -201,11 +204,16 @@ class ManualDriver(LocalDriver):
         step = {"command_id": command_id, "instrument": instrument, "action": action, "instructions": what,
                 "params": dict(params), "sample_id": sample_id, "values": self.declared_scalars(self.options)}
         store.log_event(REQUESTED, eid, **step)
-        need = " ".join(f"--value {n}=NUMBER" for n in step["values"])
-        log.log(self.request_log_level, "waiting for an operator: experiment %s on %s: %s; "
-                "when done: labpilot done %s %s--db %s", eid, instrument, what, eid, need + " " if need else "",
-                store.path)
-        return {**step, "experiment": eid}
+        step = {**step, "experiment": eid}
+        self._say(step, store, "waiting")
+        return step
+
+    def _say(self, step: Mapping[str, Any], store: Any, verb: str) -> None:
+        """The log line an operator acts on: what to do, and the ``labpilot done`` that confirms it."""
+        need = "".join(f"--value {n}=NUMBER " for n in step.get("values") or {})
+        log.log(self.request_log_level, "%s for an operator: experiment %s on %s: %s; when done: labpilot done %s "
+                "%s--db %s", verb, step.get("experiment"), step.get("instrument"), step.get("instructions"),
+                step.get("experiment"), need, store.path)
 
     def on_requested(self, store: Any, step: Mapping[str, Any], params: Mapping[str, Any]) -> None:
         """Hook: the request is journaled (the dry-run stand-in confirms here)."""
