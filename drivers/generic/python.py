@@ -29,6 +29,7 @@ know whether a side effect happened; recovery asks an operator).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -57,7 +58,7 @@ def resolve_function(target: str, option: str = "options.function") -> Callable[
             path = Path(module_name).resolve()
             if not path.is_file():
                 raise FileNotFoundError(f"no such file {module_name!r} (relative to {Path.cwd()})")
-            name = f"labpilot_generic_{abs(hash(str(path)))}"
+            name = f"labpilot_generic_{hashlib.sha256(str(path).encode()).hexdigest()[:16]}"
             module = sys.modules.get(name)
             if module is None:
                 spec = importlib.util.spec_from_file_location(name, path)
