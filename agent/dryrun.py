@@ -113,7 +113,10 @@ def start_simulator(
     log_dir: Path,
 ) -> SimProcess:
     """Start the simulator for one instrument (its own session, stderr to ``<name>.log``) and return its address."""
-    transport = ["--zmq", "tcp://127.0.0.1:0"] if spec.transport == "zmq" else ["--pty"]
+    transport = {
+        "zmq": ["--zmq", "tcp://127.0.0.1:0"],
+        "folder": ["--folder", str(log_dir / f"{spec.name}.drop")],  # a folder-drop instrument's results
+    }.get(spec.transport, ["--pty"])
     args = [
         *transport, "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
         "--tray", str(tray), "--ledger", str(ledger),

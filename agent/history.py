@@ -25,6 +25,7 @@ _PLANNER_STATUS = {
     st.SYNTHESIZING: PENDING,
     st.SYNTHESIZED: PENDING,
     st.MEASURING: PENDING,
+    st.OUTCOME_UNKNOWN: PENDING,  # it may have been made: the point is taken until an operator says
 }
 
 

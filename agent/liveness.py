@@ -10,6 +10,7 @@ it was last seen.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from typing import Any
 
@@ -41,6 +42,13 @@ def agent_liveness(store: Store, now: float | None = None) -> dict[str, Any]:
         return {"running": False, "pid": None, "last_seen_s": None, "text": "agent not running (never seen)"}
     age = max(0.0, now - float(beat["ts"]))
     pid = beat.get("pid")
+    host = beat.get("host")
+    if pid is not None and host and host != socket.gethostname():
+        # another PC's agent (a shared server store): only its beat's age can tell
+        if age <= STALE_S:
+            return {"running": True, "pid": pid, "last_seen_s": age, "text": f"running, pid {pid} on {host}"}
+        return {"running": False, "pid": None, "last_seen_s": age,
+                "text": f"agent on {host} not beating (last seen {_ago(age)} ago)"}
     if pid is not None and _alive(int(pid)):
         if age <= STALE_S:
             return {"running": True, "pid": pid, "last_seen_s": age, "text": f"running, pid {pid}"}

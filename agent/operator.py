@@ -3,7 +3,8 @@
 ``OperatorDesk`` works on the campaign's store: pause, resume and abort are
 recorded as requests that the runner honours at its next checkpoint;
 approve, reject and override change a proposal that waits for review (or, in
-unattended mode, one approved but not yet started). The control endpoint's
+unattended mode, one approved but not yet started); resolve settles an
+experiment whose outcome an instrument cannot tell. The control endpoint's
 handler and the CLI's offline path both call this one class, so a command
 means the same whether the agent is running or not.
 
@@ -22,7 +23,9 @@ from typing import Any, Callable, Mapping
 from labpilot.errors import OperatorRefused
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
+from labpilot import registry
 from labpilot.agent.campaign import Campaign, parse_campaign
+from labpilot.agent.loop.recovery import resolve_hint, unknown_outcomes
 from labpilot.agent.report import campaign_status
 from labpilot.agent.store import Store
 
@@ -57,8 +60,10 @@ class OperatorDesk:
     """Operator commands on one campaign database (thread-safe: own connection, one lock)."""
 
     def __init__(self, db: str | Path, limit_check: LimitCheck | None = None) -> None:
-        self.store = Store.open(db)
-        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], str(db))
+        from labpilot.agent.store_open import open_store
+
+        self.store = open_store(str(db))
+        self.campaign: Campaign = parse_campaign(self.store.campaign()["config"], self.store.label)
         self.limit_check = limit_check
         self._lock = threading.Lock()
 
@@ -76,12 +81,20 @@ class OperatorDesk:
             items = []
             for e in self.store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
                 items.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
-                              "planner": e.planner, "score": e.score, "created": e.created})
+                              "planner": e.planner, "score": e.score, "predicted": e.predicted,
+                              "reason": e.reason, "created": e.created})
+            unknown = []
+            for u in unknown_outcomes(self.store):
+                e = self.store.experiment(u["experiment"])
+                unknown.append({"id": e.id, "status": e.status, "params": e.params, "chosen_by": e.chosen_by,
+                                "planner": e.planner, "score": e.score, "created": e.created,
+                                "instrument": u["instrument"], "action": u["action"],
+                                "command_id": u["command_id"], "resolve": resolve_hint(u)})
             held = self.store.campaign()
             from labpilot.agent.report import manual_steps
 
             return {"state": held["state"], "mode": held["config"]["mode"], "queue": items,
-                    "waiting_for_operator": manual_steps(self.store)}
+                    "outcome_unknown": unknown, "waiting_for_operator": manual_steps(self.store)}
 
     # -- flow control ------------------------------------------------------------
     def _state(self) -> str:
@@ -104,6 +117,12 @@ class OperatorDesk:
             state = self._state()
             if state not in (sm.PAUSED, sm.FAULTED) and self.store.pause_request() is None:
                 raise OperatorRefused(f"campaign is {state}, not paused or faulted")
+            unknown = unknown_outcomes(self.store)
+            if unknown:
+                raise OperatorRefused(
+                    f"cannot resume: the outcome of experiment(s) {', '.join(str(u['experiment']) for u in unknown)} "
+                    f"is unknown (their instrument cannot say whether the command took effect). Check the "
+                    f"instrument, then: " + "; ".join(resolve_hint(u) for u in unknown))
             self.store.clear_pause_request()
             if state in (sm.PAUSED, sm.FAULTED):
                 self.store.request_resume("operator")
@@ -200,7 +219,7 @@ class OperatorDesk:
             config["mode"] = mode
             who = _who()
             self.store.update_config(config, event="mode_changed", by=who, changes=[["mode", old, mode]])
-            self.campaign = parse_campaign(config, str(self.store.path))
+            self.campaign = parse_campaign(config, self.store.label)
             approved = after_mode_switch(self.store, mode, by=who)
             note = f"mode {old} -> {mode}"
             if approved:
@@ -263,7 +282,106 @@ class OperatorDesk:
             if problems:
                 raise OperatorRefused("refused: " + "; ".join(problems))
             params = space.to_point(space.to_row(params))
-            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED,
+            self._update(exp, params=params, chosen_by="operator", status=st.APPROVED, predicted=None,
                          reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)
             return {"id": eid, "status": st.APPROVED, "params": params}
+
+    # -- outcomes an instrument cannot tell ------------------------------------------
+    def resolve(self, id: int, made: bool = False, not_made: bool = False, failed: bool = False,  # noqa: A002
+                values: Mapping[str, float] | None = None, sample: str | None = None,
+                reason: str | None = None) -> dict[str, Any]:
+        """Settle an experiment whose outcome is unknown, as the operator saw it on the instrument.
+
+        ``made``: a synthesis made sample ``sample`` (the loop measures it
+        next), or a measurement was taken with ``values`` (recorded as
+        measured); ``not_made``: it never happened, the step is retried
+        under a new command id; ``failed``: the experiment failed. Journaled
+        with who said it.
+        """
+        eid = id
+        values = dict(values or {})
+        if [made, not_made, failed].count(True) != 1:
+            raise OperatorRefused("resolve: say exactly one of --made, --not-made, --failed")
+        with self._lock:
+            try:
+                exp = self.store.experiment(eid)
+            except st.StoreError:
+                raise OperatorRefused(f"no experiment with id {eid}") from None
+            cmd = self.store.unknown_command(eid)
+            if exp.status != st.OUTCOME_UNKNOWN or cmd is None:
+                raise OperatorRefused(f"experiment {eid} is {exp.status}; only an experiment whose outcome is "
+                                      f"unknown can be resolved")
+            synthesis = cmd["action"] == "synthesize"
+            instrument = cmd["instrument"]
+            if not made and (values or sample):
+                raise OperatorRefused("--value and --sample describe what was made; they go with --made only")
+            who = _who()
+            said = "made" if made else "not_made" if not_made else "failed"
+            note = {"by": who, "resolution": said, "instrument": instrument, "action": cmd["action"],
+                    "reason": reason}
+            if failed:
+                step = "synthesis" if synthesis else "measurement"
+                error = f"{instrument}: operator said the {step} failed" + (f": {reason}" if reason else "")
+                fields: dict[str, Any] = {"status": st.FAILED, "error": error}
+                self._settle(cmd, eid, "failed", {"error": error}, fields, note)
+            elif not_made:
+                # The step is retried under a new command id (the loop counts the not-made ones).
+                back = st.APPROVED if synthesis else st.MEASURING
+                self._settle(cmd, eid, "not_made", {"by": who}, {"status": back}, note)
+            elif synthesis:
+                if values:
+                    raise OperatorRefused("--value is for a measurement; experiment "
+                                          f"{eid} waits on a synthesis ({instrument}): give --sample SAMPLE_ID")
+                if not sample:
+                    raise OperatorRefused(f"experiment {eid}: a synthesis that was made needs the sample's id: "
+                                          f"--made --sample SAMPLE_ID")
+                self._settle(cmd, eid, "done", {"sample_id": sample, "info": {"resolved_by": who}},
+                             {"status": st.SYNTHESIZED, "sample_id": sample}, {**note, "sample": sample})
+            else:
+                if sample:
+                    raise OperatorRefused(f"--sample is for a synthesis; experiment {eid} waits on a "
+                                          f"measurement ({instrument}) of sample {exp.sample_id}")
+                declared = self._declared_scalars(instrument)
+                if not values:
+                    raise OperatorRefused(
+                        f"experiment {eid}: a measurement that was made needs its values: --value NAME=NUMBER "
+                        f"({instrument} measures {', '.join(declared) or 'no scalars'}); or --not-made to "
+                        f"measure again")
+                unknown = [k for k in values if k not in declared]
+                if unknown:
+                    raise OperatorRefused(f"values.{unknown[0]}: {instrument} does not measure {unknown[0]!r}; "
+                                          f"it measures {', '.join(declared) or 'no scalars'}")
+                scalars = {k: float(v) for k, v in values.items()}
+                self._settle(cmd, eid, "done", {"scalars": scalars, "arrays": [], "resolved_by": who},
+                             {"status": st.MEASURING}, {**note, "values": scalars},
+                             scalars=scalars, measured_on=instrument)
+            status = self.store.experiment(eid).status
+            left = [u["experiment"] for u in unknown_outcomes(self.store)]
+            text = f"experiment {eid} resolved {said.replace('_', '-')}: now {status}"
+            text += (f"; still unknown: {', '.join(map(str, left))}" if left
+                     else "; `labpilot resume` continues the campaign")
+            return {"id": eid, "status": status, "resolution": said, "note": text, "outcome_unknown": left}
+
+    def _declared_scalars(self, instrument: str) -> list[str]:
+        specs = {spec.name: spec for spec in self.campaign.instruments}
+        spec = specs.get(instrument)
+        # a generic kind (command, python, manual) measures what its options declare
+        return list(registry.measured_scalars(spec.kind, spec.options)) if spec is not None else []
+
+    def _settle(self, cmd: dict[str, Any], eid: int, command_status: Any, result: dict[str, Any],
+                fields: dict[str, Any], note: dict[str, Any], **extra: Any) -> None:
+        try:
+            self.store.resolve_outcome(cmd["id"], eid, command_status=command_status, result=result,
+                                       experiment=fields, **extra, **note)
+        except st.StaleExperiment as exc:
+            raise OperatorRefused(f"too late: {exc}") from None
+
+    # -- the journal of operator actions -----------------------------------------
+    def journal_action(self, cmd: str, args: Mapping[str, Any], actor: str | None, ok: bool,
+                       error: str | None) -> None:
+        """Record one operator command that changes something: who sent it, its arguments, its outcome."""
+        eid = args.get("id")
+        with self._lock:
+            self.store.log_event("operator_action", eid if isinstance(eid, int) and ok else None,
+                                 cmd=cmd, args=dict(args), actor=actor or "unknown", ok=ok, error=error)

@@ -9,74 +9,40 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from labpilot.agent import store as st  # noqa: E402
 from labpilot.agent.machine import CampaignMachine  # noqa: E402
 from labpilot.agent.store import Store  # noqa: E402
 
-_COLORS = {"initial": "#7f7f7f", "planner": "#1f77b4", "operator": "#d62728"}
-
-
 def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
-    """Objective per experiment with best-so-far; XRD patterns of the best samples if measured."""
+    """Every objective per experiment with the best so far (units on the axes); the measured
+    curves (XRD patterns, DSC curves) of the ``top`` best samples of the first objective."""
+    from matplotlib.figure import Figure
+
+    from labpilot.agent.charts import objectives_figure, patterns_figure
+
     camp = store.campaign()
-    objective = camp["config"]["objectives"][0]
-    name, sign = objective["name"], (1.0 if objective["direction"] == "maximize" else -1.0)
-    exps = [e for e in store.experiments() if e.status in (st.COMPLETED, st.FAILED)]
-    done = [e for e in exps if e.status == st.COMPLETED and name in e.scalars]
-    ranked = sorted(done, key=lambda e: -sign * e.scalars[name])[:top]
-    patterns = [(e, store.arrays(e.id)) for e in ranked]
-    patterns = [(e, a) for e, a in patterns if any(k.endswith(".counts") for k in a)]
-
-    ncols = 2 if patterns else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(7 * ncols, 4.8), squeeze=False)
-    ax = axes[0][0]
-    order = {e.id: i + 1 for i, e in enumerate(exps)}
-    for who, color in _COLORS.items():
-        pts = [(order[e.id], e.scalars[name]) for e in done if e.chosen_by == who]
-        if pts:
-            xs, ys = zip(*pts)
-            ax.scatter(xs, ys, s=28, color=color, label=f"chosen by {who}", zorder=3)
-    failed = [order[e.id] for e in exps if e.id not in {d.id for d in done}]
-    if failed and done:
-        lo = min(e.scalars[name] for e in done)
-        ax.scatter(failed, [lo] * len(failed), marker="x", color="black", label="failed", zorder=3)
-    if done:
-        xs = [order[e.id] for e in done]
-        vals = np.array([e.scalars[name] for e in done])
-        best = np.maximum.accumulate(sign * vals) * sign
-        ax.step(xs, best, where="post", color="#ff7f0e", lw=2, label="best so far")
-        b = ranked[0]
-        ax.annotate(f"best {b.scalars[name]:.4g}\n(exp {b.id})", (order[b.id], b.scalars[name]),
-                    textcoords="offset points", xytext=(-60, -30 if sign > 0 else 20),
-                    arrowprops={"arrowstyle": "->"}, fontsize=9)
-    ax.set_xlabel("experiment (in the order measured)")
-    ax.set_ylabel(f"{name} ({objective['direction']})")
-    ax.set_title(f"{camp['name']}: {len(done)} completed, planner {camp['config']['planner']['name']}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right" if sign > 0 else "upper right")
-
-    if patterns:
-        ax2 = axes[0][1]
-        offset = 0.0
-        for e, arrays in patterns:
-            key = next(k for k in arrays if k.endswith(".counts"))
-            inst = key.split(".")[0]
-            counts = arrays[key]
-            tt = arrays.get(f"{inst}.two_theta", np.arange(len(counts)))
-            comp = ", ".join(f"{k}{v:.2f}" for k, v in e.params.items() if isinstance(v, float) and v >= 0.005)
-            ax2.plot(tt, counts + offset, lw=0.8, label=f"exp {e.id}: {name}={e.scalars[name]:.4g}\n{comp}")
-            offset += float(np.max(counts)) * 1.05
-        ax2.set_xlabel("2θ (degrees, Cu Kα)")
-        ax2.set_ylabel("counts (offset)")
-        ax2.set_title(f"XRD patterns of the {len(patterns)} best samples")
-        ax2.legend(fontsize=7, loc="upper right")
-        ax2.grid(alpha=0.3)
-    fig.tight_layout()
+    objectives = camp["config"]["objectives"]
+    first = objectives[0]
+    exps = store.experiments()
+    done = [e for e in exps if e.status == st.COMPLETED and first["name"] in e.scalars]
+    sign = 1.0 if first["direction"] == "maximize" else -1.0
+    ranked = sorted(done, key=lambda e: -sign * e.scalars[first["name"]])[:top]
+    items = [(e, store.arrays(e.id)) for e in ranked]
+    items = [(e, a) for e, a in items if a]
+    title = f"{camp['name']}: {len(done)} completed, planner {camp['config']['planner']['name']}"
+    n_curves = len({k.split(".")[0] for _, a in items for k in a})
+    height = max(3.3 * len(objectives) + 0.8, 3.9 * max(n_curves, 1) + 0.4 * len(items))
+    fig = Figure(figsize=(15 if items else 7.5, height))
+    if items:
+        left, right = fig.subfigures(1, 2, wspace=0.05)
+        objectives_figure(exps, objectives, title, fig=left)
+        patterns_figure(items, first["name"], fig=right)
+        right.suptitle(f"measured curves of the {len(items)} best samples", fontsize=10)
+    else:
+        objectives_figure(exps, objectives, title, fig=fig)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
 
 
 _LAYOUT = {

@@ -1,15 +1,17 @@
-"""Checks of a campaign that depend on more than the file: the clock, the environment, the planner.
+"""Checks of a campaign that depend on more than the file: installed code, the clock, the environment.
 
 ``Campaign`` (``agent/campaign.py``) checks what a file says on its own;
-these checks need the present moment (a deadline already past), the
-environment (a control token), the files it names, or building the planner
-(an unknown planner, an option of the wrong type). They are kept out of the
-model because a stored campaign is re-parsed later, by the agent and by
-operator commands, where a passed deadline or another user's environment
-must not make it unreadable.
+these checks need what the drivers and the planner declare
+(``agent/campaign_checks.py``), the present moment (a deadline already
+past), the environment (a control token) or the files it names. They are
+kept out of the model because a stored campaign is re-parsed later, by the
+agent and by operator commands, where a passed deadline or another user's
+environment must not make it unreadable.
 
-``labpilot validate`` and a new ``labpilot run`` both call ``preflight``, so
-``run`` refuses nothing that ``validate`` accepted for a reason it could know.
+``labpilot validate`` calls ``preflight``; ``labpilot run`` runs the same
+declaration checks once on the campaign file (resumed or new) and the
+clock and environment checks on a new campaign, so ``run`` refuses nothing
+that ``validate`` accepted for a reason it could know.
 """
 
 from __future__ import annotations
@@ -22,34 +24,25 @@ from labpilot.errors import CampaignError
 from labpilot.agent.campaign import Campaign
 
 
-def preflight(campaign: Campaign, *, now: dt.datetime | None = None) -> list[tuple[str, str]]:
-    """Every problem found, as (field path, reason); empty when the campaign can run."""
-    problems: list[tuple[str, str]] = []
-    problems += _planner(campaign)
+def preflight(campaign: Campaign, *, now: dt.datetime | None = None,
+              declarations: bool = True) -> list[tuple[str, str]]:
+    """Every problem found, as (field path, reason); empty when the campaign can run.
+
+    ``declarations=False`` leaves out ``campaign_checks`` (a caller that ran them already).
+    """
+    from labpilot.agent import campaign_checks
+
+    problems: list[tuple[str, str]] = campaign_checks.problems(campaign) if declarations else []
     problems += _deadline(campaign, now)
     problems += _control(campaign)
     return problems
 
 
-def check(campaign: Campaign, source: str, *, now: dt.datetime | None = None) -> None:
+def check(campaign: Campaign, source: str, *, now: dt.datetime | None = None, declarations: bool = True) -> None:
     """Raise ``CampaignError`` listing the preflight problems, if any."""
-    problems = preflight(campaign, now=now)
+    problems = preflight(campaign, now=now, declarations=declarations)
     if problems:
         raise CampaignError(source, problems)
-
-
-def _planner(c: Campaign) -> list[tuple[str, str]]:
-    from labpilot.errors import PlannerError
-    from labpilot.planners.base import make_planner
-
-    try:
-        make_planner(c.planner.name, c.space(), c.planner_objectives(), seed=c.seed, options=c.planner.options)
-    except PlannerError as exc:
-        where = "planner.name" if "unknown planner" in str(exc) else "planner.options"
-        return [(where, str(exc))]
-    except (TypeError, ValueError) as exc:
-        return [("planner.options", f"planner {c.planner.name!r} does not accept these options: {exc}")]
-    return []
 
 
 def _deadline(c: Campaign, now: dt.datetime | None) -> list[tuple[str, str]]:

@@ -7,8 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labpilot.agent import units
+from labpilot.agent.formatting import fmt_params, fmt_value
 from labpilot.agent.history import best_experiment
 from labpilot.agent.liveness import agent_liveness
+from labpilot.agent.loop.recovery import resolve_hint, unknown_outcomes
 from labpilot.agent.store import Store
 
 
@@ -37,10 +40,11 @@ def campaign_status(store: Store) -> dict[str, Any]:
             "chosen_by": best.chosen_by,
         },
         "fault": fault,
+        "outcome_unknown": unknown_outcomes(store),
         "control_endpoint": endpoint,
         "control_dead": store.control_dead(),
         "updated": camp["updated"],
-        "db": str(store.path),
+        "db": store.label,
         "agent": agent_liveness(store),
         "waiting_for_operator": manual_steps(store),
     }
@@ -63,16 +67,21 @@ def format_status(s: dict[str, Any]) -> str:
     ]
     if s["best"]:
         b = s["best"]
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in b["params"].items())
-        lines.append(f"  best {b['objective']} = {b['value']:.5g} (experiment {b['experiment']}: {params})")
+        unit = f" {units.unit(b['objective'])}" if units.unit(b["objective"]) else ""
+        lines.append(f"  best {b['objective']} = {fmt_value(b['value'], 5)}{unit} (experiment {b['experiment']}: "
+                     f"{fmt_params(b['params'])})")
     if s["fault"]:
         f = s["fault"]
         lines.append(f"  FAULT on {f['instrument']}: {f['error']} (experiment {f.get('experiment')})")
+    for u in s.get("outcome_unknown") or []:
+        lines.append(f"  OUTCOME UNKNOWN: experiment {u['experiment']} ({u['action']} on {u['instrument']}, "
+                     f"command {u['command_id']}): {resolve_hint(u)}")
     lines += [format_manual_step(step) for step in s.get("waiting_for_operator") or []]
     if s.get("control_dead") and s.get("control_endpoint"):  # cleared when the run ends
         lines.append(f"  CONTROL ENDPOINT DEAD ({s['control_dead']}): pause/abort cannot reach this run")
     age = time.time() - s["updated"]
-    lines.append(f"  last update {age:.0f}s ago")
+    where = f" in {s['db']}" if s.get("db") else ""  # a server URL arrives here with its password redacted
+    lines.append(f"  last update {age:.0f}s ago{where}")
     return "\n".join(lines)
 
 

@@ -38,12 +38,20 @@ COMPLETED = "completed"
 FAILED = "failed"
 REJECTED = "rejected"
 ABANDONED = "abandoned"
+#: A command was sent to an instrument that cannot reconcile command ids, and never
+#: finished: only an operator can say what became of it (``labpilot resolve``).
+OUTCOME_UNKNOWN = "outcome_unknown"
 EXPERIMENT_STATUSES = (
     AWAITING_APPROVAL, APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING,
-    COMPLETED, FAILED, REJECTED, ABANDONED,
+    COMPLETED, FAILED, REJECTED, ABANDONED, OUTCOME_UNKNOWN,
 )
 TERMINAL = (COMPLETED, FAILED, REJECTED, ABANDONED)
 IN_FLIGHT = (APPROVED, SYNTHESIZING, SYNTHESIZED, MEASURING)
+
+#: Command statuses: ``sent`` (journaled before it went out), ``done``, ``failed``,
+#: ``unknown`` (its outcome waits for an operator) and ``not_made`` (an operator
+#: said it never happened: the step is retried under a new command id).
+COMMAND_STATUSES = ("sent", "done", "failed", "unknown", "not_made")
 
 class MetaKey(StrEnum):
     """Every key of the ``meta`` table, named once."""
@@ -93,7 +101,8 @@ CREATE TABLE IF NOT EXISTS experiments (
     sample_id TEXT,
     error TEXT,
     created REAL NOT NULL,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    predicted TEXT
 );
 CREATE TABLE IF NOT EXISTS commands (
     id TEXT PRIMARY KEY,
@@ -145,6 +154,8 @@ class Experiment:
     error: str | None
     created: float
     updated: float
+    #: The planner's prediction at proposal time: {objective: [mean, std]} (None without a model).
+    predicted: dict[str, Any] | None = None
     scalars: dict[str, float] = field(default_factory=dict)
 
 
@@ -182,6 +193,10 @@ class Store:
 
     def __init__(self, path: str | Path, conn: sqlite3.Connection) -> None:
         self.path = Path(path)
+        #: What ``--db`` names this store by (a file path here; a URL for a server store).
+        self.target = str(path)
+        #: How messages, the journal, notifications and ``status`` name it (never a server password).
+        self.label = str(path)
         self._conn = conn
 
     # -- opening -----------------------------------------------------------
@@ -252,6 +267,9 @@ class Store:
             raise StoreError(f"{path} is not a labpilot campaign database ({exc})") from None
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise StoreError(f"{path}: unsupported schema version {row[0] if row else None}")
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(experiments)")}
+        if "predicted" not in columns:  # a database from before predictions were kept
+            conn.execute("ALTER TABLE experiments ADD COLUMN predicted TEXT")
         return cls(path, conn)
 
     def close(self) -> None:
@@ -394,8 +412,14 @@ class Store:
         return json.loads(raw) if raw else None
 
     def beat(self, pid: int | None) -> None:
-        """Write the heartbeat now (``pid`` None: the agent stopped cleanly)."""
-        self.set_meta(MetaKey.HEARTBEAT, json.dumps({"pid": pid, "ts": time.time()}))
+        """Write the heartbeat now (``pid`` None: the agent stopped cleanly).
+
+        The host goes with the pid: on a shared server store the agent may
+        run on another PC, where this PC's process table says nothing.
+        """
+        import socket
+
+        self.set_meta(MetaKey.HEARTBEAT, json.dumps({"pid": pid, "ts": time.time(), "host": socket.gethostname()}))
 
     def dry_run_simulators(self) -> list[dict[str, Any]] | None:
         """The simulator processes a dry run started (for a resume or a clean stop), or None."""
@@ -436,20 +460,22 @@ class Store:
         planner: str | None = None,
         score: float | None = None,
         reason: str | None = None,
+        predicted: dict[str, Any] | None = None,
     ) -> int:
         if status not in EXPERIMENT_STATUSES:
             raise StoreError(f"unknown experiment status {status!r}")
         now = time.time()
+        pred = None if predicted is None else json.dumps({k: list(v) for k, v in predicted.items()})
         with self._tx() as c:
             cur = c.execute(
-                "INSERT INTO experiments (params, status, chosen_by, planner, score, reason, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (json.dumps(params), status, chosen_by, planner, score, reason, now, now),
+                "INSERT INTO experiments (params, status, chosen_by, planner, score, reason, created, updated, predicted)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (json.dumps(params), status, chosen_by, planner, score, reason, now, now, pred),
             )
             eid = int(cur.lastrowid)
             self._event("experiment_added", eid, {
                 "params": params, "status": status, "chosen_by": chosen_by,
-                "planner": planner, "score": score, "reason": reason,
+                "planner": planner, "score": score, "reason": reason, "predicted": predicted,
             })
         return eid
 
@@ -462,13 +488,13 @@ class Store:
         still one of those (checked in the same transaction), else
         ``StaleExperiment``: the agent and an operator cannot both act on it.
         """
-        allowed = {"status", "params", "chosen_by", "reason", "sample_id", "error", "score"}
+        allowed = {"status", "params", "chosen_by", "reason", "sample_id", "error", "score", "predicted"}
         bad = set(fields) - allowed
         if bad:
             raise StoreError(f"cannot update experiment fields {sorted(bad)}")
         if "status" in fields and fields["status"] not in EXPERIMENT_STATUSES:
             raise StoreError(f"unknown experiment status {fields['status']!r}")
-        values = {k: (json.dumps(v) if k == "params" else v) for k, v in fields.items()}
+        values = {k: (json.dumps(v) if k in ("params", "predicted") and v is not None else v) for k, v in fields.items()}
         sets = ", ".join(f"{k}=?" for k in values)
         with self._tx() as c:
             where, args = "id=?", [eid]
@@ -488,6 +514,7 @@ class Store:
     def _decode_experiment(self, row: sqlite3.Row) -> Experiment:
         d = dict(row)
         d["params"] = json.loads(d["params"])
+        d["predicted"] = json.loads(d["predicted"]) if d.get("predicted") else None
         return Experiment(**d)
 
     def experiment(self, eid: int) -> Experiment:
@@ -589,6 +616,66 @@ class Store:
             self._event("measured", eid, {"command_id": command_id, "instrument": instrument, "scalars": scalars,
                                           "arrays": {k: list(np.shape(v)) for k, v in arrays.items()}})
 
+    # -- outcomes an instrument cannot tell ----------------------------------
+    def attempts(self, experiment_id: int, instrument: str) -> int:
+        """How many commands of this experiment on ``instrument`` an operator said were never made."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM commands WHERE experiment_id=? AND instrument=? AND status='not_made'",
+            (experiment_id, instrument),
+        ).fetchone()
+        return int(row[0])
+
+    def unknown_command(self, experiment_id: int) -> dict[str, Any] | None:
+        """The command of ``experiment_id`` whose outcome waits for an operator, or None."""
+        row = self._conn.execute(
+            "SELECT id FROM commands WHERE experiment_id=? AND status='unknown' ORDER BY sent DESC LIMIT 1",
+            (experiment_id,),
+        ).fetchone()
+        return None if row is None else self.command(row[0])
+
+    def mark_outcome_unknown(self, command_id: str, eid: int, why: str) -> None:
+        """A sent command nobody can reconcile: the command is ``unknown``, its experiment ``outcome_unknown``."""
+        with self._tx() as c:
+            c.execute("UPDATE commands SET status='unknown' WHERE id=? AND status='sent'", (command_id,))
+            c.execute("UPDATE experiments SET status=?, updated=? WHERE id=?", (OUTCOME_UNKNOWN, time.time(), eid))
+            self._event("outcome_unknown", eid, {"command_id": command_id, "why": why})
+
+    def resolve_outcome(
+        self,
+        command_id: str,
+        eid: int,
+        *,
+        command_status: Literal["done", "failed", "not_made"],
+        result: dict[str, Any],
+        experiment: dict[str, Any],
+        scalars: dict[str, float] | None = None,
+        measured_on: str | None = None,
+        **data: Any,
+    ) -> None:
+        """Settle an unknown outcome as an operator said, atomically, journaled as ``outcome_resolved``.
+
+        ``experiment`` holds the experiment's new fields (status, sample_id,
+        error); ``scalars`` are a manual measurement on instrument ``measured_on``.
+        Raises ``StaleExperiment`` if the outcome was settled meanwhile.
+        """
+        now = time.time()
+        with self._tx() as c:
+            n = c.execute("UPDATE commands SET status=?, finished=?, result=? WHERE id=? AND status='unknown'",
+                          (command_status, now, json.dumps(result, default=str), command_id)).rowcount
+            sets = ", ".join(f"{k}=?" for k in experiment)
+            m = c.execute(f"UPDATE experiments SET {sets}, updated=? WHERE id=? AND status=?",
+                          (*experiment.values(), now, eid, OUTCOME_UNKNOWN)).rowcount
+            if n != 1 or m != 1:
+                raise StaleExperiment(f"the outcome of experiment {eid} was settled meanwhile")
+            for name, value in (scalars or {}).items():
+                c.execute(
+                    "INSERT OR REPLACE INTO measurements (experiment_id, instrument, name, value, created)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (eid, measured_on, name, float(value), now),
+                )
+            self._event("outcome_resolved", eid, {"command_id": command_id, "command_status": command_status,
+                                                  **experiment, **data})
+
     # -- measurements ------------------------------------------------------
     def measured_instruments(self, eid: int) -> set[str]:
         rows = self._conn.execute("SELECT DISTINCT instrument FROM measurements WHERE experiment_id=?", (eid,))
@@ -617,3 +704,13 @@ class Store:
             arr = np.frombuffer(r["data"], dtype=np.dtype(r["dtype"])).reshape(json.loads(r["shape"]))
             out[r["name"] if instrument else f"{r['instrument']}.{r['name']}"] = arr
         return out
+
+    # -- reading for dashboards and reports ------------------------------------
+    def last_event_seq(self) -> int:
+        """The newest journal entry's number (0 when empty): changes whenever anything is journaled."""
+        row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def event_kinds(self) -> list[str]:
+        """Every kind of event in the journal, sorted."""
+        return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM events ORDER BY kind")]

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Literal, Mapping, TypeVar
 
-from labpilot.drivers.options import DriverOptions
+from labpilot.drivers.options import DriverOptions, parse_options
+from labpilot.drivers.params import Accepts, LimitedOption
 from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
 
 T = TypeVar("T")
@@ -70,6 +71,12 @@ class DriverBase:
     #: A dry run may use this instrument as configured (a program, a model, an operator stand-in:
     #: ``dry_run_class``) instead of starting a simulator process for it.
     dry_run_as_is: ClassVar[bool] = False
+    #: The role and the measured quantities come from each instrument's options (the generic
+    #: kinds ``manual``, ``command``, ``python``): ``role``/``scalars``/``arrays`` are only defaults.
+    role_from_options: ClassVar[bool] = False
+
+    #: The validated options (an instance of ``Options``).
+    settings: DriverOptions
 
     # -- self-description given a campaign's options --------------------------
     # Built-in drivers declare their role and quantities on the class; generic
@@ -108,17 +115,60 @@ class DriverBase:
         self.address = address
         self.limits = self._check_limits(limits or {})
         self.options = dict(options or {})
-        self.speed = float(self.options.get("speed", 1.0))
-        if not self.speed > 0 or not math.isfinite(self.speed):
-            raise ValueError(f"options['speed'] must be a positive number, got {self.speed!r}")
+        #: The options, validated once by the class's ``Options`` model (an ``OptionsError`` names a bad one).
+        self.settings = parse_options(self.Options, self.options, self.kind)
+        self.speed = self.settings.speed
         self.timeout_s = float(timeout_s)
         self.transport = self._open_transport(
-            address, timeout_s=timeout_s, retries=retries, backoff_s=float(self.options.get("backoff_s", 0.05)))
+            address, timeout_s=timeout_s, retries=retries, backoff_s=self.settings.backoff_s)
         try:
             self._connected(self._handshake())
         except BaseException:
             self.transport.close()
             raise
+
+    # -- self-description ---------------------------------------------------------
+    @classmethod
+    def accepts(cls, settings: DriverOptions, limits: Mapping[str, float]) -> Accepts | None:
+        """The parameters a synthesizer takes under these options and limits (None: a measurer takes none)."""
+        return None
+
+    @classmethod
+    def limited_options(cls, settings: DriverOptions) -> list[LimitedOption]:
+        """Option values that safety limits cap (checked before an action, and by ``labpilot validate``)."""
+        return []
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """Everything this driver declares, JSON-ready (what ``labpilot plugins`` lists)."""
+        from dataclasses import asdict
+
+        from pydantic import ValidationError
+
+        from labpilot.drivers.options import describe_options
+
+        try:
+            accepts = cls.accepts(cls.Options(), {})
+        except ValidationError:  # options without defaults: nothing to describe without a campaign
+            accepts = None
+        return {
+            "kind": cls.kind,
+            "role": "from options" if cls.role_from_options else cls.role,
+            "role_from_options": cls.role_from_options,
+            "scalars": dict(cls.scalars),
+            "arrays": dict(cls.arrays),
+            "axes": list(cls.axes),
+            "limits": list(cls.known_limits),
+            "options": describe_options(cls.Options),
+            "can_reconcile": cls.can_reconcile,
+            "accepts": None if accepts is None else {
+                "params": [asdict(p) for p in accepts.params], "fractions": list(accepts.fractions)},
+        }
+
+    def check_limited_options(self) -> None:
+        """Raise ``SafetyLimitError`` if an option value exceeds the limit that caps it."""
+        for item in self.limited_options(self.settings):
+            self.check_limit(item.limit, item.value, item.what)
 
     # -- hooks for the protocol bases ------------------------------------------
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> Any:
@@ -204,7 +254,7 @@ class DriverBase:
     ) -> ActionState:
         """Poll ``status`` until the action is done; failed, forgotten or late raise ``DriverError``s."""
         limit = self.wait_limit_s(nominal_s)
-        poll = float(self.options.get("poll_s", min(1.0, max(self.min_poll_s, nominal_s / self.speed / 50.0))))
+        poll = self.settings.poll_s or min(1.0, max(self.min_poll_s, nominal_s / self.speed / 50.0))
         deadline = time.monotonic() + limit
         st = first or status()
         while True:

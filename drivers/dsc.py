@@ -11,12 +11,15 @@ curve is fetched in chunks of ``CHUNK`` points. Heating at 10 K/min, a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import model_validator
 
 from labpilot.errors import ScpiProtocolError
-from labpilot.drivers.scpi_instrument import ScpiMeasurer
+from labpilot.drivers.options import DriverOptions, Number, PositiveNumber
+from labpilot.drivers.params import LimitedOption
+from labpilot.drivers.scpi_instrument import ScpiMeasurer, ScpiOptions
 from labpilot.protocols.capabilities import Measurement, Sample
 from labpilot.protocols.scpi import parse_numbers
 
@@ -24,8 +27,28 @@ CHUNK = 100
 HEATING_RATE_K_PER_MIN = 10.0
 
 
+class DscOptions(ScpiOptions):
+    """The heating scan of a DSC measurement."""
+
+    t_start_c: Number = 30.0
+    """Scan start temperature, °C."""
+    t_stop_c: Number = 220.0
+    """Scan end temperature, °C (capped by the ``max_temperature_c`` limit)."""
+    t_step_c: PositiveNumber = 0.5
+    """Temperature step between curve points, °C."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DscOptions":
+        if not self.t_stop_c > self.t_start_c:
+            raise ValueError(f"t_stop_c ({self.t_stop_c:g}) must exceed t_start_c ({self.t_start_c:g})")
+        return self
+
+
 class DscDriver(ScpiMeasurer):
     """Heat-flow curve, melting point and crystallinity of a polymer sample."""
+
+    Options: ClassVar[type[DriverOptions]] = DscOptions
+    settings: DscOptions
 
     kind = "dsc"
     model_hint = "DSC"
@@ -36,20 +59,18 @@ class DscDriver(ScpiMeasurer):
 
     def __init__(self, address: str, **kw: Any) -> None:
         super().__init__(address, **kw)
-        self.scan = (
-            float(self.options.get("t_start_c", 30.0)),
-            float(self.options.get("t_stop_c", 220.0)),
-            float(self.options.get("t_step_c", 0.5)),
-        )
-        start, stop, step = self.scan
-        if not (stop > start and step > 0):
-            self.close()
-            raise ValueError(f"dsc: scan needs t_stop_c > t_start_c and t_step_c > 0, got {self.scan}")
-        self.nominal_s = (stop - start) / HEATING_RATE_K_PER_MIN * 60.0
+        s = self.settings
+        self.scan = (s.t_start_c, s.t_stop_c, s.t_step_c)
+        self.nominal_s = (s.t_stop_c - s.t_start_c) / HEATING_RATE_K_PER_MIN * 60.0
+
+    @classmethod
+    def limited_options(cls, settings: DriverOptions) -> list[LimitedOption]:
+        assert isinstance(settings, DscOptions)
+        return [LimitedOption("max_temperature_c", settings.t_stop_c, "DSC scan end temperature in °C", "t_stop_c")]
 
     def measure(self, sample: Sample, command_id: str) -> Measurement:
         """Check the scan against the limit, then measure (idempotent per command id)."""
-        self.check_limit("max_temperature_c", self.scan[1], "DSC scan end temperature in °C")
+        self.check_limited_options()
         return super().measure(sample, command_id)
 
     def prepare(self) -> None:

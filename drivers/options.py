@@ -4,28 +4,113 @@ A campaign's ``[instruments.options]`` table is validated against the driver
 class's ``Options`` model (``extra="forbid"``): a misspelt option is an error
 that names it, never silently ignored. A driver adds its own fields by
 subclassing :class:`DriverOptions` and naming the subclass ``Options`` on the
-class.
+class; ``DriverBase`` validates the table once at connect and keeps the result
+as ``driver.settings``. ``labpilot validate`` runs the same validation
+(:func:`option_problems`) without connecting.
+
+Numbers are strict (``Number`` and friends): ``true`` or ``"1.5"`` is not a
+number, an integer is. Each field's docstring is its documentation (``labpilot
+plugins`` lists it).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated, Any, Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from labpilot.protocols.strict import field_problems
+
+#: A finite number (an integer is accepted; a bool or a string is not).
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+#: A finite number > 0.
+PositiveNumber = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0)]
+#: A finite number >= 0.
+NonNegativeNumber = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0)]
+#: An integer >= 1 (a bool is not).
+PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 
 
 class DriverOptions(BaseModel):
     """Options common to every driver (dry-run speed, retry back-off, polling, reconciliation)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-    #: Virtual-clock speed of a dry run's simulator; wait limits are divided by it.
-    speed: float = Field(1.0, gt=0, allow_inf_nan=False)
-    #: Pause before a transport retry, seconds.
-    backoff_s: float = Field(0.05, ge=0, allow_inf_nan=False)
-    #: Pause between status polls, seconds (default: scaled from the action's nominal time).
-    poll_s: float | None = Field(None, gt=0, allow_inf_nan=False)
-    #: False: treat this instrument as unable to answer "what became of command id X"
-    #: even when its driver can (recovery then asks an operator; see ``labpilot resolve``).
-    reconcile: bool = True
+    speed: PositiveNumber = 1.0
+    """Virtual-clock speed of a dry run's simulator; wait limits are divided by it."""
+    backoff_s: NonNegativeNumber = 0.05
+    """Pause before a transport retry, seconds."""
+    poll_s: PositiveNumber | None = None
+    """Pause between status polls, seconds (default: scaled from the action's nominal time)."""
+    reconcile: Annotated[bool, Field(strict=True)] = True
+    """False: treat this instrument as unable to answer "what became of command id X" even when
+    its driver can (recovery then asks an operator; see ``labpilot resolve``)."""
 
 
-__all__ = ["DriverOptions"]
+def option_problems(model: type[BaseModel], options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every problem of an options table as ``(option name, reason)``; empty when valid.
+
+    A whole-model check (two options that contradict each other) names the
+    option its message starts with.
+    """
+    try:
+        model.model_validate(dict(options))
+    except ValidationError as exc:
+        return [_named(model, where, msg) for where, msg in field_problems(exc)]
+    return []
+
+
+def _named(model: type[BaseModel], where: str, msg: str) -> tuple[str, str]:
+    if where:
+        return where, msg
+    first = msg.split(" ", 1)[0].rstrip(":,")
+    return (first if first in model.model_fields else "(options)"), msg
+
+
+def parse_options(model: type[DriverOptions], options: Mapping[str, Any], kind: str) -> DriverOptions:
+    """The validated options, or an ``OptionsError`` naming every bad option."""
+    from labpilot.errors import OptionsError
+
+    problems = option_problems(model, options)
+    if problems:
+        raise OptionsError(kind, problems)
+    return model.model_validate(dict(options))
+
+
+def describe_options(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
+    """Each option's type, default and documentation (for listings such as ``labpilot plugins``)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, field in model.model_fields.items():
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        out[name] = {
+            "type": _type_name(field.annotation),
+            "default": default,
+            "required": field.is_required(),
+            "doc": (field.description or "").strip(),
+        }
+    return out
+
+
+def _type_name(annotation: Any) -> str:
+    """A readable type: ``float | None``, ``list[str]``, ``'auto' | int``."""
+    import types
+    from typing import Annotated as _Annotated, Literal, Union, get_args, get_origin
+
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is _Annotated:
+        return _type_name(args[0])
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_type_name(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+__all__ = [
+    "DriverOptions", "NonNegativeNumber", "Number", "PositiveInt", "PositiveNumber",
+    "describe_options", "option_problems", "parse_options",
+]

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
-
+from typing import Any, ClassVar, Mapping
 
 from labpilot.errors import ProtocolError
-from labpilot.drivers.zmq_instrument import ZmqInstrumentDriver
+from labpilot.drivers.options import DriverOptions, Number, PositiveNumber
+from labpilot.drivers.params import Accepted, Accepts, LimitedOption
+from labpilot.drivers.zmq_instrument import ZmqInstrumentDriver, ZmqOptions
 from labpilot.protocols.capabilities import CommandOutcome, Sample
 
 log = logging.getLogger("labpilot.drivers")
@@ -39,12 +40,42 @@ def step_id(command_id: str, step: str) -> str:
     return f"{command_id}/{step}"
 
 
+class RobotOptions(ZmqOptions):
+    """The fixed process settings of every synthesis."""
+
+    dispense_ml: PositiveNumber = DEFAULT_DISPENSE_ML
+    """Resin volume dispensed per sample, ml (capped by the ``max_dispense_ml`` limit)."""
+    melt_temp_c: Number = DEFAULT_MELT_TEMP_C
+    """Melt temperature before cooling, °C (capped by the ``max_anneal_temp_c`` limit)."""
+
+
 class RobotDriver(ZmqInstrumentDriver):
     """A synthesis robot on a ZeroMQ endpoint (``Synthesizer``)."""
 
     kind = "robot"
     role = "synthesize"
     known_limits = ("max_dispense_ml", "max_anneal_temp_c", "max_molecular_weight")
+    Options: ClassVar[type[DriverOptions]] = RobotOptions
+    settings: RobotOptions
+
+    @classmethod
+    def accepts(cls, settings: DriverOptions, limits: Mapping[str, float]) -> Accepts:
+        """Exactly the three recipe parameters, each within what ``check_params`` enforces."""
+        return Accepts((
+            Accepted("molecular_weight", "kg/mol", low=0.0, low_open=True, high=limits.get("max_molecular_weight"),
+                     required=True, doc="weight-average molecular weight of the resin"),
+            Accepted("stereoregularity", "1", low=0.0, high=1.0, required=True, doc="mmmm pentad fraction"),
+            Accepted("cooling_temperature", "°C", high=limits.get("max_anneal_temp_c"), required=True,
+                     doc="temperature the melt is cooled to"),
+        ))
+
+    @classmethod
+    def limited_options(cls, settings: DriverOptions) -> list[LimitedOption]:
+        assert isinstance(settings, RobotOptions)
+        return [
+            LimitedOption("max_dispense_ml", settings.dispense_ml, "dispense volume (ml)", "dispense_ml"),
+            LimitedOption("max_anneal_temp_c", settings.melt_temp_c, "melt temperature (°C)", "melt_temp_c"),
+        ]
 
     def check_params(self, params: dict[str, Any]) -> dict[str, float]:
         """The synthesis parameters as floats, validated and checked against the limits."""
@@ -74,19 +105,8 @@ class RobotDriver(ZmqInstrumentDriver):
 
     def process_settings(self) -> dict[str, float]:
         """Dispense volume and melt temperature from the options, checked against the limits."""
-        volume = self._option("dispense_ml", DEFAULT_DISPENSE_ML)
-        melt = self._option("melt_temp_c", DEFAULT_MELT_TEMP_C)
-        if volume <= 0:
-            raise ValueError(f"robot: option 'dispense_ml' must be > 0, got {volume:g}")
-        self.check_limit("max_dispense_ml", volume, "dispense volume (ml)")
-        self.check_limit("max_anneal_temp_c", melt, "melt temperature (°C)")
-        return {"volume_ml": volume, "melt_temp_c": melt}
-
-    def _option(self, name: str, default: float) -> float:
-        value = self.options.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"robot: option {name!r} must be a finite number, got {value!r}")
-        return float(value)
+        self.check_limited_options()
+        return {"volume_ml": self.settings.dispense_ml, "melt_temp_c": self.settings.melt_temp_c}
 
     def synthesize(self, params: dict[str, Any], command_id: str) -> Sample:
         """Make one sample; blocks until it is in the tray. Idempotent per ``command_id``."""

@@ -14,6 +14,7 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 from labpilot.errors import InstrumentError, ProtocolError, ScpiProtocolError, TransportTimeout
 from labpilot.drivers.base import ActionState, DriverBase
+from labpilot.drivers.options import DriverOptions
 
 from labpilot.drivers.serial_transport import SerialTransport
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
@@ -24,8 +25,19 @@ log = logging.getLogger("labpilot.drivers")
 T = TypeVar("T")
 
 
+class ScpiOptions(DriverOptions):
+    """Options of every SCPI-style serial driver."""
+
+    model: str | None = None
+    """A word the ``*IDN?`` model field must contain (default: the driver's own, e.g. ``DSC``);
+    set it to accept an instrument whose model name differs."""
+
+
 class ScpiInstrument(DriverBase):
     """Common behaviour of every SCPI-style driver (``Instrument`` capability)."""
+
+    Options: ClassVar[type[DriverOptions]] = ScpiOptions
+    settings: ScpiOptions
 
     #: Labpilot's own instruments keep each command id's outcome.
     can_reconcile: ClassVar[bool] = True
@@ -50,7 +62,7 @@ class ScpiInstrument(DriverBase):
             ident.check_compatible()
         except ScpiProtocolError as exc:
             raise ProtocolError(f"{self.kind} at {self.address}: {exc}") from None
-        wanted = str(self.options.get("model", self.model_hint))
+        wanted = self.settings.model if self.settings.model is not None else self.model_hint
         if wanted and wanted.upper() not in ident.model.upper():
             raise ProtocolError(
                 f"{self.kind} driver at {self.address} found a {ident.vendor} {ident.model!r}, "

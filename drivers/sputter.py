@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Mapping
+from typing import Annotated, Any, ClassVar, Mapping
 
+from pydantic import Field, model_validator
 
 from labpilot.errors import DriverError, ProtocolError, ScpiProtocolError
-from labpilot.drivers.scpi_instrument import ScpiInstrument
+from labpilot.drivers.options import DriverOptions, Number, PositiveInt, PositiveNumber
+from labpilot.drivers.params import Accepted, Accepts, LimitedOption
+from labpilot.drivers.scpi_instrument import ScpiInstrument, ScpiOptions
 from labpilot.protocols.capabilities import Sample
 from labpilot.protocols.scpi import parse_int, parse_numbers, split_fields
 
@@ -38,8 +41,47 @@ PROCESS_KEYS = ("deposition_time_s", "pressure_pa", "substrate_temp_c", "gas_flo
 FRACTION_TOLERANCE = 1e-3
 
 
+class SputterOptions(ScpiOptions):
+    """Targets, calibration and the default process of every deposition."""
+
+    targets: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = list(DEFAULT_TARGETS)
+    """Element of each gun; a campaign's composition parameters are named after them."""
+    rates: dict[str, PositiveNumber] | None = None
+    """Deposition rate per target, nm/s per W (default: equal rates, with a warning)."""
+    channels: dict[str, PositiveInt] | None = None
+    """Gun number per target (default: read from the instrument with ``SOUR:TARG?``)."""
+    deposition_time_s: PositiveNumber = 1800.0
+    """Deposition time, s (a parameter of the same name overrides it per sample)."""
+    pressure_pa: PositiveNumber = 0.5
+    """Process pressure, Pa (overridable per sample)."""
+    substrate_temp_c: Number | None = None
+    """Substrate temperature, °C; none: heater off (overridable per sample)."""
+    gas_flow_sccm: PositiveNumber = 20.0
+    """Ar flow, sccm (overridable per sample)."""
+    max_power_w: PositiveNumber | None = None
+    """Power of the strongest target, W (default: the ``max_target_power_w`` limit, else 200 W)."""
+    total_power_w: PositiveNumber | None = None
+    """Scale powers to add up to this, W, instead of ``max_power_w``."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SputterOptions":
+        if len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"targets: each element once, got {self.targets}")
+        for name in ("rates", "channels"):
+            table = getattr(self, name)
+            missing = [t for t in self.targets if table is not None and t not in table]
+            if missing:
+                raise ValueError(f"{name} lacks target(s) {missing} (targets {self.targets})")
+        if self.max_power_w is not None and self.total_power_w is not None:
+            raise ValueError("max_power_w and total_power_w both set: give one (how the powers are scaled)")
+        return self
+
+
 class SputterDriver(ScpiInstrument):
     """Co-sputtering system: composition in, film (``Sample``) out."""
+
+    Options: ClassVar[type[DriverOptions]] = SputterOptions
+    settings: SputterOptions
 
     kind = "sputter"
     role = "synthesize"
@@ -57,31 +99,61 @@ class SputterDriver(ScpiInstrument):
 
     def __init__(self, address: str, **kw: Any) -> None:
         super().__init__(address, **kw)
+        self.targets = tuple(self.settings.targets)
+        self.rates = self._rates()
         try:
-            self.targets = tuple(self.options.get("targets", DEFAULT_TARGETS))
-            self.rates = self._rates()
             self.channels = self._channels()
         except BaseException:
             self.close()
             raise
 
+    # ---------------------------------------------------------------- self-description
+    @classmethod
+    def accepts(cls, settings: DriverOptions, limits: Mapping[str, float]) -> Accepts:
+        """A fraction per target (summing to 1) and, optionally, the process settings per sample."""
+        assert isinstance(settings, SputterOptions)
+        fractions = tuple(Accepted(t, "1", low=0.0, high=1.0, doc=f"fraction of {t} in the film")
+                          for t in settings.targets)
+        process = (
+            Accepted("deposition_time_s", "s", low=0.0, low_open=True, high=limits.get("max_deposition_time_s"),
+                     doc="deposition time"),
+            Accepted("pressure_pa", "Pa", low=0.0, low_open=True, high=limits.get("max_pressure_pa"),
+                     doc="process pressure"),
+            Accepted("substrate_temp_c", "°C", high=limits.get("max_substrate_temp_c"), doc="substrate temperature"),
+            Accepted("gas_flow_sccm", "sccm", low=0.0, low_open=True, high=limits.get("max_gas_flow_sccm"),
+                     doc="Ar flow"),
+        )
+        return Accepts(fractions + process, fractions=tuple(settings.targets))
+
+    @classmethod
+    def limited_options(cls, settings: DriverOptions) -> list[LimitedOption]:
+        assert isinstance(settings, SputterOptions)
+        out = [
+            LimitedOption("max_deposition_time_s", settings.deposition_time_s, "deposition time in s",
+                          "deposition_time_s"),
+            LimitedOption("max_pressure_pa", settings.pressure_pa, "process pressure in Pa", "pressure_pa"),
+            LimitedOption("max_gas_flow_sccm", settings.gas_flow_sccm, "gas flow in sccm", "gas_flow_sccm"),
+        ]
+        if settings.substrate_temp_c is not None:
+            out.append(LimitedOption("max_substrate_temp_c", settings.substrate_temp_c,
+                                     "substrate temperature in °C", "substrate_temp_c"))
+        if settings.max_power_w is not None:
+            out.append(LimitedOption("max_target_power_w", settings.max_power_w, "target power in W", "max_power_w"))
+        if settings.total_power_w is not None:
+            out.append(LimitedOption("max_total_power_w", settings.total_power_w, "total power in W",
+                                     "total_power_w"))
+        return out
+
     # ---------------------------------------------------------------- set-up
     def _rates(self) -> dict[str, float]:
-        rates = self.options.get("rates")
+        rates = self.settings.rates
         if rates is None:
             log.warning("sputter: no options['rates']; assuming equal deposition rates for %s", self.targets)
             return {t: 1.0 for t in self.targets}
-        missing = [t for t in self.targets if t not in rates]
-        if missing:
-            raise ValueError(f"sputter: options['rates'] lacks target(s) {missing}")
-        out = {t: float(rates[t]) for t in self.targets}
-        bad = [t for t, r in out.items() if not (r > 0 and math.isfinite(r))]
-        if bad:
-            raise ValueError(f"sputter: deposition rate must be > 0 for {bad}: {rates}")
-        return out
+        return {t: float(rates[t]) for t in self.targets}
 
     def _channels(self) -> dict[str, int]:
-        given = self.options.get("channels")
+        given = self.settings.channels
         if given is not None:
             return {t: int(given[t]) for t in self.targets}
         count = self.ask("SOUR:COUN?", parse=lambda t: parse_int(t, "target count"))
@@ -118,22 +190,22 @@ class SputterDriver(ScpiInstrument):
         if abs(total - 1.0) > FRACTION_TOLERANCE:
             raise ValueError(f"sputter: composition fractions must sum to 1, got {total:.6g} ({fractions})")
         relative = {t: fractions[t] / self.rates[t] for t in self.targets}
-        if "total_power_w" in self.options:
-            scale = float(self.options["total_power_w"]) / sum(relative.values())
+        if self.settings.total_power_w is not None:
+            scale = self.settings.total_power_w / sum(relative.values())
         else:
-            peak = float(self.options.get("max_power_w", self.limits.get("max_target_power_w", 200.0)))
+            peak = self.settings.max_power_w or self.limits.get("max_target_power_w", 200.0)
             scale = peak / max(relative.values())
         powers = {t: relative[t] * scale for t in self.targets}
 
-        def setting(key: str, default: Any) -> Any:
-            return params.get(key, self.options.get(key, default))
+        def setting(key: str) -> Any:
+            return params.get(key, getattr(self.settings, key))
 
         recipe = {
             "powers_w": powers,
-            "duration_s": float(setting("deposition_time_s", 1800.0)),
-            "pressure_pa": float(setting("pressure_pa", 0.5)),
-            "gas_flow_sccm": float(setting("gas_flow_sccm", 20.0)),
-            "substrate_temp_c": setting("substrate_temp_c", None),
+            "duration_s": float(setting("deposition_time_s")),
+            "pressure_pa": float(setting("pressure_pa")),
+            "gas_flow_sccm": float(setting("gas_flow_sccm")),
+            "substrate_temp_c": setting("substrate_temp_c"),
         }
         for t, p in powers.items():
             self.check_limit("max_target_power_w", p, f"target {t} power in W")

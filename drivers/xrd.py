@@ -14,13 +14,15 @@ anything is sent: ``max_scan_points``, ``max_tube_power_w``,
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-
+from pydantic import model_validator
 
 from labpilot.errors import EnvelopeError, ProtocolError
-from labpilot.drivers.zmq_instrument import ZmqInstrumentDriver
+from labpilot.drivers.options import DriverOptions, Number, PositiveNumber
+from labpilot.drivers.params import LimitedOption
+from labpilot.drivers.zmq_instrument import ZmqInstrumentDriver, ZmqOptions
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 from labpilot.protocols.envelope import decode_array
 
@@ -47,8 +49,38 @@ def strongest_peak(two_theta: np.ndarray, counts: np.ndarray, window: int = 5) -
     return float(two_theta[int(np.argmax(smooth))])
 
 
+class XrdOptions(ZmqOptions):
+    """The 2θ scan of an XRD measurement."""
+
+    two_theta_start: Number = DEFAULTS["two_theta_start"]
+    """Scan start, degrees 2θ."""
+    two_theta_stop: Number = DEFAULTS["two_theta_stop"]
+    """Scan end, degrees 2θ (capped by the ``max_two_theta_deg`` limit)."""
+    two_theta_step: PositiveNumber = DEFAULTS["two_theta_step"]
+    """Step between points, degrees (the point count is capped by ``max_scan_points``)."""
+    dwell_s: PositiveNumber = DEFAULTS["dwell_s"]
+    """Counting time per point, seconds."""
+    tube_power_w: PositiveNumber = DEFAULTS["tube_power_w"]
+    """X-ray tube power, W (capped by the ``max_tube_power_w`` limit)."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "XrdOptions":
+        if not self.two_theta_stop > self.two_theta_start:
+            raise ValueError(f"two_theta_stop ({self.two_theta_stop:g}) must exceed "
+                             f"two_theta_start ({self.two_theta_start:g})")
+        return self
+
+    @property
+    def points(self) -> int:
+        """Points of the scan (start and stop included)."""
+        return scan_points(self.two_theta_start, self.two_theta_stop, self.two_theta_step)
+
+
 class XrdDriver(ZmqInstrumentDriver):
     """A diffractometer on a ZeroMQ endpoint (``Measurer``)."""
+
+    Options: ClassVar[type[DriverOptions]] = XrdOptions
+    settings: XrdOptions
 
     kind = "xrd"
     role = "measure"
@@ -57,28 +89,19 @@ class XrdDriver(ZmqInstrumentDriver):
     axes = ("two_theta",)
     known_limits = ("max_scan_points", "max_tube_power_w", "max_two_theta_deg")
 
+    @classmethod
+    def limited_options(cls, settings: DriverOptions) -> list[LimitedOption]:
+        assert isinstance(settings, XrdOptions)
+        return [
+            LimitedOption("max_scan_points", settings.points, "scan points", "two_theta_step"),
+            LimitedOption("max_tube_power_w", settings.tube_power_w, "X-ray tube power", "tube_power_w"),
+            LimitedOption("max_two_theta_deg", settings.two_theta_stop, "scan end 2θ", "two_theta_stop"),
+        ]
+
     def scan_settings(self) -> dict[str, float]:
-        """The scan the campaign asked for, validated and checked against the limits."""
-        s: dict[str, float] = {}
-        for name, default in DEFAULTS.items():
-            value = self.options.get(name, default)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"xrd: option {name!r} must be a finite number, got {value!r}")
-            s[name] = float(value)
-        if s["two_theta_step"] <= 0:
-            raise ValueError(f"xrd: option 'two_theta_step' must be > 0, got {s['two_theta_step']:g}")
-        if s["two_theta_stop"] <= s["two_theta_start"]:
-            raise ValueError(
-                f"xrd: option 'two_theta_stop' ({s['two_theta_stop']:g}) must exceed "
-                f"'two_theta_start' ({s['two_theta_start']:g})"
-            )
-        if s["dwell_s"] <= 0:
-            raise ValueError(f"xrd: option 'dwell_s' must be > 0, got {s['dwell_s']:g}")
-        points = scan_points(s["two_theta_start"], s["two_theta_stop"], s["two_theta_step"])
-        self.check_limit("max_scan_points", points, "scan points")
-        self.check_limit("max_tube_power_w", s["tube_power_w"], "X-ray tube power")
-        self.check_limit("max_two_theta_deg", s["two_theta_stop"], "scan end 2θ")
-        return s
+        """The scan the campaign asked for, checked against the limits."""
+        self.check_limited_options()
+        return {name: float(getattr(self.settings, name)) for name in DEFAULTS}
 
     def measure(self, sample: Sample, command_id: str) -> Measurement:
         """Scan ``sample``; blocks until done. Idempotent per ``command_id``."""

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from labpilot.errors import EnvelopeError, ProtocolError
 from labpilot.drivers.base import ACTION_STATES, ActionState, DriverBase
+from labpilot.drivers.options import DriverOptions
 
 from labpilot.drivers.zmq_transport import ZmqTransport
 from labpilot.protocols.capabilities import CommandOutcome
@@ -21,8 +22,15 @@ from labpilot.protocols.envelope import PROTOCOL_NAME, check_version, decode_arr
 
 log = logging.getLogger("labpilot.drivers")
 
+
+class ZmqOptions(DriverOptions):
+    """Options of every ZeroMQ driver: the common ones (the endpoint is the instrument's address)."""
+
+
 class ZmqInstrumentDriver(DriverBase):
     """Common behaviour of every ZeroMQ driver (``Instrument`` capability)."""
+
+    Options: ClassVar[type[DriverOptions]] = ZmqOptions
 
     #: Labpilot's own instruments keep each command id's outcome.
     can_reconcile: ClassVar[bool] = True

@@ -16,7 +16,9 @@ by who can fix them:
 - :class:`SimulatorError`: a simulated instrument failed or could not start.
 
 Builtin bases (``ValueError``, ``RuntimeError``, ``TimeoutError``, ``OSError``)
-are kept where callers have always caught them.
+are kept where callers have always caught them. Two signals are not errors and
+stand outside the root on purpose: :class:`Terminated` (SIGTERM, like Ctrl-C)
+and :class:`Stop` (the campaign loop leaving itself).
 """
 
 from __future__ import annotations
@@ -43,12 +45,38 @@ class CampaignError(ConfigurationError):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
+class OptionsError(ConfigurationError):
+    """A driver's options table is invalid; ``problems`` lists (option name, reason)."""
+
+    def __init__(self, owner: str, problems: list[tuple[str, str]]) -> None:
+        self.owner = owner
+        self.problems = problems
+        super().__init__(f"{owner}: invalid options: " + "; ".join(f"options.{p}: {r}" for p, r in problems))
+
+
 class TableError(ConfigurationError):
     """A CSV file that cannot be used, with the file, line and column named."""
 
 
 class UsageError(ConfigurationError):
     """A command-line usage error: printed as one line, exit code 2."""
+
+
+class PluginError(ConfigurationError):
+    """A plugin (an entry point, or a ``module:Class`` a campaign names) that cannot be loaded or used.
+
+    One line: which entry point (group, name, target, distribution) or class
+    path, and the error it raised, never a traceback.
+    """
+
+
+class ConformanceError(PluginError):
+    """A driver class that does not declare or implement what labpilot relies on (``labpilot.testing``)."""
+
+    def __init__(self, driver: str, problems: list[str]) -> None:
+        self.driver = driver
+        self.problems = problems
+        super().__init__(f"{driver} does not conform: " + "; ".join(problems))
 
 
 # --------------------------------------------------------------- instruments
@@ -95,6 +123,19 @@ class SafetyLimitError(DriverError):
 
 class WatchdogTimeout(HardwareError, TimeoutError):
     """An instrument command showed no reply and no progress within the campaign's watchdog."""
+
+
+class OutcomeUnknown(HardwareError):
+    """A command was journaled as sent but never finished, and its instrument cannot say what became of it.
+
+    Raised (and journaled as the campaign's fault) instead of resending the
+    command: only an operator can tell, with ``labpilot resolve ID --made |
+    --not-made | --failed``, whether the sample was made or the measurement taken.
+    """
+
+    def __init__(self, experiments: list[int], detail: str) -> None:
+        self.experiments = list(experiments)
+        super().__init__(detail)
 
 
 class CodecError(HardwareError, ValueError):
@@ -181,6 +222,10 @@ class ControlUnavailable(OperatorError):
     """No reply within the timeout: the campaign is not running, or not reachable."""
 
 
+class DashboardNotFound(OperatorError, LookupError):
+    """The dashboard was asked for a campaign or plot it does not hold: answered 404."""
+
+
 # ---------------------------------------------------------------- simulators
 
 
@@ -206,4 +251,12 @@ class Terminated(KeyboardInterrupt):
 
     Not a ``LabpilotError``: like ``KeyboardInterrupt`` it must unwind past every
     ``except Exception`` so that the run stops cleanly where it is.
+    """
+
+
+class Stop(Exception):
+    """The campaign loop's signal to leave the loop now (pause, abort, fault): raised and caught inside it.
+
+    Not a ``LabpilotError``, not a failure: a handler that reports errors must
+    never catch it for one, so it derives from ``Exception`` alone.
     """

@@ -53,6 +53,7 @@ from labpilot.errors import PlannerError
 from labpilot.planners.analytic import log_ei, ucb
 from labpilot.planners.autoencoder import LATENT_RANGE, TrainedAutoencoder, fit_autoencoder
 from labpilot.planners.base import Planner, Proposal, Trial, register
+from labpilot.planners.options import AeBoOptions
 from labpilot.planners.descriptors import composition_descriptors
 from labpilot.planners.elements import element_mapping
 from labpilot.planners.encoding import Encoder, call_seed, check_k, maximize_form, split_history, taken_mask, validate_space
@@ -70,6 +71,8 @@ AUTO_SIZES = (3, 5, 8)
 @register
 class AEBOPlanner(Planner):
     """GP-BO over autoencoder latent coordinates of element descriptors; proposes real candidates."""
+
+    Options = AeBoOptions
 
     name = "ae-bo"
 

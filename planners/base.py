@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from labpilot.errors import PlannerError
 from labpilot.planners.space import Objective, Space
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 #: Experiment statuses a planner may see in the history.
 COMPLETED = "completed"
@@ -53,6 +56,9 @@ class Proposal:
     params: dict[str, Any]
     score: float | None = None
     note: str = ""
+    #: What the planner's model predicts there, per objective, in the objective's own
+    #: units: ``{name: (mean, std)}``; None when the planner has no model (random, initial design).
+    predicted: dict[str, tuple[float, float]] | None = None
 
 
 class Planner(ABC):
@@ -60,6 +66,10 @@ class Planner(ABC):
 
     #: The name used in campaign files and on the command line.
     name: str = "abstract"
+    #: The typed options it accepts (a pydantic model, ``extra="forbid"``; see ``planners.options``).
+    #: ``make_planner`` validates a campaign's options with it before building the planner.
+    #: None: the planner declares none, and its options reach it unchecked.
+    Options: ClassVar[type["BaseModel"] | None] = None
 
     def __init__(
         self,
@@ -74,6 +84,18 @@ class Planner(ABC):
         self.objectives = list(objectives)
         self.seed = seed
         self.options = dict(options)
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """What this planner declares, JSON-ready (what ``labpilot plugins`` lists)."""
+        from labpilot.drivers.options import describe_options
+
+        doc = (cls.__doc__ or "").strip().splitlines()
+        return {
+            "name": cls.name,
+            "summary": doc[0] if doc else "",
+            "options": None if cls.Options is None else describe_options(cls.Options),
+        }
 
     @abstractmethod
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
@@ -107,11 +129,43 @@ def make_planner(
     seed: int = 0,
     options: Mapping[str, Any] | None = None,
 ) -> Planner:
-    """Build a registered planner by name, with a clear error for unknown names."""
-    from labpilot.planners.catalog import PLANNER_MODULES, load_planner_module
+    """Build a planner by name (entry-point group ``labpilot.planners``, or a ``module:Class`` path).
 
-    if name not in REGISTRY and not load_planner_module(name):
-        known = ", ".join(sorted(PLANNER_MODULES))
-        raise PlannerError(f"unknown planner {name!r}; known planners: {known}")
-    cls = REGISTRY[name]
-    return cls(space, objectives, seed=seed, **dict(options or {}))
+    Only that planner's module is imported. The options are checked against the
+    planner's ``Options`` model first, so an error names ``planner.options.X``.
+    """
+    cls = planner_class(name)
+    options = dict(options or {})
+    problems = option_problems(cls, options)
+    if problems:
+        raise PlannerError("; ".join(f"planner.options.{where}: {reason}" for where, reason in problems))
+    return cls(space, objectives, seed=seed, **options)
+
+
+def planner_class(name: str) -> type[Planner]:
+    """The class of planner ``name`` (its module imported on first use).
+
+    An unknown name is a ``PlannerError`` listing the known ones; a planner
+    plugin that fails to import raises its own one-line ``PluginError``.
+    """
+    from labpilot.errors import ConfigurationError, PluginError
+    from labpilot.registry import PLANNERS
+
+    cls = REGISTRY.get(name)
+    if cls is not None:
+        return cls  # type: ignore[return-value]
+    try:
+        return PLANNERS.load(name)
+    except PluginError:
+        raise
+    except ConfigurationError as exc:  # an unknown name
+        raise PlannerError(str(exc)) from None
+
+
+def option_problems(cls: type[Planner], options: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What is wrong with ``options`` for planner class ``cls``, as (option name, reason); empty when valid."""
+    from labpilot.planners.options import planner_option_problems
+
+    if getattr(cls, "Options", None) is None:
+        return []
+    return planner_option_problems(cls.name, cls.Options, options)

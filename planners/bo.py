@@ -24,6 +24,7 @@ from botorch.models import SingleTaskGP
 from labpilot.errors import PlannerError
 from labpilot.planners.analytic import log_ei, ucb
 from labpilot.planners.base import register
+from labpilot.planners.options import BoOptions
 from labpilot.planners.gp import posterior_mean_std
 from labpilot.planners.gp_planner import GPPlanner
 from labpilot.planners.pool_batch import ScoreFn
@@ -32,6 +33,8 @@ from labpilot.planners.pool_batch import ScoreFn
 @register
 class BoPlanner(GPPlanner):
     """Maximize (or minimize) one objective with a GP and log-EI or UCB."""
+
+    Options = BoOptions
 
     name = "bo"
     extra_options = {"acquisition": "qlognei", "beta": 2.0}

@@ -33,6 +33,7 @@ import torch
 from labpilot.errors import PlannerError
 from labpilot.planners.analytic import log_ei
 from labpilot.planners.base import register
+from labpilot.planners.options import BoedOptions
 from labpilot.planners.design import DesignPlanner, MeasuredData
 from labpilot.planners.gp import fit_gp, posterior_mean_std
 from labpilot.planners.pool_batch import greedy_batch, shortlist
@@ -43,6 +44,8 @@ from labpilot.planners.space import Objective, Space
 @register
 class BoedPlanner(DesignPlanner):
     """Pick the candidate with the highest expected improvement of the model's CV error."""
+
+    Options = BoedOptions
 
     name = "boed"
     extra_options = frozenset({"folds"})

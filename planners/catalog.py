@@ -1,29 +1,26 @@
-"""Where each planner lives: name -> module, imported on demand.
+"""Where each planner lives: the entry-point group ``labpilot.planners`` (see ``labpilot.registry``).
 
 Only the planner a campaign asks for is imported (the GP planners pull in
-torch and BoTorch, which take seconds to load); importing a module registers
-its class in ``REGISTRY``. Add one entry here per new planner.
+torch and BoTorch, which take seconds to load). labpilot's planners register
+in its ``pyproject.toml``; a plugin package adds its own under the same group.
+This module keeps the old name -> module view for callers that want it.
 """
 
 from __future__ import annotations
 
 import importlib
 
-PLANNER_MODULES: dict[str, str] = {
-    "random": "labpilot.planners.random_planner",
-    "bo": "labpilot.planners.bo",
-    "mobo": "labpilot.planners.mobo",
-    "range": "labpilot.planners.range_planner",
-    "uncertainty": "labpilot.planners.uncertainty",
-    "ae-bo": "labpilot.planners.ae_bo",
-    "used": "labpilot.planners.used",
-    "boed": "labpilot.planners.boed",
-}
+from labpilot.registry import PLANNERS
+
+
+def planner_modules() -> dict[str, str]:
+    """Planner name -> the module that defines it."""
+    return {name: target.partition(":")[0] for name, target in PLANNERS.targets().items()}
 
 
 def load_planner_module(name: str) -> bool:
     """Import the module of planner ``name``; False if the name is unknown."""
-    module = PLANNER_MODULES.get(name)
+    module = planner_modules().get(name)
     if module is None:
         return False
     importlib.import_module(module)

@@ -231,8 +231,29 @@ class GPPlanner(Planner):
             picks = self._pool_pick(models, train_x, train_y, self.encoder.tensor(pool), data.pending, k)
             if self._pool_note:
                 note += "; " + self._pool_note
-            return [Proposal(p, s, note) for p, s in zip(points(self.space, pool[[i for i, _ in picks]]), [s for _, s in picks])]
-        return self._continuous(models, train_x, train_y, data, k, seed, rng, note)
+            return self._predicted(models, [
+                Proposal(p, s, note) for p, s in zip(points(self.space, pool[[i for i, _ in picks]]), [s for _, s in picks])])
+        return self._predicted(models, self._continuous(models, train_x, train_y, data, k, seed, rng, note))
+
+    def _predicted(self, models: list[SingleTaskGP], proposals: list[Proposal]) -> list[Proposal]:
+        """Attach each objective's posterior mean and std at each proposal, in the objective's units.
+
+        What the operator judges a proposal by; the models are the ones the
+        proposal was chosen with. (Models that do not predict the objectives
+        themselves, as in ``uncertainty``'s error model, are left out.)
+        """
+        if not proposals or len(models) != len(self.objectives):
+            return proposals
+        rows = np.array([self.space.to_row(p.params) for p in proposals])
+        feats = self.encoder.tensor(rows)
+        per_obj = []
+        for model, obj in zip(models, self.objectives):
+            mean, std = posterior_mean_std(model, feats, fast=False)
+            sign = obj.sign if self.flip_signs else 1.0
+            per_obj.append((obj.name, (mean[:, 0] * sign).tolist(), std[:, 0].tolist()))
+        for i, p in enumerate(proposals):
+            p.predicted = {name: (float(m[i]), float(s[i])) for name, m, s in per_obj}
+        return proposals
 
     def _random(self, data: HistoryData, k: int, rng: np.random.Generator, avail: np.ndarray | None, note: str) -> list[Proposal]:
         if avail is not None:

@@ -34,6 +34,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 
 from labpilot.errors import PlannerError
 from labpilot.planners.base import register
+from labpilot.planners.options import MoboOptions
 from labpilot.planners.gp import posterior_mean_std
 from labpilot.planners.gp_planner import GPPlanner
 from labpilot.planners.pool_batch import ScoreFn
@@ -72,6 +73,8 @@ def ehvi(mean: torch.Tensor, std: torch.Tensor, lower: torch.Tensor, upper: torc
 @register
 class MoboPlanner(GPPlanner):
     """Expected hypervolume improvement over two or more objectives."""
+
+    Options = MoboOptions
 
     name = "mobo"
     #: NEHVI keeps one box decomposition per MC sample: fewer samples by default.

@@ -26,6 +26,7 @@ from scipy.stats import qmc
 
 from labpilot.errors import PlannerError
 from labpilot.planners.base import Planner, Proposal, Trial, register
+from labpilot.planners.options import RandomOptions
 from labpilot.planners.encoding import Encoder, call_seed, check_k, dedupe, points, pool_available, split_history, validate_space
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
 
@@ -206,6 +207,8 @@ def initial_design(
 @register
 class RandomPlanner(Planner):
     """Uniform random proposals (pool mode: uniform over unused pool rows)."""
+
+    Options = RandomOptions
 
     name = "random"
 

@@ -27,6 +27,7 @@ from botorch.models import SingleTaskGP
 from labpilot.errors import PlannerError
 from labpilot.planners.analytic import log_prob_in_window
 from labpilot.planners.base import register
+from labpilot.planners.options import RangeOptions
 from labpilot.planners.gp_planner import GPPlanner
 from labpilot.planners.pool_batch import ScoreFn
 
@@ -41,6 +42,8 @@ def window_distance(y: np.ndarray, low: float | None, high: float | None) -> np.
 @register
 class RangePlanner(GPPlanner):
     """Maximize the probability that every objective falls inside its window."""
+
+    Options = RangeOptions
 
     name = "range"
     flip_signs = False

@@ -32,6 +32,7 @@ from botorch.models import SingleTaskGP
 
 from labpilot.errors import PlannerDone, PlannerError
 from labpilot.planners.base import register
+from labpilot.planners.options import UncertaintyOptions
 from labpilot.planners.gp import loo_rmse
 from labpilot.planners.gp_planner import GPPlanner
 from labpilot.planners.pool_batch import ScoreFn
@@ -41,6 +42,8 @@ from labpilot.planners.space import Objective, Space
 @register
 class UncertaintyPlanner(GPPlanner):
     """Propose where the model is least certain; optionally stop once it is accurate enough."""
+
+    Options = UncertaintyOptions
 
     name = "uncertainty"
     flip_signs = False

@@ -40,6 +40,7 @@ from botorch.models import ModelListGP
 
 from labpilot.errors import PlannerError
 from labpilot.planners.base import register
+from labpilot.planners.options import UsedOptions
 from labpilot.planners.design import DesignPlanner, MeasuredData
 from labpilot.planners.gp import fit_gp, posterior_mean_std
 from labpilot.planners.pool_batch import greedy_batch, shortlist
@@ -50,6 +51,8 @@ from labpilot.planners.space import Objective, Space
 @register
 class UsedPlanner(DesignPlanner):
     """Pick the candidate whose property is most uncertain before it is made."""
+
+    Options = UsedOptions
 
     name = "used"
     extra_options = frozenset({"n_mc"})

@@ -83,3 +83,44 @@ def short_repr(value: Any, limit: int = 60) -> str:
     else:
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def field_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """Pydantic's errors as ``(field.path, reason)`` pairs, worded for a person editing a file.
+
+    Used for option tables (a driver's or a planner's ``Options`` model),
+    where the caller prefixes the path (``instruments[1](xrd).options``).
+    The failed members of a union (``'auto'`` or an integer 1-8) are said
+    in one reason.
+    """
+    reasons: dict[str, list[str]] = {}
+    got: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"] if not _is_tag(part))
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            msg = "unknown option (check its spelling)"
+        elif kind == "missing":
+            msg = "required option is missing"
+        elif kind == "value_error":
+            msg = str(err["msg"]).removeprefix("Value error, ")
+        else:
+            msg = str(err["msg"]).replace("Input should be", "must be")
+            if "input" in err and not isinstance(err["input"], dict):
+                got[where] = f" (got {short_repr(err['input'])})"
+        reasons.setdefault(where, []).append(msg)
+    return [(where, ", or ".join(msgs) + got.get(where, "")) for where, msgs in reasons.items()]
+
+
+def _is_tag(part: Any) -> bool:
+    """Pydantic's union-member tags in a location (``function-after[...]``, ``constrained-int``, ``literal[...]``)."""
+    return isinstance(part, str) and (part in _SCALAR_UNION_MEMBERS or "[" in part or part.startswith("constrained-")
+                                      or part in ("bool", "list", "dict"))
+
+
+def did_you_mean(name: str, known: Collection[str]) -> str:
+    """`` (did you mean 'acquisition'?)`` for a misspelt ``name``, or an empty string."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,8 +1,11 @@
-"""``python -m labpilot.simulators KIND (--pty | --tcp HOST:PORT | --zmq ENDPOINT) [...]``: run one simulated instrument.
+"""``python -m labpilot.simulators KIND (--pty | --tcp HOST:PORT | --zmq ENDPOINT | --folder DIR) [...]``: run one simulated instrument.
 
-The first stdout line is the address to connect to: a pty path, a
-``socket://host:port`` URL for serial instruments served over TCP (what a
-serial-to-Ethernet converter looks like), or the bound ZeroMQ endpoint.
+KIND is a registered instrument kind (entry-point group
+``labpilot.simulators``, or a driver class naming its ``simulator``) or a
+driver class path ``module:Class``. The first stdout line is the address to
+connect to: a pty path, a ``socket://host:port`` URL for serial instruments
+served over TCP (what a serial-to-Ethernet converter looks like), the bound
+ZeroMQ endpoint, or the drop folder a folder-drop instrument writes into.
 SIGTERM and SIGINT stop the simulator cleanly.
 """
 
@@ -13,7 +16,8 @@ import signal
 import sys
 from typing import Sequence
 
-from labpilot.registry import SIMULATORS
+from labpilot import registry
+from labpilot.errors import ConfigurationError
 
 
 def _seed(text: str) -> int:
@@ -30,11 +34,13 @@ def _seed(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface shared by every simulator."""
     p = argparse.ArgumentParser(prog="python -m labpilot.simulators", description=__doc__)
-    p.add_argument("kind", choices=SIMULATORS.names(), help="instrument to simulate")
+    p.add_argument("kind", help="instrument to simulate: " + ", ".join(registry.SIMULATORS.names())
+                   + ", or a plugin's kind or driver class path")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--pty", action="store_true", help="serve on a new pseudo-terminal")
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
     where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
+    where.add_argument("--folder", metavar="DIR", help="a folder-drop instrument: write results into DIR")
     p.add_argument("--seed", type=_seed, default=0, help="seed of noise and fault draws (>= 0)")
     p.add_argument("--world-seed", type=_seed, default=0, help="seed of the hidden materials world (>= 0)")
     p.add_argument("--faults", default="", help="fault rates, e.g. drop=0.05,garble=0.05")
@@ -54,8 +60,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate arguments (transport supported by the kind, speed, faults)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    transport = "pty" if args.pty else "tcp" if args.tcp else "zmq"
-    served = SIMULATORS.load(args.kind).TRANSPORTS
+    transport = "pty" if args.pty else "tcp" if args.tcp else "folder" if args.folder else "zmq"
+    try:
+        served = registry.simulator(args.kind).TRANSPORTS
+    except ConfigurationError as exc:
+        parser.error(str(exc))
     if transport not in served:
         offered = " or ".join(f"--{t}" for t in served)
         parser.error(f"{args.kind} simulator does not serve --{transport}; use {offered}")
@@ -116,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    module = SIMULATORS.load(args.kind)
+    module = registry.simulator(args.kind)
     if args.lease:
         watch_lease(args.lease, args.idle_exit)
     try:

@@ -74,3 +74,22 @@ def simulators():
     yield start
     codes = {sim.kind: sim.stop(20) for sim in started}
     assert all(code == 0 for code in codes.values()), f"simulators did not exit cleanly on SIGTERM: {codes}"
+
+
+@pytest.fixture(scope="session")
+def pg_server():  # noqa: ANN201
+    """A real PostgreSQL server for the whole test session (skips if not installed)."""
+    from tests.pg_server import PgServer
+
+    server = PgServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request: pytest.FixtureRequest) -> str:  # noqa: ANN001
+    """A fresh database on the test server, one per test."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return pg_server.create_database(name)

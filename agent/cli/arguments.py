@@ -89,8 +89,8 @@ def namespace_to_args(ns: argparse.Namespace, model: type[BaseModel]) -> dict[st
         if value is None or (value == [] and typing.get_origin(_base_type(info.annotation)) is list):
             continue
         if typing.get_origin(_base_type(info.annotation)) is dict:
+            option = _cli_option(info)
             try:
-                option = _cli_option(info)
                 value = parse_set_args(value, option.flag if option else f"--{name.replace('_', '-')}")
             except ValueError as exc:
                 raise UsageError(str(exc)) from None

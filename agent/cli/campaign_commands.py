@@ -49,6 +49,10 @@ def add_parser(sub: Any) -> None:
                    help="resume even though the campaign file changed (only budget, mode, supervision "
                         "and faults may change once experiments have started)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    from labpilot.agent.web import DEFAULT_PORT  # a constant only: the parser never imports the web stack
+
+    p.add_argument("--serve", nargs="?", type=int, const=DEFAULT_PORT, metavar="PORT",
+                   help=f"also serve the dashboard on 127.0.0.1:PORT (default {DEFAULT_PORT}) while the campaign runs")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a campaign file; print ok or every error")
@@ -56,7 +60,9 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("status", help="where a campaign stands")
-    _add_db(p)
+    from labpilot.agent.cli.operator_commands import add_target_arguments
+
+    add_target_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--watch", action="store_true", help="print again every --interval seconds until the campaign ends")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between --watch updates")
@@ -66,9 +72,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, help="FILE.png, or FILE.mmd / FILE.md for mermaid text")
     p.set_defaults(func=cmd_graph)
 
-    p = sub.add_parser("export", help="export experiments and scalar measurements as CSV")
+    p = sub.add_parser("export", help="export experiments (CSV) and measured arrays (CSV per experiment, or Parquet)")
     _add_db(p)
-    p.add_argument("--csv", required=True, help="output CSV file")
+    p.add_argument("--csv", help="one row per experiment: provenance, parameters, scalar results")
+    p.add_argument("--arrays", metavar="DIR", help="one CSV per experiment and instrument, units in the headers")
+    p.add_argument("--parquet", metavar="FILE", help="every measured array in one Parquet file")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="plot the campaign: objective per experiment, best so far, patterns")
@@ -121,20 +129,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.dry_run and (args.faults or args.ledger_dir or args.speed):
         raise UsageError("--faults, --ledger-dir and --speed only make sense with --dry-run")
     speed = args.speed if args.speed is not None else (DEFAULT_DRY_RUN_SPEED if args.dry_run else 1.0)
-    final = run_campaign(
-        campaign, source, Path(args.db), dry_run=args.dry_run, speed=speed, faults=args.faults,
-        ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None, quiet=args.quiet,
-        flags=_flags(args), accept_changes=args.accept_changes,
-    )
+    from labpilot.agent.store_open import is_server_url
+
+    dashboard = None
+    if args.serve is not None:
+        from labpilot.agent.web.server import Dashboard
+
+        dashboard = Dashboard([args.db], host="127.0.0.1", port=args.serve)
+        print(f"dashboard at {dashboard.start()}", flush=True)
+    try:
+        final = run_campaign(
+            campaign, source, args.db if is_server_url(args.db) else Path(args.db), dry_run=args.dry_run,
+            speed=speed, faults=args.faults, ledger_dir=Path(args.ledger_dir) if args.ledger_dir else None,
+            quiet=args.quiet, flags=_flags(args), accept_changes=args.accept_changes,
+        )
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
     return 0 if final in ("completed", "aborted") else 3
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from labpilot.agent.report import campaign_status, format_status
+    from labpilot.agent.report import campaign_status as local_status
+    from labpilot.agent.report import format_status
 
     import time
 
-    store = _open_store(args.db)
+    from labpilot.agent.cli.operator_commands import target_of
+    from labpilot.agent.operate import operate
+
+    target = target_of(args)
+    store = _open_store(target.db) if target.db else None
+
+    def campaign_status(store: Any) -> dict[str, Any]:  # noqa: F811 -- the store, or the remote agent
+        if store is not None:
+            return local_status(store)
+        return operate(target, "status", {})[0]
+
     while True:
         status = campaign_status(store)
         print(json.dumps(status, default=str) if args.json else format_status(status), flush=True)
@@ -163,10 +194,21 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from labpilot.agent.arrays_export import export_arrays_csv, export_arrays_parquet
     from labpilot.agent.report import export_csv
 
-    n = export_csv(_open_store(args.db), Path(args.csv))
-    print(f"wrote {n} experiments to {args.csv}")
+    if not (args.csv or args.arrays or args.parquet):
+        raise UsageError("export: give --csv FILE, --arrays DIR and/or --parquet FILE")
+    store = _open_store(args.db)
+    if args.csv:
+        n = export_csv(store, Path(args.csv))
+        print(f"wrote {n} experiments to {args.csv}")
+    if args.arrays:
+        files = export_arrays_csv(store, Path(args.arrays))
+        print(f"wrote {len(files)} array files to {args.arrays}")
+    if args.parquet:
+        n = export_arrays_parquet(store, Path(args.parquet))
+        print(f"wrote {n} arrays to {args.parquet}")
     return 0
 
 
@@ -186,6 +228,6 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def _open_store(db: str):  # noqa: ANN202
-    from labpilot.agent.store import Store
+    from labpilot.agent.store_open import open_store
 
-    return Store.open(db)
+    return open_store(db)

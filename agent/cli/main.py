@@ -17,12 +17,12 @@ from typing import Sequence
 
 from labpilot import __version__
 from labpilot.errors import LabpilotError, StoreUnavailable, Terminated
-from labpilot.agent.cli import backtest, campaign_commands, operator_commands
+from labpilot.agent.cli import backtest, campaign_commands, operator_commands, plugins_command, records, serve
 from labpilot.agent.cli.exit_codes import (EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_SIGTERM,
                                            EXIT_STORE_UNAVAILABLE)
 
 #: Modules that add sub-commands, in the order ``labpilot --help`` lists them.
-COMMAND_MODULES = (campaign_commands, backtest, operator_commands)
+COMMAND_MODULES = (campaign_commands, plugins_command, backtest, operator_commands, serve, records)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +48,20 @@ def _split_sim(argv: list[str]) -> tuple[list[str], list[str] | None]:
         if not arg.startswith("-"):
             return (argv[: i + 1], argv[i + 1:]) if arg == "sim" else (argv, None)
     return argv, None
+
+
+def _import_from_cwd() -> None:
+    """Modules in the working folder are importable, after every installed one (as ``python -m`` would, but last).
+
+    A campaign may name an unpackaged driver class (``kind = "mylab.probe:Probe"``);
+    operator commands re-read the stored campaign, so run from the campaign's
+    folder they find ``mylab/`` too.
+    """
+    from pathlib import Path
+
+    from labpilot.agent.campaign import add_import_path
+
+    add_import_path(Path.cwd())
 
 
 def _terminate_gracefully(signum: int, frame: object) -> None:
@@ -83,10 +97,31 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the real command line: labpilot's own warnings as one line, not a source excerpt
+        _one_line_warnings()
     code = _main(argv)
     if argv is None:
         _exit_past_abandoned_planning(code)
     return code
+
+
+def _one_line_warnings() -> None:
+    """``labpilot status: warning: control token file ... is readable by other users; chmod 600 it``.
+
+    labpilot warns with ``UserWarning`` (e.g. a token file others can read);
+    Python's default format adds the file, line and source of the call, which
+    is noise to an operator. Other kinds of warning keep the default format.
+    """
+    import warnings
+
+    default = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):  # noqa: ANN001, ANN202
+        if category is UserWarning:
+            return f"labpilot: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
 
 
 def _exit_past_abandoned_planning(code: int) -> None:
@@ -108,6 +143,7 @@ def _exit_past_abandoned_planning(code: int) -> None:
 
 def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    _import_from_cwd()
     words, sim_args = _split_sim(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(words)
     if sim_args is not None:

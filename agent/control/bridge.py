@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from labpilot.errors import OperatorRefused
@@ -13,6 +12,8 @@ from labpilot.agent.control.messages import ControlRequest
 from labpilot.agent.control.server import ControlServer
 from labpilot.agent.operator import LimitCheck, OperatorDesk
 from labpilot.agent.store import Store
+from labpilot.agent.store_open import open_store
+
 
 class DeskHandler:
     """``ControlServer`` handler: each request runs its registered ``OperatorDesk`` method."""
@@ -22,7 +23,7 @@ class DeskHandler:
 
     def handle(self, request: ControlRequest) -> dict[str, Any]:
         try:
-            return COMMANDS[request.cmd].call(self.desk, request.args)
+            return COMMANDS[request.cmd].call(self.desk, request.args, actor=request.actor)
         except OperatorRefused as exc:
             raise OperatorRefused(str(exc)) from None
 
@@ -34,13 +35,13 @@ def control_token(spec: ControlSpec) -> str | None:
 
 def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | None = None) -> ControlServer:
     """Start the endpoint for the campaign in ``store`` and record where it listens."""
-    desk = OperatorDesk(Path(store.path), limit_check=limit_check)
+    desk = OperatorDesk(store.target, limit_check=limit_check)
 
     def report_dead(reason: str) -> None:  # on the watchdog thread: its own connection
-        own = Store.open(store.path)
+        own = open_store(store.target)
         try:
+            own.log_event("control_dead", reason=reason)  # journal first: whoever sees the flag finds the entry
             own.set_control_dead(reason)
-            own.log_event("control_dead", reason=reason)
         finally:
             own.close()
 
@@ -54,3 +55,8 @@ def start_control(store: Store, spec: ControlSpec, limit_check: LimitCheck | Non
     store.set_control_endpoint(endpoint)
     store.log_event("control_listening", endpoint=endpoint)
     return server
+
+
+def live_endpoint(store: Store) -> str | None:
+    """Where the campaign's running agent listens, or None when no agent is running."""
+    return store.control_endpoint()

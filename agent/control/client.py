@@ -48,6 +48,7 @@ class ControlClient:
         timeout_s: float = 5.0,
         curve_secret_file: str | os.PathLike[str] | None = None,
         curve_server_public_file: str | os.PathLike[str] | None = None,
+        actor: str | None = None,
     ) -> None:
         self._parsed = parse_endpoint(endpoint)  # ValueError naming a malformed endpoint
         if not timeout_s > 0:
@@ -57,6 +58,7 @@ class ControlClient:
         self.endpoint = endpoint
         self.timeout_s = float(timeout_s)
         self._token = token
+        self._actor = actor
         self._curve = (
             CurveClientKeys.load(curve_secret_file, curve_server_public_file)
             if curve_secret_file is not None and curve_server_public_file is not None
@@ -69,7 +71,7 @@ class ControlClient:
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send ``cmd`` with ``args``; return the result or raise (see module doc)."""
         try:
-            payload = encode_request(make_request(cmd, args, self._token))
+            payload = encode_request(make_request(cmd, args, self._token, self._actor))
         except ControlProtocolError as exc:
             raise OperatorRefused(str(exc)) from None
         attempts = 2 if COMMANDS.is_idempotent(cmd) else 1
@@ -102,7 +104,22 @@ class ControlClient:
         poller.register(self._monitor, zmq.POLLIN)
         deadline = time.monotonic() + self.timeout_s
         try:
-            sock.send(payload)
+            # Never a blocking send: with no peer to send to (a handshake that failed and dropped
+            # the connection, a server not up yet) a REQ socket's send would wait forever.
+            sendable = zmq.Poller()
+            sendable.register(sock, zmq.POLLOUT)
+            sendable.register(self._monitor, zmq.POLLIN)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._drop_socket()
+                    return None
+                ready = dict(sendable.poll(max(1, int(left * 1000))))
+                if self._monitor in ready:
+                    self._check_handshake(recv_monitor_message(self._monitor))
+                if ready.get(sock, 0) & zmq.POLLOUT:
+                    sock.send(payload, zmq.NOBLOCK)
+                    break
             while (left := deadline - time.monotonic()) > 0:
                 ready = dict(poller.poll(max(1, int(left * 1000))))
                 if sock in ready:

@@ -133,6 +133,32 @@ class DoneArgs(CommandArgs):
     reason: Reason | None = Field(None, description=REASON_HELP)
 
 
+class ResolveArgs(CommandArgs):
+    """Settle experiment ``id`` whose outcome its instrument cannot tell: exactly one of made, not_made, failed."""
+
+    id: ExperimentId
+    made: bool = Field(False, description="it happened: a synthesis made --sample ID, or a measurement gave "
+                                          "--value NAME=NUMBER ...")
+    not_made: bool = Field(False, description="it never happened: the step is retried under a new command id")
+    failed: bool = Field(False, description="it went wrong: the experiment is recorded failed")
+    values: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=200)], Number],
+        Field(description="a value of the manual measurement (repeat for several)"),
+        CliOption("--value", metavar="NAME=NUMBER"),
+    ] = Field(default_factory=dict)
+    sample: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="the id of the sample the synthesis made")
+    reason: Reason | None = Field(None, description=REASON_HELP)
+
+    @model_validator(mode="after")
+    def _one_outcome(self) -> "ResolveArgs":
+        said = [name for name in ("made", "not_made", "failed") if getattr(self, name)]
+        if len(said) != 1:
+            raise ValueError("say exactly one of 'made', 'not_made', 'failed' (--made, --not-made, --failed)"
+                             + (f", not {' and '.join(said)}" if said else ""))
+        return self
+
+
 # ------------------------------------------------------------------ registry
 
 Handler = Callable[..., dict[str, Any]]
@@ -152,13 +178,31 @@ class OperatorCommand:
     cli: bool = True
     """Whether ``labpilot NAME`` exists (``status`` has its own richer command; ``ping`` is for clients)."""
 
-    def call(self, desk: OperatorDesk, args: CommandArgs) -> dict[str, Any]:
-        """Run the handler on ``desk`` with validated ``args``."""
+    def call(self, desk: OperatorDesk, args: CommandArgs, actor: str | None = None) -> dict[str, Any]:
+        """Run the handler on ``desk`` with validated ``args``.
+
+        A command that changes something (not idempotent) is journaled as
+        ``operator_action`` with who sent it (``actor``), its arguments and
+        its outcome, refusals included: the control server, the CLI's
+        offline path and the dashboard all come through here.
+        """
+        from labpilot.errors import OperatorRefused
+
         if self.handler is None:
             raise TypeError(f"{self.name!r} is answered by the control server, not by the operator desk")
         if not isinstance(args, self.args):
             raise TypeError(f"{self.name} expects {self.args.__name__}, got {type(args).__name__}")
-        return self.handler(desk, **{name: getattr(args, name) for name in self.args.model_fields})
+        kwargs = {name: getattr(args, name) for name in self.args.model_fields}
+        journal = getattr(desk, "journal_action", None)  # a desk without a journal (a test double) records nothing
+        if self.idempotent or journal is None:
+            return self.handler(desk, **kwargs)
+        try:
+            result = self.handler(desk, **kwargs)
+        except OperatorRefused as exc:
+            journal(self.name, kwargs, actor, ok=False, error=str(exc))
+            raise
+        journal(self.name, kwargs, actor, ok=True, error=None)
+        return result
 
 
 class CommandRegistry(Mapping[str, OperatorCommand]):
@@ -196,7 +240,7 @@ class CommandRegistry(Mapping[str, OperatorCommand]):
         command = self._commands.get(name)
         return command is not None and command.idempotent
 
-    def run(self, desk: OperatorDesk, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    def run(self, desk: OperatorDesk, name: str, args: Mapping[str, Any], actor: str | None = None) -> dict[str, Any]:
         """Validate ``args`` with the command's model and run it on ``desk`` (the CLI's offline path)."""
         from labpilot.errors import OperatorRefused
 
@@ -209,7 +253,7 @@ class CommandRegistry(Mapping[str, OperatorCommand]):
             from labpilot.agent.control.messages import describe_validation_error
 
             raise OperatorRefused(f"invalid arguments: {describe_validation_error(exc)}") from None
-        return command.call(desk, parsed)
+        return command.call(desk, parsed, actor=actor)
 
 
 COMMANDS = CommandRegistry()
@@ -235,5 +279,9 @@ COMMANDS.register("override", OverrideArgs, OperatorDesk.override, idempotent=Fa
                   help="replace a proposal's parameters with your own (the result is approved)")
 COMMANDS.register("done", DoneArgs, OperatorDesk.done, idempotent=False,
                   help="confirm a manual step: `done 4` or `done 4 --value thickness=120` (see `labpilot status`)")
+COMMANDS.register("resolve", ResolveArgs, OperatorDesk.resolve, idempotent=False,
+                  help="settle an experiment whose outcome its instrument cannot tell: "
+                       "`resolve 5 --made --sample SP00012`, `--made --value magnetization=812`, "
+                       "`--not-made` (retried under a new command id) or `--failed`")
 COMMANDS.register("ping", NoArgs, None, idempotent=True, cli=False,
                   help="is the control endpoint alive? (answered by the server, even while the campaign is busy)")

@@ -49,6 +49,8 @@ class ControlRequest(Strict):
 
     v: Literal[1] = PROTOCOL_VERSION
     token: str | None = None
+    #: Who sends it (``cli:alice@lab-pc``, ``web:bob@10.0.0.9``): journaled with the command.
+    actor: Annotated[str, Field(max_length=200)] | None = None
     cmd: str
     args: CommandArgs
 
@@ -154,11 +156,15 @@ def decode_request(raw: bytes) -> ControlRequest:
     return validate_request(decode_json_object(raw))
 
 
-def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None = None) -> ControlRequest:
+def make_request(cmd: str, args: dict[str, Any] | None = None, token: str | None = None,
+                 actor: str | None = None) -> ControlRequest:
     """Build (and validate) a request, as the client does before sending it."""
     if cmd not in REQUEST_TYPES:
         raise ControlProtocolError(f"unknown command {cmd!r}; expected one of: {', '.join(COMMAND_NAMES)}")
-    return validate_request({"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token})
+    obj = {"v": PROTOCOL_VERSION, "cmd": cmd, "args": args or {}, "token": token}
+    if actor is not None:
+        obj["actor"] = actor
+    return validate_request(obj)
 
 
 def encode_request(request: ControlRequest) -> bytes:
@@ -194,7 +200,7 @@ def parse_value(text: str) -> int | float | str:
 
 
 def parse_set_args(items: list[str], flag: str = "--set") -> dict[str, int | float | str]:
-    """Parse the CLI's ``--set NAME=VALUE`` items into override values.
+    """Parse the CLI's ``--set NAME=VALUE`` items (or another ``flag``'s) into values.
 
     Numbers become ``int``/``float``; other values stay strings (categorical
     levels such as ``Fe``). Raises ``ValueError`` naming the offending item.

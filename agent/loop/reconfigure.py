@@ -130,7 +130,7 @@ def _validated(config: dict[str, Any], db: str) -> Campaign:
 def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags: Flags,
               accept_changes: bool, *, say: Any = print) -> Campaign:
     """Bring the stored campaign in line with the file and flags, or refuse; return the effective campaign."""
-    db = str(store.path)
+    db = store.label
     held = store.campaign()
     stored = held["config"]
     changes: list[tuple[str, Any, Any]] = []

@@ -4,7 +4,10 @@
 written to the store before the agent acts on it, and every instrument command
 carries an id journaled before it is sent, so a runner started on an existing
 database picks up exactly where the last one stopped: experiments in flight
-are reconciled with the instruments by command id, never made twice.
+are reconciled with the instruments by command id, never made twice. An
+instrument that cannot reconcile never gets a command again whose outcome is
+unknown: the experiment becomes ``outcome_unknown`` and the campaign faults
+until an operator settles it (``labpilot resolve``; see ``loop.recovery``).
 
 Operators talk to the runner only through the store (pause, resume and
 abort requests through its typed request methods, approvals in the experiments
@@ -24,16 +27,18 @@ import logging
 import time
 from typing import Any, Callable
 
-from labpilot.errors import InstrumentError, PlannerDone, PlannerError, SafetyLimitError
+from labpilot.errors import InstrumentError, OutcomeUnknown, PlannerDone, PlannerError, SafetyLimitError, Stop
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.history import best_experiment, experiment_trial, last_planner_state, planner_history
 from labpilot.agent.jsonable import to_jsonable
+from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
 from labpilot.agent.loop.progress import Progress
+from labpilot.agent.loop.recovery import describe as describe_unknown, reconciles, resolve_hint, unknown_outcomes
 from labpilot.agent.loop.worker import InstrumentWorker
 from labpilot.agent.machine import CampaignMachine
 from labpilot.agent.store import Store
@@ -46,10 +51,6 @@ log = logging.getLogger("labpilot.agent")
 
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
-
-
-class Stop(Exception):
-    """Raised inside the loop to leave it (pause, abort, fault)."""
 
 
 class CampaignRunner:
@@ -85,6 +86,8 @@ class CampaignRunner:
         self._announced: set[int] = set()  # proposals already printed as waiting for review
         self.store = store
         self.instruments = instruments
+        #: Which instruments may be asked what became of a command id (the others never get one twice).
+        self._reconciles = {spec.name: reconciles(spec) for spec in campaign.instruments}
         self.progress = progress
         self.poll_s = poll_s
         self.uid = store.campaign()["uid"]
@@ -115,7 +118,7 @@ class CampaignRunner:
             return
         from labpilot.agent.campaign import parse_campaign
 
-        self.campaign = parse_campaign(config, str(self.store.path))
+        self.campaign = parse_campaign(config, self.store.label)
         self._config = config
         self._worker.watchdog_real_s = self._watchdog_real_s()
         self._worker.watchdog_s = self.campaign.faults.watchdog_s
@@ -140,6 +143,10 @@ class CampaignRunner:
         self._connect()
         c = self.store.counts()
         self._done_at_start = c[st.COMPLETED] + c[st.FAILED]
+        try:
+            self._recover_unknown_outcomes()
+        except Stop:
+            pass
         if self.state == sm.IDLE:
             self.machine.start()
         elif self.state in (sm.PAUSED, sm.FAULTED):
@@ -167,6 +174,43 @@ class CampaignRunner:
         for name, inst in self.instruments.items():
             ident = inst.identify()
             self.store.log_event("instrument_connected", instrument=name, identity=ident)
+
+    def _recover_unknown_outcomes(self) -> None:
+        """At start: a command sent but never finished, on an instrument that cannot reconcile, waits for an operator.
+
+        Nothing is resent and no instrument is touched (making it safe could
+        abort the very step the operator is asked about): the experiment
+        becomes ``outcome_unknown`` and the campaign faults, naming it.
+        """
+        marked = []
+        for cmd in self.store.commands("sent"):
+            name, eid = cmd["instrument"], cmd["experiment_id"]
+            if self._reconciles.get(name, True) or eid is None:
+                continue
+            if self.store.experiment(eid).status not in (st.SYNTHESIZING, st.MEASURING):
+                continue
+            self.store.mark_outcome_unknown(
+                cmd["id"], eid, why=f"{name} cannot say what became of command {cmd['id']} ({cmd['action']}), "
+                                    f"sent before the agent stopped and never finished")
+            marked.append(eid)
+        try:
+            if marked:
+                self._fault_unknown(make_safe=False)
+            for item in unknown_outcomes(self.store):  # left unknown by an earlier run: say what waits
+                self.notice(f"exp {item['experiment']} outcome unknown: {resolve_hint(item)}")
+        finally:  # journaled last: once it is there, the campaign's state says what recovery found
+            waiting = [u["experiment"] for u in unknown_outcomes(self.store)]
+            self.store.log_event("recovery", marked_unknown=marked, outcome_unknown=waiting)
+
+    def _fault_unknown(self, make_safe: bool = True) -> None:
+        """Fault the campaign, naming every experiment whose outcome waits for ``labpilot resolve``."""
+        items = unknown_outcomes(self.store)
+        detail = describe_unknown(items)
+        for item in items:
+            self.notice(f"exp {item['experiment']} outcome unknown ({item['action']} on {item['instrument']}): "
+                        f"{resolve_hint(item)}")
+        self._fault(str(items[0]["instrument"]), OutcomeUnknown([i["experiment"] for i in items], detail),
+                    items[0]["experiment"], make_safe=make_safe, unknown=[i["experiment"] for i in items])
 
     def _checkpoint(self, immediate_only: bool = False) -> None:
         """Honour abort and pause requests.
@@ -205,6 +249,11 @@ class CampaignRunner:
                 return self.state
             if self.store.resume_requested():
                 self.store.clear_resume_request()
+                unknown = unknown_outcomes(self.store)
+                if unknown:  # the operator desk refuses this resume; an old client may still have asked
+                    self.store.log_event("resume_refused", outcome_unknown=[u["experiment"] for u in unknown])
+                    self.notice("resume refused: " + "; ".join(resolve_hint(u) for u in unknown))
+                    continue
                 self.store.clear_pause_request()
                 self.store.set_fault(None)
                 self._worker.settle()
@@ -216,7 +265,7 @@ class CampaignRunner:
     def _abort(self, reason: str) -> None:
         self.store.clear_abort_request()
         self._make_all_safe()
-        for exp in self.store.experiments(st.IN_FLIGHT + (st.AWAITING_APPROVAL,)):
+        for exp in self.store.experiments(st.IN_FLIGHT + (st.AWAITING_APPROVAL, st.OUTCOME_UNKNOWN)):
             self.store.update_experiment(exp.id, status=st.ABANDONED, reason=f"aborted: {reason}", event="abandoned")
         self.machine.abort()
         self.store.log_event("aborted", reason=reason)
@@ -236,12 +285,18 @@ class CampaignRunner:
                 log.error("could not make %s safe: %s", name, exc)
         return safe
 
-    def _fault(self, instrument: str, error: Exception, eid: int | None) -> None:
-        fault = {"instrument": instrument, "error": f"{type(error).__name__}: {error}", "experiment": eid}
+    def _fault(self, instrument: str, error: Exception, eid: int | None, *, make_safe: bool = True,
+               unknown: list[int] | None = None) -> None:
+        fault: dict[str, Any] = {"instrument": instrument, "error": f"{type(error).__name__}: {error}",
+                                 "experiment": eid}
+        if unknown:
+            fault["outcome_unknown"] = unknown
         self.store.set_fault(fault)
         self.store.log_event("fault", eid, **fault)
-        self.machine.fault()
-        self._make_all_safe()
+        if self.state != sm.FAULTED:
+            self.machine.fault()
+        if make_safe:
+            self._make_all_safe()
         if self.campaign.faults.on_fault:
             run_fault_hook(self.campaign.faults.on_fault, fault, self.store)
         raise Stop
@@ -249,6 +304,8 @@ class CampaignRunner:
     # -- one step ------------------------------------------------------------
     def _step(self) -> None:
         self._reload_config()
+        if self.store.experiments((st.OUTCOME_UNKNOWN,)):
+            self._fault_unknown()  # never past an unknown outcome (resume is refused while one waits)
         active = self.store.experiments(st.IN_FLIGHT)
         if active:
             self._advance(active[0])
@@ -266,7 +323,8 @@ class CampaignRunner:
 
     def _budget_left(self) -> int:
         c = self.store.counts()
-        used = c[st.COMPLETED] + c[st.FAILED] + sum(c[s] for s in st.IN_FLIGHT) + c[st.AWAITING_APPROVAL]
+        used = (c[st.COMPLETED] + c[st.FAILED] + sum(c[s] for s in st.IN_FLIGHT) + c[st.AWAITING_APPROVAL]
+                + c[st.OUTCOME_UNKNOWN])
         return self.campaign.budget.max_experiments - used
 
     def _past_deadline(self) -> bool:
@@ -310,7 +368,8 @@ class CampaignRunner:
         self._reload_config()  # the mode may have been switched while the planner ran
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
         for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score)
+            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score,
+                                      reason=p.note or None, predicted=p.predicted)
         seconds = time.monotonic() - started
         self._plan_s += seconds
         extra = {} if initial else {"planner_state": self.planner.state()}
@@ -372,9 +431,9 @@ class CampaignRunner:
             return
         self._announced.update(e.id for e in new)
         for e in new:
-            params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.params.items())
+            params = fmt_params(e.params, sep=" ")  # optimizer round-off (Ni=4.9e-15) reads 0
             self.notice(f"waiting for review: exp {e.id} ({e.chosen_by}) {params}")
-        db = self.store.path
+        db = self.store.label
         self.notice(f"  decide with: labpilot approve {' '.join(str(e.id) for e in new)} --db {db}  "
                     f"(or reject / override / approve --all)")
 
@@ -399,16 +458,33 @@ class CampaignRunner:
             self._learn(exp.id)
 
     def _command_id(self, eid: int, instrument: str) -> str:
-        return f"{self.uid}-e{eid}-{instrument}"
+        """The step's command id; a retry after an operator said "not made" gets a new one (``-r1``, ...)."""
+        base = f"{self.uid}-e{eid}-{instrument}"
+        attempt = self.store.attempts(eid, instrument)
+        return base if attempt == 0 else f"{base}-r{attempt}"
 
-    def _reconcile(self, inst: Instrument, name: str, command_id: str, eid: int) -> None:
-        """If a command id was sent before, ask the instrument what became of it."""
+    def _before_send(self, inst: Instrument, name: str, command_id: str, eid: int, action: str) -> None:
+        """Journal ``command_id`` before it goes out; if it was sent before, reconcile it or stop.
+
+        An instrument that can reconcile is asked what became of it (the
+        driver then resumes or fetches it, never acting twice); one that
+        cannot never gets it again: its outcome is unknown and an operator
+        must ``resolve`` it. A command that finished while the loop was held
+        (``pause --now``) is taken from the worker, not resent.
+        """
         record = self.store.command(command_id)
-        if record is None or record["status"] != "sent":
-            return
-        outcome = inst.command_outcome(command_id)
-        self.store.log_event("reconciled", eid, command_id=command_id, instrument=name, state=outcome.state)
-        log.info("reconciled %s on %s: %s", command_id, name, outcome.state)
+        if record is not None and record["status"] == "sent":
+            if self._worker.holds(command_id):
+                return
+            if self._reconciles.get(name, True):
+                outcome = inst.command_outcome(command_id)
+                self.store.log_event("reconciled", eid, command_id=command_id, instrument=name, state=outcome.state)
+                log.info("reconciled %s on %s: %s", command_id, name, outcome.state)
+            else:
+                self.store.mark_outcome_unknown(command_id, eid, why=f"{name} cannot say what became of "
+                                                                     f"command {command_id}, sent before")
+                self._fault_unknown()
+        self.store.command_sent(command_id, eid, name, action)
 
     def _synthesize(self, exp: st.Experiment) -> None:
         spec = self.campaign.synthesizer
@@ -432,8 +508,7 @@ class CampaignRunner:
             self.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing", expect=(st.APPROVED,))
             exp = self.store.experiment(exp.id)
         cid = self._command_id(exp.id, spec.name)
-        self._reconcile(self.instruments[spec.name], spec.name, cid, exp.id)
-        self.store.command_sent(cid, exp.id, spec.name, "synthesize")
+        self._before_send(self.instruments[spec.name], spec.name, cid, exp.id, "synthesize")
         return exp
 
     def _start_next_synthesis(self, current: int) -> None:
@@ -475,8 +550,7 @@ class CampaignRunner:
             inst = self.instruments[spec.name]
             assert isinstance(inst, Measurer)
             cid = self._command_id(exp.id, spec.name)
-            self._reconcile(inst, spec.name, cid, exp.id)
-            self.store.command_sent(cid, exp.id, spec.name, "measure")
+            self._before_send(inst, spec.name, cid, exp.id, "measure")
             m = self._call(spec, exp.id, cid, lambda: inst.measure(sample, cid))
             self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()}, m.arrays)
             self._checkpoint()
@@ -497,13 +571,14 @@ class CampaignRunner:
 
         An instrument error or a refused safety limit fails the experiment (the
         command is final); lost contact leaves it in flight, to be reconciled
-        by command id. Both fault the campaign.
+        by command id, or, on an instrument that cannot reconcile, marks its
+        outcome unknown for an operator. Both fault the campaign.
         """
         started = time.monotonic()
         try:
             # A step that waits for an operator (manual) is not watched: a person may take hours.
             watched = not getattr(self.instruments.get(spec.name), "waits_for_operator", False)
-            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True),
+            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True), key=cid,
                                     watchdog=watched)
         except (Stop, st.StoreUnavailable):
             raise
@@ -515,6 +590,11 @@ class CampaignRunner:
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
             self.store.command_failed(cid, str(exc))
             self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+        elif not self._reconciles.get(spec.name, True):
+            # Did it take effect? This instrument cannot say, so nothing resends it: an operator will.
+            self.store.mark_outcome_unknown(cid, eid, why=f"{spec.name}: {type(exc).__name__}: {exc}")
+            log.error("%s on %s: outcome unknown (%s)", cid, spec.name, exc)
+            self._fault(spec.name, exc, eid, unknown=[u["experiment"] for u in unknown_outcomes(self.store)])
         log.error("%s failed on %s: %s", cid, spec.name, exc)
         self._fault(spec.name, exc, eid)
         raise AssertionError("unreachable: _fault raises Stop")

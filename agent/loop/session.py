@@ -18,11 +18,12 @@ from labpilot.agent import machine as sm
 from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
-from labpilot.agent import preflight
+from labpilot.agent import campaign_checks, preflight
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.notify import Notifier
-from labpilot.agent.loop.run_lock import RunLock
 from labpilot.agent.loop.watch import Watch
+from labpilot.agent.store_open import (campaign_exists, campaign_target, create_store, display_target, open_store,
+                                       run_lock)
 from labpilot.agent.loop.progress import Progress, format_progress
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
@@ -32,19 +33,26 @@ from labpilot.protocols.capabilities import Instrument
 log = logging.getLogger("labpilot.session")
 
 
-def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | None = None,
+def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags | None = None,
                    accept_changes: bool = False) -> tuple[Store, Campaign, bool]:
     """Return (store, effective campaign, resumed?).
 
     ``campaign`` is the file's campaign without the flags; ``flags`` are the
     command line's. A new database gets both; an existing one is reconciled
     with them (``reconfigure.reconcile``): changes are applied and journaled,
-    or refused with a message naming them, never ignored.
+    or refused with a message naming them, never ignored. ``db`` is a SQLite
+    file or a ``postgresql://`` URL (one server, many campaigns).
     """
     flags = flags or Flags()
-    if not Store.is_blank(db):
+    target = str(db)
+    db = display_target(target)  # what messages name: never a server password
+    try:  # once, up front, resumed or new: what `validate` checks against the drivers and the planner
+        campaign_checks.check(campaign, str(db))
+    except CampaignError as exc:
+        raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
+    if campaign_exists(target, campaign.name):
         try:
-            store = Store.open(db)
+            store = open_store(campaign_target(target, campaign.name))
             held = store.campaign()
         except StoreError as exc:
             raise SessionError(str(exc)) from None
@@ -60,11 +68,12 @@ def open_or_create(campaign: Campaign, source: str, db: Path, flags: Flags | Non
     config = apply_flags_new(campaign.model_dump(mode="json"), flags)
     try:
         campaign = parse_campaign(config, str(db))
-        preflight.check(campaign, str(db))  # what `validate` checks beyond the file, before anything is stored
+        # what `validate` checks beyond the file (the clock, the environment), before anything is stored
+        preflight.check(campaign, str(db), declarations=False)
     except CampaignError as exc:
         raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     try:
-        store = Store.create(db, campaign.name, campaign.model_dump(mode="json"), source)
+        store = create_store(target, campaign.name, campaign.model_dump(mode="json"), source)
     except StoreError as exc:
         raise SessionError(str(exc)) from None
     return store, campaign, False
@@ -139,7 +148,7 @@ def run_campaign(
     accept_changes: bool = False,
 ) -> str:
     """Run (or resume) a campaign to a stop; return the final state."""
-    lock = RunLock(db)
+    lock = run_lock(str(db), campaign.name)
     try:
         lock.acquire()
     except AlreadyRunning as exc:
@@ -165,6 +174,7 @@ def _run_locked(
     accept_changes: bool = False,
 ) -> str:
     store, campaign, resumed = open_or_create(campaign, source, db, flags, accept_changes)
+    db = display_target(db)  # printed and sent from here on: never a server password
     if store.campaign()["state"] in sm.TERMINAL:
         state = store.campaign()["state"]
         print(f"campaign {campaign.name!r} in {db} is already {state}", file=sys.stderr)
@@ -190,7 +200,7 @@ def _run_locked(
     with ExitStack() as stack:
         stack.callback(store.close)
         stack.callback(notifier.flush)
-        watch = Watch(db, notifier).start()  # heartbeat: `status` tells a running agent from a dead one
+        watch = Watch(store.target, notifier, lease=store.path).start()  # heartbeat: `status` tells a running agent from a dead one
         stack.callback(watch.stop)
         addresses: dict[str, str] = {}
         sims = []

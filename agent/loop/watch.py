@@ -21,6 +21,7 @@ from labpilot.agent import store as st
 from labpilot.agent.dryrun import touch_lease
 from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.store import Store
+from labpilot.agent.store_open import open_store
 
 log = logging.getLogger("labpilot.agent")
 
@@ -30,8 +31,10 @@ HEARTBEAT_S = 5.0
 class Watch:
     """Heartbeat + approval/stall notifications, on one daemon thread."""
 
-    def __init__(self, db: Path, notifier: Notifier, interval_s: float = HEARTBEAT_S) -> None:
-        self.db = db
+    def __init__(self, db: Path | str, notifier: Notifier, interval_s: float = HEARTBEAT_S,
+                 lease: Path | None = None) -> None:
+        self.db = str(db)  # a SQLite file or a server URL: the thread opens its own connection to it
+        self.lease = Path(lease) if lease is not None else Path(db)  # where a dry run's lease lives
         self.notifier = notifier
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -48,7 +51,7 @@ class Watch:
         self._stop.set()
         self._thread.join(timeout=self.interval_s + 5)
         try:
-            store = Store.open(self.db)
+            store = open_store(self.db)
             try:
                 store.beat(None)
             finally:
@@ -57,12 +60,12 @@ class Watch:
             log.debug("could not write the last heartbeat: %s", exc)
 
     def _run(self) -> None:
-        store = Store.open(self.db)
+        store = open_store(self.db)
         try:
             while True:
                 try:
                     store.beat(os.getpid())
-                    touch_lease(self.db)  # a dry run's simulators live while this is fresh
+                    touch_lease(self.lease)  # a dry run's simulators live while this is fresh
                     self._check(store)
                 except Exception as exc:  # keep beating through a transient database error
                     log.warning("heartbeat: %s", exc)

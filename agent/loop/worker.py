@@ -4,7 +4,8 @@ The loop hands each instrument command to ``InstrumentWorker.run``, which
 waits for it in short polls: between polls the loop can honour ``pause
 --now``, an abort (by raising out of ``on_poll``) and the watchdog. A command
 left running by such a stop stays ``in_flight`` until ``settle`` lets it
-finish; its outcome is reconciled with the instrument by command id.
+finish; its result is kept under its command id and taken by the loop
+(``holds``) instead of sending the command again.
 """
 
 from __future__ import annotations
@@ -28,34 +29,57 @@ class InstrumentWorker:
         self.watchdog_s = watchdog_s  # as configured (virtual seconds), for messages
         self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="instrument")
         self.in_flight: cf.Future[Any] | None = None
+        self._in_flight_key: str | None = None
+        self._settled: tuple[str, Any] | None = None
 
     def busy(self) -> bool:
         """True while a command is still running (e.g. one left by a pause)."""
         return self.in_flight is not None and not self.in_flight.done()
 
     def settle(self) -> None:
-        """Before talking to instruments again, let a command left in flight by a pause finish."""
-        fut, self.in_flight = self.in_flight, None
-        if fut is None or fut.done():
+        """Before talking to instruments again, let a command left in flight by a pause finish.
+
+        Its result is kept under its key (the command id), so that the loop
+        takes it instead of sending the command again (``holds``): an
+        instrument that cannot reconcile command ids must never get it twice.
+        """
+        fut, key = self.in_flight, self._in_flight_key
+        self.in_flight, self._in_flight_key = None, None
+        if fut is None:
             return
-        log.warning("waiting for the instrument command left in flight to finish")
+        if not fut.done():
+            log.warning("waiting for the instrument command left in flight to finish")
         try:
-            fut.result(timeout=self.watchdog_real_s)
-        except Exception as exc:  # its outcome is reconciled by command id anyway
+            result = fut.result(timeout=self.watchdog_real_s)
+        except Exception as exc:  # a reconciling instrument is asked by command id; any other one by the operator
             log.warning("the command left in flight ended with %s", exc)
+            return
+        if key is not None:
+            self._settled = (key, result)
+
+    def holds(self, key: str) -> bool:
+        """Whether the command ``key`` finished while the loop was held, its result kept for ``run``."""
+        return self._settled is not None and self._settled[0] == key
 
     def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None],
-            watchdog: bool = True) -> Any:
+            key: str | None = None, watchdog: bool = True) -> Any:
         """Run ``fn`` (or wait for a future already running) and return its result.
 
         ``on_poll`` is called between polls and may raise to leave (the
         command then stays ``in_flight``). Raises the command's own error, or
         ``WatchdogTimeout`` after the watchdog without a reply (unless
         ``watchdog`` is False: a step that waits for a person, not a device).
+        ``key`` (the command id): a command of that key that finished while
+        the loop was held is not run again; its kept result is returned.
         """
+        if key is not None and self.holds(key):
+            assert self._settled is not None
+            result, self._settled = self._settled[1], None
+            return result
         self.settle()
+        self._settled = None
         fut = fn if isinstance(fn, cf.Future) else self._pool.submit(fn)
-        self.in_flight = fut
+        self.in_flight, self._in_flight_key = fut, key
         started = time.monotonic()
         while True:
             try:
@@ -68,9 +92,9 @@ class InstrumentWorker:
                         f"{self.watchdog_s:g}s (faults.watchdog_s)") from None
                 continue
             except Exception:
-                self.in_flight = None
+                self.in_flight, self._in_flight_key = None, None
                 raise
-            self.in_flight = None
+            self.in_flight, self._in_flight_key = None, None
             return result
 
     def shutdown(self) -> None:

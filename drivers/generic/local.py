@@ -53,6 +53,7 @@ class LocalDriver(DriverBase):
     Options: ClassVar[type[DriverOptions]] = LocalOptions
     device_address: ClassVar[bool] = False
     dry_run_as_is: ClassVar[bool] = True
+    role_from_options: ClassVar[bool] = True
 
     # -- self-description from options -----------------------------------------
     @classmethod

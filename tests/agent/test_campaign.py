@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from labpilot.errors import CampaignError
+from labpilot.agent import campaign_checks
 from labpilot.agent.campaign import load_campaign, loads_campaign, parse_campaign
 from labpilot.agent.cli import main
 from tests.conftest import CAMPAIGNS
@@ -38,6 +39,11 @@ def _problems(data: dict) -> dict[str, str]:
     with pytest.raises(CampaignError) as info:
         parse_campaign(data)
     return dict(info.value.problems)
+
+
+def _declared_problems(data: dict) -> dict[str, str]:
+    """Problems against what the drivers and the planner declare (``campaign_checks``), after the model."""
+    return dict(campaign_checks.problems(parse_campaign(data)))
 
 
 def test_unknown_field_is_named(alloy_campaign_file: Path) -> None:
@@ -80,13 +86,13 @@ def test_roles_and_measured_scalars_come_from_the_driver_classes(alloy_campaign_
     assert c.synthesizer.kind == "sputter" and [m.kind for m in c.measurers] == ["xrd", "magnetometer"]
     data = _data(alloy_campaign_file)
     data["objectives"][0]["name"] = "melting_point"  # a dsc scalar: none of these instruments measures it
-    assert "they measure ['magnetization', 'peak_two_theta']" in _problems(data)["(file)"]
+    assert "they measure magnetization (emu/cm³), peak_two_theta (deg)" in _declared_problems(data)["objectives[0].name"]
 
 
 def test_objective_must_be_measured_by_an_instrument(alloy_campaign_file: Path) -> None:
     data = _data(alloy_campaign_file)
     data["objectives"][0]["name"] = "coercivity"
-    problems = _problems(data)
+    problems = _declared_problems(data)
     (reason,) = problems.values()
     assert "coercivity" in reason and "measured by none of the instruments" in reason
 
@@ -144,6 +150,6 @@ def test_validate_cli_ok(alloy_campaign_file: Path, capsys: pytest.CaptureFixtur
 def test_a_misspelled_safety_limit_is_refused_at_validation(alloy_campaign_file: Path) -> None:
     data = _data(alloy_campaign_file)
     data["instruments"][0]["limits"]["max_target_powr_w"] = 100.0
-    (reason,) = _problems(data).values()
-    assert "instruments[0](sputter).limits" in reason and "max_target_powr_w" in reason
+    ((where, reason),) = _declared_problems(data).items()
+    assert where == "instruments[0](sputter).limits.max_target_powr_w"
     assert "max_target_power_w" in reason  # the limits it does enforce are listed

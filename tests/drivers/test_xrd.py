@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError, TransportTimeout
+from labpilot.errors import InstrumentError, OptionsError, ProtocolError, SafetyLimitError, TransportTimeout
 from labpilot.drivers import open_instrument
 
 from labpilot.protocols.capabilities import Measurement, Measurer, Sample
@@ -97,11 +97,17 @@ def test_safety_limits_refuse_before_sending(sim_factory, rack, limits, options,
     assert read_ledger(rack["ledger"]) == []
 
 
-def test_bad_options_and_arguments_are_named(xrd) -> None:
-    xrd.options["two_theta_stop"] = 10.0
-    with pytest.raises(ValueError, match="two_theta_stop"):
-        xrd.measure(Sample("AF-00001"), "x1")
-    xrd.options["two_theta_stop"] = 90.0
+def test_bad_options_are_named_at_connect(sim_factory) -> None:
+    address = sim_factory()
+    with pytest.raises(OptionsError, match=r"options\.two_theta_stop: two_theta_stop \(10\) must exceed"):
+        open_instrument("xrd", address, options={**FAST, "two_theta_stop": 10.0})
+    with pytest.raises(OptionsError, match=r"options\.target: unknown option"):
+        open_instrument("xrd", address, options={**FAST, "target": "Cu"})
+    with pytest.raises(OptionsError, match=r"options\.dwell_s: must be a valid number"):
+        open_instrument("xrd", address, options={**FAST, "dwell_s": "0.3"})
+
+
+def test_bad_arguments_are_named(xrd) -> None:
     with pytest.raises(ValueError, match="command_id"):
         xrd.measure(Sample("AF-00001"), "")
     with pytest.raises(ValueError, match="Sample"):

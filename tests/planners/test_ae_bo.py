@@ -83,10 +83,10 @@ def test_continuous_simplex_space_gets_constraint_satisfying_points():
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"depth": 3}, "does not know options"),
+        ({"depth": 3}, "planner.options.depth: unknown option"),
         ({"latent_dim": 9}, "latent_dim"),
         ({"acquisition": "pi"}, "acquisition"),
-        ({"elements": ["Fe"]}, "map parameter names"),
+        ({"elements": ["Fe"]}, "planner.options.elements: must be a valid dictionary"),
         ({"elements": {"Fe": "Qq"}}, "Qq"),
         ({"elements": {"temperature": "Fe"}}, "not parameters"),
     ],

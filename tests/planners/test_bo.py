@@ -130,10 +130,10 @@ def test_too_few_results_fall_back_to_random_and_say_so() -> None:
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"acquisition": "ei"}, "acquisition must be"),
-        ({"beta": -1}, "beta must be"),
-        ({"failed": "ignore"}, "failed must be"),
-        ({"num_restarts": 0}, "num_restarts must be"),
+        ({"acquisition": "ei"}, "acquisition: must be"),
+        ({"beta": -1}, "beta: must be"),
+        ({"failed": "ignore"}, "failed: must be"),
+        ({"num_restarts": 0}, "num_restarts: must be"),
         ({"colour": "red"}, "unknown option"),
     ],
 )

@@ -51,7 +51,7 @@ def test_asks_where_the_model_errs():
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"folds": 1}, "folds"), ({"folds": "all"}, "folds"), ({"n_mc": 8}, "does not know options")],
+    [({"folds": 1}, "folds"), ({"folds": "all"}, "folds"), ({"n_mc": 8}, "planner.options.n_mc: unknown option")],
 )
 def test_bad_settings_are_refused(options, message):
     with pytest.raises(PlannerError, match=message):

@@ -88,10 +88,10 @@ def test_descriptor_choice_and_errors():
 @pytest.mark.parametrize(
     "options, objectives, message",
     [
-        ({"model": "forest"}, [OBJ], "model must be one of"),
+        ({"model": "forest"}, [OBJ], "planner.options.model: must be"),
         ({"n_components": 0}, [OBJ], "n_components"),
         ({"n_mc": 1}, [OBJ], "n_mc"),
-        ({"folds": 3}, [OBJ], "does not know options"),
+        ({"folds": 3}, [OBJ], "planner.options.folds: unknown option"),
         ({}, [OBJ, Objective("other")], "one property"),
     ],
 )

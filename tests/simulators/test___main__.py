@@ -20,8 +20,8 @@ def test_valid_arguments_parse():
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["sputter"], "one of the arguments --pty --tcp --zmq is required"),
-        (["laser", "--pty"], "invalid choice: 'laser'"),
+        (["sputter"], "one of the arguments --pty --tcp --zmq --folder is required"),
+        (["laser", "--pty"], "unknown instrument kind 'laser'; known kinds: dsc, magnetometer"),
         (["sputter", "--zmq", "tcp://127.0.0.1:0"], "sputter simulator does not serve --zmq; use --pty or --tcp"),
         (["sputter", "--pty", "--faults", "drop=2"], "--faults: fault 'drop': rate 2.0 is outside"),
         (["sputter", "--pty", "--speed", "0"], "--speed must be > 0"),

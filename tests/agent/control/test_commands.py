@@ -58,6 +58,7 @@ def test_a_handler_that_does_not_match_its_model_is_refused_at_registration() ->
 def test_decoded_requests_carry_the_registered_arguments_model() -> None:
     for name, command in COMMANDS.items():
         args = ({"id": 1, "values": {"Fe": 1}} if name == "override" else {"mode": "supervised"} if name == "mode"
+                else {"id": 1, "not_made": True} if name == "resolve"
                 else {"id": 1} if "id" in command.args.model_fields else {})
         request = decode_request(f'{{"v": 1, "cmd": "{name}", "args": {__import__("json").dumps(args)}}}'.encode())
         assert type(request.args) is command.args

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from labpilot.agent.store import Store
 from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
+from tests.agent.honest_operator import cli, non_reconciling_campaign, resolve_unknown
 from tests.conftest import REPO
 BUDGET = 24
 KILLS = 20
@@ -140,3 +142,134 @@ def test_sigterm_stops_gracefully_and_the_resume_repeats_nothing(tmp_path: Path,
     assert store.counts()["completed"] == 6
     deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
     assert len(deposits) == len({r["command_id"] for r in deposits}) == 6
+
+
+# ----------------------------------------------------- instruments without memory
+NR_BUDGET = 14
+NR_KILLS = 12
+NO_MEMORY = ("sputter", "magnetometer")  # `reconcile = false`: the agent may not ask them by command id
+
+
+def _journaled(db: Path, kind: str) -> int:
+    """How many events of ``kind`` the journal holds (0 before the database exists)."""
+    try:
+        store = Store.open(db)
+    except StoreError:
+        return 0
+    try:
+        return len(store.events(kind=kind))
+    finally:
+        store.close()
+
+
+def _recoveries(db: Path) -> int:
+    """How many runs have finished their start-up recovery (the journal's ``recovery`` events)."""
+    return _journaled(db, "recovery")
+
+
+def _answer_if_asked(db: Path) -> list[tuple[int, str, str]]:
+    """If the campaign waits on unknown outcomes: look at the instruments, resolve truthfully, resume."""
+    store = Store.open(db)
+    try:
+        waiting = store.campaign()["state"] == "faulted" and bool(store.commands("unknown"))
+    finally:
+        store.close()
+    if not waiting:
+        return []
+    said = resolve_unknown(db, speed=2000)
+    r = cli("resume", "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    return said
+
+
+@pytest.mark.parametrize("pipeline", [False, True], ids=["sequential", "pipelined"])
+def test_sigkill_with_instruments_that_cannot_reconcile(tmp_path: Path, alloy_campaign_file: Path,
+                                                        pipeline: bool) -> None:
+    """Kill-and-resume with the sputter system and magnetometer unable to say what became of a command id.
+
+    Nothing is ever resent to them: every command whose outcome a kill left
+    unknown waits for `labpilot resolve`, answered by an honest operator who
+    looks at the instrument; still no sample is made twice and no scan or
+    measurement repeated.
+    """
+    rng = random.Random(20261202)
+    campaign = non_reconciling_campaign(tmp_path, alloy_campaign_file, pipeline)
+    budget = NR_BUDGET + 6 if pipeline else NR_BUDGET
+    db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
+    kills, said = 0, []
+    try:
+        while kills < NR_KILLS:
+            before, sends = _recoveries(db), _journaled(db, "command_sent")
+            proc = _start(campaign, db, ledgers, budget)
+            if kills == 0 or rng.random() < 0.75:
+                # Most kills land while commands go out: after this run's recovery (and the operator's
+                # answers), once it has sent a command, a random delay later.
+                deadline = time.monotonic() + 120
+                while _recoveries(db) <= before and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                if proc.poll() is None:
+                    said += _answer_if_asked(db)
+                while _journaled(db, "command_sent") <= sends and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                time.sleep(rng.uniform(0.0, 1.5))
+            else:
+                time.sleep(rng.uniform(0.1, 3.0))  # anywhere, start-up included
+            if proc.poll() is not None:
+                proc.communicate()
+                break
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+            kills += 1
+        before = _recoveries(db)
+        final = _start(campaign, db, ledgers, budget)
+        deadline = time.monotonic() + 300
+        while final.poll() is None and time.monotonic() < deadline:
+            if _recoveries(db) > before:
+                said += _answer_if_asked(db)
+            time.sleep(0.1)
+        _, err = final.communicate(timeout=30)
+        assert final.returncode == 0, err.decode()[-3000:]
+    finally:
+        if db.exists():
+            stop_simulators(load_simulators(Store.open(db)))
+    assert kills >= NR_KILLS, f"the campaign finished after only {kills} kills; lengthen it"
+
+    store = Store.open(db)
+    assert store.campaign()["state"] == "completed"
+    exps = store.experiments()
+    completed = [e for e in exps if e.status == "completed"]
+    assert len(completed) == budget, [(e.id, e.status) for e in exps]
+
+    # No sample made twice, no scan or measurement repeated.
+    deposits = [r for r in read_ledger(ledgers / "sputter.jsonl") if r["action"] == "deposit"]
+    assert len(deposits) == len({r["command_id"] for r in deposits}) == budget
+    assert {r["sample_id"] for r in deposits} == {e.sample_id for e in completed}
+    for name, action in (("xrd", "scan"), ("magnetometer", "measure")):
+        done = [r for r in read_ledger(ledgers / f"{name}.jsonl") if r["action"] == action]
+        assert len(done) == len({r["command_id"] for r in done}) == budget, name
+
+    # Nothing was resent to an instrument without memory: one `command_sent` per command id,
+    # and a retry (a new id) only after an operator said the first was never made.
+    events = store.events()
+    sent: dict[str, int] = {}
+    for ev in events:
+        if ev["kind"] == "command_sent" and ev["data"]["instrument"] in NO_MEMORY:
+            assert ev["data"]["id"] not in sent, f"{ev['data']['id']} was sent twice"
+            sent[ev["data"]["id"]] = ev["seq"]
+    assert not [ev for ev in events if ev["kind"] == "reconciled" and ev["data"]["instrument"] in NO_MEMORY]
+    unknown = {ev["data"]["command_id"]: ev["seq"] for ev in events if ev["kind"] == "outcome_unknown"}
+    resolved = {ev["data"]["command_id"]: ev for ev in events if ev["kind"] == "outcome_resolved"}
+    assert unknown, "no kill left an outcome unknown: the test proved nothing"
+    assert set(unknown) == set(resolved) == {cid for _, cid, _ in said}, "an unknown outcome was not resolved"
+    every_send = [ev["seq"] for ev in events if ev["kind"] == "command_sent"]
+    for cid, ev in resolved.items():
+        assert ev["seq"] > unknown[cid]
+        # the campaign waited: not one command went to any instrument until the operator had spoken
+        assert not [seq for seq in every_send if unknown[cid] < seq < ev["seq"]], cid
+        if ev["data"]["resolution"] == "not_made":  # retried under a new id, after the operator's word
+            base = re.sub(r"-r\d+$", "", cid)
+            later = [seq for c, seq in sent.items() if c.startswith(base) and c != cid and seq > ev["seq"]]
+            assert later, f"{cid}: no retry after the operator said not made"
+    assert not store.commands("sent") and not store.commands("unknown")
+    print(f"kills {kills}, unknown outcomes {len(unknown)}: "
+          f"{sorted(flag for _, _, flag in said)}")

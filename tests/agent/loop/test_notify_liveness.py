@@ -117,8 +117,12 @@ def test_approval_wait_stall_abort_and_liveness(tmp_path: Path, alloy_campaign_f
         assert _cli("mode", "unattended", "--db", str(db)).returncode == 0
         stalled = receiver.wait("stalled")
         assert stalled["state"] == "measuring"
-        os.kill(magnetometer.pid, signal.SIGCONT)
+        # Abort while the measurement still hangs (a state, not a race): resumed first, a 5000x dry run
+        # could finish its budget before the abort arrived. The request is stored before the instrument
+        # answers, so the loop sees it at its next checkpoint, whatever the machine's load.
         assert _cli("abort", "--reason", "test", "--db", str(db)).returncode == 0
+        assert Store.open(db).events(kind="operator_abort")
+        os.kill(magnetometer.pid, signal.SIGCONT)
         receiver.wait("aborted")
         proc.communicate(timeout=60)
         assert proc.returncode == 0

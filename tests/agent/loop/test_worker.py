@@ -52,3 +52,28 @@ def test_leaving_from_a_poll_keeps_the_command_in_flight_until_settled() -> None
     w.settle()
     assert not w.busy() and w.in_flight is None and time.monotonic() - started < 5
     w.shutdown()
+
+
+def test_a_command_settled_after_a_stop_is_taken_not_sent_again() -> None:
+    """`pause --now` then resume: the finished command's result is returned; the command never runs twice."""
+    w = InstrumentWorker(poll_s=0.01, watchdog_real_s=5, watchdog_s=5)
+    release = threading.Event()
+    calls: list[str] = []
+
+    def deposit() -> str:
+        calls.append("deposit")
+        release.wait()
+        return "SP00001"
+
+    def leave() -> None:
+        raise Leave
+
+    with pytest.raises(Leave):
+        w.run("sputter", deposit, on_poll=leave, key="c-e1-sputter")
+    release.set()
+    w.settle()
+    assert w.holds("c-e1-sputter") and not w.holds("c-e2-sputter")
+    assert w.run("sputter", deposit, on_poll=lambda: None, key="c-e1-sputter") == "SP00001"
+    assert calls == ["deposit"]
+    assert not w.holds("c-e1-sputter")  # taken once
+    w.shutdown()

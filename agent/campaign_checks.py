@@ -1,0 +1,208 @@
+"""A campaign checked against what its drivers and planner declare about themselves.
+
+``Campaign`` (``agent/campaign.py``) checks what a file says on its own;
+these checks ask the installed code: the planner's name and its typed
+``Options``, each instrument's ``Options`` model, the safety limits its
+driver enforces and the option values those limits cap, the quantities the
+measuring instruments declare, and the parameters the synthesizer accepts.
+Every problem names its field (``planner.options.aquisition``,
+``instruments[1](xrd).options.target``), so ``labpilot validate`` prints
+what to edit.
+
+``labpilot validate`` (through ``preflight``) and ``labpilot run`` (once,
+before anything is stored or connected) call :func:`check`, so ``run``
+refuses nothing that ``validate`` accepted for a reason it could know.
+Imports stay lazy: only the named planner's module is loaded (torch only for
+the GP planners), and only the named drivers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labpilot import registry
+from labpilot.agent.campaign import Campaign, CategoricalSpec, InstrumentSpec
+from labpilot.errors import CampaignError, LabpilotError
+from labpilot.protocols.strict import did_you_mean
+
+Problems = list[tuple[str, str]]
+
+#: How close a simplex total must be to 1 for a composition.
+_TOTAL_TOLERANCE = 1e-9
+
+
+def problems(c: Campaign) -> Problems:
+    """Every problem found, as (field path, reason); empty when the campaign fits the installed code."""
+    out: Problems = planner_problems(c)
+    classes: dict[int, type] = {}
+    for i, inst in enumerate(c.instruments):
+        try:
+            classes[i] = registry.driver_class(inst.kind)
+        except LabpilotError as exc:
+            out.append((f"{_where(i, inst)}.kind", str(exc)))
+            continue
+        out += instrument_problems(i, inst, classes[i], c)
+    out += objective_problems(c)
+    synth = next((i for i, inst in enumerate(c.instruments) if inst.role == "synthesize"), None)
+    if synth is not None and synth in classes:
+        out += synthesizer_problems(c, synth, classes[synth])
+    return out
+
+
+def check(c: Campaign, source: str) -> None:
+    """Raise ``CampaignError`` listing every problem, if any."""
+    found = problems(c)
+    if found:
+        raise CampaignError(source, found)
+
+
+def _where(i: int, inst: InstrumentSpec) -> str:
+    return f"instruments[{i}]({inst.name})"
+
+
+# ------------------------------------------------------------------ planner
+
+
+def planner_problems(c: Campaign) -> Problems:
+    """The planner's name, its options against its ``Options`` model, then building it on this space."""
+    from labpilot.errors import PlannerError, PluginError
+    from labpilot.planners.base import make_planner, option_problems, planner_class
+
+    spec = c.planner
+    try:
+        cls = planner_class(spec.name)
+    except (PlannerError, PluginError) as exc:
+        return [("planner.name", str(exc))]
+    found = option_problems(cls, spec.options)
+    if found:
+        return [(f"planner.options.{where}", reason) for where, reason in found]
+    try:
+        make_planner(spec.name, c.space(), c.planner_objectives(), seed=c.seed, options=spec.options)
+    except (PlannerError, TypeError, ValueError) as exc:
+        named = [k for k in spec.options if k in str(exc)]
+        where = f"planner.options.{named[0]}" if named else "planner"
+        return [(where, f"planner {spec.name!r} cannot run this campaign: {exc}")]
+    return []
+
+
+# ------------------------------------------------------------------ instruments
+
+
+def _settings(cls: type, inst: InstrumentSpec) -> Any:
+    """The driver's validated options, or None when they are invalid (reported elsewhere)."""
+    from labpilot.drivers.options import option_problems
+
+    if option_problems(cls.Options, inst.options):
+        return None
+    return cls.Options.model_validate(dict(inst.options))
+
+
+def instrument_problems(i: int, inst: InstrumentSpec, cls: type, c: Campaign) -> Problems:
+    """Limit names the driver enforces, options against its ``Options`` model, option values against limits."""
+    from labpilot.drivers.options import option_problems
+
+    where = _where(i, inst)
+    out: Problems = []
+    known = tuple(cls.known_limits)
+    for name in sorted(set(inst.limits) - set(known)):
+        out.append((f"{where}.limits.{name}",
+                    f"unknown safety limit for a {inst.kind}; its driver enforces {', '.join(known) or 'none'} "
+                    "(a limit that is not enforced would be unsafe)"))
+    bad = option_problems(cls.Options, inst.options)
+    if bad:
+        fields = list(cls.Options.model_fields)
+        for option, reason in bad:
+            if reason.startswith("unknown option"):
+                reason = (f"unknown option of instrument kind {inst.kind!r}{did_you_mean(option, fields)}; "
+                          f"known options: {', '.join(fields)}")
+            out.append((f"{where}.options.{option}", reason))
+        return out
+    settings = cls.Options.model_validate(dict(inst.options))
+    per_sample = {p.name for p in c.parameters} if inst.role == "synthesize" else set()
+    for item in cls.limited_options(settings):
+        maximum = inst.limits.get(item.limit)
+        if item.option in per_sample or maximum is None or not item.value > maximum:
+            continue
+        given = "" if item.option in inst.options else " (its default)"
+        out.append((f"{where}.options.{item.option}",
+                    f"{item.what} {item.value:g}{given} exceeds the safety limit {item.limit} = {maximum:g}: "
+                    f"the driver would refuse every experiment"))
+    return out
+
+
+# ------------------------------------------------------------------ objectives
+
+
+def objective_problems(c: Campaign) -> Problems:
+    """Each objective must be a scalar one of the measuring instruments declares (a generic kind: in its options)."""
+    from labpilot.drivers.options import option_problems
+
+    measured: dict[str, str] = {}
+    for inst in c.measurers:
+        try:
+            cls = registry.driver_class(inst.kind)
+            measured.update(registry.measured_scalars(inst.kind, inst.options))  # generic kinds: from options
+        except LabpilotError:
+            continue  # the kind itself is reported
+        if getattr(cls, "role_from_options", False) and option_problems(cls.Options, inst.options):
+            return []  # what it measures is unknown until its options (reported) are fixed
+    listing = ", ".join(f"{name} ({unit})" for name, unit in sorted(measured.items())) or "nothing"
+    return [
+        (f"objectives[{j}].name",
+         f"{o.name!r} is measured by none of the instruments (they measure {listing})")
+        for j, o in enumerate(c.objectives) if o.name not in measured
+    ]
+
+
+# ------------------------------------------------------------------ synthesizer parameters
+
+
+def synthesizer_problems(c: Campaign, i: int, cls: type) -> Problems:
+    """The campaign's parameters against what the synthesizer accepts (names, bounds, compositions)."""
+    inst = c.instruments[i]
+    settings = _settings(cls, inst)
+    if settings is None:
+        return []
+    accepts = cls.accepts(settings, dict(inst.limits))
+    if accepts is None:
+        return []
+    who = f"the {inst.kind} {inst.name!r}"
+    out: Problems = []
+    for k, p in enumerate(c.parameters):
+        where = f"parameters[{k}]({p.name})"
+        acc = accepts.get(p.name)
+        if acc is None:
+            out.append((f"{where}.name", f"{who} does not accept a parameter {p.name!r}; "
+                                         f"it accepts {', '.join(accepts.names())}"))
+            continue
+        if isinstance(p, CategoricalSpec):
+            out.append((f"{where}.type", f"{who} takes {p.name} as a number ({acc.unit}), not a category"))
+            continue
+        bounds = f"{who} accepts {p.name} in {acc.bounds_text()}" + (f" {acc.unit}" if acc.unit not in ("", "1") else "")
+        if acc.low is not None and (p.low < acc.low or (acc.low_open and p.low <= acc.low)):
+            out.append((f"{where}.low", f"{p.low:g} is out of range: {bounds}"))
+        if acc.high is not None and p.high > acc.high:
+            out.append((f"{where}.high", f"{p.high:g} is out of range: {bounds}"))
+    given = {p.name for p in c.parameters}
+    missing = [a.name for a in accepts.params if a.required and a.name not in given]
+    if missing:
+        out.append(("parameters", f"{who} needs parameter(s) {', '.join(missing)}; the campaign does not give them"))
+    out += _composition_problems(c, who, [n for n in accepts.fractions if n in given])
+    return out
+
+
+def _composition_problems(c: Campaign, who: str, fractions: list[str]) -> Problems:
+    """The fractions a synthesizer deposits must add up to 1: one simplex of total 1 over exactly them."""
+    if not fractions:
+        return []
+    hint = f'add [[constraints]] type = "simplex", parameters = {fractions}, total = 1.0'
+    if len(fractions) == 1:
+        return [("parameters", f"{who} makes a composition: one fraction ({fractions[0]}) alone cannot vary; "
+                               "give two or more")]
+    for j, con in enumerate(c.constraints):
+        if set(con.parameters) == set(fractions):
+            if abs(con.total - 1.0) > _TOTAL_TOLERANCE:
+                return [(f"constraints[{j}].total", f"{who} needs the fractions {fractions} to add up to 1, "
+                                                    f"not {con.total:g}")]
+            return []
+    return [("constraints", f"{who} needs the fractions {fractions} to add up to 1, and no simplex says so: {hint}")]

@@ -1,0 +1,30 @@
+"""A toolkit for driver authors, shipped with labpilot (not a test suite of its own).
+
+- ``expected_protocol`` / ``expected_exchange``: test a serial driver
+  against exact request/reply bytes, with no device (``exchange``).
+- ``check_driver`` / ``check_instrument``: the conformance checks any driver
+  class (and a connected driver) can run (``conformance``).
+- ``LineSimulator`` / ``FolderSimulator``: bases of a dry-run twin for a
+  line-based serial instrument on a pty, or a folder-drop instrument
+  (``simulators``).
+
+Importing it registers the ``expect://`` URL handler with pyserial; it does
+not import torch.
+"""
+
+from labpilot.testing.conformance import check_driver, check_instrument, driver_problems
+from labpilot.testing.exchange import ExchangeMismatch, expected_exchange, expected_protocol
+from labpilot.testing.simulators import ErrorQueue, FolderSimulator, LineSimulator, SimulatorBase
+
+__all__ = [
+    "ErrorQueue",
+    "ExchangeMismatch",
+    "FolderSimulator",
+    "LineSimulator",
+    "SimulatorBase",
+    "check_driver",
+    "check_instrument",
+    "driver_problems",
+    "expected_exchange",
+    "expected_protocol",
+]
