@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from labpilot.agent import campaign_checks
 from labpilot.agent.campaign import loads_campaign
 from labpilot.agent.store import Store
 from labpilot.errors import CampaignError
@@ -31,11 +32,9 @@ def test_the_campaign_validates_with_objectives_from_the_generic_measurers() -> 
 
 def test_an_objective_no_generic_measurer_declares_is_refused_by_name() -> None:
     text = SIM.read_text().replace('name = "hardness"', 'name = "coercivity"')
-    with pytest.raises(CampaignError) as err:
-        loads_campaign(text)
-    problems = " ".join(reason for _, reason in err.value.problems)
-    assert "objectives[0].name: 'coercivity' is measured by none of the instruments" in problems
-    assert "['defects', 'hardness', 'roughness']" in problems
+    found = dict(campaign_checks.problems(loads_campaign(text)))  # what validate and run check
+    assert found == {"objectives[0].name": "'coercivity' is measured by none of the instruments "
+                                           "(they measure defects (count), hardness (GPa), roughness (nm))"}
     two = SIM.read_text().replace('role = "measure"\nargv', 'role = "synthesize"\nargv')
     with pytest.raises(CampaignError, match="exactly one synthesizer"):
         loads_campaign(two)
@@ -43,6 +42,34 @@ def test_an_objective_no_generic_measurer_declares_is_refused_by_name() -> None:
     with pytest.raises(CampaignError) as err:
         loads_campaign(bad_address)
     assert "instruments[0](film).address" in dict(err.value.problems)
+
+
+def test_validate_checks_the_generic_options_and_skips_the_parameters_check_for_a_generic_synthesizer() -> None:
+    # the shipped campaign: a python synthesizer takes whatever parameters the campaign gives
+    camp = loads_campaign(SIM.read_text())
+    assert camp.synthesizer.kind == "python" and campaign_checks.problems(camp) == []
+    typo = SIM.read_text().replace("run_timeout_s = 120", "run_timout_s = 120")
+    found = dict(campaign_checks.problems(loads_campaign(typo)))
+    assert list(found) == ["instruments[1](simulation).options.run_timout_s"]  # no objective noise from it
+    assert "did you mean 'run_timeout_s'?" in found["instruments[1](simulation).options.run_timout_s"]
+    bad_type = SIM.read_text().replace("max_parallel = 4", 'max_parallel = "four"')
+    assert list(dict(campaign_checks.problems(loads_campaign(bad_type)))) == [
+        "instruments[1](simulation).options.max_parallel"]
+    for name, needle in (("film", 'role = "synthesize"\n'), ("simulation", 'role = "measure"\nargv')):
+        no_role = SIM.read_text().replace(needle, "" if name == "film" else "argv", 1)
+        with pytest.raises(CampaignError) as err:
+            loads_campaign(no_role)
+        index = 0 if name == "film" else 1
+        assert dict(err.value.problems)[f"instruments[{index}]({name}).options"].startswith("role is missing")
+
+
+def test_validate_refuses_a_misspelt_generic_option_through_the_cli(tmp_path: Path) -> None:
+    bad = tmp_path / "sim.toml"
+    bad.write_text(SIM.read_text().replace("instructions =", "instruction ="))
+    out = labpilot("validate", str(bad))
+    assert out.returncode != 0 and "Traceback" not in out.stderr + out.stdout
+    assert "instruments[2](review).options.instruction: unknown option of instrument kind 'manual'" in (
+        out.stdout + out.stderr)
 
 
 @pytest.mark.slow
