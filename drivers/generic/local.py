@@ -24,7 +24,7 @@ from pydantic import Field, ValidationError
 
 from labpilot.drivers.base import DriverBase
 from labpilot.drivers.options import DriverOptions
-from labpilot.errors import ConfigurationError, InstrumentError
+from labpilot.errors import InstrumentError
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
 class LocalOptions(DriverOptions):
@@ -81,12 +81,9 @@ class LocalDriver(DriverBase):
 
     # -- construction -------------------------------------------------------------
     def __init__(self, address: str, **kwargs: Any) -> None:
-        super().__init__(address, **kwargs)
-        try:
-            self.config = self.Options.model_validate(self.options)
-        except ValidationError as exc:
-            problems = "; ".join(f"options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ConfigurationError(f"{self.kind}: {problems}") from None
+        super().__init__(address, **kwargs)  # validates the options (an OptionsError names each bad one)
+        assert isinstance(self.settings, LocalOptions)
+        self.config = self.settings
         self.role_here = self.config.role
 
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> Any:

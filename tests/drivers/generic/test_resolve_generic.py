@@ -94,3 +94,20 @@ def test_resolve_takes_the_values_a_generic_measurer_declares_in_its_options(fau
         assert actions == [("resolve", False), ("resolve", False), ("resolve", True), ("resolve", True)]
     finally:
         store.close()
+
+
+def test_the_dashboard_shows_the_unknown_outcomes_and_the_manual_step(faulted: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from labpilot.agent.web.app import create_app
+    from labpilot.agent.web.catalog import Catalog
+    from labpilot.agent.web.security import Guard
+
+    app = create_app(Catalog([str(faulted)]), Guard(token=None, loopback_only=True))
+    html = TestClient(app, base_url="http://127.0.0.1:8787").get("/c/sim").text
+    assert "OUTCOME UNKNOWN: experiment 1 (measure on simulation" in html
+    assert "labpilot resolve 2 --made --sample SAMPLE_ID" in html
+    assert "WAITING FOR OPERATOR: experiment 3 on review (measure)" in html
+    assert "labpilot done 3 --value defects=NUMBER" in html
+    assert "hardness: 4.25 ± 0.5" in html  # the proposal's prediction, in the queue
+
