@@ -53,6 +53,8 @@ def check_address(address: str) -> str:
 
     if any(ch.isspace() or not ch.isprintable() for ch in address):
         raise ValueError(f"{address!r} contains whitespace or control characters")
+    if "://" not in address and ("::" in address or re.match(r"(?i)(ASRL|TCPIP|GPIB|USB)", address)):
+        return _check_visa(address)
     if "://" not in address:
         if address.startswith("/") or re.fullmatch(r"COM[0-9]{1,3}", address):
             return address
@@ -80,6 +82,23 @@ def check_address(address: str) -> str:
         label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
         if len(host) > 253 or not re.fullmatch(rf"{label}(\.{label})*", host):
             raise ValueError(f"{address!r}: {host!r} is not a host name or an IP address") from None
+    return address
+
+
+_VISA_RE = r"(?i)(ASRL[^:]+::INSTR|TCPIP\d*::[^:]+::\d{1,5}::SOCKET|TCPIP\d*::[^:]+(::[^:]+)?::INSTR|USB\d*::.+::INSTR|GPIB\d*::\d+(::\d+)?::INSTR)"
+
+
+def _check_visa(address: str) -> str:
+    """A VISA resource string (``ASRL/dev/ttyUSB0::INSTR``, ``TCPIP::HOST::PORT::SOCKET``), or ``ValueError``."""
+    import re
+
+    if not re.fullmatch(_VISA_RE, address):
+        raise ValueError(f"{address!r} is not a VISA resource string (ASRL/dev/ttyUSB0::INSTR, "
+                         "TCPIP::HOST::PORT::SOCKET, TCPIP::HOST::INSTR, USB0::...::INSTR, GPIB0::N::INSTR)")
+    if address.upper().startswith("TCPIP") and address.upper().endswith("::SOCKET"):
+        port = address.split("::")[2]
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"{address!r}: port {port} is not in 1..65535")
     return address
 
 
@@ -203,18 +222,30 @@ class InstrumentSpec(Strict):
         registry.driver_class(v)  # ConfigurationError (a ValueError): unknown, fails to import, not a driver
         return v
 
+    @model_validator(mode="after")
+    def _configured(self) -> "InstrumentSpec":
+        # A generic driver describes itself from its options (for_options): scpi and folder check them
+        # here, named by field; manual/command/python leave a bad option to campaign_checks (also named).
+        registry.configured_class(self.kind, self.options)
+        return self
+
     @property
     def role(self) -> str:
-        """``synthesize`` or ``measure``, as the kind's driver declares (generic kinds: from the options)."""
+        """``synthesize`` or ``measure``, as the kind's driver declares (a generic driver: its options, ``for_options``)."""
         return registry.role(self.kind, self.options)
 
     @property
     def transport(self) -> str:
-        """``zmq``, ``serial``, or what the driver class declares as ``dry_run_transport`` (e.g. ``folder``)."""
+        """``zmq``, ``tcp`` (a VISA TCPIP socket), ``serial``, or what the driver class declares as
+        ``dry_run_transport`` (e.g. ``folder``)."""
         declared = getattr(registry.driver_class(self.kind), "dry_run_transport", None)
         if isinstance(declared, str) and declared:
             return declared
-        return "zmq" if self.address.startswith(("tcp://", "ipc://")) else "serial"
+        if self.address.startswith(("tcp://", "ipc://")):
+            return "zmq"
+        if self.address.upper().startswith("TCPIP") and self.address.upper().endswith("::SOCKET"):
+            return "tcp"
+        return "serial"
 
 
 class SupervisionSpec(Strict):

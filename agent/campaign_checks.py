@@ -37,7 +37,7 @@ def problems(c: Campaign) -> Problems:
     classes: dict[int, type] = {}
     for i, inst in enumerate(c.instruments):
         try:
-            classes[i] = registry.driver_class(inst.kind)
+            classes[i] = registry.configured_class(inst.kind, inst.options)  # a generic driver: from its options
         except LabpilotError as exc:
             out.append((f"{_where(i, inst)}.kind", str(exc)))
             continue
@@ -140,8 +140,8 @@ def objective_problems(c: Campaign) -> Problems:
     measured: dict[str, str] = {}
     for inst in c.measurers:
         try:
-            cls = registry.driver_class(inst.kind)
-            measured.update(registry.measured_scalars(inst.kind, inst.options))  # generic kinds: from options
+            cls = registry.configured_class(inst.kind, inst.options)  # a generic driver: from its options
+            measured.update(cls.scalars)
         except LabpilotError:
             continue  # the kind itself is reported
         if getattr(cls, "role_from_options", False) and option_problems(cls.Options, inst.options):

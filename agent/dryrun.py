@@ -112,26 +112,39 @@ def start_simulator(
     faults: str | None,
     log_dir: Path,
 ) -> SimProcess:
-    """Start the simulator for one instrument (its own session, stderr to ``<name>.log``) and return its address."""
+    """Start the simulator for one instrument (its own session, stderr to ``<name>.log``) and return its address.
+
+    The simulator is the kind's own, or the one its driver names as its
+    stand-in (a generic ``scpi`` instrument names a built-in simulator that
+    speaks its commands; a ``folder`` instrument a drop-folder simulator).
+    """
+    from labpilot import registry
+
+    stand_in = registry.driver_class(spec.kind).stand_in(spec.options)
+    sim_kind = stand_in.kind if stand_in is not None else spec.kind
+    how = stand_in.transport if stand_in is not None else spec.transport
+    if how == "serial":
+        how = "tcp" if spec.transport == "tcp" else "pty"
     transport = {
         "zmq": ["--zmq", "tcp://127.0.0.1:0"],
-        "folder": ["--folder", str(log_dir / f"{spec.name}.drop")],  # a folder-drop instrument's results
-    }.get(spec.transport, ["--pty"])
+        "tcp": ["--tcp", "127.0.0.1:0"],
+        "folder": ["--folder", str(log_dir / f"{spec.name}.drop")],
+    }.get(how, ["--pty"])
     args = [
-        *transport, "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
+        *transport, *(stand_in.args if stand_in is not None else ()), "--seed", str(seed), "--world-seed", str(world_seed), "--speed", str(speed),
         "--tray", str(tray), "--ledger", str(ledger),
     ]
     faults = faults_for(faults, spec.name)
     if faults:
         args += ["--faults", faults]
     args += ["--lease", str(log_dir / "agent.lease"), "--idle-exit", str(orphan_exit_s())]
-    sim = SimulatorProcess(spec.kind, *args, start_timeout_s=60.0, log_path=log_dir / f"{spec.name}.log", detach=True)
+    sim = SimulatorProcess(sim_kind, *args, start_timeout_s=60.0, log_path=log_dir / f"{spec.name}.log", detach=True)
     try:
         sim.start()
     except SimulatorError as exc:
         raise DryRunError(f"instrument {spec.name!r}: {exc}") from None
     sim.release()
-    return SimProcess(spec.name, spec.kind, sim.pid, sim.address, str(ledger))
+    return SimProcess(spec.name, sim_kind, sim.pid, sim.address, str(ledger))
 
 
 def as_is(spec: InstrumentSpec) -> bool:

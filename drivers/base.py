@@ -34,6 +34,20 @@ ACTION_STATES = ("unknown", "running", "done", "failed")
 
 
 @dataclass(frozen=True)
+class StandIn:
+    """What stands in for an instrument in a dry run: a simulator kind, how it is reached, extra arguments.
+
+    ``transport`` is ``pty`` or ``tcp`` (a serial simulator), ``zmq``, or
+    ``folder`` (a drop-folder simulator); ``args`` are more
+    ``python -m labpilot.simulators`` arguments (``--option KEY=VALUE``).
+    """
+
+    kind: str
+    transport: str
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ActionState:
     """What an instrument says of one command id, whatever its wire format."""
 
@@ -72,7 +86,8 @@ class DriverBase:
     #: ``dry_run_class``) instead of starting a simulator process for it.
     dry_run_as_is: ClassVar[bool] = False
     #: The role and the measured quantities come from each instrument's options (the generic
-    #: kinds ``manual``, ``command``, ``python``): ``role``/``scalars``/``arrays`` are only defaults.
+    #: kinds ``scpi``, ``manual``, ``command``, ``python``; ``for_options`` returns the class
+    #: describing one configuration): the class's ``role``/``scalars``/``arrays`` are only defaults.
     role_from_options: ClassVar[bool] = False
 
     #: The validated options (an instance of ``Options``).
@@ -80,23 +95,25 @@ class DriverBase:
 
     # -- self-description given a campaign's options --------------------------
     # Built-in drivers declare their role and quantities on the class; generic
-    # drivers (``manual``, ``command``, ``python``) take them from their options.
-    # The campaign, validation and the registry ask through these, never the
-    # class attributes directly.
+    # drivers (``scpi``, ``folder``, ``manual``, ``command``, ``python``) take
+    # them from their options through ``for_options``. The campaign, validation
+    # and the registry ask ``registry.configured_class(kind, options)``, never
+    # the bare class's attributes.
     @classmethod
-    def declared_role(cls, options: Mapping[str, Any] | None = None) -> str:
-        """``"synthesize"`` or ``"measure"`` for an instrument configured with ``options``."""
-        return cls.role
+    def for_options(cls, options: Mapping[str, Any] | None = None) -> type["DriverBase"]:
+        """The class describing an instrument configured with ``options`` (this class, for most drivers).
+
+        A generic driver takes its role, measured quantities, accepted
+        parameters and limits from the campaign's options: it returns a
+        subclass carrying them, so whatever reads the class's declarations
+        (the campaign's checks, ``validate``) sees this instrument's.
+        """
+        return cls
 
     @classmethod
-    def declared_scalars(cls, options: Mapping[str, Any] | None = None) -> dict[str, str]:
-        """The scalars (name -> unit) an instrument configured with ``options`` measures."""
-        return dict(cls.scalars)
-
-    @classmethod
-    def declared_arrays(cls, options: Mapping[str, Any] | None = None) -> dict[str, str]:
-        """The arrays (name -> unit) an instrument configured with ``options`` measures."""
-        return dict(cls.arrays)
+    def stand_in(cls, options: Mapping[str, Any] | None = None) -> StandIn | None:
+        """The simulator that stands in for this instrument in a dry run (``None``: the kind's own, by address)."""
+        return None
 
     @classmethod
     def dry_run_class(cls) -> "type[DriverBase]":

@@ -1,5 +1,14 @@
 """Base class of the SCPI-style serial drivers: handshake, errors, action polling.
 
+The exchanges are those of any standard SCPI client (what PyVISA does with
+``write`` and ``query``): a query is answered with one line; a set-command is
+answered with nothing, so ``set`` writes it followed by ``SYST:ERR?`` and
+reads that (the error it caused, or ``0,"No error"``), re-sending both when
+the reply is lost; a query that gets no reply is followed by ``SYST:ERR?``,
+which tells a refused query (its error is raised at once, never retried)
+from a lost reply (retried). The error queue is drained at connect, so an
+old error is never blamed on a new command.
+
 A concrete driver sets ``kind``, ``model_hint`` (a word expected in the
 ``*IDN?`` model field, so a driver refuses the wrong instrument), ``action``
 (the action mnemonic, ``DEP`` or ``MEAS``) and ``nominal_s`` (the action's
@@ -14,6 +23,8 @@ from typing import Any, Callable, ClassVar, TypeVar
 
 from labpilot.errors import InstrumentError, ProtocolError, ScpiProtocolError, TransportTimeout
 from labpilot.drivers.base import ActionState, DriverBase
+from pydantic import Field
+
 from labpilot.drivers.options import DriverOptions
 
 from labpilot.drivers.serial_transport import SerialTransport
@@ -31,6 +42,8 @@ class ScpiOptions(DriverOptions):
     model: str | None = None
     """A word the ``*IDN?`` model field must contain (default: the driver's own, e.g. ``DSC``);
     set it to accept an instrument whose model name differs."""
+    baud_rate: int = Field(115200, gt=0, le=10_000_000)
+    """Serial line speed (a device path; ignored by a pty or ``socket://``)."""
 
 
 class ScpiInstrument(DriverBase):
@@ -49,7 +62,8 @@ class ScpiInstrument(DriverBase):
     min_poll_s = 0.005
 
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> SerialTransport:
-        return SerialTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s, name=self.kind)
+        return SerialTransport(address, timeout_s=timeout_s, retries=retries, backoff_s=backoff_s,
+                               baudrate=self.settings.baud_rate, name=self.kind)
 
     def _connected(self, greeting: Identity) -> None:
         self.identity = greeting
@@ -69,32 +83,43 @@ class ScpiInstrument(DriverBase):
                 f"expected a model containing {wanted!r} (set options['model'] to override)"
             )
         log.info("%s: connected to %s at %s", self.kind, ident.text(), self.address)
+        self._drain_errors()  # errors left from before: logged, never blamed on our commands
         return ident
 
     def ask(self, header: str, *args: float | int | str, parse: Callable[[str], T] | None = None) -> T | str:
-        """Send one command and return its parsed reply; ``ERR`` replies raise ``InstrumentError``."""
+        """Send one query and return its parsed reply; a query the instrument refuses raises ``InstrumentError``.
+
+        A refused query gets no reply (its error is queued): after a silent
+        attempt, ``SYST:ERR?`` says whether the instrument refused it (raised
+        at once) or the reply was lost (retried).
+        """
 
         def checked(text: str) -> Any:
-            err = check_reply(text)
+            err = check_reply(text)  # a protocol-1 instrument's ERR line
             if err is not None:
                 return err
             return parse(text) if parse is not None else text
 
-        reply = self.transport.query(header, *args, parse=checked)
+        def refused() -> None:
+            entry = self.transport.try_once("SYST:ERR?", ErrorEntry.parse)
+            if entry is not None and entry.code != NO_ERROR.code:
+                self._drain_errors()
+                raise InstrumentError(self.kind, entry.code, f"{entry.message} (command {header})")
+
+        silence = None if header.upper().startswith("SYST:ERR") else refused
+        reply = self.transport.query(header, *args, parse=checked, on_silence=silence)
         if isinstance(reply, ErrorReply):
             self._drain_errors()
             raise InstrumentError(self.kind, reply.code, f"{reply.message} (command {header})")
         return reply
 
     def set(self, header: str, *args: float | int | str) -> None:
-        """Send a setter and require its ``OK``."""
-
-        def ok(text: str) -> str:
-            if text != "OK":
-                raise ScpiProtocolError(f"expected OK to {header}, got {text[:60]!r}")
-            return text
-
-        self.ask(header, *args, parse=ok)
+        """Send a set-command with ``SYST:ERR?`` after it; an error it caused raises ``InstrumentError``."""
+        line = self.transport.build(header, *args)
+        entry = self.transport.query("SYST:ERR?", parse=ErrorEntry.parse, before=(line,))
+        if entry.code != NO_ERROR.code:
+            self._drain_errors()
+            raise InstrumentError(self.kind, entry.code, f"{entry.message} (command {header})")
 
     def _drain_errors(self, limit: int = 32) -> list[ErrorEntry]:
         """Pop the error queue until ``0,"No error"`` (best effort, bounded)."""

@@ -1,6 +1,8 @@
 """A line transport over ``serial.serial_for_url`` with bounded, logged retries.
 
-One ``query`` = write one command line, read one reply line. A reply that
+One ``query`` = write one command line (optionally preceded, in the same
+write, by set-commands that get no reply: standard SCPI), read one reply
+line. A reply that
 does not arrive within ``timeout_s`` (dropped, instrument silent) or that
 does not parse (garbled bytes) is logged and the *same* line is re-sent after
 flushing the input buffer, with exponential backoff, at most ``retries``
@@ -116,25 +118,63 @@ class SerialTransport:
             if not chunk:
                 return bytes(buf)
 
-    def exchange(self, line: str, parse: Callable[[str], T] | None = None) -> T | str:
+    def exchange(
+        self,
+        line: str,
+        parse: Callable[[str], T] | None = None,
+        *,
+        before: tuple[str, ...] = (),
+        on_silence: Callable[[], None] | None = None,
+    ) -> T | str:
         """Send ``line`` and return the reply text, retrying lost/garbled replies.
 
         ``parse`` (optional) turns the reply text into a value inside the retry
         loop: a reply it rejects with ``ScpiProtocolError`` counts as garbled
-        and is retried like one.
+        and is retried like one. ``before`` are lines that get no reply (SCPI
+        set-commands), written in the same attempt just before ``line`` and
+        re-sent with it. ``on_silence`` runs after an attempt that got no
+        reply, before the retry; it may raise to end the retries (a query the
+        instrument refused is answered with silence, its error queued).
 
         Raises ``TransportTimeout`` when every attempt timed out or the port
         kept failing, ``ProtocolError`` when the last attempts only got
         garbled replies.
         """
         try:
-            data = encode_line(line)
+            data = b"".join(encode_line(x) for x in (*before, line))
         except ScpiProtocolError as exc:
             raise ProtocolError(f"{self.name}: cannot send {line[:60]!r}: {exc}") from None
+        shown = "; ".join((*before, line))
         with self._lock:
-            return self._exchange(line, data, parse)
+            return self._exchange(shown, data, parse, on_silence)
 
-    def _exchange(self, line: str, data: bytes, parse: Callable[[str], T] | None) -> T | str:
+    def try_once(self, line: str, parse: Callable[[str], T]) -> T | None:
+        """One attempt, no retry: the parsed reply, or ``None`` if it was lost, garbled or the port failed."""
+        with self._lock:
+            try:
+                raw = self._attempt(encode_line(line))
+            except (serial.SerialException, OSError, ScpiProtocolError):
+                return None
+            if not raw.endswith(b"\n"):
+                return None
+            try:
+                return parse(parse_reply(raw))
+            except ScpiProtocolError:
+                return None
+
+    def _attempt(self, data: bytes) -> bytes:
+        port = self.port
+        port.reset_input_buffer()
+        log.debug("%s >> %r", self.name, data)
+        port.write(data)
+        port.flush()
+        raw = self._read_line()
+        log.debug("%s << %r", self.name, raw)
+        return raw
+
+    def _exchange(
+        self, line: str, data: bytes, parse: Callable[[str], T] | None, on_silence: Callable[[], None] | None = None
+    ) -> T | str:
         self.stats["queries"] += 1
         last: Exception | None = None
         for attempt in range(self.retries + 1):
@@ -144,12 +184,7 @@ class SerialTransport:
                 log.warning("%s: retry %d/%d of %r after %s (backoff %.3fs)", self.name, attempt, self.retries, line, last, delay)
                 time.sleep(delay)
             try:
-                port = self.port
-                port.reset_input_buffer()
-                log.debug("%s >> %r", self.name, data)
-                port.write(data)
-                port.flush()
-                raw = self._read_line()
+                raw = self._attempt(data)
             except (serial.SerialException, OSError) as exc:
                 last = TransportTimeout(f"port error: {exc}")
                 log.warning("%s: port error on %r: %s", self.name, line, exc)
@@ -158,12 +193,13 @@ class SerialTransport:
                 except TransportTimeout as reopen_exc:
                     last = reopen_exc
                 continue
-            log.debug("%s << %r", self.name, raw)
             if not raw.endswith(b"\n"):
                 self.stats["timeouts"] += 1
                 last = TransportTimeout(
                     f"no reply within {self.timeout_s:g}s" + (f" (partial {raw[:40]!r})" if raw else "")
                 )
+                if on_silence is not None and not raw:
+                    on_silence()
                 continue
             try:
                 text = parse_reply(raw)
@@ -178,13 +214,23 @@ class SerialTransport:
             raise ProtocolError(msg) from last
         raise TransportTimeout(msg) from last
 
-    def query(self, header: str, *args: float | int | str, parse: Callable[[str], T] | None = None) -> T | str:
+    def query(
+        self,
+        header: str,
+        *args: float | int | str,
+        parse: Callable[[str], T] | None = None,
+        before: tuple[str, ...] = (),
+        on_silence: Callable[[], None] | None = None,
+    ) -> T | str:
         """Build a command with the protocol's formatting rules and ``exchange`` it."""
+        return self.exchange(self.build(header, *args), parse, before=before, on_silence=on_silence)
+
+    def build(self, header: str, *args: float | int | str) -> str:
+        """One command line's text, formatted by the protocol's rules (``ProtocolError`` if it cannot be)."""
         try:
-            command = Command.build(header, *args)
+            return Command.build(header, *args).text()
         except ScpiProtocolError as exc:
             raise ProtocolError(f"{self.name}: cannot encode {header}: {exc}") from exc
-        return self.exchange(command.text(), parse)
 
     def close(self) -> None:
         """Close the port."""

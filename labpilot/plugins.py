@@ -58,6 +58,7 @@ def describe_driver(kind: str) -> dict[str, Any]:
     out.update(
         role="from options" if from_options else cls.role,
         role_from_options=from_options,
+        quantities_from_options=from_options or _describes_itself(cls),
         scalars=dict(getattr(cls, "scalars", {})),
         arrays=dict(getattr(cls, "arrays", {})),
         axes=list(getattr(cls, "axes", ())),
@@ -108,6 +109,14 @@ def _options_line(options: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _describes_itself(cls: type) -> bool:
+    """Whether ``cls.for_options`` is its own (a generic kind: each configured instrument declares its quantities)."""
+    from labpilot.drivers.base import DriverBase
+
+    own = getattr(getattr(cls, "for_options", None), "__func__", None)
+    return own is not None and own is not DriverBase.for_options.__func__
+
+
 def format_text(info: dict[str, Any]) -> str:
     """The human-readable listing."""
     lines = ["instrument kinds:"]
@@ -120,6 +129,8 @@ def format_text(info: dict[str, Any]) -> str:
         measured = [f"{n} [{u}]" for n, u in {**d["scalars"], **d["arrays"]}.items()]
         if d.get("role_from_options"):
             role, measures = "role and quantities from options", "options.scalars, options.arrays (with units)"
+        elif d.get("quantities_from_options"):  # folder: always measures, what it reads is configured
+            role, measures = d["role"], "options.scalars, options.arrays (with units)"
         else:
             role, measures = d["role"], ", ".join(measured) or "-"
         lines += [

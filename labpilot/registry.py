@@ -237,17 +237,20 @@ def simulator(kind: str) -> Any:
     return SIMULATORS.load(target)
 
 
-def role(kind: str, options: Mapping[str, Any] | None = None) -> str:
-    """``"synthesize"`` or ``"measure"``: what an instrument of ``kind`` (configured with ``options``) does.
+def configured_class(kind: str, options: Mapping[str, Any] | None = None) -> type:
+    """The driver class describing an instrument of ``kind`` with ``options`` (a generic driver's role,
+    scalars and limits come from its options: ``for_options``)."""
+    return driver_class(kind).for_options(options or {})
 
-    Generic kinds (``manual``, ``command``, ``python``) take their role from their options.
-    """
-    return driver_class(kind).declared_role(options)
+
+def role(kind: str, options: Mapping[str, Any] | None = None) -> str:
+    """``"synthesize"`` or ``"measure"``: what an instrument of ``kind`` does in the loop."""
+    return configured_class(kind, options).role
 
 
 def measured_scalars(kind: str, options: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The scalars an instrument of ``kind`` (configured with ``options``) measures, with units."""
-    return dict(driver_class(kind).declared_scalars(options))
+    """The scalars an instrument of ``kind`` measures, with their units (empty for a synthesizer)."""
+    return dict(configured_class(kind, options).scalars)
 
 
 def loadable_driver_classes() -> dict[str, type]:
@@ -267,8 +270,12 @@ def loadable_driver_classes() -> dict[str, type]:
 
 
 def synthesizer_kinds() -> tuple[str, ...]:
-    """The registered kinds whose role is to make samples."""
-    return tuple(k for k, cls in loadable_driver_classes().items() if cls.role == "synthesize")
+    """The registered kinds that make samples (a generic kind whose role is an option counts too)."""
+
+    def can_make(cls: Any) -> bool:
+        return cls.role == "synthesize" or bool(getattr(cls, "role_from_options", False))
+
+    return tuple(k for k, cls in loadable_driver_classes().items() if can_make(cls))
 
 
 def axis_arrays() -> frozenset[str]:
@@ -289,6 +296,7 @@ __all__ = [
     "SIMULATORS",
     "axis_arrays",
     "clear_cache",
+    "configured_class",
     "driver_class",
     "instrument_kinds",
     "is_class_path",

@@ -1,8 +1,9 @@
 """The labpilot SCPI-style line protocol: framing, grammar, typed messages.
 
 Shared by the serial drivers (client side) and the serial simulators (server
-side). A plain serial terminal that knows nothing of labpilot can talk to an
-instrument: every exchange is one ASCII line out, one ASCII line back.
+side). A plain serial terminal, or any SCPI client such as PyVISA, that knows
+nothing of labpilot can talk to an instrument: ASCII lines out, one ASCII
+line back for each query.
 
 Framing
     Lines of printable ASCII (0x20-0x7E), terminated by ``\\n``; a ``\\r``
@@ -27,31 +28,42 @@ Numbers
     line of 60,000 digits is refused at once, not after a minute of regex
     backtracking).
 
-Replies (instrument → client): exactly one line per command, always
-    - a setter or action answers ``OK``;
-    - a query answers its value(s), comma-separated;
-    - a command the instrument refuses answers ``ERR <code>,"<message>"`` and
-      the error is also pushed onto the error queue.
-    Because every command answers, a client always knows whether a setter got
-    through; when a reply is lost or garbled the client re-sends the same
-    line (setters and queries are idempotent, actions carry a command id).
+Replies (instrument → client): standard SCPI (IEEE 488.2), protocol 2.x
+    - a query (header ending in ``?``) answers exactly one line: its value(s),
+      comma-separated;
+    - a set-command or an action start answers nothing;
+    - a command the instrument refuses (unknown header, bad parameter, a
+      query it cannot execute) answers nothing: the error goes to the error
+      queue only (``SYST:ERR?``) and sets its bit of ``*ESR?``.
+    So a client confirms a setter with a query after it: ``SYST:ERR?`` (the
+    error it caused, or ``0,"No error"``) or ``*OPC?`` (``1`` once every
+    earlier command is processed). Labpilot's drivers write the setter and
+    ``SYST:ERR?`` together and re-send both when the reply is lost or garbled
+    (setters are idempotent, actions carry a command id). A query that gets
+    no reply is followed by ``SYST:ERR?`` to tell a refused query from a lost
+    reply. Protocol 1.x (every command answered, ``OK`` / ``ERR`` lines) is
+    no longer spoken; ``check_reply`` still recognises an ``ERR`` line.
 
 Common commands
     ``*IDN?`` → ``<vendor>,<model>,<serial>,<protocol version>`` e.g.
-    ``LABPILOT,SPUTTER-SIM,0001,1.0``. Clients refuse an instrument whose
+    ``LABPILOT,SPUTTER-SIM,0001,2.0``. Clients refuse an instrument whose
     protocol major version differs from ``PROTOCOL_VERSION``'s.
     ``SYST:ERR?`` → ``0,"No error"`` or ``<code>,"<message>"``: pops the
     oldest entry of the error queue (SCPI semantics; codes are negative SCPI
     standard codes or positive instrument-specific ones).
-    ``*RST`` → ``OK`` (safe state), ``*CLS`` → ``OK`` (clears the error queue).
+    ``*OPC?`` → ``1``; ``*ESR?`` → the event register (bits OPC 1, QYE 4,
+    DDE 8, EXE 16, CME 32), cleared by reading; ``*RST`` (safe state) and
+    ``*CLS`` (clears the error queue) answer nothing.
 
-Actions with a command id (non-idempotent, long-running)
-    ``<ACT>:START <id>[,...]`` → ``OK`` at once (the action runs on the
-    instrument's clock); sending the same id again does nothing and answers
-    ``OK`` again (duplicate suppression).
+Actions with a command id (non-idempotent, long-running, overlapped)
+    ``<ACT>:START <id>[,...]`` starts at once and answers nothing (the action
+    runs on the instrument's clock); sending the same id again does nothing
+    (duplicate suppression).
     ``<ACT>:STAT? <id>`` → ``RUNNING,<progress 0-1>`` | ``DONE,<sample_id>`` |
     ``FAILED,<code>,"<message>"`` | ``UNKNOWN`` (never heard of that id).
     ``<ACT>:RES? <id>`` → the action's result fields (instrument-specific).
+    An action ended by a command (abort, ``*RST``) is ``FAILED,210,...`` with
+    nothing queued; a hardware fault during an action is also queued.
     Command ids are ``COMMAND_ID_PATTERN`` tokens.
 
 Instrument command sets are documented in each simulator module
@@ -68,7 +80,7 @@ from typing import Literal, Sequence
 from pydantic import BaseModel, ConfigDict, field_validator
 
 #: Version of this wire protocol, reported as the 4th ``*IDN?`` field.
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "2.0"
 #: Longest line (terminator included) either side may send.
 MAX_LINE_BYTES = 65536
 #: Longest error message an instrument sends (SCPI caps error strings at 255 characters).

@@ -6,6 +6,8 @@ driver class path ``module:Class``. The first stdout line is the address to
 connect to: a pty path, a ``socket://host:port`` URL for serial instruments
 served over TCP (what a serial-to-Ethernet converter looks like), the bound
 ZeroMQ endpoint, or the drop folder a folder-drop instrument writes into.
+``--option KEY=VALUE`` (repeatable) passes simulator-specific settings
+(checked by the simulator's ``check_options``).
 SIGTERM and SIGINT stop the simulator cleanly.
 """
 
@@ -31,6 +33,14 @@ def _seed(text: str) -> int:
     return value
 
 
+def _option(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` → ``(KEY, VALUE)``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, got {text!r}")
+    return key.strip(), value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface shared by every simulator."""
     p = argparse.ArgumentParser(prog="python -m labpilot.simulators", description=__doc__)
@@ -41,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
     where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
     where.add_argument("--folder", metavar="DIR", help="a folder-drop instrument: write results into DIR")
+    p.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
+                   help="a simulator-specific setting (repeatable)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of noise and fault draws (>= 0)")
     p.add_argument("--world-seed", type=_seed, default=0, help="seed of the hidden materials world (>= 0)")
     p.add_argument("--faults", default="", help="fault rates, e.g. drop=0.05,garble=0.05")
@@ -62,9 +74,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     transport = "pty" if args.pty else "tcp" if args.tcp else "folder" if args.folder else "zmq"
     try:
-        served = registry.simulator(args.kind).TRANSPORTS
+        module = registry.simulator(args.kind)
     except ConfigurationError as exc:
         parser.error(str(exc))
+    served = module.TRANSPORTS
     if transport not in served:
         offered = " or ".join(f"--{t}" for t in served)
         parser.error(f"{args.kind} simulator does not serve --{transport}; use {offered}")
@@ -79,6 +92,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--speed must be > 0, got {args.speed}")
     if not 0 < args.idle_exit < float("inf"):
         parser.error(f"--idle-exit must be a positive number of seconds, got {args.idle_exit}")
+    check = getattr(module, "check_options", None)
+    if args.option and check is None:
+        parser.error(f"{args.kind} simulator takes no --option")
+    if check is not None:
+        try:
+            check(dict(args.option))
+        except ValueError as exc:
+            parser.error(f"--option: {exc}")
     from labpilot.simulators.faults import FaultSpec
 
     try:

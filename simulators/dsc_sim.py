@@ -69,7 +69,7 @@ class DscDevice(MeasuringDevice):
             "MEAS:CURV?": self._curve,
         }
 
-    def _set_range(self, cmd: Command) -> str:
+    def _set_range(self, cmd: Command) -> None:
         a, b, s = self.need_args(cmd, 3)
         start = self.number(a, "start temperature", T_MIN, T_MAX)
         stop = self.number(b, "stop temperature", T_MIN, T_MAX)
@@ -79,7 +79,7 @@ class DscDevice(MeasuringDevice):
         if (stop - start) / step + 1 > MAX_POINTS:
             raise SimulatedFault(-222, f"Data out of range; more than {MAX_POINTS} points")
         self.scan = (start, stop, step)
-        return "OK"
+        return None
 
     def measure_truth(self, world: Any, truth: dict[str, Any]) -> dict[str, Any]:
         start, stop, step = self.scan

@@ -1,7 +1,20 @@
 """Base of the simulated SCPI instruments: common commands, error queue, actions.
 
-Every device answers ``*IDN?``, ``SYST:ERR?``, ``*CLS``, ``*RST`` and
-``STAT?``; subclasses register their own headers in ``commands()``. Long
+Standard SCPI behaviour (IEEE 488.2): only queries (headers ending in ``?``)
+are answered, with exactly one line; a set-command is answered with nothing,
+and so is a command the device refuses (unknown header, bad parameter, a
+query it cannot execute): the error goes only to the error queue, read with
+``SYST:ERR?``, and sets its bit of the standard event status register
+(``*ESR?``). So a standard client (PyVISA: ``write`` then ``query``) never
+reads an error line as the answer to its next query.
+
+Every device understands ``*IDN?``, ``*OPC?`` (``1`` once every command sent
+before it is processed: commands run in order, and long actions are
+*overlapped*, tracked by ``<ACT>:STAT?``), ``*OPC``, ``*WAI``, ``*ESR?``,
+``*TST?`` (``0``), ``*CLS`` (clears the error queue and the event register),
+``*RST`` (safe state, aborts a running action), ``SYST:ERR?`` (also
+``SYST:ERR:NEXT?``) and ``STAT?``; subclasses register their own headers in
+``commands()``. Long
 actions (``<ACT>:START <id>,...``) run on the virtual clock and are
 de-duplicated by command id through ``CommandRegistry``; their status and
 result stay queryable for the life of the process (``<ACT>:STAT? <id>``,
@@ -23,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from labpilot.errors import ScpiProtocolError, SimulatedFault
-from labpilot.protocols.scpi import MAX_ERROR_MESSAGE_CHARS, ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, ErrorReply, Identity, check_id, join_fields, parse_number
+from labpilot.protocols.scpi import MAX_ERROR_MESSAGE_CHARS, ERR_COMMAND, ERR_EXECUTION, ERR_PARAMETER, ERR_QUEUE_OVERFLOW, ERR_SETTINGS_CONFLICT, NO_ERROR, PROTOCOL_VERSION, ActionStatus, Command, ErrorEntry, Identity, check_id, join_fields, parse_number
 from labpilot.simulators.clock import VirtualClock
 from labpilot.simulators.commands import CommandRegistry
 from labpilot.simulators.faults import FaultInjector, FaultSpec
@@ -53,7 +66,22 @@ class RunningAction:
     fail_at: float | None = None  # virtual time at which an injected fault strikes
 
 
-Handler = Callable[[Command], str]
+#: A handler returns the reply of a query; what a set-command's handler returns is not sent.
+Handler = Callable[[Command], str | None]
+
+#: Standard event status register bits (IEEE 488.2).
+ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
+
+
+def esr_bit(code: int) -> int:
+    """The event-register bit an error of ``code`` sets (SCPI error classes)."""
+    if -199 <= code <= -100:
+        return ESR_CME
+    if -299 <= code <= -200:
+        return ESR_EXE
+    if -499 <= code <= -400:
+        return ESR_QYE
+    return ESR_DDE
 
 #: How a serial (SCPI) simulator can be reached: a new pty, or TCP as a serial-to-Ethernet converter.
 SERIAL_TRANSPORTS: tuple[str, ...] = ("pty", "tcp")
@@ -87,12 +115,19 @@ class ScpiDevice:
         self.tray = tray if tray is not None else Tray(None)
         self.registry = CommandRegistry(store=self.tray if self.persist_outcomes else None, instrument=self.kind)
         self.errors: deque[ErrorEntry] = deque()
+        self.esr = 0
         self.running: RunningAction | None = None
         self._handlers: dict[str, Handler] = {
             "*IDN?": lambda c: self.identity.text(),
             "SYST:ERR?": self._syst_err,
+            "SYST:ERR:NEXT?": self._syst_err,
             "*CLS": self._cls,
             "*RST": self._rst,
+            "*OPC?": lambda c: "1",
+            "*OPC": self._opc,
+            "*WAI": lambda c: None,
+            "*ESR?": self._esr_query,
+            "*TST?": lambda c: "0",
             "STAT?": lambda c: self.status_text(),
             f"{self.action}:STAT?": self._action_stat,
             f"{self.action}:RES?": self._action_res,
@@ -130,8 +165,11 @@ class ScpiDevice:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- line handling
-    def handle_line(self, line: bytes) -> str:
-        """One received line → one reply line (never raises)."""
+    def handle_line(self, line: bytes) -> str | None:
+        """One received line → the reply line of a query, or ``None`` (a set-command, a refused command).
+
+        Never raises: a refused command's error goes to the error queue.
+        """
         try:
             cmd = Command.parse(line)
         except ScpiProtocolError as exc:
@@ -143,7 +181,8 @@ class ScpiDevice:
             return self._refuse(-113, f"Undefined header; {cmd.header}")
         try:
             self.tick()
-            return handler(cmd)
+            reply = handler(cmd)
+            return reply if cmd.is_query else None
         except SimulatedFault as exc:
             return self._refuse(exc.code, exc.message)
         except ScpiProtocolError as exc:
@@ -153,19 +192,21 @@ class ScpiDevice:
             message = str(exc).replace("\n", " ")[:200].encode("ascii", "replace").decode()
             return self._refuse(ERR_EXECUTION, f"Execution error; {type(exc).__name__}: {message}")
 
-    def overflow(self) -> str:
-        """Reply to a line longer than the protocol allows."""
+    def overflow(self) -> None:
+        """A line longer than the protocol allows: queued error, no reply."""
         return self._refuse(-363, "Input buffer overrun")
 
-    def _refuse(self, code: int, message: str) -> str:
-        if len(message) > MAX_ERROR_MESSAGE_CHARS:  # never echo a 64 KiB line back
-            message = message[: MAX_ERROR_MESSAGE_CHARS - 3] + "..."
+    def _refuse(self, code: int, message: str) -> None:
+        """Queue the error of a refused command; a standard instrument sends no reply."""
         self.push_error(code, message)
-        return ErrorReply(code=code, message=message).text()
+        return None
 
     def push_error(self, code: int, message: str) -> None:
         """Append to the error queue; a full queue keeps a final overflow entry (SCPI)."""
+        if len(message) > MAX_ERROR_MESSAGE_CHARS:  # never echo a 64 KiB line back
+            message = message[: MAX_ERROR_MESSAGE_CHARS - 3] + "..."
         log.info("%s error %d: %s", self.kind, code, message)
+        self.esr |= esr_bit(code)
         if len(self.errors) >= QUEUE_LENGTH - 1:
             if len(self.errors) == QUEUE_LENGTH - 1:
                 self.errors.append(ErrorEntry(code=ERR_QUEUE_OVERFLOW, message="Queue overflow"))
@@ -175,16 +216,22 @@ class ScpiDevice:
     def _syst_err(self, cmd: Command) -> str:
         return (self.errors.popleft() if self.errors else NO_ERROR).text()
 
-    def _cls(self, cmd: Command) -> str:
+    def _cls(self, cmd: Command) -> None:
         self.errors.clear()
-        return "OK"
+        self.esr = 0
 
-    def _rst(self, cmd: Command) -> str:
+    def _opc(self, cmd: Command) -> None:
+        self.esr |= ESR_OPC  # every earlier command is processed: they run in order
+
+    def _esr_query(self, cmd: Command) -> str:
+        value, self.esr = self.esr, 0
+        return str(value)
+
+    def _rst(self, cmd: Command) -> None:
         if self.faults.should("safe_error"):
             raise SimulatedFault(-300, "Device-specific error; reset refused (injected safe_error)")
         self._abort_running("reset")
         self.reset()
-        return "OK"
 
     def status_text(self) -> str:
         """``STAT?``: ``STATE=IDLE|BUSY,ACTION=<id>,ERRORS=<n>,...``."""
@@ -224,7 +271,7 @@ class ScpiDevice:
             raise SimulatedFault(-224, f"Illegal parameter value; {exc}") from None
 
     # ---------------------------------------------------------------- actions
-    def start_action(self, command_id: str, duration: float, begin: Callable[[], Callable[[], dict[str, Any]]]) -> str:
+    def start_action(self, command_id: str, duration: float, begin: Callable[[], Callable[[], dict[str, Any]]]) -> None:
         """Start an action unless ``command_id`` was seen; ``begin`` does the physical start.
 
         ``begin`` runs only for a new id, after the busy check; it returns the
@@ -232,7 +279,7 @@ class ScpiDevice:
         """
         if self.registry.outcome(command_id) is not None:
             log.info("%s: duplicate %s suppressed", self.kind, command_id)
-            return "OK"
+            return None
         if self.running is not None:
             raise SimulatedFault(
                 ERR_SETTINGS_CONFLICT, f"Settings conflict; busy with command {self.running.command_id}"
@@ -242,7 +289,7 @@ class ScpiDevice:
         now = self.clock.now()
         fail_at = now + duration * 0.5 if self.faults.should("error") else None
         self.running = RunningAction(command_id, now, duration, finish, fail_at)
-        return "OK"
+        return None
 
     def tick(self) -> None:
         """Complete or fail the running action when its virtual time has come."""
@@ -256,22 +303,24 @@ class ScpiDevice:
             self.running = None
             self.registry.finish(act.command_id, act.finish())
 
-    def _fail(self, act: RunningAction, code: int, message: str) -> None:
+    def _fail(self, act: RunningAction, code: int, message: str, queue: bool = True) -> None:
         self.running = None
         self.registry.fail(act.command_id, f"{code} {message}")
-        self.push_error(code, message)
+        if queue:
+            self.push_error(code, message)
         self.ledger.record(self.kind, "abort", act.command_id, None, code=code, reason=message)
 
     def _abort_running(self, reason: str) -> None:
+        """An action ended by a command (abort, shutter closed, ``*RST``): its status says
+        ``FAILED,210,...``; no error is queued, since the command that ended it succeeded."""
         if self.running is not None:
-            self._fail(self.running, 210, f"Action {self.running.command_id} interrupted: {reason}")
+            self._fail(self.running, 210, f"Action {self.running.command_id} interrupted: {reason}", queue=False)
 
-    def _action_abort(self, cmd: Command) -> str:
+    def _action_abort(self, cmd: Command) -> None:
         self.need_args(cmd, 0)
         if self.faults.should("safe_error"):
             raise SimulatedFault(-300, "Device-specific error; abort refused (injected safe_error)")
         self._abort_running("aborted by command")
-        return "OK"
 
     def _action_stat(self, cmd: Command) -> str:
         (cid,) = self.need_args(cmd, 1)
@@ -339,7 +388,7 @@ class MeasuringDevice(ScpiDevice):
         """The measurement of one sample (noise drawn from ``self.rng``)."""
         raise NotImplementedError
 
-    def _start(self, cmd: Command) -> str:
+    def _start(self, cmd: Command) -> None:
         cid, sid = self.need_args(cmd, 2)
         cid = self.ident(cid)
         sid = self.ident(sid, "sample id")

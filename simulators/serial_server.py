@@ -18,10 +18,11 @@ least every ``tick_s``) so long actions finish on the virtual clock even when
 no one is asking.
 
 Whatever the cable carries, the loop goes on serving: a line is cut at
-``MAX_LINE_BYTES`` (the device answers its overflow error), looking for the
+``MAX_LINE_BYTES`` (the device queues its overflow error), looking for the
 end of a line is linear in the bytes received, and an exception from one line
-(or from a clock tick) is logged and answered with an ``ERR`` line instead of
-ending the process.
+(or from a clock tick) is logged and queued as an execution error (standard
+SCPI: no reply) instead of ending the process. A line the device does not
+answer (a set-command, a refused command) sends nothing.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import time
 import tty
 from typing import Callable, Protocol
 
-from labpilot.protocols.scpi import ERR_EXECUTION, MAX_LINE_BYTES, ErrorReply
+from labpilot.protocols.scpi import ERR_EXECUTION, MAX_LINE_BYTES
 from labpilot.simulators.faults import FaultInjector
 
 log = logging.getLogger("labpilot.sim.serial")
@@ -44,11 +45,11 @@ log = logging.getLogger("labpilot.sim.serial")
 class LineDevice(Protocol):
     """What the server needs from a device: a reply per line, and a clock tick."""
 
-    def handle_line(self, line: bytes) -> str: ...
+    def handle_line(self, line: bytes) -> str | None: ...
 
     def tick(self) -> None: ...
 
-    def overflow(self) -> str: ...
+    def overflow(self) -> str | None: ...
 
 
 class LineServer:
@@ -77,7 +78,9 @@ class LineServer:
                 self._scanned = len(self._buf)
                 if len(self._buf) > MAX_LINE_BYTES:
                     self._clear()
-                    out.append(self._guarded(lambda: (self.device.overflow() + "\n").encode("ascii")))
+                    reply = self._guarded(lambda: _line(self.device.overflow()))
+                    if reply is not None:
+                        out.append(reply)
                 return out
             line = bytes(self._buf[: nl + 1])
             del self._buf[: nl + 1]
@@ -96,14 +99,16 @@ class LineServer:
         self._scanned = 0
 
     def _guarded(self, make_reply: Callable[[], bytes | None]) -> bytes | None:
-        """Run one line's work; an exception becomes an ``ERR`` line, never the end of the loop."""
+        """Run one line's work; an exception becomes a queued error (no reply), never the end of the loop."""
         try:
             return make_reply()
         except Exception as exc:
             self.internal_errors += 1
             log.exception("line failed inside the simulator")
-            text = ErrorReply(code=ERR_EXECUTION, message=f"Execution error; internal {type(exc).__name__}").text()
-            return (text + "\n").encode("ascii")
+            push = getattr(self.device, "push_error", None)
+            if push is not None:
+                push(ERR_EXECUTION, f"Execution error; internal {type(exc).__name__}")
+            return None
 
     def tick(self) -> None:
         """Advance the device's clock; a failing tick is logged, the loop goes on."""
@@ -119,7 +124,9 @@ class LineServer:
             self._deaf_until = time.monotonic() + self.faults.disconnect_delay()
             log.info("fault: disconnect for %.2fs (lost %r)", self.faults.disconnect_delay(), line)
             return None
-        reply = (self.device.handle_line(line) + "\n").encode("ascii")
+        reply = _line(self.device.handle_line(line))
+        if reply is None:
+            return None
         if self.faults.should("drop"):
             log.info("fault: dropped reply %r to %r", reply, line)
             return None
@@ -203,6 +210,11 @@ def serve_device(device, args) -> None:
         server.serve_tcp(host, int(port))
     else:
         server.serve_pty()
+
+
+def _line(text: str | None) -> bytes | None:
+    """A reply text → its ``\\n``-terminated bytes (``None``: nothing to send)."""
+    return None if text is None else (text + "\n").encode("ascii")
 
 
 def _announce(address: str, announce) -> None:

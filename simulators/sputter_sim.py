@@ -1,7 +1,8 @@
 """Simulated co-sputtering system (serial, SCPI-style), backed by ``AlloyWorld``.
 
-Command set (besides the common ``*IDN?``, ``SYST:ERR?``, ``*CLS``, ``*RST``,
-``STAT?``); every command answers one line, setters answer ``OK``:
+Command set (besides the common commands of ``scpi_device``: ``*IDN?``, ``*OPC?``,
+``SYST:ERR?``, ``*CLS``, ``*RST``, ``STAT?``, ...); only queries answer, set-commands
+and refused commands answer nothing (errors go to ``SYST:ERR?``):
 
 ==========================  ===============================================
 ``SOUR:COUN?``              number of targets (guns)
@@ -109,30 +110,30 @@ class SputterDevice(ScpiDevice):
             raise SimulatedFault(-224, f"Illegal parameter value; target number {text!r} is not an integer")
         return int(n)
 
-    def _set(self, attr: str, cmd: Command, what: str, lo: float, hi: float) -> str:
+    def _set(self, attr: str, cmd: Command, what: str, lo: float, hi: float) -> None:
         (value,) = self.need_args(cmd, 1)
         setattr(self, attr, self.number(value, what, lo, hi))
-        return "OK"
+        return None
 
-    def _set_power(self, cmd: Command) -> str:
+    def _set_power(self, cmd: Command) -> None:
         target, value = self.need_args(cmd, 2)
         n = self._target(target)
         self.powers[n - 1] = self.number(value, f"target {n} power", 0.0, MAX_POWER_W)
         if self.running is not None and sum(self.powers) <= 0.0:
             self._abort_running("every target switched off")
-        return "OK"
+        return None
 
-    def _set_heater(self, cmd: Command) -> str:
+    def _set_heater(self, cmd: Command) -> None:
         (word,) = self.need_args(cmd, 1)
         self.heater = self._keyword(word, {"ON": True, "OFF": False, "1": True, "0": False})
-        return "OK"
+        return None
 
-    def _set_shutter(self, cmd: Command) -> str:
+    def _set_shutter(self, cmd: Command) -> None:
         (word,) = self.need_args(cmd, 1)
         self.shutter_open = self._keyword(word, {"OPEN": True, "CLOSE": False, "CLOSED": False})
         if not self.shutter_open and self.running is not None:
             self._abort_running("shutter closed")
-        return "OK"
+        return None
 
     @staticmethod
     def _keyword(word: str, choices: dict[str, bool]) -> bool:
@@ -142,7 +143,7 @@ class SputterDevice(ScpiDevice):
             raise SimulatedFault(-224, f"Illegal parameter value; {word!r} is not one of {', '.join(choices)}") from None
 
     # ---------------------------------------------------------------- deposition
-    def _start(self, cmd: Command) -> str:
+    def _start(self, cmd: Command) -> None:
         cid, dur = self.need_args(cmd, 2)
         cid = self.ident(cid)
         duration = self.number(dur, "deposition time", 1e-3, MAX_DURATION_S)

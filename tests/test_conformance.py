@@ -21,6 +21,13 @@ from tests.plugins.helpers import EXAMPLE_SRC, env_with_path
 #: The example plugin's drivers, by class path (they are registered kinds too once it is installed).
 EXAMPLE_KINDS = ("labpilot_fourpoint.probe:FourPointProbe", "labpilot_fourpoint.diffractometer:DropDiffractometer")
 KINDS = (*registry.instrument_kinds(), *EXAMPLE_KINDS)
+#: The generic kinds describe themselves from their options: they conform as configured (one configuration each).
+GENERIC_OPTIONS = {
+    "scpi": {"role": "measure", "scalars": {"magnetization": {"query": "MEAS:RES? {command_id}", "unit": "emu/cm³"}},
+             "safe": ["MEAS:ABOR"]},
+    "folder": {"pattern": "{sample_id}.csv", "scalars": {"peak_two_theta": "deg"},
+               "arrays": {"two_theta": "deg", "counts": "1"}, "axes": ["two_theta"]},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +42,10 @@ def example_importable(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_driver_class_conforms(kind: str) -> None:
-    cls = check_driver(registry.driver_class(kind))
+    if kind in GENERIC_OPTIONS:
+        cls = check_driver(registry.configured_class(kind, GENERIC_OPTIONS[kind]))
+    else:
+        cls = check_driver(registry.driver_class(kind))
     assert cls.kind == kind or registry.is_class_path(kind)
 
 
@@ -47,7 +57,7 @@ def test_the_driver_is_safe_twice_against_its_simulator(kind: str, tmp_path: Pat
     where = (["--zmq", "tcp://127.0.0.1:0"] if "zmq" in served else ["--pty"] if "pty" in served
              else ["--folder", str(tmp_path / "drop")])
     with SimulatorProcess(kind, *where, "--tray", str(tmp_path / "tray.sqlite")) as sim:
-        driver = open_instrument(kind, sim.address, timeout_s=10.0)
+        driver = open_instrument(kind, sim.address, timeout_s=10.0, options=GENERIC_OPTIONS.get(kind))
         try:
             check_instrument(driver)
         finally:

@@ -92,20 +92,20 @@ def tail(text: str, limit: int = STDERR_TAIL_CHARS) -> str:
 class CommandOptions(LocalOptions):
     """The program, how it gets its input and gives its result, its time limit and parallelism."""
 
-    #: The program and its arguments (templates), e.g. ``["{python}", "sim.py", "--x", "{x}"]``.
     argv: list[str] = Field(min_length=1)
-    #: Send ``{"command_id", "role", "params", "sample_id"?}`` as JSON on stdin.
+    """The program and its arguments (templates), e.g. ``["{python}", "sim.py", "--x", "{x}"]``."""
     stdin: bool = True
-    #: Read the result from this file (a template, relative to ``cwd``) instead of stdout.
+    """Send ``{"command_id", "role", "params", "sample_id"?}`` as JSON on stdin."""
     result_file: str | None = Field(None, min_length=1)
-    #: Working directory of the program (default: the agent's).
+    """Read the result from this file (a template, relative to ``cwd``) instead of stdout."""
     cwd: str | None = Field(None, min_length=1)
-    #: Extra environment variables.
+    """Working directory of the program (default: the agent's)."""
     env: dict[str, str] = Field(default_factory=dict)
-    #: Seconds one run may take before it is killed and the experiment fails.
+    """Extra environment variables."""
     run_timeout_s: float = Field(3600.0, gt=0, allow_inf_nan=False)
-    #: Runs at once on this instrument.
+    """Seconds one run may take before it is killed and the experiment fails."""
     max_parallel: int = Field(1, ge=1, le=1024)
+    """Runs at once on this instrument."""
 
     @field_validator("argv")
     @classmethod

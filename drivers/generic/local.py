@@ -3,10 +3,10 @@
 A ``LocalDriver`` is configured entirely by its campaign options
 (``LocalOptions``): ``role`` (``synthesize`` or ``measure``) and, for a
 measurer, the ``scalars`` and ``arrays`` it returns with their units. The
-campaign and ``labpilot validate`` ask the class through
-``declared_role(options)`` / ``declared_scalars(options)`` /
-``declared_arrays(options)`` (``DriverBase``), so an objective measured by a
-``command`` instrument is checked like one measured by an XRD.
+campaign and ``labpilot validate`` ask ``for_options(options)``
+(``registry.configured_class``), a subclass carrying that role and those
+quantities, so an objective measured by a ``command`` instrument is checked
+like one measured by an XRD.
 
 What a generic instrument returns is a plain dict; ``to_measurement`` keeps
 the declared scalars (each must be a finite number) and arrays, and names
@@ -30,12 +30,12 @@ from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 class LocalOptions(DriverOptions):
     """Options every generic driver takes: what it does in the loop and what it returns."""
 
-    #: ``synthesize``: makes the sample (returns its id and info); ``measure``: returns quantities.
     role: Literal["synthesize", "measure"]
-    #: Scalars a measurer returns, name -> unit (``{hardness = "GPa"}``).
+    """``synthesize``: makes the sample (returns its id and info); ``measure``: returns quantities."""
     scalars: dict[str, str] = Field(default_factory=dict)
-    #: Arrays a measurer returns, name -> unit.
+    """Scalars a measurer returns, name -> unit (``{hardness = "GPa"}``)."""
     arrays: dict[str, str] = Field(default_factory=dict)
+    """Arrays a measurer returns, name -> unit."""
 
 
 class _NoTransport:
@@ -65,19 +65,21 @@ class LocalDriver(DriverBase):
         return parsed if isinstance(parsed, LocalOptions) else None
 
     @classmethod
-    def declared_role(cls, options: Mapping[str, Any] | None = None) -> str:
-        role = dict(options or {}).get("role")
-        return role if role in ("synthesize", "measure") else cls.role
+    def for_options(cls, options: Mapping[str, Any] | None = None) -> type["LocalDriver"]:
+        """A subclass declaring this configuration's role, scalars and arrays (no I/O).
 
-    @classmethod
-    def declared_scalars(cls, options: Mapping[str, Any] | None = None) -> dict[str, str]:
+        Options that do not validate are not raised here: the campaign's
+        option check names each one (``labpilot validate``); until they are
+        fixed the class declares the role given (if any) and measures nothing.
+        """
+        given = dict(options or {}).get("role")
+        role = given if given in ("synthesize", "measure") else cls.role
         parsed = cls._options_or_none(options)
-        return dict(parsed.scalars) if parsed and parsed.role == "measure" else {}
-
-    @classmethod
-    def declared_arrays(cls, options: Mapping[str, Any] | None = None) -> dict[str, str]:
-        parsed = cls._options_or_none(options)
-        return dict(parsed.arrays) if parsed and parsed.role == "measure" else {}
+        measures = parsed is not None and parsed.role == "measure"
+        declared = {"role": role,
+                    "scalars": dict(parsed.scalars) if measures else {},
+                    "arrays": dict(parsed.arrays) if measures else {}}
+        return type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__, **declared})
 
     # -- construction -------------------------------------------------------------
     def __init__(self, address: str, **kwargs: Any) -> None:
@@ -85,6 +87,9 @@ class LocalDriver(DriverBase):
         assert isinstance(self.settings, LocalOptions)
         self.config = self.settings
         self.role_here = self.config.role
+        for key, value in self.for_options(self.options).__dict__.items():
+            if key in ("role", "scalars", "arrays"):
+                setattr(self, key, value)  # an instance describes its own configuration too
 
     def _open_transport(self, address: str, *, timeout_s: float, retries: int, backoff_s: float) -> Any:
         return _NoTransport()

@@ -65,14 +65,14 @@ STAND_IN = "dry-run stand-in"
 class ManualOptions(LocalOptions):
     """What the operator is asked to do, and how a dry run stands in for them."""
 
-    #: Shown to the operator; ``{name}`` fields: the parameters, ``sample_id``, ``command_id``.
     instructions: str = ""
-    #: Dry run: ``confirm`` (the stand-in confirms by itself) or ``wait`` (for ``labpilot done``).
+    """Shown to the operator; ``{name}`` fields: the parameters, ``sample_id``, ``command_id``."""
     dry_run: Literal["confirm", "wait"] = "confirm"
-    #: Dry run: ``module:function(params) -> dict`` giving plausible values.
+    """Dry run: ``confirm`` (the stand-in confirms by itself) or ``wait`` (for ``labpilot done``)."""
     dry_run_model: str | None = Field(None, min_length=3)
-    #: Dry run: ``[low, high]`` per scalar (default ``[0, 1]``) when there is no model.
+    """Dry run: ``module:function(params) -> dict`` giving plausible values."""
     dry_run_values: dict[str, tuple[float, float]] = Field(default_factory=dict)
+    """Dry run: ``[low, high]`` per scalar (default ``[0, 1]``) when there is no model."""
 
 
 # -- the journal: requests and confirmations ---------------------------------------
@@ -202,7 +202,7 @@ class ManualDriver(LocalDriver):
         what = what or (f"make a sample with {dict(params)}" if action == "synthesize"
                         else f"measure sample {sample_id}")
         step = {"command_id": command_id, "instrument": instrument, "action": action, "instructions": what,
-                "params": dict(params), "sample_id": sample_id, "values": self.declared_scalars(self.options)}
+                "params": dict(params), "sample_id": sample_id, "values": dict(self.scalars)}
         store.log_event(REQUESTED, eid, **step)
         step = {**step, "experiment": eid}
         self._say(step, store, "waiting")

@@ -45,9 +45,10 @@ from labpilot.protocols.capabilities import Sample
 
 
 class PythonOptions(LocalOptions):
-    """``function``: ``module:function`` or ``path/file.py:function``."""
+    """The function that is the instrument."""
 
     function: str = Field(min_length=3, pattern=r"^[^:]+:[A-Za-z_][A-Za-z0-9_.]*$")
+    """``module:function`` or ``path/file.py:function``, called as ``function(params) -> dict``."""
 
 
 def resolve_function(target: str, option: str = "options.function") -> Callable[..., Any]:

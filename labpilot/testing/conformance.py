@@ -10,9 +10,11 @@ checks what can be checked without an instrument:
   plus ``synthesize`` or ``measure``);
 - every measured scalar and array has a unit, a measurer measures
   something, every axis is one of its arrays, the limit names are unique;
-- a generic kind (``role_from_options``: ``manual``, ``command``,
-  ``python``) has both ``synthesize`` and ``measure``, and an ``Options``
-  model with a required ``role`` and a ``scalars`` table instead;
+- a generic kind (``role_from_options``: ``scpi``, ``manual``,
+  ``command``, ``python``) has both ``synthesize`` and ``measure``, and an
+  ``Options`` model with a required ``role`` and a ``scalars`` table instead
+  (check ``registry.configured_class(kind, options)`` to see one
+  configuration's declarations, as ``for_options`` gives them);
 - ``Options`` subclasses ``DriverOptions`` and keeps ``extra="forbid"``
   (a misspelt option must be an error), and builds from its defaults when it
   has no required field;

@@ -61,8 +61,14 @@ def _serial(doc: dict[str, Any]) -> int:
     return next(i for i, inst in enumerate(doc["instruments"]) if not inst["address"].startswith("tcp://"))
 
 
-def _zmq(doc: dict[str, Any]) -> int:
-    return next(i for i, inst in enumerate(doc["instruments"]) if inst["address"].startswith("tcp://"))
+def _zmq(doc: dict[str, Any]) -> int | None:
+    return next((i for i, inst in enumerate(doc["instruments"]) if inst["address"].startswith("tcp://")), None)
+
+
+def _synth(doc: dict[str, Any]) -> int:
+    """The synthesizer: a sputter or robot, or a generic instrument whose options say so."""
+    return next(i for i, inst in enumerate(doc["instruments"])
+                if inst["kind"] in ("sputter", "robot") or inst.get("options", {}).get("role") == "synthesize")
 
 
 def _cases(name: str, doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
@@ -159,7 +165,7 @@ def _cases(name: str, doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], st
 
     # -- instruments ---------------------------------------------------------------
     s, z = _serial(doc), _zmq(doc)
-    for i, kind in ((s, "serial"), (z, "zmq")):
+    for i, kind in ((s, "serial"), (z, "zmq")) if z is not None else ((s, "serial"),):
         where = f"instruments[{i}]"
         for value, tag in (("", "empty"), ("not an address", "garbage"), ("tcp://10.0.0.7", "no-port"),
                            ("tcp://10.0.0.7:99999", "port-range"), ("tcp://10.0.0.7:0", "port-zero"),
@@ -178,12 +184,11 @@ def _cases(name: str, doc: dict[str, Any]) -> list[tuple[str, dict[str, Any], st
         case(f"{kind}-unknown", ("instruments", i, "port"), 5, where)
         case(f"{kind}-limits-string", ("instruments", i, "limits"), "safe", where)
         case(f"{kind}-limit-unknown", ("instruments", i, "limits"), {"max_warp": 9.0}, where)
-    synth = _index(doc, "sputter") if any(i["kind"] == "sputter" for i in doc["instruments"]) else _index(doc, "robot")
+    synth = _synth(doc)
     limit = next(iter(doc["instruments"][synth]["limits"]))
     for value, tag in ((float("inf"), "inf"), (float("nan"), "nan"), (1e300, "1e300"), ("300", "string")):
         case(f"synth-limit-{tag}", ("instruments", synth, "limits", limit), value, f"instruments[{synth}]")
-    case("no-synthesizer", ("instruments",), [i for i in doc["instruments"] if i["kind"] not in ("sputter", "robot")],
-         "instruments")
+    case("no-synthesizer", ("instruments",), [i for n, i in enumerate(doc["instruments"]) if n != synth], "instruments")
     case("two-synthesizers", ("instruments",), doc["instruments"] + [{**doc["instruments"][synth], "name": "synth2"}],
          "instruments")
     case("no-measurer", ("instruments",), [doc["instruments"][synth]], "instruments")

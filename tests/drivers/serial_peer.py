@@ -17,6 +17,19 @@ from typing import Callable, Iterable
 Reply = bytes | None
 Rule = tuple[bytes, Reply] | Callable[[bytes], Reply]
 
+#: The reply to ``SYST:ERR?`` when the error queue is empty.
+NO_ERROR = b'0,"No error"\n'
+
+
+def setter(line: bytes, error: bytes = NO_ERROR) -> list[tuple[bytes, Reply]]:
+    """A standard SCPI set-command: no reply to it, then the driver's ``SYST:ERR?``."""
+    return [(line, None), (b"SYST:ERR?\n", error)]
+
+
+def greeting(idn: bytes) -> list[tuple[bytes, Reply]]:
+    """``*IDN?`` and the drain of old errors that follows it at connect."""
+    return [(b"*IDN?\n", idn), (b"SYST:ERR?\n", NO_ERROR)]
+
 
 class ScriptedPeer:
     """Answers lines from a script: a list of ``(expected_line, reply)`` pairs, in order."""

@@ -10,7 +10,7 @@ from labpilot.errors import InstrumentError
 from labpilot.drivers import open_instrument
 
 from labpilot.protocols.capabilities import Measurer, Sample
-from tests.drivers.serial_peer import ScriptedPeer
+from tests.drivers.serial_peer import ScriptedPeer, greeting, setter
 from labpilot.simulators.ledger import read_ledger
 from labpilot.simulators.process import SimulatorProcess
 
@@ -18,10 +18,9 @@ RATES = {"Fe": 1.9e-3, "Co": 2.0e-3, "Ni": 2.2e-3, "Ir": 2.6e-3, "Pt": 3.4e-3}
 
 
 def test_measure_sends_exactly_these_bytes():
-    script = [
-        (b"*IDN?\n", b"LABPILOT,MAGNETOMETER-SIM,3,1.0\n"),
+    script = greeting(b"LABPILOT,MAGNETOMETER-SIM,3,2.0\n") + [
         (b"MEAS:STAT? m-1\n", b"UNKNOWN\n"),
-        (b"MEAS:START m-1,SP00001\n", b"OK\n"),
+        *setter(b"MEAS:START m-1,SP00001\n"),
         (b"MEAS:STAT? m-1\n", b"RUNNING,0.9\n"),
         (b"MEAS:STAT? m-1\n", b"DONE,SP00001\n"),
         (b"MEAS:RES? m-1\n", b"1812.5\n"),

@@ -11,13 +11,12 @@ from labpilot.errors import InstrumentError, ProtocolError, SafetyLimitError
 from labpilot.drivers import open_instrument
 
 from labpilot.protocols.capabilities import Synthesizer
-from tests.drivers.serial_peer import ScriptedPeer
+from tests.drivers.serial_peer import ScriptedPeer, greeting, setter
 from labpilot.simulators.ledger import read_ledger
 from labpilot.simulators.process import SimulatorProcess
 
 OPTIONS = {"targets": ["Fe", "Co"], "rates": {"Fe": 2.0, "Co": 1.0}, "max_power_w": 100.0, "speed": 1e6}
-HANDSHAKE = [
-    (b"*IDN?\n", b"LABPILOT,SPUTTER-SIM,7,1.0\n"),
+HANDSHAKE = greeting(b"LABPILOT,SPUTTER-SIM,7,2.0\n") + [
     (b"SOUR:COUN?\n", b"2\n"),
     (b"SOUR:TARG? 1\n", b"Co\n"),
     (b"SOUR:TARG? 2\n", b"Fe\n"),
@@ -28,18 +27,18 @@ RATES = {"Fe": 1.9e-3, "Co": 2.0e-3, "Ni": 2.2e-3, "Ir": 2.6e-3, "Pt": 3.4e-3}
 def test_synthesize_sends_exactly_these_bytes():
     script = HANDSHAKE + [
         (b"DEP:STAT? c-1\n", b"UNKNOWN\n"),
-        (b"GAS:FLOW 20.0\n", b"OK\n"),
-        (b"PRES 0.5\n", b"OK\n"),
-        (b"HEAT OFF\n", b"OK\n"),
-        (b"SOUR:POW 2,50.0\n", b"OK\n"),  # Fe sits on gun 2: power ∝ 0.5 / 2.0
-        (b"SOUR:POW 1,100.0\n", b"OK\n"),  # Co on gun 1: 0.5 / 1.0, the largest → max_power_w
-        (b"SHUT OPEN\n", b"OK\n"),
-        (b"DEP:START c-1,1800.0\n", b"OK\n"),
+        *setter(b"GAS:FLOW 20.0\n"),
+        *setter(b"PRES 0.5\n"),
+        *setter(b"HEAT OFF\n"),
+        *setter(b"SOUR:POW 2,50.0\n"),  # Fe sits on gun 2: power ∝ 0.5 / 2.0
+        *setter(b"SOUR:POW 1,100.0\n"),  # Co on gun 1: 0.5 / 1.0, the largest → max_power_w
+        *setter(b"SHUT OPEN\n"),
+        *setter(b"DEP:START c-1,1800.0\n"),
         (b"DEP:STAT? c-1\n", b"RUNNING,0.5\n"),
         (b"DEP:STAT? c-1\n", b"DONE,SP1\n"),
-        (b"SHUT CLOSE\n", b"OK\n"),
-        (b"SOUR:POW 2,0\n", b"OK\n"),
-        (b"SOUR:POW 1,0\n", b"OK\n"),
+        *setter(b"SHUT CLOSE\n"),
+        *setter(b"SOUR:POW 2,0\n"),
+        *setter(b"SOUR:POW 1,0\n"),
         (b"DEP:RES? c-1\n", b"SP1,1800.0,100.0,50.0\n"),
     ]
     with ScriptedPeer(script) as peer:
@@ -101,19 +100,19 @@ def test_unknown_limit_names_are_refused_at_connect():
 
 
 def test_incompatible_protocol_version_is_refused():
-    with ScriptedPeer([(b"*IDN?\n", b"ACME,SPUTTER-9000,1,2.0\n")]) as peer:
-        with pytest.raises(ProtocolError, match=r"speaks protocol '2.0'; this driver needs protocol 1.x"):
+    with ScriptedPeer([(b"*IDN?\n", b"ACME,SPUTTER-9000,1,1.0\n")]) as peer:
+        with pytest.raises(ProtocolError, match=r"speaks protocol '1.0'; this driver needs protocol 2.x"):
             open_instrument("sputter", peer.path, timeout_s=2)
 
 
 def test_the_wrong_instrument_is_refused():
-    with ScriptedPeer([(b"*IDN?\n", b"LABPILOT,MAGNETOMETER-SIM,1,1.0\n")]) as peer:
+    with ScriptedPeer([(b"*IDN?\n", b"LABPILOT,MAGNETOMETER-SIM,1,2.0\n")]) as peer:
         with pytest.raises(ProtocolError, match="found a LABPILOT 'MAGNETOMETER-SIM', expected a model containing 'SPUTTER'"):
             open_instrument("sputter", peer.path, timeout_s=2)
 
 
 def test_missing_target_is_named():
-    script = HANDSHAKE[:1] + [(b"SOUR:COUN?\n", b"1\n"), (b"SOUR:TARG? 1\n", b"Co\n")]
+    script = HANDSHAKE[:2] + [(b"SOUR:COUN?\n", b"1\n"), (b"SOUR:TARG? 1\n", b"Co\n")]
     with ScriptedPeer(script) as peer:
         with pytest.raises(ProtocolError, match=r"target\(s\) \['Fe'\] not mounted"):
             open_instrument("sputter", peer.path, options=OPTIONS, timeout_s=2)

@@ -119,7 +119,7 @@ def test_without_any_metadata_the_source_tree_still_lists_the_builtins(monkeypat
     assert registry.DRIVERS.entry("sputter") == registry.Entry(
         "sputter", "labpilot.drivers.sputter:SputterDriver", "labpilot (source tree)")
     assert registry.driver_class("magnetometer").kind == "magnetometer"
-    assert registry.SIMULATORS.names() == ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
+    assert registry.SIMULATORS.names() == ("dsc", "folder", "magnetometer", "robot", "sputter", "tensile", "xrd")
     assert "bo" in registry.PLANNERS.names()
 
 

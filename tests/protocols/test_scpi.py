@@ -60,8 +60,8 @@ def test_identity_parse_and_version_check():
     ident = Identity.parse(f"LABPILOT,SPUTTER-SIM,0001,{PROTOCOL_VERSION}")
     assert ident.model == "SPUTTER-SIM"
     ident.check_compatible()
-    old = Identity.parse("ACME,SPUTTER,42,2.3")
-    with pytest.raises(ScpiProtocolError, match=r"speaks protocol '2.3'.*needs protocol 1\.x"):
+    old = Identity.parse("ACME,SPUTTER,42,1.3")
+    with pytest.raises(ScpiProtocolError, match=r"speaks protocol '1.3'.*needs protocol 2\.x"):
         old.check_compatible()
     with pytest.raises(ScpiProtocolError, match="vendor,model,serial,version"):
         Identity.parse("LABPILOT,SPUTTER-SIM")

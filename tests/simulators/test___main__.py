@@ -21,11 +21,15 @@ def test_valid_arguments_parse():
     "argv, message",
     [
         (["sputter"], "one of the arguments --pty --tcp --zmq --folder is required"),
-        (["laser", "--pty"], "unknown instrument kind 'laser'; known kinds: dsc, magnetometer"),
+        (["laser", "--pty"], "unknown instrument kind 'laser'; known kinds: dsc, folder, magnetometer"),
         (["sputter", "--zmq", "tcp://127.0.0.1:0"], "sputter simulator does not serve --zmq; use --pty or --tcp"),
         (["sputter", "--pty", "--faults", "drop=2"], "--faults: fault 'drop': rate 2.0 is outside"),
         (["sputter", "--pty", "--speed", "0"], "--speed must be > 0"),
         (["sputter", "--tcp", "nohost"], "--tcp wants HOST:PORT"),
+        (["sputter", "--pty", "--option", "a=1"], "sputter simulator takes no --option"),
+        (["folder", "--pty"], "folder simulator does not serve --pty; use --folder"),
+        (["folder", "--folder", "/tmp/x", "--option", "nope=1"], "--option: unknown option(s) ['nope']"),
+        (["folder", "--folder", "/tmp/x", "--option", "novalue"], "must be KEY=VALUE"),
     ],
 )
 def test_bad_arguments_are_named(argv, message, capsys):
@@ -46,4 +50,4 @@ def test_tcp_serving_speaks_the_same_protocol():
         assert sim.address.startswith("socket://127.0.0.1:")
         with serial.serial_for_url(sim.address, timeout=5) as port:
             port.write(b"*IDN?\n")
-            assert port.readline() == b"LABPILOT,MAGNETOMETER-SIM,0001,1.0\n"
+            assert port.readline() == b"LABPILOT,MAGNETOMETER-SIM,0001,2.0\n"

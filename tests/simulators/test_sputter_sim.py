@@ -18,6 +18,14 @@ def ask(port: serial.Serial, line: str) -> str:
     return reply.decode("ascii").rstrip("\r\n")
 
 
+def send(port: serial.Serial, *lines: str) -> None:
+    """Set-commands: a standard SCPI instrument answers nothing; ``*OPC?`` then proves it (its ``1`` is the next line)."""
+    for line in lines:
+        port.write(line.encode("ascii") + b"\n")
+    assert ask(port, "*OPC?") == "1"
+    assert ask(port, "SYST:ERR?") == '0,"No error"'
+
+
 @pytest.fixture
 def sim(tmp_path):
     with SimulatorProcess(
@@ -30,31 +38,48 @@ def sim(tmp_path):
 def test_plain_serial_client_gets_idn_and_error_queue(sim):
     """The issue's acceptance test: a client that knows nothing of labpilot."""
     with serial.Serial(sim.address, 9600, timeout=5) as port:
-        assert ask(port, "*IDN?") == "LABPILOT,SPUTTER-SIM,SN42,1.0"
+        assert ask(port, "*IDN?") == "LABPILOT,SPUTTER-SIM,SN42,2.0"
         assert ask(port, "SYST:ERR?") == '0,"No error"'
-        assert ask(port, "PRES 99").startswith("ERR -222,")
-        assert ask(port, "BOGUS:CMD 1") == 'ERR -113,"Undefined header; BOGUS:CMD"'
+        for line in ("PRES 99", "BOGUS:CMD 1", "BOGUS?", "SOUR:POW? 9"):  # refused: no reply at all
+            port.write(line.encode("ascii") + b"\n")
+        assert ask(port, "*OPC?") == "1"  # the first line back is *OPC?'s: nothing answered before it
+        assert ask(port, "*ESR?") == str(32 + 16)  # command error + execution error bits
+        assert ask(port, "*ESR?") == "0"  # cleared by reading
         assert ask(port, "SYST:ERR?").startswith('-222,"Data out of range; pressure 99')
         assert ask(port, "SYST:ERR?") == '-113,"Undefined header; BOGUS:CMD"'
+        assert ask(port, "SYST:ERR?") == '-113,"Undefined header; BOGUS?"'
+        assert ask(port, "SYST:ERR:NEXT?").startswith("-222,")
         assert ask(port, "SYST:ERR?") == '0,"No error"'
+        send(port, "PRES 0.5")
+        assert float(ask(port, "PRES?")) == 0.5
+
+
+def test_cls_clears_the_queue_and_rst_restores_the_safe_state(sim):
+    with serial.Serial(sim.address, timeout=5) as port:
+        send(port, "PRES 0.5", "SHUT OPEN")
+        port.write(b"PRES 99\nBOGUS\n*CLS\n")
+        assert ask(port, "SYST:ERR?") == '0,"No error"' and ask(port, "*ESR?") == "0"
+        port.write(b"*RST\n")
+        assert ask(port, "SHUT?") == "CLOSED" and float(ask(port, "PRES?")) == 0.0
+        assert ask(port, "*TST?") == "0"
 
 
 def test_crlf_and_lowercase_commands_are_understood(sim):
     with serial.Serial(sim.address, timeout=5) as port:
         port.write(b"*idn?\r\n")
-        assert port.readline() == b"LABPILOT,SPUTTER-SIM,SN42,1.0\n"
+        assert port.readline() == b"LABPILOT,SPUTTER-SIM,SN42,2.0\n"
 
 
 def test_deposition_needs_the_shutter_open_and_then_makes_one_sample(sim, tmp_path):
     with serial.Serial(sim.address, timeout=5) as port:
-        for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,150", "SOUR:POW 2,60"]:
-            assert ask(port, line) == "OK"
-        refused = ask(port, "DEP:START run-1,1800")
-        assert refused.startswith("ERR -221,") and "shutter closed" in refused
+        send(port, "GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,150", "SOUR:POW 2,60")
+        port.write(b"DEP:START run-1,1800\n")
+        refused = ask(port, "SYST:ERR?")
+        assert refused.startswith("-221,") and "shutter closed" in refused
         assert ask(port, "DEP:STAT? run-1") == "UNKNOWN"  # a refused start leaves no trace
-        assert ask(port, "SHUT OPEN") == "OK"
-        assert ask(port, "DEP:START run-1,1800") == "OK"
-        assert ask(port, "DEP:START run-1,1800") == "OK"  # duplicate: suppressed
+        send(port, "SHUT OPEN")
+        send(port, "DEP:START run-1,1800")
+        send(port, "DEP:START run-1,1800")  # duplicate: suppressed
         status = ask(port, "DEP:STAT? run-1")
         while status.startswith("RUNNING"):
             status = ask(port, "DEP:STAT? run-1")
@@ -67,15 +92,13 @@ def test_deposition_needs_the_shutter_open_and_then_makes_one_sample(sim, tmp_pa
     assert world == "alloy" and truth["composition"]["Fe"] > truth["composition"]["Co"] > 0
 
 
-def test_closing_the_shutter_mid_run_aborts_with_an_error(tmp_path):
+def test_closing_the_shutter_mid_run_aborts_the_deposition(tmp_path):
     with SimulatorProcess("sputter", "--pty", "--speed", "1", "--ledger", str(tmp_path / "l.jsonl")) as sim:
         with serial.Serial(sim.address, timeout=5) as port:
-            for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START r2,1800"]:
-                assert ask(port, line) == "OK"
-            assert ask(port, "SHUT CLOSE") == "OK"
-            status = ask(port, "DEP:STAT? r2")
+            send(port, "GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START r2,1800")
+            send(port, "SHUT CLOSE")  # the close succeeded: nothing queued...
+            status = ask(port, "DEP:STAT? r2")  # ...the action says what became of it
             assert status.startswith("FAILED,210,") and "shutter closed" in status
-            assert ask(port, "SYST:ERR?").startswith("210,")
     actions = [e["action"] for e in read_ledger(tmp_path / "l.jsonl")]
     assert actions == ["deposit", "abort"]
 
@@ -83,14 +106,12 @@ def test_closing_the_shutter_mid_run_aborts_with_an_error(tmp_path):
 def test_restarted_simulator_remembers_finished_commands(tmp_path):
     args = ["--pty", "--speed", "100000", "--tray", str(tmp_path / "tray.db")]
     with SimulatorProcess("sputter", *args) as sim, serial.Serial(sim.address, timeout=5) as port:
-        for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START keep-1,60"]:
-            assert ask(port, line) == "OK"
+        send(port, "GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START keep-1,60")
         while ask(port, "DEP:STAT? keep-1").startswith("RUNNING"):
             pass
     with SimulatorProcess("sputter", *args) as sim, serial.Serial(sim.address, timeout=5) as port:
         assert ask(port, "DEP:STAT? keep-1") == "DONE,SP00001"
-        for line in ["GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START keep-2,60"]:
-            assert ask(port, line) == "OK"
+        send(port, "GAS:FLOW 20", "PRES 0.5", "SOUR:POW 1,100", "SHUT OPEN", "DEP:START keep-2,60")
         while (status := ask(port, "DEP:STAT? keep-2")).startswith("RUNNING"):
             pass
         assert status == "DONE,SP00002"  # sample ids never repeat across restarts

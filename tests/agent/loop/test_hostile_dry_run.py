@@ -134,9 +134,10 @@ def test_hostile_frames_against_a_running_dry_run(dry_run: tuple[Path, str | Non
 
     # The agent is waiting for approval, so the sputter system's line is idle.
     with serial.Serial(sims["sputter"].address, timeout=15) as line:
-        line.write(b"PRES " + b"1" * 60_000 + b"x\n")
+        line.write(b"PRES " + b"1" * 60_000 + b"x\n")  # refused: standard SCPI queues the error, no reply
+        line.write(b"SYST:ERR?\n")
         reply_line = line.readline().decode("ascii")
-        assert reply_line.startswith('ERR -104,"Data type error; pressure: a field of 60001 characters is too long')
+        assert reply_line.startswith('-104,"Data type error; pressure: a field of 60001 characters is too long')
         line.write(b"*IDN?\n")
         assert line.readline().decode("ascii").startswith("LABPILOT,SPUTTER-SIM,")
 

@@ -188,5 +188,5 @@ print(json.dumps({"sample_id": "film-" + req["command_id"], "thickness": 12}))
     with inst:
         sample = inst.synthesize({"x": 2.5}, "c1")
     assert sample.sample_id == "film-c1" and sample.info == {"thickness": 12, "params": {"x": 2.5}}
-    assert CommandDriver.declared_role({"role": "synthesize"}) == "synthesize"
-    assert CommandDriver.declared_scalars({"role": "measure", "argv": ["x"], "scalars": {"y": "nm"}}) == {"y": "nm"}
+    assert CommandDriver.for_options({"role": "synthesize"}).role == "synthesize"
+    assert CommandDriver.for_options({"role": "measure", "argv": ["x"], "scalars": {"y": "nm"}}).scalars == {"y": "nm"}
