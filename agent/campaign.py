@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from labpilot import registry
 from labpilot.errors import CampaignError
@@ -195,9 +195,26 @@ class InstrumentSpec(Strict):
 
     @field_validator("address")
     @classmethod
-    def _address(cls, v: str) -> str:
+    def _address(cls, v: str, info: ValidationInfo) -> str:
+        kind = info.data.get("kind")
+        if kind is not None and not getattr(registry.driver_class(kind), "device_address", True):
+            if any(ch.isspace() or not ch.isprintable() for ch in v):
+                raise ValueError(f"{v!r} contains whitespace or control characters")
+            return v  # a generic driver's address is a label ("local")
         return check_address(v)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("options")
+    @classmethod
+    def _role_given(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """A generic kind's role is in its options, and the campaign's shape (one synthesizer) depends on it."""
+        kind = info.data.get("kind")
+        if kind is not None and getattr(registry.driver_class(kind), "role_from_options", False):
+            role = v.get("role")
+            if role not in ("synthesize", "measure"):
+                said = "is missing" if role is None else f"is {role!r}"
+                raise ValueError(f"role {said}: a {kind} instrument needs role = \"synthesize\" or \"measure\"")
+        return v
 
     @field_validator("kind")
     @classmethod
@@ -208,13 +225,14 @@ class InstrumentSpec(Strict):
 
     @model_validator(mode="after")
     def _configured(self) -> "InstrumentSpec":
-        # A generic driver (scpi, folder) describes itself from its options: check them here, named by field.
+        # A generic driver describes itself from its options (for_options): scpi and folder check them
+        # here, named by field; manual/command/python leave a bad option to campaign_checks (also named).
         registry.configured_class(self.kind, self.options)
         return self
 
     @property
     def role(self) -> str:
-        """``synthesize`` or ``measure``, as the kind's driver declares (a generic driver: its options)."""
+        """``synthesize`` or ``measure``, as the kind's driver declares (a generic driver: its options, ``for_options``)."""
         return registry.role(self.kind, self.options)
 
     @property
@@ -350,7 +368,8 @@ class Campaign(Strict):
         synth = [i for i in self.instruments if i.role == "synthesize"]
         if len(synth) != 1:
             raise ValueError(
-                f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}) "
+                f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}, "
+                f"or a generic kind with options.role = \"synthesize\") "
                 f"is needed, found {len(synth)}"
             )
         if not any(i.role == "measure" for i in self.instruments):

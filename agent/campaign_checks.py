@@ -170,13 +170,18 @@ def instrument_problems(i: int, inst: InstrumentSpec, cls: type, c: Campaign) ->
 
 
 def objective_problems(c: Campaign) -> Problems:
-    """Each objective must be a scalar one of the measuring instruments declares."""
+    """Each objective must be a scalar one of the measuring instruments declares (a generic kind: in its options)."""
+    from labpilot.drivers.options import option_problems
+
     measured: dict[str, str] = {}
     for inst in c.measurers:
         try:
-            measured.update(registry.measured_scalars(inst.kind, inst.options))
+            cls = registry.configured_class(inst.kind, inst.options)  # a generic driver: from its options
+            measured.update(cls.scalars)
         except LabpilotError:
             continue  # the kind itself is reported
+        if getattr(cls, "role_from_options", False) and option_problems(cls.Options, inst.options):
+            return []  # what it measures is unknown until its options (reported) are fixed
     listing = ", ".join(f"{name} ({unit})" for name, unit in sorted(measured.items())) or "nothing"
     return [
         (f"objectives[{j}].name",

@@ -147,6 +147,13 @@ def start_simulator(
     return SimProcess(spec.name, sim_kind, sim.pid, sim.address, str(ledger))
 
 
+def as_is(spec: InstrumentSpec) -> bool:
+    """Whether a dry run uses this instrument as configured (generic drivers) instead of a simulator."""
+    from labpilot.registry import driver_class
+
+    return bool(getattr(driver_class(spec.kind), "dry_run_as_is", False))
+
+
 def start_simulators(
     campaign: Campaign,
     store: Store,
@@ -170,6 +177,8 @@ def start_simulators(
     sims: list[SimProcess] = []
     try:
         for i, spec in enumerate(campaign.instruments):
+            if as_is(spec):
+                continue  # a program, a model or a manual step's stand-in: run as configured
             sims.append(start_simulator(
                 spec, seed=campaign.seed * 1000 + i, world_seed=campaign.seed, speed=speed,
                 tray=base / "tray.sqlite", ledger=ledger_dir / f"{spec.name}.jsonl",

@@ -91,8 +91,10 @@ class OperatorDesk:
                                 "instrument": u["instrument"], "action": u["action"],
                                 "command_id": u["command_id"], "resolve": resolve_hint(u)})
             held = self.store.campaign()
+            from labpilot.agent.report import manual_steps
+
             return {"state": held["state"], "mode": held["config"]["mode"], "queue": items,
-                    "outcome_unknown": unknown}
+                    "outcome_unknown": unknown, "waiting_for_operator": manual_steps(self.store)}
 
     # -- flow control ------------------------------------------------------------
     def _state(self) -> str:
@@ -224,6 +226,46 @@ class OperatorDesk:
                 note += f"; approved the waiting proposal(s) {', '.join(map(str, approved))}"
             return {"mode": mode, "note": note, "approved": approved}
 
+    def done(self, id: int, values: Mapping[str, Any], instrument: str | None = None,  # noqa: A002
+             failed: bool = False, reason: str | None = None) -> dict[str, Any]:
+        """Confirm a manual step of experiment ``id`` (with its values), or say it could not be done.
+
+        The confirmation is journaled (``manual_done``) with who gave it; the
+        ``manual`` driver waiting for it reads it from the journal, so this
+        works the same through the running agent or on the database alone.
+        """
+        from labpilot.drivers.generic.manual import check_values, confirm_step, pending_steps
+
+        eid = id
+        with self._lock:
+            waiting = pending_steps(self.store)
+            mine = [s for s in waiting if s["experiment"] == eid
+                    and (instrument is None or s.get("instrument") == instrument)]
+            if not mine:
+                others = ", ".join(f"experiment {s['experiment']} on {s.get('instrument')}" for s in waiting)
+                raise OperatorRefused(f"experiment {eid} has no manual step waiting"
+                                      + (f" on {instrument}" if instrument else "")
+                                      + f"; waiting: {others or 'none'}")
+            if len(mine) > 1:
+                names = ", ".join(str(s.get("instrument")) for s in mine)
+                raise OperatorRefused(f"experiment {eid} waits on several manual steps ({names}): "
+                                      "name one with --instrument")
+            step = mine[0]
+            if failed:
+                if values:
+                    raise OperatorRefused("--failed takes no --value (the step was not done)")
+                checked: dict[str, float] = {}
+            else:
+                checked = check_values(step, values)
+            who = _who()
+            confirm_step(self.store, step, checked, by=who, failed=failed, reason=reason)
+            verb = "could not be done" if failed else "is done"
+            shown = "".join(f" {k}={v:g}" for k, v in checked.items())
+            return {"id": eid, "instrument": step.get("instrument"), "command_id": step["command_id"],
+                    "values": checked, "failed": failed, "by": who,
+                    "note": f"manual step {step.get('action')} of experiment {eid} on {step.get('instrument')} "
+                            f"{verb}{shown} (recorded by {who})"}
+
     def override(self, id: int, values: Mapping[str, Any], reason: str | None = None) -> dict[str, Any]:  # noqa: A002
         """Replace some or all parameters of a proposal; the result is the operator's choice, approved."""
         eid = id
@@ -322,8 +364,10 @@ class OperatorDesk:
             return {"id": eid, "status": status, "resolution": said, "note": text, "outcome_unknown": left}
 
     def _declared_scalars(self, instrument: str) -> list[str]:
-        kinds = {spec.name: spec.kind for spec in self.campaign.instruments}
-        return list(registry.measured_scalars(kinds[instrument])) if instrument in kinds else []
+        specs = {spec.name: spec for spec in self.campaign.instruments}
+        spec = specs.get(instrument)
+        # a generic kind (command, python, manual) measures what its options declare
+        return list(registry.measured_scalars(spec.kind, spec.options)) if spec is not None else []
 
     def _settle(self, cmd: dict[str, Any], eid: int, command_status: Any, result: dict[str, Any],
                 fields: dict[str, Any], note: dict[str, Any], **extra: Any) -> None:

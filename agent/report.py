@@ -46,7 +46,16 @@ def campaign_status(store: Store) -> dict[str, Any]:
         "updated": camp["updated"],
         "db": store.label,
         "agent": agent_liveness(store),
+        "waiting_for_operator": manual_steps(store),
     }
+
+
+def manual_steps(store: Store) -> list[dict[str, Any]]:
+    """Manual steps (``manual`` instruments) requested and not yet confirmed with ``labpilot done``."""
+    from labpilot.drivers.generic.manual import pending_steps
+
+    return [{k: s.get(k) for k in ("experiment", "instrument", "action", "instructions", "values", "requested")}
+            for s in pending_steps(store)]
 
 
 def format_status(s: dict[str, Any]) -> str:
@@ -67,12 +76,20 @@ def format_status(s: dict[str, Any]) -> str:
     for u in s.get("outcome_unknown") or []:
         lines.append(f"  OUTCOME UNKNOWN: experiment {u['experiment']} ({u['action']} on {u['instrument']}, "
                      f"command {u['command_id']}): {resolve_hint(u)}")
+    lines += [format_manual_step(step) for step in s.get("waiting_for_operator") or []]
     if s.get("control_dead") and s.get("control_endpoint"):  # cleared when the run ends
         lines.append(f"  CONTROL ENDPOINT DEAD ({s['control_dead']}): pause/abort cannot reach this run")
     age = time.time() - s["updated"]
     where = f" in {s['db']}" if s.get("db") else ""  # a server URL arrives here with its password redacted
     lines.append(f"  last update {age:.0f}s ago{where}")
     return "\n".join(lines)
+
+
+def format_manual_step(step: dict[str, Any]) -> str:
+    """One line: what a manual step asks for, and the ``labpilot done`` that confirms it."""
+    need = "".join(f" --value {n}=NUMBER" for n in step.get("values") or {})
+    return (f"  WAITING FOR OPERATOR: experiment {step['experiment']} on {step['instrument']} "
+            f"({step['action']}): {step['instructions']}; when done: labpilot done {step['experiment']}{need}")
 
 
 def export_csv(store: Store, out: Path) -> int:

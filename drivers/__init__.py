@@ -24,15 +24,20 @@ def open_instrument(
     options: Mapping[str, Any] | None = None,
     timeout_s: float = 5.0,
     retries: int = 3,
+    dry_run: bool = False,
 ) -> Any:
     """Connect to an instrument of ``kind`` at ``address`` and check its protocol.
 
     ``limits`` are the campaign's hard safety limits (checked before sending),
     ``options`` are driver settings (``speed`` scales wait limits for dry
     runs). ``timeout_s`` is the per-reply timeout, ``retries`` the number of
-    re-sends after a lost or garbled reply.
+    re-sends after a lost or garbled reply. ``dry_run``: a kind that a dry
+    run uses as configured (``dry_run_as_is``) opens its ``dry_run_class``
+    (e.g. the manual step's stand-in that confirms by itself).
     """
     cls = driver_class(kind)
+    if dry_run and getattr(cls, "dry_run_as_is", False):
+        cls = cls.dry_run_class()
     if not isinstance(address, str) or not address:
         raise ValueError(f"instrument address must be a non-empty string, got {address!r}")
     if timeout_s <= 0:

@@ -79,18 +79,34 @@ class DriverBase:
     #: (``command_outcome``). A driver that does not declare it is assumed unable:
     #: recovery then never resends blindly but asks an operator.
     can_reconcile: ClassVar[bool] = False
+    #: The address is a device path, serial URL or ZeroMQ endpoint (checked by the campaign).
+    #: False for drivers that talk to no device (``labpilot.drivers.generic``): their address is a label.
+    device_address: ClassVar[bool] = True
+    #: A dry run may use this instrument as configured (a program, a model, an operator stand-in:
+    #: ``dry_run_class``) instead of starting a simulator process for it.
+    dry_run_as_is: ClassVar[bool] = False
+    #: The role and the measured quantities come from each instrument's options (the generic
+    #: kinds ``scpi``, ``manual``, ``command``, ``python``; ``for_options`` returns the class
+    #: describing one configuration): the class's ``role``/``scalars``/``arrays`` are only defaults.
+    role_from_options: ClassVar[bool] = False
+
     #: The validated options (an instance of ``Options``).
     settings: DriverOptions
 
+    # -- self-description given a campaign's options --------------------------
+    # Built-in drivers declare their role and quantities on the class; generic
+    # drivers (``scpi``, ``folder``, ``manual``, ``command``, ``python``) take
+    # them from their options through ``for_options``. The campaign, validation
+    # and the registry ask ``registry.configured_class(kind, options)``, never
+    # the bare class's attributes.
     @classmethod
     def for_options(cls, options: Mapping[str, Any] | None = None) -> type["DriverBase"]:
         """The class describing an instrument configured with ``options`` (this class, for most drivers).
 
-        A generic driver (``scpi``, ``folder``) takes its role, measured
-        quantities, accepted parameters and limits from the campaign's
-        options: it returns a subclass carrying them, so whatever reads the
-        class's declarations (the campaign's checks, ``validate``) sees this
-        instrument's. Bad options raise ``ValueError`` naming the option.
+        A generic driver takes its role, measured quantities, accepted
+        parameters and limits from the campaign's options: it returns a
+        subclass carrying them, so whatever reads the class's declarations
+        (the campaign's checks, ``validate``) sees this instrument's.
         """
         return cls
 
@@ -98,6 +114,11 @@ class DriverBase:
     def stand_in(cls, options: Mapping[str, Any] | None = None) -> StandIn | None:
         """The simulator that stands in for this instrument in a dry run (``None``: the kind's own, by address)."""
         return None
+
+    @classmethod
+    def dry_run_class(cls) -> "type[DriverBase]":
+        """The class a dry run opens for this kind when ``dry_run_as_is`` (itself, or a stand-in)."""
+        return cls
 
     def __init__(
         self,
@@ -149,7 +170,8 @@ class DriverBase:
             accepts = None
         return {
             "kind": cls.kind,
-            "role": cls.role,
+            "role": "from options" if cls.role_from_options else cls.role,
+            "role_from_options": cls.role_from_options,
             "scalars": dict(cls.scalars),
             "arrays": dict(cls.arrays),
             "axes": list(cls.axes),

@@ -1,7 +1,8 @@
 """What is installed: every instrument kind and planner, described from its own class.
 
 ``describe()`` is what ``labpilot plugins [--json]`` prints: for each
-instrument kind its role, the scalars and arrays it measures with units, the
+instrument kind its role, the scalars and arrays it measures with units (a
+generic kind, ``role_from_options``: "from options", each instrument's own), the
 safety limits it enforces, its options (the JSON schema of its ``Options``
 model), whether it can reconcile command ids, whether it has a simulator,
 and the distribution it comes from; for each planner its class and, when
@@ -53,8 +54,11 @@ def describe_driver(kind: str) -> dict[str, Any]:
     except PluginError as exc:
         out["error"] = str(exc)
         return out
+    from_options = bool(getattr(cls, "role_from_options", False))  # generic kinds: each instrument says
     out.update(
-        role=cls.role,
+        role="from options" if from_options else cls.role,
+        role_from_options=from_options,
+        quantities_from_options=from_options or _describes_itself(cls),
         scalars=dict(getattr(cls, "scalars", {})),
         arrays=dict(getattr(cls, "arrays", {})),
         axes=list(getattr(cls, "axes", ())),
@@ -105,6 +109,14 @@ def _options_line(options: dict[str, Any] | None) -> str:
     return ", ".join(parts)
 
 
+def _describes_itself(cls: type) -> bool:
+    """Whether ``cls.for_options`` is its own (a generic kind: each configured instrument declares its quantities)."""
+    from labpilot.drivers.base import DriverBase
+
+    own = getattr(getattr(cls, "for_options", None), "__func__", None)
+    return own is not None and own is not DriverBase.for_options.__func__
+
+
 def format_text(info: dict[str, Any]) -> str:
     """The human-readable listing."""
     lines = ["instrument kinds:"]
@@ -115,9 +127,15 @@ def format_text(info: dict[str, Any]) -> str:
             lines.append(f"  {d['kind']}  [{origin}]  cannot be loaded: {d['error']}")
             continue
         measured = [f"{n} [{u}]" for n, u in {**d["scalars"], **d["arrays"]}.items()]
+        if d.get("role_from_options"):
+            role, measures = "role and quantities from options", "options.scalars, options.arrays (with units)"
+        elif d.get("quantities_from_options"):  # folder: always measures, what it reads is configured
+            role, measures = d["role"], "options.scalars, options.arrays (with units)"
+        else:
+            role, measures = d["role"], ", ".join(measured) or "-"
         lines += [
-            f"  {d['kind']}  {d['role']}  [{origin}]  {d['target']}",
-            f"    measures: {', '.join(measured) or '-'}" + (f"  (axes: {', '.join(d['axes'])})" if d["axes"] else ""),
+            f"  {d['kind']}  {role}  [{origin}]  {d['target']}",
+            f"    measures: {measures}" + (f"  (axes: {', '.join(d['axes'])})" if d["axes"] else ""),
             f"    limits: {', '.join(d['limits']) or '-'}",
             f"    options: {_options_line(d['options'])}",
             f"    reconciles command ids: {'yes' if d['can_reconcile'] else 'no'}; "

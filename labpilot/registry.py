@@ -239,7 +239,7 @@ def simulator(kind: str) -> Any:
 
 def configured_class(kind: str, options: Mapping[str, Any] | None = None) -> type:
     """The driver class describing an instrument of ``kind`` with ``options`` (a generic driver's role,
-    scalars and limits come from its options; ``ValueError`` naming a bad option)."""
+    scalars and limits come from its options: ``for_options``)."""
     return driver_class(kind).for_options(options or {})
 
 
@@ -273,8 +273,7 @@ def synthesizer_kinds() -> tuple[str, ...]:
     """The registered kinds that make samples (a generic kind whose role is an option counts too)."""
 
     def can_make(cls: Any) -> bool:
-        options = getattr(cls, "Options", None)
-        return cls.role == "synthesize" or "role" in getattr(options, "model_fields", {})
+        return cls.role == "synthesize" or bool(getattr(cls, "role_from_options", False))
 
     return tuple(k for k, cls in loadable_driver_classes().items() if can_make(cls))
 

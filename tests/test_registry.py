@@ -16,7 +16,12 @@ from tests.conftest import CAMPAIGNS, REPO
 GENERIC = {  # kinds configured in the campaign: their description comes from the options
     "scpi": {"role": "measure", "scalars": {"resistance": {"query": "MEAS:RES?", "unit": "ohm"}}},
     "folder": {"pattern": "{sample_id}.csv", "scalars": {"peak": "deg"}, "arrays": {"two_theta": "deg", "counts": "1"}, "axes": ["two_theta"]},
+    "command": {"role": "measure", "argv": ["x"], "scalars": {"hardness": "GPa"}},
+    "manual": {"role": "measure", "scalars": {"defects": "count"}},
+    "python": {"role": "measure", "function": "m:f", "scalars": {"y": "1"}},
 }
+#: Generic kinds that talk to no device: no simulator, a dry run runs them as configured.
+LOCAL = ("command", "manual", "python")
 OWN = ("dsc", "magnetometer", "robot", "sputter", "tensile", "xrd")
 
 
@@ -26,8 +31,12 @@ def _own(table: Registry) -> tuple[str, ...]:
 
 
 def test_every_kind_has_a_driver_and_a_simulator_that_agree() -> None:
-    assert _own(DRIVERS) == tuple(sorted((*OWN, "scpi", "folder")))
+    assert _own(DRIVERS) == tuple(sorted((*OWN, *GENERIC)))
     assert _own(SIMULATORS) == tuple(sorted((*OWN, "folder")))  # scpi: a built-in simulator stands in
+    for kind in LOCAL:  # no simulator: a dry run runs them as configured (the manual step via its stand-in)
+        cls = registry.driver_class(kind)
+        assert cls.kind == kind and cls.dry_run_as_is and not cls.device_address
+        assert registry.simulator_target(kind) is None
     for kind in OWN:
         cls = registry.driver_class(kind)
         assert cls.kind == kind and cls.role in ("synthesize", "measure")
@@ -43,14 +52,16 @@ def test_every_kind_has_a_driver_and_a_simulator_that_agree() -> None:
 
 
 def test_roles_scalars_and_axes_are_derived_from_the_drivers() -> None:
-    assert registry.synthesizer_kinds() == ("robot", "scpi", "sputter")  # scpi: when its options say so
+    # the generic kinds whose role is an option count too
+    assert registry.synthesizer_kinds() == ("command", "manual", "python", "robot", "scpi", "sputter")
     assert registry.measured_scalars("tensile") == {"tensile_modulus": "MPa", "impact_strength": "kJ/m²"}
     assert registry.measured_scalars("sputter") == {}
     assert registry.axis_arrays() == {"two_theta", "temperature"}
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown instrument kind 'laser'; known kinds: dsc, folder, magnetometer,"):
+    with pytest.raises(ConfigurationError,
+                       match=r"unknown instrument kind 'laser'; known kinds: command, dsc, folder, magnetometer, manual, python,"):
         registry.driver_class("laser")
     assert "laser" not in DRIVERS and "xrd" in DRIVERS
 

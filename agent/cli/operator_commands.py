@@ -94,12 +94,16 @@ def cmd_operator(a: argparse.Namespace) -> int:
 
 def format_queue(q: dict[str, Any]) -> str:
     from labpilot.agent.formatting import fmt_params, fmt_value
+    from labpilot.agent.report import format_manual_step
     from labpilot.agent.units import label
 
+    manual = [format_manual_step(step) for step in q.get("waiting_for_operator") or []]
     unknown = q.get("outcome_unknown") or []
     if not q["queue"] and not unknown:
-        return f"no proposals waiting (campaign {q['state']}, {q['mode']})"
-    lines = [f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):"] if q["queue"] else []
+        return "\n".join([f"no proposals waiting (campaign {q['state']}, {q['mode']})", *manual])
+    lines = [*manual]
+    if q["queue"]:
+        lines.append(f"{len(q['queue'])} proposal(s) (campaign {q['state']}, {q['mode']}):")
     for item in q["queue"]:
         params = fmt_params(item["params"], sep=" ")
         pred = item.get("predicted") or {}

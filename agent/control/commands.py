@@ -117,6 +117,22 @@ class OverrideArgs(CommandArgs):
         return self
 
 
+class DoneArgs(CommandArgs):
+    """Confirm the manual step experiment ``id`` waits on (``manual`` instruments), with its values."""
+
+    id: ExperimentId
+    values: Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=200)], ParamValue],
+        Field(default_factory=dict, description="a measured value (repeat for several); every value the step "
+                                                "asks for, each a number"),
+        CliOption("--value", metavar="NAME=NUMBER"),
+    ]
+    instrument: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        None, description="the manual instrument, when the experiment waits on more than one")
+    failed: bool = Field(False, description="the step could not be done (the experiment fails)")
+    reason: Reason | None = Field(None, description=REASON_HELP)
+
+
 class ResolveArgs(CommandArgs):
     """Settle experiment ``id`` whose outcome its instrument cannot tell: exactly one of made, not_made, failed."""
 
@@ -261,6 +277,8 @@ COMMANDS.register("mode", ModeArgs, OperatorDesk.mode, idempotent=False,
                   help="switch the campaign to unattended or supervised (running or stopped; journaled)")
 COMMANDS.register("override", OverrideArgs, OperatorDesk.override, idempotent=False,
                   help="replace a proposal's parameters with your own (the result is approved)")
+COMMANDS.register("done", DoneArgs, OperatorDesk.done, idempotent=False,
+                  help="confirm a manual step: `done 4` or `done 4 --value thickness=120` (see `labpilot status`)")
 COMMANDS.register("resolve", ResolveArgs, OperatorDesk.resolve, idempotent=False,
                   help="settle an experiment whose outcome its instrument cannot tell: "
                        "`resolve 5 --made --sample SP00012`, `--made --value magnetization=812`, "

@@ -544,7 +544,7 @@ class CampaignRunner:
     def _measure(self, exp: st.Experiment) -> None:
         if exp.status == st.SYNTHESIZED:
             self.store.update_experiment(exp.id, status=st.MEASURING, event="measuring")
-        sample = Sample(sample_id=str(exp.sample_id))
+        sample = Sample(sample_id=str(exp.sample_id), info=self._sample_info(exp.id))
         done = self.store.measured_instruments(exp.id)
         for spec in self.campaign.measurers:
             if spec.name in done:
@@ -556,6 +556,13 @@ class CampaignRunner:
             m = self._call(spec, exp.id, cid, lambda: inst.measure(sample, cid))
             self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()}, m.arrays)
             self._checkpoint()
+
+    def _sample_info(self, eid: int) -> dict[str, Any]:
+        """What the synthesis of ``eid`` returned as the sample's info (a generic driver keeps the params there)."""
+        record = self.store.command(self._command_id(eid, self.campaign.synthesizer.name))
+        result = (record or {}).get("result") or {}
+        info = result.get("info") if isinstance(result, dict) else None
+        return dict(info) if isinstance(info, dict) else {}
 
     def _watchdog_real_s(self) -> float:
         """The watchdog in real seconds: scaled by a dry run's clock, but never under 30 s."""
@@ -571,7 +578,10 @@ class CampaignRunner:
         """
         started = time.monotonic()
         try:
-            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True), key=cid)
+            # A step that waits for an operator (manual) is not watched: a person may take hours.
+            watched = not getattr(self.instruments.get(spec.name), "waits_for_operator", False)
+            return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True), key=cid,
+                                    watchdog=watched)
         except (Stop, st.StoreUnavailable):
             raise
         except Exception as err:

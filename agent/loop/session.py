@@ -89,8 +89,14 @@ def _best_effort(fn) -> None:  # noqa: ANN001
         log.warning("could not record the stop: %s", exc)
 
 
-def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: float, stack: ExitStack) -> dict[str, Instrument]:
-    """Open a driver for every instrument (addresses override the campaign's)."""
+def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: float, stack: ExitStack,
+                        *, dry_run: bool = False, journal: Path | None = None) -> dict[str, Instrument]:
+    """Open a driver for every instrument (addresses override the campaign's).
+
+    ``dry_run`` opens a generic driver's dry-run class (the manual step's
+    stand-in); a driver that keeps its state in the campaign's journal (the
+    manual step) gets ``journal``, the database, through ``attach_journal``.
+    """
     from labpilot.drivers import open_instrument
 
     out: dict[str, Instrument] = {}
@@ -99,10 +105,13 @@ def connect_instruments(campaign: Campaign, addresses: dict[str, str], speed: fl
         try:
             inst = open_instrument(spec.kind, address, limits=dict(spec.limits),
                                    options={**spec.options, "speed": speed},
-                                   timeout_s=spec.timeout_s, retries=spec.retries)
+                                   timeout_s=spec.timeout_s, retries=spec.retries, dry_run=dry_run)
         except Exception as exc:
             raise SessionError(f"instrument {spec.name!r} ({spec.kind} at {address}): {exc}") from None
         stack.callback(inst.close)
+        attach = getattr(inst, "attach_journal", None)
+        if attach is not None and journal is not None:
+            attach(journal)
         out[spec.name] = inst
     return out
 
@@ -207,7 +216,7 @@ def _run_locked(
                   f"budget {campaign.budget.max_experiments}, mode {campaign.mode}, db {db}", flush=True)
         runner: CampaignRunner | None = None
         try:
-            instruments = connect_instruments(campaign, addresses, speed, stack)
+            instruments = connect_instruments(campaign, addresses, speed, stack, dry_run=dry_run, journal=db)
             server = start_control(store, campaign.control, limit_check=_limit_checker(campaign, instruments))
             stack.callback(_best_effort, lambda: store.set_control_endpoint(None))
             stack.callback(server.stop)

@@ -62,14 +62,15 @@ class InstrumentWorker:
         return self._settled is not None and self._settled[0] == key
 
     def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None],
-            key: str | None = None) -> Any:
+            key: str | None = None, watchdog: bool = True) -> Any:
         """Run ``fn`` (or wait for a future already running) and return its result.
 
         ``on_poll`` is called between polls and may raise to leave (the
         command then stays ``in_flight``). Raises the command's own error, or
-        ``WatchdogTimeout`` after the watchdog without a reply. ``key`` (the
-        command id): a command of that key that finished while the loop was
-        held is not run again; its kept result is returned.
+        ``WatchdogTimeout`` after the watchdog without a reply (unless
+        ``watchdog`` is False: a step that waits for a person, not a device).
+        ``key`` (the command id): a command of that key that finished while
+        the loop was held is not run again; its kept result is returned.
         """
         if key is not None and self.holds(key):
             assert self._settled is not None
@@ -85,7 +86,7 @@ class InstrumentWorker:
                 result = fut.result(timeout=self.poll_s)
             except cf.TimeoutError:
                 on_poll()
-                if time.monotonic() - started > self.watchdog_real_s:
+                if watchdog and time.monotonic() - started > self.watchdog_real_s:
                     raise WatchdogTimeout(
                         f"no reply and no progress from {instrument} within the watchdog of "
                         f"{self.watchdog_s:g}s (faults.watchdog_s)") from None

@@ -46,8 +46,20 @@ def summary(store: Store) -> dict[str, Any]:
         f"{label(s['best']['objective'])} = {fmt_value(s['best']['value'], 5)} "
         f"(experiment {s['best']['experiment']}: {fmt_params(s['best']['params'])})",
         "seq": last_seq(store),
+        # what waits for an operator at the lab: outcomes an instrument cannot tell, manual steps
+        "operator_waits": operator_waits(s),
     })
     return s
+
+
+def operator_waits(s: dict[str, Any]) -> list[str]:
+    """One line per unknown outcome (``labpilot resolve``) and per manual step (``labpilot done``), as status says."""
+    from labpilot.agent.loop.recovery import resolve_hint
+    from labpilot.agent.report import format_manual_step
+
+    lines = [f"OUTCOME UNKNOWN: experiment {u['experiment']} ({u['action']} on {u['instrument']}, "
+             f"command {u['command_id']}): {resolve_hint(u)}" for u in s.get("outcome_unknown") or []]
+    return lines + [format_manual_step(m).strip() for m in s.get("waiting_for_operator") or []]
 
 
 def last_seq(store: Store) -> int:

@@ -217,8 +217,7 @@ class FolderDriver(DriverBase):
     role = "measure"
     Options = FolderOptions
     can_reconcile: ClassVar[bool] = False
-    #: Role, measured quantities and limits come from the campaign's options (``for_options``), not the class.
-    configured_in_campaign: ClassVar[bool] = True
+    #: Always a measurer; its quantities and limits come from the campaign's options (``for_options``).
     #: A dry run starts its simulator with ``--folder DIR``.
     dry_run_transport: ClassVar[str] = "folder"
 

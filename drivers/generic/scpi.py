@@ -273,7 +273,7 @@ class ScpiDriver(DriverBase):
     Options = ScpiOptions
     can_reconcile: ClassVar[bool] = False
     #: Role, measured quantities and limits come from the campaign's options (``for_options``), not the class.
-    configured_in_campaign: ClassVar[bool] = True
+    role_from_options: ClassVar[bool] = True
     #: Parameters a synthesizer accepts, name -> unit (from ``options.parameters``).
     parameters: ClassVar[Mapping[str, str]] = {}
 

@@ -10,6 +10,11 @@ checks what can be checked without an instrument:
   plus ``synthesize`` or ``measure``);
 - every measured scalar and array has a unit, a measurer measures
   something, every axis is one of its arrays, the limit names are unique;
+- a generic kind (``role_from_options``: ``scpi``, ``manual``,
+  ``command``, ``python``) has both ``synthesize`` and ``measure``, and an
+  ``Options`` model with a required ``role`` and a ``scalars`` table instead
+  (check ``registry.configured_class(kind, options)`` to see one
+  configuration's declarations, as ``for_options`` gives them);
 - ``Options`` subclasses ``DriverOptions`` and keeps ``extra="forbid"``
   (a misspelt option must be an error), and builds from its defaults when it
   has no required field;
@@ -77,25 +82,34 @@ def driver_problems(cls: Any) -> list[str]:
     role = getattr(cls, "role", None)
     if role not in ROLE_METHODS:
         problems.append(f"role must be 'synthesize' or 'measure', got {role!r}")
-    for name in INSTRUMENT_METHODS + ROLE_METHODS.get(role, ()):
+    from_options = getattr(cls, "role_from_options", False) is True
+    # a generic kind (role from each instrument's options) may be either: it needs both methods
+    role_methods = ROLE_METHODS["synthesize"] + ROLE_METHODS["measure"] if from_options else ROLE_METHODS.get(role, ())
+    for name in INSTRUMENT_METHODS + role_methods:
         method = getattr(cls, name, None)
         if not callable(method):
             problems.append(f"method {name}() is missing")
         elif getattr(method, "__isabstractmethod__", False):
             problems.append(f"method {name}() is abstract")
     measure = getattr(cls, "measure", None)
-    if role == "measure" and callable(measure):
+    if (role == "measure" or from_options) and callable(measure):
         params = list(inspect.signature(measure).parameters)
         if params[1:3] != ["sample", "command_id"]:
             problems.append(f"measure must take (sample, command_id), takes {params[1:]}")
     synthesize = getattr(cls, "synthesize", None)
-    if role == "synthesize" and callable(synthesize):
+    if (role == "synthesize" or from_options) and callable(synthesize):
         params = list(inspect.signature(synthesize).parameters)
         if params[1:3] != ["params", "command_id"]:
             problems.append(f"synthesize must take (params, command_id), takes {params[1:]}")
     problems += _units(cls, "scalars") + _units(cls, "arrays")
     scalars, arrays = dict(getattr(cls, "scalars", {}) or {}), dict(getattr(cls, "arrays", {}) or {})
-    if role == "measure" and not scalars and not arrays:
+    if from_options:
+        fields = getattr(getattr(cls, "Options", None), "model_fields", {})
+        if "role" not in fields or not fields["role"].is_required():
+            problems.append("role_from_options: Options must have a required field 'role'")
+        if "scalars" not in fields:
+            problems.append("role_from_options: Options must have a field 'scalars' (name -> unit)")
+    elif role == "measure" and not scalars and not arrays:
         problems.append("a measurer must declare what it measures (scalars and/or arrays, with units)")
     if set(scalars) & set(arrays):
         problems.append(f"{sorted(set(scalars) & set(arrays))} declared both as scalar and as array")

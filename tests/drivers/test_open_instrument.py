@@ -9,7 +9,7 @@ from labpilot.drivers import DRIVERS, driver_class, open_instrument
 
 
 def test_unknown_kind_lists_the_known_ones():
-    with pytest.raises(ValueError, match=r"unknown instrument kind 'laser'; known kinds: dsc, folder, magnetometer, robot"):
+    with pytest.raises(ValueError, match=r"unknown instrument kind 'laser'; known kinds: command, dsc, folder, magnetometer, manual, python, robot"):
         open_instrument("laser", "loop://")
 
 

@@ -29,6 +29,7 @@ EXAMPLES = {
     "override": {"id": 5, "values": {"Fe": 0.7, "Co": 0.3, "phase": "bcc", "passes": 2}, "reason": "hunch"},
     "resolve": {"id": 6, "made": True, "values": {"magnetization": 812.5}, "reason": "read off the display"},
     "mode": {"mode": "supervised"},
+    "done": {"id": 7, "values": {"thickness": 118.5, "defects": 2}, "reason": "profilometer 2"},
     "ping": {},
 }
 

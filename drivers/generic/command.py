@@ -1,0 +1,281 @@
+"""``command``: a program is the instrument (a simulation code, a solver, a script).
+
+Campaign TOML::
+
+    [[instruments]]
+    name = "simulation"
+    kind = "command"
+    address = "local"
+    [instruments.options]
+    role = "measure"
+    argv = ["{python}", "campaigns/sim/film_model.py", "--seed", "7"]
+    scalars = { hardness = "GPa", roughness = "nm" }
+    run_timeout_s = 120
+    max_parallel = 4
+
+Each synthesis or measurement runs ``argv`` once:
+
+- **input**: with ``stdin = true`` (default) the program reads one JSON object
+  on stdin: ``{"command_id", "role", "params", "sample_id"?}`` (a measurer gets
+  the parameters the sample was made with, and ``sample``: what its synthesis
+  returned). Every ``argv`` item is also a
+  template: ``{name}`` is replaced by the parameter ``name``, and by
+  ``{command_id}``, ``{sample_id}``, ``{result_file}`` and ``{python}`` (this
+  interpreter); ``{{`` and ``}}`` are literal braces.
+- **output**: one JSON object, from stdout (the whole of it, or else its last
+  non-empty line, so a program may log before it) or, with ``result_file``
+  (a template such as ``"runs/{command_id}.json"``), from that file once the
+  program exits. A measurer's object holds its declared ``scalars`` (and
+  ``arrays``), at the top level or under ``"scalars"``/``"arrays"``; a
+  synthesizer's may hold ``sample_id`` and anything else (the sample's info).
+- **failure**: a non-zero exit, a run past ``run_timeout_s`` (the program's
+  process group is killed) or output that is not such an object fails the
+  experiment with an ``InstrumentError`` that carries the tail of stderr.
+- **parallel**: at most ``max_parallel`` runs at once per instrument (one
+  semaphore per driver instance); the driver is safe to call from several
+  threads. ``make_safe`` and ``close`` kill every run still going.
+
+**Reconciliation**: ``can_reconcile`` is False. A killed agent cannot know
+whether a program it started finished (it may still be running, orphaned),
+so recovery never re-runs it blindly but asks an operator (``labpilot
+resolve``). When ``result_file`` names the command id, ``command_outcome``
+reports a result file found for that id as ``done`` (information for the
+operator; the class still declares that it cannot reconcile, because without
+such a file nothing can be known).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+from pydantic import Field, field_validator
+
+from labpilot.drivers.generic.local import LocalDriver, LocalOptions
+from labpilot.errors import ConfigurationError, InstrumentError
+from labpilot.protocols.capabilities import CommandOutcome, Sample
+
+#: ``{name}`` in an argv item or a result file (``{{``/``}}`` are literal braces).
+_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+#: Characters of stderr kept in an error message.
+STDERR_TAIL_CHARS = 1500
+
+
+def render(template: str, values: Mapping[str, Any], what: str) -> str:
+    """Fill ``{name}`` fields of ``template`` from ``values``; an unknown name is an error naming ``what``."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(0) in ("{{", "}}"):
+            return m.group(0)[0]
+        name = m.group(1)
+        if name not in values:
+            raise ConfigurationError(f"{what}: {{{name}}} names no parameter; known: {', '.join(sorted(values))}")
+        return str(values[name])
+
+    return _FIELD.sub(one, template)
+
+
+def tail(text: str, limit: int = STDERR_TAIL_CHARS) -> str:
+    """The last ``limit`` characters of ``text`` (what a failed program said last)."""
+    text = text.strip()
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+class CommandOptions(LocalOptions):
+    """The program, how it gets its input and gives its result, its time limit and parallelism."""
+
+    argv: list[str] = Field(min_length=1)
+    """The program and its arguments (templates), e.g. ``["{python}", "sim.py", "--x", "{x}"]``."""
+    stdin: bool = True
+    """Send ``{"command_id", "role", "params", "sample_id"?}`` as JSON on stdin."""
+    result_file: str | None = Field(None, min_length=1)
+    """Read the result from this file (a template, relative to ``cwd``) instead of stdout."""
+    cwd: str | None = Field(None, min_length=1)
+    """Working directory of the program (default: the agent's)."""
+    env: dict[str, str] = Field(default_factory=dict)
+    """Extra environment variables."""
+    run_timeout_s: float = Field(3600.0, gt=0, allow_inf_nan=False)
+    """Seconds one run may take before it is killed and the experiment fails."""
+    max_parallel: int = Field(1, ge=1, le=1024)
+    """Runs at once on this instrument."""
+
+    @field_validator("argv")
+    @classmethod
+    def _program_named(cls, v: list[str]) -> list[str]:
+        if not v[0].strip():
+            raise ValueError("argv[0] (the program) is empty")
+        return v
+
+
+class CommandDriver(LocalDriver):
+    """Runs a program per synthesis or measurement; a JSON object in, a JSON object out."""
+
+    kind: ClassVar[str] = "command"
+    Options = CommandOptions
+    can_reconcile: ClassVar[bool] = False
+
+    def __init__(self, address: str, **kwargs: Any) -> None:
+        super().__init__(address, **kwargs)
+        self.config: CommandOptions
+        self._slots = threading.BoundedSemaphore(self.config.max_parallel)
+        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._check_program()
+
+    def _check_program(self) -> None:
+        """The program must exist now, not at experiment 1 (``{python}`` is this interpreter)."""
+        program = self.config.argv[0]
+        if program == "{python}":
+            return
+        cwd = Path(self.config.cwd) if self.config.cwd else Path.cwd()
+        if self.config.cwd and not cwd.is_dir():
+            raise ConfigurationError(f"command: options.cwd {self.config.cwd!r} is not a directory")
+        if "{" in program:
+            return  # templated from parameters: known only per run
+        found = shutil.which(program, path=os.environ.get("PATH")) if os.sep not in program else None
+        if found is None and not (cwd / program).is_file():
+            raise ConfigurationError(f"command: options.argv[0] {program!r} is not a program on PATH or a file "
+                                     f"(relative to {cwd})")
+
+    # -- one run -------------------------------------------------------------------
+    def _values(self, params: Mapping[str, Any], command_id: str, sample_id: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {**params, "command_id": command_id, "python": sys.executable}
+        if sample_id is not None:
+            values["sample_id"] = sample_id
+        if self.config.result_file:
+            values["result_file"] = render(self.config.result_file, values, "options.result_file")
+        return values
+
+    def _result_path(self, values: Mapping[str, Any]) -> Path | None:
+        if not self.config.result_file:
+            return None
+        path = Path(str(values["result_file"]))
+        return path if path.is_absolute() else Path(self.config.cwd or ".") / path
+
+    def run(self, params: Mapping[str, Any], command_id: str, sample_id: str | None = None,
+            sample_info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run the program once (waiting for a free slot) and return its JSON object."""
+        try:
+            values = self._values(params, command_id, sample_id)
+            argv = [render(item, values, f"options.argv[{i}]") for i, item in enumerate(self.config.argv)]
+        except ConfigurationError as exc:
+            raise InstrumentError(self.kind, 0, str(exc)) from None
+        payload = {"command_id": command_id, "role": self.role_here, "params": dict(params)}
+        if sample_id is not None:
+            payload["sample_id"] = sample_id
+            payload["sample"] = {k: v for k, v in (sample_info or {}).items() if k != "params"}
+        result_path = self._result_path(values)
+        with self._slots:
+            stdout, stderr, code = self._spawn(argv, payload, command_id)
+        if code != 0:
+            why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            raise InstrumentError(self.kind, code, f"{argv[0]} failed ({why}, command id {command_id}); "
+                                                   f"stderr: {tail(stderr) or '(empty)'}")
+        if result_path is not None:
+            try:
+                text = result_path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InstrumentError(self.kind, 0, f"{argv[0]} wrote no result file {result_path} "
+                                                    f"({exc.strerror}; command id {command_id}); "
+                                                    f"stderr: {tail(stderr) or '(empty)'}") from None
+            return self._parse(text, f"result file {result_path}", command_id, stderr)
+        return self._parse(stdout, "stdout", command_id, stderr)
+
+    def _spawn(self, argv: list[str], payload: dict[str, Any], command_id: str) -> tuple[str, str, int]:
+        with self._lock:
+            if self._closed:
+                raise InstrumentError(self.kind, 0, f"instrument closed; {command_id} not started")
+            env = {**os.environ, **self.config.env} if self.config.env else None
+            try:
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE if self.config.stdin else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.config.cwd, env=env,
+                    start_new_session=True,  # its own process group: a timeout kills its children too
+                )
+            except OSError as exc:
+                raise InstrumentError(self.kind, 0, f"cannot start {argv[0]!r}: {exc.strerror or exc} "
+                                                    f"(options.argv[0]; command id {command_id})") from None
+            self._running[proc.pid] = proc
+        data = json.dumps(payload, default=str).encode() if self.config.stdin else None
+        try:
+            out, err = proc.communicate(data, timeout=self.config.run_timeout_s)
+        except subprocess.TimeoutExpired:
+            self._kill(proc)
+            out, err = proc.communicate()
+            raise InstrumentError(self.kind, 0, f"{argv[0]} did not finish within options.run_timeout_s = "
+                                                f"{self.config.run_timeout_s:g}s and was killed (command id "
+                                                f"{command_id}); stderr: {tail(err.decode(errors='replace')) or '(empty)'}") from None
+        finally:
+            with self._lock:
+                self._running.pop(proc.pid, None)
+        return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode
+
+    def _parse(self, text: str, where: str, command_id: str, stderr: str) -> dict[str, Any]:
+        """One JSON object: the whole text, or else its last non-empty line."""
+        lines = text.strip().splitlines()
+        candidates = [text.strip()] + ([lines[-1].strip()] if len(lines) > 1 else [])
+        for candidate in candidates:
+            try:
+                obj = json.loads(candidate)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+        raise InstrumentError(self.kind, 0, f"{where} of {command_id} holds no JSON object: "
+                                            f"{tail(text, 300) or '(empty)'}; stderr: {tail(stderr) or '(empty)'}")
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # -- LocalDriver ---------------------------------------------------------------
+    def _synthesize(self, params: dict[str, Any], command_id: str) -> dict[str, Any]:
+        return self.run(params, command_id)
+
+    def _measure(self, sample: Sample, command_id: str) -> dict[str, Any]:
+        return self.run(dict(sample.info.get("params") or {}), command_id, sample.sample_id, sample.info)
+
+    # -- Instrument ------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {**super().status(), "running": len(self._running), "max_parallel": self.config.max_parallel}
+
+    def make_safe(self) -> None:
+        """Kill every run still going (their experiments fail; nothing is left running)."""
+        with self._lock:
+            procs = list(self._running.values())
+        for proc in procs:
+            self._kill(proc)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self.make_safe()
+        super().close()
+
+    def command_outcome(self, command_id: str) -> CommandOutcome:
+        """``done`` if a result file keyed by this command id exists; otherwise nothing can be known."""
+        template = self.config.result_file
+        if not template or "{command_id}" not in template or "{" in template.replace("{command_id}", ""):
+            return CommandOutcome(command_id, "unknown")
+        path = self._result_path({"result_file": template.replace("{command_id}", command_id)})
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+        except (OSError, ValueError):
+            return CommandOutcome(command_id, "unknown")
+        return CommandOutcome(command_id, "done", obj if isinstance(obj, dict) else None)
+
+
+__all__ = ["CommandDriver", "CommandOptions", "render", "tail"]
