@@ -168,6 +168,13 @@ def _main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"labpilot {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `labpilot status | head`: the reader has what it wanted. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:
         traceback.print_exc()
         print(f"labpilot {args.command}: unexpected error (a bug in labpilot {__version__}); "

@@ -96,3 +96,14 @@ def test_offline_operator_commands_run_the_registered_desk_method(db: Path, caps
     assert (exp.status, exp.reason) == ("approved", "looks right")
     assert main(["queue", "--json", "--db", str(db)]) == 0
     assert '"queue": [{"id": 1, "status": "approved"' in capsys.readouterr().out
+
+
+def test_output_into_a_closed_pipe_ends_quietly(db: Path) -> None:
+    """``labpilot queue --db DB | head -c 1``: the reader leaves early; no traceback, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "labpilot", "queue", "--json", "--db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
