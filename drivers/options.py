@@ -15,11 +15,13 @@ plugins`` lists it).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any, Mapping, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from labpilot.protocols.strict import field_problems
+
+M = TypeVar("M", bound=BaseModel)
 
 #: A finite number (an integer is accepted; a bool or a string is not).
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -77,6 +79,19 @@ def parse_options(model: type[DriverOptions], options: Mapping[str, Any], kind: 
     return model.model_validate(dict(options))
 
 
+def validated_options(model: type[M], options: Mapping[str, Any] | None) -> M:
+    """``options`` checked against ``model``; a ``ValueError`` naming each bad one as ``options.<path>``.
+
+    For a generic driver's class-level self-description (``for_options``), where the
+    caller adds the instrument's own prefix (``instruments[2](magnetometer): ...``).
+    """
+    problems = option_problems(model, dict(options or {}))
+    if problems:
+        raise ValueError("; ".join(f"options.{where}: {msg}" if where != "(options)" else f"options.{msg}"
+                                   for where, msg in problems))
+    return model.model_validate(dict(options or {}))
+
+
 def describe_options(model: type[BaseModel]) -> dict[str, dict[str, Any]]:
     """Each option's type, default and documentation (for listings such as ``labpilot plugins``)."""
     out: dict[str, dict[str, Any]] = {}
@@ -112,5 +127,5 @@ def _type_name(annotation: Any) -> str:
 
 __all__ = [
     "DriverOptions", "NonNegativeNumber", "Number", "PositiveInt", "PositiveNumber",
-    "describe_options", "option_problems", "parse_options",
+    "describe_options", "option_problems", "parse_options", "validated_options",
 ]

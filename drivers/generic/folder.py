@@ -46,11 +46,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from labpilot.drivers.base import DriverBase, StandIn
 from labpilot.drivers.generic.templates import check_templates, parse_float
-from labpilot.drivers.options import DriverOptions
+from labpilot.drivers.options import DriverOptions, validated_options
 from labpilot.errors import DriverError, ProtocolError, TransportTimeout
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
@@ -108,18 +108,7 @@ class FolderOptions(DriverOptions):
 
 def parse_options(options: Mapping[str, Any] | None) -> FolderOptions:
     """Validate ``options``; a ``ValueError`` naming each bad option as ``options.<path>``."""
-    try:
-        return FolderOptions.model_validate(dict(options or {}))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown option (check its spelling)"
-            # a model-level message starts with the option's own path (``start[5]: ...``)
-            problems.append(f"options.{where}: {msg}" if where else f"options.{msg}")
-        raise ValueError("; ".join(problems)) from None
+    return validated_options(FolderOptions, options)
 
 
 # ----------------------------------------------------------------------------- parsing

@@ -44,11 +44,11 @@ import logging
 import re
 from typing import Any, ClassVar, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labpilot.drivers.base import ActionState, DriverBase, StandIn
 from labpilot.drivers.generic.templates import check_regex, check_templates, extract, parse_float, render
-from labpilot.drivers.options import DriverOptions
+from labpilot.drivers.options import DriverOptions, validated_options
 from labpilot.errors import DriverError, InstrumentError, ProtocolError, TransportTimeout
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
@@ -176,18 +176,7 @@ class ScpiOptions(DriverOptions):
 
 def parse_options(options: Mapping[str, Any] | None) -> ScpiOptions:
     """Validate ``options``; a ``ValueError`` naming each bad option as ``options.<path>``."""
-    try:
-        return ScpiOptions.model_validate(dict(options or {}))
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown option (check its spelling)"
-            # a model-level message starts with the option's own path (``start[5]: ...``)
-            problems.append(f"options.{where}: {msg}" if where else f"options.{msg}")
-        raise ValueError("; ".join(problems)) from None
+    return validated_options(ScpiOptions, options)
 
 
 def visa_resource(address: str) -> str:

@@ -71,7 +71,7 @@ def test_bad_files_are_named(fmt, text, message):
     ({**XRD, "pattern": "../{sample_id}.csv"}, "must stay inside the drop folder"),
     ({**XRD, "axes": ["theta"]}, r"axes: \['theta'\] are not declared arrays"),
     ({"pattern": "{sample_id}.csv", "format": "csv"}, "at least one scalar or array"),
-    ({"format": "csv", "scalars": {"a": "1"}}, r"options.pattern: Field required"),
+    ({"format": "csv", "scalars": {"a": "1"}}, r"options.pattern: required option is missing"),
 ])
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):

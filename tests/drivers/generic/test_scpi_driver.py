@@ -151,11 +151,11 @@ def test_the_wrong_instrument_is_refused_at_connect():
 
 @pytest.mark.parametrize("options, message", [
     ({**MAGNETOMETER, "baudrate": 9600}, r"options.baudrate: unknown option \(check its spelling\)"),
-    ({**MAGNETOMETER, "parity": "maybe"}, r"options.parity: Input should be 'none'"),
+    ({**MAGNETOMETER, "parity": "maybe"}, r"options.parity: must be 'none'"),
     ({**MAGNETOMETER, "start": ["MEAS:START {command_id},{sampleid}"]}, r"start\[0\]: .* uses \{sampleid\}"),
     ({**MAGNETOMETER, "start": ["X {sample_id.__class__}"]}, r"start\[0\]: .*must be a plain name"),
     ({**MAGNETOMETER, "scalars": {}}, "scalars: a measurer must name at least one measured scalar"),
-    ({k: v for k, v in MAGNETOMETER.items() if k != "role"}, "options.role: Field required"),
+    ({k: v for k, v in MAGNETOMETER.items() if k != "role"}, "options.role: required option is missing"),
     ({**MAGNETOMETER, "wait": {"query": "S?", "done": "(unclosed"}}, r"wait.done: '\(unclosed' is not a valid regular expression"),
     ({**SPUTTER, "start": ["SOUR:POW 1,{ni_w}"]}, r"start\[0\]: .* uses \{ni_w\}"),
 ])
