@@ -228,6 +228,10 @@ def simulator(kind: str) -> Any:
     """The simulator (module or class with ``serve(args)`` and ``TRANSPORTS``) of ``kind``."""
     if not is_class_path(kind) and kind in SIMULATORS.targets():
         return SIMULATORS.load(kind)
+    if not is_class_path(kind) and kind not in DRIVERS.targets():
+        # List what can be simulated, not every kind (manual, command, python have no simulator).
+        raise ConfigurationError(
+            f"unknown instrument kind {kind!r}; kinds with a simulator: {', '.join(SIMULATORS.names())}")
     target = simulator_target(kind)
     if target is None:
         raise PluginError(

@@ -21,7 +21,7 @@ def test_valid_arguments_parse():
     "argv, message",
     [
         (["sputter"], "one of the arguments --pty --tcp --zmq --folder is required"),
-        (["laser", "--pty"], "unknown instrument kind 'laser'; known kinds: dsc, folder, magnetometer"),
+        (["laser", "--pty"], "unknown instrument kind 'laser'; kinds with a simulator: dsc, folder, magnetometer, robot"),
         (["sputter", "--zmq", "tcp://127.0.0.1:0"], "sputter simulator does not serve --zmq; use --pty or --tcp"),
         (["sputter", "--pty", "--faults", "drop=2"], "--faults: fault 'drop': rate 2.0 is outside"),
         (["sputter", "--pty", "--speed", "0"], "--speed must be > 0"),
