@@ -253,6 +253,8 @@ def _run_locked(
         if not quiet:
             from labpilot.agent.report import campaign_status, format_status
 
-            print(format_status(campaign_status(store)), flush=True)
+            summary = campaign_status(store)
+            summary.pop("agent", None)  # this process is the agent, and it is ending: not "running, pid N"
+            print(format_status(summary), flush=True)
     return final
 

@@ -28,6 +28,9 @@ def test_alloy_dry_run_completes_and_reports(tmp_path: Path, alloy_campaign_file
     assert run.returncode == 0, run.stderr[-3000:]
     progress = [line for line in run.stdout.splitlines() if line.startswith("[")]
     assert len(progress) == 8 and progress[-1].startswith("[  8/8]")
+    summary = [line for line in run.stdout.splitlines() if line.startswith("campaign 'alloy-magnetization'")]
+    # The run's own closing summary: completed, and not "running, pid N" (this process was the agent).
+    assert summary and "completed" in summary[-1] and "running" not in summary[-1], summary
 
     status = json.loads(labpilot("status", "--db", str(db), "--json").stdout)
     assert status["campaign"] == "alloy-magnetization"
