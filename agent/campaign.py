@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 
 from labpilot import registry
 from labpilot.errors import CampaignError
+from labpilot.import_path import add_import_path
 from labpilot.protocols.strict import Strict
 from labpilot.planners.prior import PriorSpec
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
@@ -443,8 +444,8 @@ def parse_campaign(data: dict[str, Any], source: str = "<campaign>") -> Campaign
 def load_campaign(path: str | Path) -> Campaign:
     """Read and validate a campaign file.
 
-    The file's folder joins the import path (here and, through
-    ``PYTHONPATH``, in the simulators a dry run starts), so a campaign may name
+    The file's folder joins the import path (here and, as ``--import-path``,
+    in the simulators a dry run starts), so a campaign may name
     an instrument kind ``mylab.probe:FourPointProbe`` whose ``mylab/`` sits
     next to it, without packaging it.
     """
@@ -466,16 +467,3 @@ def loads_campaign(text: str, source: str = "<campaign>") -> Campaign:
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(source, [("(toml)", f"not valid TOML: {exc}")]) from None
     return parse_campaign(data, source)
-
-
-def add_import_path(folder: Path) -> None:
-    """Make modules in ``folder`` importable here and in child processes (appended: never shadows a package)."""
-    import os
-    import sys
-
-    entry = str(folder)
-    if entry not in sys.path:
-        sys.path.append(entry)
-    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if entry not in current:
-        os.environ["PYTHONPATH"] = os.pathsep.join([*current, entry])

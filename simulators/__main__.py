@@ -20,6 +20,7 @@ from typing import Sequence
 
 from labpilot import registry
 from labpilot.errors import ConfigurationError
+from labpilot.import_path import add_import_path
 
 
 def _seed(text: str) -> int:
@@ -51,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--tcp", metavar="HOST:PORT", help="serve a serial instrument on TCP (port 0: any free port)")
     where.add_argument("--zmq", metavar="ENDPOINT", help="serve ZeroMQ REP on ENDPOINT (tcp://127.0.0.1:0)")
     where.add_argument("--folder", metavar="DIR", help="a folder-drop instrument: write results into DIR")
+    p.add_argument("--import-path", action="append", default=[], metavar="DIR",
+                   help="a folder to import a class-path kind from (the campaign file's; repeatable)")
     p.add_argument("--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
                    help="a simulator-specific setting (repeatable)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of noise and fault draws (>= 0)")
@@ -73,6 +76,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     transport = "pty" if args.pty else "tcp" if args.tcp else "folder" if args.folder else "zmq"
+    for folder in args.import_path:
+        add_import_path(folder)
     try:
         module = registry.simulator(args.kind)
     except ConfigurationError as exc:

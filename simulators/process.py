@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from labpilot.errors import SimulatorError
+from labpilot.import_path import import_path_args
 
 #: How many of the child's last stderr lines a start error quotes.
 STDERR_LINES = 3
@@ -45,7 +46,7 @@ class SimulatorProcess:
         detach: bool = False,
     ) -> None:
         self.kind = kind
-        self.argv: list[str] = [sys.executable, "-m", "labpilot.simulators", kind, *args]
+        self.argv: list[str] = [sys.executable, "-m", "labpilot.simulators", kind, *import_path_args(), *args]
         self.start_timeout_s = start_timeout_s
         self.cwd = cwd
         self.log_path = Path(log_path) if log_path is not None else None

@@ -59,7 +59,7 @@ def _import_from_cwd() -> None:
     """
     from pathlib import Path
 
-    from labpilot.agent.campaign import add_import_path
+    from labpilot.import_path import add_import_path
 
     add_import_path(Path.cwd())
 
