@@ -34,7 +34,7 @@ import socket
 import sys
 import time
 import tty
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from labpilot.protocols.scpi import ERR_EXECUTION, MAX_LINE_BYTES
 from labpilot.simulators.faults import FaultInjector
@@ -141,30 +141,7 @@ class LineServer:
     # ---------------------------------------------------------------- pty
     def serve_pty(self, announce=None) -> None:
         """Serve forever on a new pty; print its path first (or pass it to ``announce``)."""
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        path = os.ttyname(slave)
-        try:
-            _announce(path, announce)
-            while True:
-                ready, _, _ = select.select([master], [], [], self.tick_s)
-                self.tick()
-                if not ready:
-                    continue
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    time.sleep(self.tick_s)
-                    continue
-                for reply in self.feed(data):
-                    try:
-                        _write_all(master, reply)
-                    except OSError as exc:  # the pty hiccuped: drop this reply, keep serving
-                        log.warning("could not write a reply to the pty: %s", exc)
-        finally:
-            os.close(master)
-            os.close(slave)
+        serve_on_pty(self.feed, self.tick, self.tick_s, announce)
 
     # ---------------------------------------------------------------- tcp
     def serve_tcp(self, host: str = "127.0.0.1", port: int = 0, announce=None) -> None:
@@ -215,6 +192,42 @@ def serve_device(device, args) -> None:
 def _line(text: str | None) -> bytes | None:
     """A reply text → its ``\\n``-terminated bytes (``None``: nothing to send)."""
     return None if text is None else (text + "\n").encode("ascii")
+
+
+def serve_on_pty(
+    feed: Callable[[bytes], Iterable[bytes]], tick: Callable[[], None], tick_s: float, announce=None,
+) -> None:
+    """Serve forever on a new raw pseudo-terminal: announce its path, then feed it bytes and write the replies.
+
+    ``tick`` runs at least every ``tick_s`` (an instrument's clock moves on
+    without traffic). The slave end stays open here, so a client may close
+    and reopen the port. A reply nobody reads, or a pty hiccup, drops that
+    reply and keeps serving. Shared by the built-in serial simulators and
+    the driver authors' ``labpilot.testing.LineSimulator``.
+    """
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    try:
+        _announce(os.ttyname(slave), announce)
+        while True:
+            ready, _, _ = select.select([master], [], [], tick_s)
+            tick()
+            if not ready:
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                time.sleep(tick_s)
+                continue
+            for reply in feed(data):
+                try:
+                    _write_all(master, reply)
+                except OSError as exc:  # the pty hiccuped: drop this reply, keep serving
+                    log.warning("could not write a reply to the pty: %s", exc)
+    finally:
+        os.close(master)
+        os.close(slave)
 
 
 def _announce(address: str, announce) -> None:

@@ -29,10 +29,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import select
 import sys
 import time
-import tty
 from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
@@ -171,32 +169,10 @@ class LineSimulator(SimulatorBase):
         cls.from_args(args).serve_pty()
 
     def serve_pty(self) -> None:
-        """Serve forever on a new pseudo-terminal, announcing its path first."""
-        master, slave = os.openpty()  # the slave stays open here: clients may close and reopen the port
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        try:
-            announce(os.ttyname(slave))
-            while True:
-                ready, _, _ = select.select([master], [], [], self.tick_s)
-                self.tick()
-                if not ready:
-                    continue
-                try:
-                    data = os.read(master, 65536)
-                except OSError:
-                    time.sleep(self.tick_s)
-                    continue
-                for reply in self.feed(data):
-                    view = memoryview(reply)
-                    while view:
-                        try:
-                            view = view[os.write(master, view):]
-                        except BlockingIOError:
-                            select.select([], [master], [], self.tick_s)
-        finally:
-            os.close(master)
-            os.close(slave)
+        """Serve forever on a new pseudo-terminal, announcing its path first (the built-in simulators' loop)."""
+        from labpilot.simulators.serial_server import serve_on_pty
+
+        serve_on_pty(self.feed, self.tick, self.tick_s, announce)
 
 
 class FolderSimulator(SimulatorBase):
