@@ -15,12 +15,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from labpilot.agent.store import Store
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -38,15 +38,6 @@ def _can_hide() -> bool:
         return False
     return subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0
 
-
-def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -15,12 +15,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from labpilot.agent.store import Store
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -39,15 +39,6 @@ if CHROMIUM is None:
     pytest.skip("no chromium executable installed (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
-
-def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_serve(*dbs: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], str]:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import serial
@@ -27,6 +25,7 @@ from labpilot.agent.control.server import AUTH_FAILED
 from labpilot.agent.dryrun import load_simulators
 from labpilot.agent.store import Store
 from labpilot.protocols.envelope import ERR_BAD_REQUEST, decode_reply
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 REPO = Path(__file__).resolve().parents[3]
@@ -43,15 +42,6 @@ XRD_FRAMES = [
     b'{"id": "r2", "cmd": "hello", "args": {"x": ' + b"[" * 1100 + b"]" * 1100 + b"}}",
 ]
 
-
-def wait_for(predicate: Any, timeout: float = 90.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def endpoint_of(db: Path) -> str | None:

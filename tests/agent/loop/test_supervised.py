@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,13 @@ from labpilot.agent.store import Store
 
 pytestmark = pytest.mark.slow
 from tests.conftest import REPO
+from tests.waiting import wait_for
 
 
 def labpilot(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "labpilot.agent.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
 
-
-def wait_for(predicate, timeout: float = 90.0, what: str = "condition"):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def queue(db: Path) -> list[dict]:
