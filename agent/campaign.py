@@ -204,6 +204,9 @@ class InstrumentSpec(Strict):
             return v  # a generic driver's address is a label ("local")
         return check_address(v)
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Instruments that share a stage name are interchangeable: each sample goes to one of them
+    #: (two sputter systems, four simulation workers). Default: the instrument's own name.
+    stage: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
 
     @field_validator("options")
     @classmethod
@@ -248,6 +251,14 @@ class InstrumentSpec(Strict):
         if self.address.upper().startswith("TCPIP") and self.address.upper().endswith("::SOCKET"):
             return "tcp"
         return "serial"
+
+
+class ExecutionSpec(Strict):
+    """How many experiments may be in flight at once (``agent/loop/batch.py``)."""
+
+    parallel: int = Field(1, ge=1, le=1024)
+    """1: one experiment at a time (the sequential loop); N > 1: up to N made and measured concurrently,
+    on interchangeable instruments (a shared ``stage``) and instruments that take several jobs at once."""
 
 
 class SupervisionSpec(Strict):
@@ -337,6 +348,7 @@ class Campaign(Strict):
     budget: BudgetSpec
     instruments: list[InstrumentSpec] = Field(min_length=1)
     supervision: SupervisionSpec = Field(default_factory=SupervisionSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     faults: FaultPolicySpec = Field(default_factory=FaultPolicySpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
     notify: NotifySpec = Field(default_factory=NotifySpec)
@@ -367,12 +379,16 @@ class Campaign(Strict):
         if len(set(inst_names)) != len(inst_names):
             raise ValueError(f"instruments: duplicate names {inst_names}")
         synth = [i for i in self.instruments if i.role == "synthesize"]
-        if len(synth) != 1:
+        shared = len({i.stage for i in synth}) == 1 and synth[0].stage is not None if synth else False
+        if not synth or (len(synth) > 1 and not shared):
             raise ValueError(
                 f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}, "
                 f"or a generic kind with options.role = \"synthesize\") "
                 f"is needed, found {len(synth)}"
+                + (f" ({', '.join(i.name for i in synth)}); interchangeable synthesizers must all name "
+                   f"one stage (instruments[].stage = \"synthesis\")" if len(synth) > 1 else "")
             )
+        self._check_execution()
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
         if self.initial_design > self.budget.max_experiments:
@@ -382,13 +398,57 @@ class Campaign(Strict):
             )
         return self
 
+    def _check_execution(self) -> None:
+        """Instruments sharing a stage are interchangeable (one role, one kind), which needs parallel execution;
+        pipelining is the sequential loop's overlap."""
+        for stage, specs in self.stages().items():
+            if len(specs) < 2:
+                continue
+            names = ", ".join(i.name for i in specs)
+            if len({i.role for i in specs}) > 1:
+                raise ValueError(f"instruments: stage {stage!r} mixes synthesizers and measurers ({names}); "
+                                 f"instruments[].stage groups interchangeable instruments of one role")
+            if len({i.kind for i in specs}) > 1:
+                raise ValueError(f"instruments: stage {stage!r} mixes kinds "
+                                 f"({', '.join(f'{i.name}: {i.kind}' for i in specs)}); "
+                                 f"interchangeable instruments (instruments[].stage) must be of one kind")
+            if self.execution.parallel < 2:
+                raise ValueError(f"instruments: stage {stage!r} has {len(specs)} interchangeable instruments "
+                                 f"({names}), which only parallel execution uses: set execution.parallel "
+                                 f"to 2 or more")
+        if self.execution.parallel > 1 and self.pipeline:
+            raise ValueError("pipeline: true overlaps one synthesis with one measurement in the sequential loop; "
+                             f"execution.parallel = {self.execution.parallel} already runs experiments "
+                             "concurrently: set pipeline = false")
+
+    def stage_of(self, spec: InstrumentSpec) -> str:
+        """The stage ``spec`` serves: its ``stage``, else its own name."""
+        return spec.stage or spec.name
+
+    def stages(self) -> dict[str, list[InstrumentSpec]]:
+        """Every stage and its interchangeable instruments, in the campaign's order."""
+        out: dict[str, list[InstrumentSpec]] = {}
+        for spec in self.instruments:
+            out.setdefault(self.stage_of(spec), []).append(spec)
+        return out
+
     @property
     def synthesizer(self) -> InstrumentSpec:
+        """The synthesizer (the first, where interchangeable ones share its stage)."""
         return next(i for i in self.instruments if i.role == "synthesize")
+
+    @property
+    def synthesizers(self) -> list[InstrumentSpec]:
+        """Every synthesizer: one, or several interchangeable ones sharing one stage."""
+        return [i for i in self.instruments if i.role == "synthesize"]
 
     @property
     def measurers(self) -> list[InstrumentSpec]:
         return [i for i in self.instruments if i.role == "measure"]
+
+    def measure_stages(self) -> list[list[InstrumentSpec]]:
+        """The measuring stages in order, each a list of interchangeable measurers (one measures a sample)."""
+        return [specs for specs in self.stages().values() if specs[0].role == "measure"]
 
     def space(self) -> Space:
         """The planners' view of the search space."""

@@ -25,7 +25,7 @@ import concurrent.futures as cf
 import datetime as dt
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from labpilot.errors import InstrumentError, OutcomeUnknown, PlannerDone, PlannerError, SafetyLimitError, Stop
 from labpilot.agent import machine as sm
@@ -34,6 +34,7 @@ from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.history import best_experiment, experiment_trial, last_planner_state, planner_history
 from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.formatting import fmt_params
+from labpilot.agent.loop.batch import BatchScheduler
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
@@ -108,6 +109,8 @@ class CampaignRunner:
         self.planner.load_state(last_planner_state(store, self.planner.name))
         self._step_started = time.monotonic()
         self._config = store.campaign()["config"]
+        #: Parallel execution (``[execution] parallel`` > 1): several experiments in flight at once.
+        self._batch = BatchScheduler(self) if campaign.execution.parallel > 1 else None
 
     def _reload_config(self) -> None:
         """Pick up settings changed while running (``labpilot mode``, a resumed run's flags).
@@ -156,7 +159,8 @@ class CampaignRunner:
         try:
             while self.state not in sm.TERMINAL:
                 try:
-                    self._checkpoint()
+                    # in parallel, a deferred pause waits for the commands running (the scheduler decides)
+                    self._checkpoint(immediate_only=self._batch is not None)
                     self._step()
                 except Stop:
                     if self.state in (sm.PAUSED, sm.FAULTED):
@@ -169,6 +173,8 @@ class CampaignRunner:
         finally:
             self._worker.shutdown()
             self._pipeline.shutdown()
+            if self._batch is not None:
+                self._batch.shutdown()
             # a planning step abandoned by abort runs on as a daemon thread: nothing waits for it
         return self.state
 
@@ -228,9 +234,11 @@ class CampaignRunner:
         if pause is not None and (pause == "now" or not immediate_only):
             self.store.clear_pause_request()
             self.machine.pause()
-            if self._worker.busy():
+            if self._worker.busy() or (self._batch is not None and self._batch.running):
                 self.store.log_event("paused_in_flight", note="the command in flight is reconciled on resume")
             raise Stop
+        if immediate_only and self._batch is not None and self.state == sm.PLANNING:
+            self._batch.service(learn=False)  # while the planner thinks, the instruments keep working
 
     def wait_in_flight(self, timeout_s: float) -> bool:
         """On a graceful stop: let the instrument command in flight finish (True if none is left).
@@ -238,6 +246,8 @@ class CampaignRunner:
         Its outcome stays with the instrument, and a resume reconciles it by id.
         """
         futures = [f for f in (self._worker.in_flight, self._pipeline.future()) if f is not None]
+        if self._batch is not None:
+            futures += self._batch.futures()
         done, pending = cf.wait(futures, timeout=timeout_s)
         return not pending
 
@@ -259,6 +269,8 @@ class CampaignRunner:
                 self.store.clear_pause_request()
                 self.store.set_fault(None)
                 self._worker.settle()
+                if self._batch is not None:
+                    self._batch.settle()
                 self._planning.settle()
                 self.machine.resume()
                 return self.state
@@ -308,6 +320,9 @@ class CampaignRunner:
         self._reload_config()
         if self.store.experiments((st.OUTCOME_UNKNOWN,)):
             self._fault_unknown()  # never past an unknown outcome (resume is refused while one waits)
+        if self._batch is not None:
+            self._batch.step()
+            return
         active = self.store.experiments(st.IN_FLIGHT)
         if active:
             self._advance(active[0])
@@ -316,12 +331,16 @@ class CampaignRunner:
             self._await_approval()
             return
         if self._budget_left() <= 0 or self._past_deadline():
-            if self.state != sm.LEARNING:
-                self.machine.enter(sm.PLANNING)
-            self.machine.finish()
-            self.store.log_event("completed", counts=self.store.counts())
+            self._finish()
             return
         self._plan()
+
+    def _finish(self) -> None:
+        """The budget or the deadline is reached and nothing is in flight: the campaign is completed."""
+        if self.state != sm.LEARNING:
+            self.machine.enter(sm.PLANNING)
+        self.machine.finish()
+        self.store.log_event("completed", counts=self.store.counts())
 
     def _budget_left(self) -> int:
         c = self.store.counts()
@@ -588,6 +607,15 @@ class CampaignRunner:
             exc = err
         finally:
             self._instrument_s += time.monotonic() - started
+        self._command_failed(spec, eid, cid, exc)
+
+    def _command_failed(self, spec: InstrumentSpec, eid: int, cid: str, exc: Exception) -> NoReturn:
+        """Journal a command that did not succeed, and fault (raises ``Stop``).
+
+        An instrument error or a refused safety limit fails the experiment; on
+        an instrument that cannot reconcile, any other error leaves the outcome
+        unknown for an operator.
+        """
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
             self.store.command_failed(cid, str(exc))
@@ -629,6 +657,7 @@ class CampaignRunner:
                 status=st.COMPLETED if not missing else st.FAILED,
                 planning_s=self._plan_s, instrument_s=self._instrument_s, elapsed_s=elapsed,
                 eta_s=elapsed / here * left if here > 0 else None,
+                in_flight=None if self._batch is None else sum(c[s] for s in st.IN_FLIGHT if s != st.APPROVED),
             ))
         self._plan_s = 0.0
         self._instrument_s = 0.0

@@ -180,6 +180,7 @@ class CommandDriver(LocalDriver):
         super().__init__(address, **kwargs)
         self.config: CommandOptions
         self._slots = threading.BoundedSemaphore(self.config.max_parallel)
+        self.capacity = self.config.max_parallel  # parallel execution keeps this many runs going
         self._running: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._closed = False
