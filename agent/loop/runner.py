@@ -25,7 +25,7 @@ import concurrent.futures as cf
 import datetime as dt
 import logging
 import time
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable
 
 from labpilot.errors import InstrumentError, OutcomeUnknown, PlannerDone, PlannerError, SafetyLimitError, Stop
 from labpilot.agent import machine as sm
@@ -53,6 +53,10 @@ log = logging.getLogger("labpilot.agent")
 
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
+
+
+class _ExperimentFailed(Exception):
+    """An instrument with ``options.on_error = "fail"`` failed this experiment (journaled); the loop goes on."""
 
 
 class CampaignRunner:
@@ -463,7 +467,13 @@ class CampaignRunner:
         self.notice(f"exp {eid} {exp.status}" + (f": {exp.reason}" if exp.reason else ""))
 
     def _advance(self, exp: st.Experiment) -> None:
-        """Take one in-flight experiment as far as it goes."""
+        """Take one in-flight experiment as far as it goes (a failed one, ``on_error = "fail"``: no further)."""
+        try:
+            self._advance_steps(exp)
+        except _ExperimentFailed:
+            self.machine.enter(sm.LEARNING)
+
+    def _advance_steps(self, exp: st.Experiment) -> None:
         self._step_started = time.monotonic()
         if exp.status in (st.APPROVED, st.SYNTHESIZING):
             self.machine.enter(sm.SYNTHESIZING)
@@ -608,18 +618,25 @@ class CampaignRunner:
         finally:
             self._instrument_s += time.monotonic() - started
         self._command_failed(spec, eid, cid, exc)
+        raise _ExperimentFailed(eid)  # options.on_error = "fail": this experiment only
 
-    def _command_failed(self, spec: InstrumentSpec, eid: int, cid: str, exc: Exception) -> NoReturn:
+    def _command_failed(self, spec: InstrumentSpec, eid: int, cid: str, exc: Exception) -> None:
         """Journal a command that did not succeed, and fault (raises ``Stop``).
 
         An instrument error or a refused safety limit fails the experiment; on
         an instrument that cannot reconcile, any other error leaves the outcome
-        unknown for an operator.
+        unknown for an operator. An instrument error on an instrument with
+        ``options.on_error = "fail"`` fails the experiment and returns: the
+        campaign goes on.
         """
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
             self.store.command_failed(cid, str(exc))
             self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+            if isinstance(exc, InstrumentError) and spec.options.get("on_error") == "fail":
+                log.warning("%s failed on %s: %s (on_error = fail: the campaign goes on)", cid, spec.name, exc)
+                self.notice(f"exp {eid} failed on {spec.name}: {str(exc)[:160]}")
+                return
         elif not self._reconciles.get(spec.name, True):
             # Did it take effect? This instrument cannot say, so nothing resends it: an operator will.
             self.store.mark_outcome_unknown(cid, eid, why=f"{spec.name}: {type(exc).__name__}: {exc}")
