@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from labpilot import registry
 from labpilot.errors import CampaignError
@@ -165,6 +165,23 @@ class ObjectiveSpec(Strict):
         if self.low is not None and self.high is not None and not self.low < self.high:
             raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
         return self
+
+
+class SpaceSpec(Strict):
+    """``[space]``: a candidate pool file the proposals are rows of (``planners.pool_table``).
+
+    The file is read and checked by ``campaign_checks.pool_problems`` (what
+    ``labpilot validate`` and ``run`` call), each problem named by its key.
+    """
+
+    pool: str | None = Field(None, min_length=1)
+    """CSV or Parquet; relative to the campaign file's folder (made absolute on loading)."""
+    id_column: str | None = Field(None, min_length=1)
+    """The column of unique row ids (required with a pool); always passed to the instruments."""
+    descriptors: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, max_length=1000)
+    """fnmatch patterns of the columns the model uses (``d_*``)."""
+    featurizer: str | None = Field(None, min_length=1)
+    """``elements``, ``module:function`` or ``file.py:function``: descriptors computed from the parameters."""
 
 
 class PlannerSpec(Strict):
@@ -333,6 +350,9 @@ class ControlSpec(Strict):
 class Campaign(Strict):
     """A validated campaign file."""
 
+    #: ``[space]`` is the field ``space_`` (``space()`` is the planners' view): dumped under its TOML name.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, serialize_by_alias=True)
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     #: Seeds the planner and, in a dry run, the simulators (numpy seeds are non-negative).
@@ -341,7 +361,9 @@ class Campaign(Strict):
     #: Synthesize the next sample while the current one is measured (DESIGN.md §2).
     pipeline: bool = False
     initial_design: int = Field(default=5, ge=0, le=100_000)
-    parameters: list[ParameterSpec] = Field(min_length=1)
+    #: What the synthesizer receives; with a ``[space] pool``, pool columns (may then be empty: the id alone).
+    parameters: list[ParameterSpec] = Field(default_factory=list)
+    space_: SpaceSpec = Field(default_factory=SpaceSpec, alias="space")
     constraints: list[SimplexSpec] = Field(default_factory=list)
     objectives: list[ObjectiveSpec] = Field(min_length=1)
     planner: PlannerSpec = Field(default_factory=PlannerSpec)
@@ -357,6 +379,11 @@ class Campaign(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":
+        pool = self.space_.pool
+        if not self.parameters and pool is None:
+            raise ValueError("parameters: at least one [[parameters]] table is needed (or a [space] pool)")
+        if pool is None and (self.space_.id_column or self.space_.descriptors or self.space_.featurizer):
+            raise ValueError("space: id_column, descriptors and featurizer describe a pool; space.pool is missing")
         names = [p.name for p in self.parameters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -461,7 +488,18 @@ class Campaign(Strict):
             else:
                 params.append(CategoricalParam(p.name, tuple(p.choices)))
         simplex = tuple(SimplexConstraint(tuple(c.parameters), c.total) for c in self.constraints)
-        return Space(tuple(params), simplex)
+        space = Space(tuple(params), simplex)
+        if self.space_.pool is None:
+            return space
+        from labpilot.planners.pool_table import read_pool
+
+        if not self.space_.id_column:
+            from labpilot.errors import PoolError
+
+            raise PoolError("space.id_column", "required with space.pool: the column of unique row ids")
+        table = read_pool(self.space_.pool, self.space_.id_column, space, self.space_.descriptors,
+                          self.space_.featurizer)  # cached: read once per file version
+        return Space(space.params, simplex, candidates=table)
 
     def planner_objectives(self) -> list[Objective]:
         return [Objective(o.name, o.direction, o.low, o.high) for o in self.objectives]
@@ -517,13 +555,34 @@ def load_campaign(path: str | Path) -> Campaign:
         raise CampaignError(str(path), [("(file)", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CampaignError(str(path), [("(file)", f"cannot be read: {exc}")]) from None
-    return loads_campaign(text, str(path))
+    return loads_campaign(text, str(path), base=path.resolve().parent)
 
 
-def loads_campaign(text: str, source: str = "<campaign>") -> Campaign:
-    """Parse and validate campaign TOML text."""
+def loads_campaign(text: str, source: str = "<campaign>", base: Path | None = None) -> Campaign:
+    """Parse and validate campaign TOML text; ``base``: the folder relative file names are in."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(source, [("(toml)", f"not valid TOML: {exc}")]) from None
+    if base is not None:
+        _absolute_space_paths(data, base)
     return parse_campaign(data, source)
+
+
+def _absolute_space_paths(data: dict[str, Any], base: Path) -> None:
+    """``[space] pool`` (and a ``file.py:function`` featurizer) relative to the campaign file's folder.
+
+    Made absolute before validation, so the configuration the store keeps
+    (and a resumed run re-reads) names the same file from any working directory.
+    """
+    space = data.get("space")
+    if not isinstance(space, dict):
+        return
+    pool = space.get("pool")
+    if isinstance(pool, str) and pool and not Path(pool).is_absolute():
+        space["pool"] = str(base / pool)
+    feat = space.get("featurizer")
+    if isinstance(feat, str) and ":" in feat:
+        module, _, attr = feat.rpartition(":")
+        if (module.endswith(".py") or "/" in module) and not Path(module).is_absolute():
+            space["featurizer"] = f"{base / module}:{attr}"

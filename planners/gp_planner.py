@@ -87,6 +87,8 @@ COMMON_OPTIONS: dict[str, Any] = {
 class GPPlanner(Planner):
     """Base class: subclasses set ``name``, ``extra_options`` and the two scoring hooks."""
 
+    plans_pool_rows = True  # pool rows are scored through the encoder's features (descriptors)
+
     extra_options: dict[str, Any] = {}
     #: Model objectives in maximize form (times their sign) or in their own units.
     flip_signs: bool = True
@@ -228,7 +230,7 @@ class GPPlanner(Planner):
         if avail is not None:
             pool = np.asarray(self.space.pool, dtype=float)[avail]
             self._pool_note = ""
-            picks = self._pool_pick(models, train_x, train_y, self.encoder.tensor(pool), data.pending, k)
+            picks = self._pool_pick(models, train_x, train_y, self.encoder.pool_tensor(pool), data.pending, k)
             if self._pool_note:
                 note += "; " + self._pool_note
             return self._predicted(models, [
