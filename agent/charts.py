@@ -64,8 +64,9 @@ def best_so_far(values: Sequence[float], direction: str) -> np.ndarray:
 
 
 def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]], title: str = "",
-                      fig: Any = None) -> Figure:
-    """One panel per objective: values per experiment, who chose each, best so far."""
+                      fig: Any = None, units: Mapping[str, str] | None = None) -> Figure:
+    """One panel per objective: values per experiment, who chose each, best so far (``units``: as in
+    ``pareto_figure``)."""
     done = finished(exps)
     if not done:
         return _empty("no experiment has finished yet")
@@ -95,7 +96,7 @@ def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[s
         if bad:
             y0 = min((e.scalars[name] for e in ok), default=0.0)
             ax.scatter(bad, [y0] * len(bad), marker="x", color="black", s=40, label="failed", zorder=3)
-        ax.set_ylabel(f"{label(name)}\n({direction})", fontsize=9)
+        ax.set_ylabel(f"{axis_label(name, units)}\n({direction})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlim(0.5, len(done) + 0.5)

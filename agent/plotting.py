@@ -29,6 +29,13 @@ def objective_units(config: dict) -> dict[str, str]:
 
 
 def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
+    """Write ``campaign_figure`` as a PNG."""
+    fig = campaign_figure(store, top)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+
+
+def campaign_figure(store: Store, top: int = 3):  # noqa: ANN201 - a matplotlib Figure
     """Every objective per experiment with the best so far (units on the axes); with two or more
     objectives the Pareto front of the first two; the measured curves (XRD patterns, DSC curves)
     of the ``top`` best samples of the first objective."""
@@ -53,18 +60,18 @@ def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
     panels = 1 + bool(both) + bool(items)
     fig = Figure(figsize=(7.5 * panels, height))
     subs = list(fig.subfigures(1, panels, wspace=0.05)) if panels > 1 else [fig]
-    objectives_figure(exps, objectives, title, fig=subs.pop(0))
+    units = objective_units(camp["config"])
+    objectives_figure(exps, objectives, title, fig=subs.pop(0), units=units)
     if both:
         sub = subs.pop(0)
-        pareto_figure(exps, objectives, objective_units(camp["config"]), fig=sub)
+        pareto_figure(exps, objectives, units, fig=sub)
         a, b = objectives[0]["name"], objectives[1]["name"]
         sub.suptitle(f"Pareto front of {a} and {b}: {len(both)} experiments measured both", fontsize=10)
     if items:
         sub = subs.pop(0)
         patterns_figure(items, first["name"], fig=sub)
         sub.suptitle(f"measured curves of the {len(items)} best samples", fontsize=10)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+    return fig
 
 
 _LAYOUT = {

@@ -18,6 +18,10 @@ and printed on stdout. The noise, the run time and the failures are drawn
 from ``--seed`` and the command id: the same command gives the same answer,
 another run of the same polymer another draw.
 
+Ledger: with the environment variable ``POLYMER_SIM_LEDGER`` set to a file,
+every run appends ``<stage> <command id> <pid>`` to it as it starts (the tests
+count runs per command id with it).
+
 Time: ``--time-scale S`` is the real seconds per simulated hour (default
 0.25: a 6-hour run takes 1.5 s); the environment variable
 ``POLYMER_SIM_TIME_SCALE`` overrides it (tests set 0). The truth lives in
@@ -140,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(request, dict) or "command_id" not in request:
             raise BadInput("stdin holds no JSON object with a command_id")
         cid = str(request["command_id"])
+        ledger = os.environ.get("POLYMER_SIM_LEDGER")
+        if ledger:
+            with open(ledger, "a", encoding="utf-8") as fh:  # one short append per run: atomic
+                fh.write(f"{args.stage} {cid} {os.getpid()}\n")
         if args.stage == "build":
             time.sleep(0.1 * scale)
             result: dict[str, Any] = build(request, args.seed)

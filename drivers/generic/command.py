@@ -292,13 +292,14 @@ class CommandDriver(LocalDriver):
 
     @staticmethod
     def _write_marker(marker: Path, record: dict[str, Any]) -> None:
-        """Write the marker atomically (and durably) before and after the program starts."""
+        """Write the marker atomically, before and after the program starts.
+
+        Not fsync'd: a killed agent loses no written file (only a power cut
+        would, and it takes the orphaned programs with it), and the window in
+        which a marker says "starting" without a process id stays short."""
         marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_name(f".{marker.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(record, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp = marker.with_name(f".{marker.name}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
         os.replace(tmp, marker)
 
     @staticmethod
