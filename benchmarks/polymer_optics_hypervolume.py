@@ -1,14 +1,18 @@
 """Hypervolume growth on the polymer-optics pool: ``mobo`` (EHVI, top-10 batches) against random.
 
-What it runs: the planner API on the campaign's own pool and truth
-(``campaigns/polymer_optics/pool.parquet``, ``truth.csv``), not the agent:
-each experiment is the campaign's ``md`` stage called in-process
-(``simulate.md``: the same noise, the same ~5 % failures, seeded by the same
-command-id rule), so only the planner differs between the arms. Per seed,
-both arms start from the same 10 random polymers (the campaign's initial
-design); then ``mobo`` proposes batches of 10 from the whole pool (the
-descriptor columns ``d_*`` as its space, failed runs modelled as the worst
-observed), and ``random`` draws 10 unused rows at a time.
+What it runs: the campaign's own space and planner, built as ``labpilot run``
+builds them (``load_campaign``, ``campaign.space()`` over the pool file,
+``make_planner`` with the campaign's options, ``initial_design``), without the
+agent, its journal or subprocesses: each experiment is the campaign's ``md``
+stage called in-process (``simulate.md``: the same noise, the same 5 %
+failures, seeded by the command-id rule), so only the planner differs
+between the arms. Per seed, both arms start from the same 10 space-filling
+polymers (the campaign's initial design, seeded by the seed); then ``mobo``
+proposes batches of 10 by EHVI from the whole pool (the 175 ``d_*``
+descriptors as its features, failed runs modelled as the worst observed),
+and labpilot's ``random`` planner draws 10 unused rows at a time. (A real dry
+run of the campaign does the same plus subprocesses and the journal; see
+the README for one.)
 
 Measured: the hypervolume dominated by the *true* (noise-free) n_d and V_d
 of the polymers measured so far, from the reference point ``REF`` (n_d = 1.55,
@@ -32,6 +36,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -41,17 +46,20 @@ import simulate  # noqa: E402  (the campaign's simulation, standard library only
 
 RESULTS = ROOT / "benchmarks" / "results"
 REF = (1.55, 30.0)  # n_d, V_d: the reference point (both maximized): what an optical designer counts
-BATCH, INITIAL = 10, 10
+BATCH, INITIAL = 10, 10  # as in the campaign file (checked in main)
+FAIL_RATE = 0.05  # the campaign's md --fail-rate
 
 
-def load_pool() -> tuple[list[str], list[str], np.ndarray]:
-    """Ids, descriptor names and the (rows, descriptors) matrix of the campaign's pool."""
-    import pyarrow.parquet as pq
+CAMPAIGN = ROOT / "campaigns" / "polymer_optics.toml"
 
-    table = pq.read_table(ROOT / "campaigns" / "polymer_optics" / "pool.parquet")
-    names = [c for c in table.column_names if c.startswith("d_")]
-    x = np.column_stack([table.column(c).to_numpy().astype(float) for c in names])
-    return table.column("polymer_id").to_pylist(), names, x
+
+def load() -> tuple[Any, list[str], int]:
+    """The campaign (its pool, planner and options, as ``labpilot run`` builds them), ids, descriptor count."""
+    from labpilot.agent.campaign import load_campaign
+
+    campaign = load_campaign(CAMPAIGN)
+    table = campaign.space().candidates
+    return campaign, table.ids.to_pylist(), int(table.features.shape[1])
 
 
 def hypervolume(points: np.ndarray, ref: tuple[float, float] = REF) -> float:
@@ -68,51 +76,37 @@ def hypervolume(points: np.ndarray, ref: tuple[float, float] = REF) -> float:
     return float(area)
 
 
-def run_arm(arm: str, seed: int, ids: list[str], names: list[str], x: np.ndarray, truth: np.ndarray,
-            budget: int, log) -> list[float]:  # noqa: ANN001
-    """Hypervolume fraction after each experiment for one arm and seed."""
+def run_arm(arm: str, seed: int, campaign: Any, truth: dict[str, tuple[float, float]], budget: int,
+            log: Callable[[str], None]) -> list[float]:
+    """Hypervolume after each experiment for one arm (``mobo`` as configured, or ``random``) and seed."""
     from labpilot.planners.base import COMPLETED, FAILED, Trial, make_planner
-    from labpilot.planners.space import ContinuousParam, Objective, Space
+    from labpilot.planners.random_planner import initial_design
 
-    rng = np.random.default_rng(seed)
-    order = list(rng.choice(len(ids), size=INITIAL, replace=False))  # the shared initial design
-    lows, highs = x.min(axis=0), x.max(axis=0)
-    space = Space(tuple(ContinuousParam(n, float(lo), float(hi) if hi > lo else float(lo) + 1.0)
-                        for n, lo, hi in zip(names, lows, highs)), pool=x)
-    objectives = [Objective("refractive_index", "maximize"), Objective("abbe_number", "maximize")]
-    planner = make_planner("mobo", space, objectives, seed=seed, options={"ref_point": list(REF)}) \
-        if arm == "mobo" else None
-    row_of = {x[i].tobytes(): i for i in range(len(x))}
-    taken: set[int] = set()
+    space, objectives = campaign.space(), campaign.planner_objectives()
+    options = campaign.planner.options if arm == campaign.planner.name else {}
+    planner = make_planner(arm, space, objectives, seed=seed, options=options)
+    queue = [dict(p) for p in initial_design(space, campaign.initial_design, seed, taken=[])]  # shared by both arms
     trials: list[Trial] = []
-    measured: list[int] = []  # rows measured successfully
+    measured: list[tuple[float, float]] = []  # true (n_d, V_d) of the polymers measured successfully
     curve: list[float] = []
     plan_s = 0.0
-    queue = list(order)
     while len(trials) < budget:
         if not queue:
-            k = min(BATCH, budget - len(trials))
             t0 = time.perf_counter()
-            if planner is None:
-                free = np.setdiff1d(np.arange(len(ids)), np.fromiter(taken, int))
-                queue = list(rng.choice(free, size=k, replace=False))
-            else:
-                props = planner.propose(trials, k)
-                queue = [row_of[space.to_row(p.params).tobytes()] for p in props]
+            queue = [dict(p.params) for p in planner.propose(trials, min(campaign.planner.batch_size,
+                                                                          budget - len(trials)))]
             plan_s += time.perf_counter() - t0
-        i = int(queue.pop(0))
-        assert i not in taken, f"{arm} proposed row {i} twice"
-        taken.add(i)
+        params = queue.pop(0)
+        pid = params["polymer_id"]
+        assert all(t.params["polymer_id"] != pid for t in trials), f"{arm} proposed {pid} twice"
         cid = f"bench-{seed}-e{len(trials) + 1}"
-        params = {n: float(v) for n, v in zip(names, x[i])}
         try:
-            out = simulate.md({"command_id": cid, "params": {"polymer_id": ids[i]}}, seed, 0.05)
-            trials.append(Trial(params, COMPLETED, {"refractive_index": out["refractive_index"],
-                                                    "abbe_number": out["abbe_number"]}))
-            measured.append(i)
+            out = simulate.md({"command_id": cid, "params": params}, seed, FAIL_RATE)
+            trials.append(Trial(params, COMPLETED, out))
+            measured.append(truth[pid])
         except RuntimeError:
             trials.append(Trial(params, FAILED))
-        curve.append(hypervolume(truth[measured]) if measured else 0.0)
+        curve.append(hypervolume(np.array(measured)) if measured else 0.0)
         if len(trials) % 20 == 0:
             log(f"  {arm:6s} seed {seed}: {len(trials)}/{budget} experiments, hypervolume {curve[-1]:.3f}, "
                 f"planning {plan_s:.0f}s")
@@ -128,31 +122,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experiments", type=int, default=100)
     p.add_argument("--out", type=Path, default=RESULTS / "polymer_optics_hypervolume.json")
     args = p.parse_args(argv)
-    ids, names, x = load_pool()
+    campaign, ids, n_desc = load()
     t = simulate.read_truth()
-    truth = np.array([t[i] for i in ids])
-    best = hypervolume(truth)
+    truth = {i: t[i] for i in ids}
+    best = hypervolume(np.array(list(truth.values())))
     started = time.time()
     load0 = os.getloadavg()
 
     def log(msg: str) -> None:
         print(f"[{time.time() - started:6.0f}s] {msg}", flush=True)
 
-    log(f"pool {len(ids)} x {len(names)} descriptors; pool hypervolume {best:.3f} from ref {REF}; "
+    log(f"pool {len(ids)} x {n_desc} descriptors; pool hypervolume {best:.3f} from ref {REF}; "
         f"{args.seeds} seeds x {args.experiments} experiments; load {load0}")
+    assert campaign.planner.batch_size == BATCH and campaign.initial_design == INITIAL, "campaign changed"
+    assert list(campaign.planner.options["ref_point"]) == list(REF), "campaign's ref_point changed"
     curves: dict[str, list[list[float]]] = {"mobo": [], "random": []}
     times: dict[str, float] = {"mobo": 0.0, "random": 0.0}
     for s in range(args.seeds):
         for arm in ("random", "mobo"):
             t0 = time.time()
-            c = run_arm(arm, s, ids, names, x, truth, args.experiments, log)
+            c = run_arm(arm, s, campaign, truth, args.experiments, log)
             times[arm] += time.time() - t0
             curves[arm].append([v / best for v in c])
         done = s + 1
         eta = (time.time() - started) / done * (args.seeds - done)
         log(f"seed {s}: final fraction mobo {curves['mobo'][-1][-1]:.3f}, random {curves['random'][-1][-1]:.3f}; "
             f"ETA {eta:.0f}s")
-        write(args, curves, times, best, load0, len(ids), len(names), done)
+        write(args, curves, times, best, load0, len(ids), n_desc, done)
     return 0
 
 
@@ -175,8 +171,9 @@ def write(args: argparse.Namespace, curves: dict[str, list[list[float]]], times:
     out = {
         "what": "hypervolume fraction (of the pool's best) of the true n_d, V_d of the polymers measured, "
                 "against experiments; mobo EHVI top-10 batches vs random, same initial 10 per seed",
-        "how": "planner API on the campaign's pool and truth; experiments = simulate.md in-process "
-               "(noise, 5% failures); hypervolume on noise-free values",
+        "how": "the campaign's own space and planner (load_campaign, make_planner, initial_design: what "
+               "labpilot run builds), without the agent; experiments = simulate.md in-process (noise, 5% "
+               "failures); hypervolume on noise-free values of the measured polymers",
         "reference_point": {"refractive_index": REF[0], "abbe_number": REF[1]},
         "pool_hypervolume": best, "pool": {"rows": rows, "descriptors": cols},
         "seeds": seeds_done, "experiments": args.experiments, "batch": BATCH, "initial": INITIAL,
