@@ -22,9 +22,12 @@ fraction of the pool's own best hypervolume, against the number of
 experiments. Both quantities are dimensionless (n_d and V_d are), so the
 hypervolume is in "1" (units of n_d x V_d).
 
-    python benchmarks/polymer_optics_hypervolume.py [--seeds 5] [--experiments 100]
+    python benchmarks/polymer_optics_hypervolume.py [--seeds 10] [--experiments 100]
+    python benchmarks/polymer_optics_hypervolume.py --dry-runs 2 --experiments 50
 
-Writes ``benchmarks/results/polymer_optics_hypervolume.json`` and ``.png``.
+Writes ``benchmarks/results/polymer_optics_hypervolume.json`` and ``.png``;
+``--dry-runs`` checks the same comparison with real dry runs of the
+campaign through the CLI (``..._dry_runs.json``).
 """
 
 from __future__ import annotations
@@ -113,6 +116,70 @@ def run_arm(arm: str, seed: int, campaign: Any, truth: dict[str, tuple[float, fl
     return curve
 
 
+def dry_run_arm(arm: str, seed: int, budget: int, work: Path, truth: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """One real dry run of the campaign through the CLI (``arm``: its planner, or ``random``), instant
+    simulations; the hypervolume after each finished experiment, from the journal."""
+    import subprocess
+
+    from labpilot.agent.charts import finished
+    from labpilot.agent.store import COMPLETED, Store
+
+    here = ROOT / "campaigns" / "polymer_optics"
+    text = CAMPAIGN.read_text()
+    for old, new in (('"campaigns/polymer_optics/simulate.py"', json.dumps(str(here / "simulate.py"))),
+                     ('"polymer_optics/pool.parquet"', json.dumps(str(here / "pool.parquet"))),
+                     ('"polymer_runs/{command_id}.json"', json.dumps(str(work / "runs" / "{command_id}.json"))),
+                     ("\nseed = 11\n", f"\nseed = {seed}\n")):
+        assert old in text, old
+        text = text.replace(old, new)
+    if arm == "random":
+        text = text.replace('name = "mobo"', 'name = "random"').replace("[planner.options]\nref_point", "# ref_point")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "campaign.toml").write_text(text)
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "run", str(work / "campaign.toml"), "--dry-run",
+                          "--db", str(work / "run.db"), "--max-experiments", str(budget), "--quiet"], cwd=work,
+                         env={**os.environ, "POLYMER_SIM_TIME_SCALE": "0"}, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"dry run {arm} seed {seed} failed: {out.stderr[-2000:]}")
+    done = finished(Store.open(work / "run.db").experiments())
+    curve, measured = [], []
+    for e in done:
+        if e.status == COMPLETED:
+            measured.append(truth[e.params["polymer_id"]])
+        curve.append(hypervolume(np.array(measured)) if measured else 0.0)
+    return {"curve": curve, "wall_s": time.time() - t0, "failed": sum(e.status != COMPLETED for e in done)}
+
+
+def dry_runs(seeds: int, budget: int, out: Path) -> int:
+    """Real dry runs of the campaign (mobo and random, ``seeds`` each): the cross-check of the planner-API runs."""
+    import tempfile
+
+    t = simulate.read_truth()
+    best = hypervolume(np.array(list(t.values())))
+    results: dict[str, list[dict[str, Any]]] = {"mobo": [], "random": []}
+    started, load0 = time.time(), os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        for s in range(seeds):
+            for arm in ("random", "mobo"):
+                r = dry_run_arm(arm, 100 + s, budget, Path(tmp) / f"{arm}-{s}", t)
+                r["curve"] = [v / best for v in r["curve"]]
+                results[arm].append(r)
+                print(f"[{time.time() - started:6.0f}s] dry run {arm} seed {100 + s}: {budget} experiments in "
+                      f"{r['wall_s']:.0f}s, hypervolume fraction {r['curve'][-1]:.3f}", flush=True)
+    summary = {arm: {"final_mean": float(np.mean([r["curve"][-1] for r in rs])),
+                     "final": [r["curve"][-1] for r in rs]} for arm, rs in results.items()}
+    out.write_text(json.dumps({
+        "what": "real dry runs of campaigns/polymer_optics.toml through `labpilot run --dry-run` (simulation "
+                "subprocesses, journal, 10 in parallel; POLYMER_SIM_TIME_SCALE=0), planner mobo vs random; "
+                "hypervolume fraction of the true n_d, V_d of the polymers measured, in the order finished",
+        "reference_point": {"refractive_index": REF[0], "abbe_number": REF[1]}, "experiments": budget,
+        "summary": summary, "runs": results,
+        "machine": {"platform": platform.platform(), "cores": os.cpu_count(), "load_at_start": load0,
+                    "load_at_end": os.getloadavg()}}, indent=1))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -121,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--experiments", type=int, default=100)
     p.add_argument("--out", type=Path, default=RESULTS / "polymer_optics_hypervolume.json")
+    p.add_argument("--dry-runs", type=int, default=0, metavar="SEEDS",
+                   help="instead: real dry runs of the campaign through the CLI, SEEDS per arm")
     args = p.parse_args(argv)
+    if args.dry_runs:
+        return dry_runs(args.dry_runs, args.experiments, args.out.with_name(args.out.stem + "_dry_runs.json"))
     campaign, ids, n_desc = load()
     t = simulate.read_truth()
     truth = {i: t[i] for i in ids}
