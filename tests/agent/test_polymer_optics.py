@@ -128,3 +128,17 @@ def test_axis_labels_take_the_instrument_declared_unit(unit: str, shown: str) ->
 
     assert axis_label("refractive_index", {"refractive_index": unit}) == shown
     assert axis_label("magnetization", {}) == "magnetization (emu/cm³)"  # the shared table otherwise
+
+
+def test_the_campaign_validates_with_a_pool_two_dimensionless_objectives_and_ten_in_parallel() -> None:
+    from labpilot.agent.campaign import load_campaign
+    from labpilot.agent.cli import main
+    from labpilot.agent.plotting import objective_units
+
+    assert main(["validate", str(CAMPAIGNS / "polymer_optics.toml")]) == 0
+    camp = load_campaign(CAMPAIGNS / "polymer_optics.toml")
+    assert camp.planner.name == "mobo" and camp.planner.batch_size == 10 and camp.execution.parallel == 10
+    table = camp.space().candidates
+    assert len(table) == 10_000 and table.features.shape[1] == 175
+    assert [i.options["max_parallel"] for i in camp.instruments] == [10, 10]
+    assert objective_units(camp.model_dump(by_alias=True)) == {"refractive_index": "1", "abbe_number": "1"}

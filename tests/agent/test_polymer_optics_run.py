@@ -163,3 +163,17 @@ def test_sigkill_with_simulations_in_flight_then_resume_runs_none_twice_and_lose
         cid = next(c["id"] for c in store.commands("done") if c["experiment_id"] == e.id and c["instrument"] == "md")
         written = json.loads((tmp_path / "runs" / f"{cid}.json").read_text())
         assert e.scalars == pytest.approx(written)
+
+
+def test_the_sequential_loop_also_goes_on_past_a_failed_simulation(tmp_path: Path) -> None:
+    """``on_error = "fail"`` with one experiment at a time: failures fail their experiments, the run completes."""
+    campaign = campaign_copy(tmp_path, fail_rate=0.7)
+    campaign.write_text(campaign.read_text().replace("parallel = 10 ", "parallel = 1 "))
+    db = tmp_path / "seq.db"
+    out = subprocess.run([*run_args(campaign, db)[:-1], "6"], cwd=tmp_path, env=env(tmp_path, 0.0),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    exps = Store.open(db).experiments()
+    assert len(exps) == 6 and {e.status for e in exps} <= {st.COMPLETED, st.FAILED}
+    assert any(e.status == st.FAILED for e in exps)  # 70 % of runs fail (drawn per command id): P(none of 6) < 0.1 %
+    assert "failed on md" in out.stdout + out.stderr
