@@ -635,7 +635,8 @@ class CampaignRunner:
             self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
             if isinstance(exc, InstrumentError) and spec.options.get("on_error") == "fail":
                 log.warning("%s failed on %s: %s (on_error = fail: the campaign goes on)", cid, spec.name, exc)
-                self.notice(f"exp {eid} failed on {spec.name}: {str(exc)[:160]}")
+                text = str(exc)  # what the program said last is at the end: keep that
+                self.notice(f"exp {eid} failed on {spec.name}: {text if len(text) <= 200 else '...' + text[-200:]}")
                 return
         elif not self._reconciles.get(spec.name, True):
             # Did it take effect? This instrument cannot say, so nothing resends it: an operator will.
