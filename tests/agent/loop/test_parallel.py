@@ -193,3 +193,51 @@ def test_a_fault_in_one_experiment_faults_and_the_others_resume(tmp_path: Path, 
     deposits = [r for n in ("sputter", "sputter2") for r in read_ledger(ledgers / f"{n}.jsonl")
                 if r["action"] == "deposit"]
     assert len(deposits) == len({r["command_id"] for r in deposits}) == 10
+
+
+FAILING_E3 = """
+import json, sys, time
+sys.path.insert(0, {sim!r})
+from film_model import simulate
+request = json.load(sys.stdin)
+if "-e3-" in request["command_id"]:
+    time.sleep(0.2)
+    print("diverged", file=sys.stderr)
+    sys.exit(3)
+time.sleep(1.5)
+print(json.dumps(simulate(request["params"], request["command_id"], 3, 0.1)))
+"""
+
+
+def test_a_failed_run_on_a_command_instrument_fails_the_runs_it_stopped_and_leaves_nothing_unknown(
+        tmp_path: Path) -> None:
+    """One simulation run fails: fault, every run made safe (killed); on resume those are failed, not unknown."""
+    script = tmp_path / "sim.py"
+    script.write_text(FAILING_E3.format(sim=str(REPO / "campaigns" / "sim")))
+    campaign = film_campaign(tmp_path / "film.toml", parallel=4, max_parallel=4, budget=8, delay=0.0)
+    campaign.write_text(campaign.read_text().replace(
+        f'"{REPO}/campaigns/sim/film_model.py", "--seed", "3", "--delay", "0.0"', f'"{script}"'))
+    db = tmp_path / "film.db"
+    proc = _run(campaign, db)
+    try:
+        _wait(lambda: Store.open(db).campaign()["state"] == "faulted", "faulted")
+        store = Store.open(db)
+        assert store.fault()["instrument"] == "simulation" and store.fault()["experiment"] == 3
+        store.request_resume("test")
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    store = Store.open(db)
+    assert store.campaign()["state"] == "completed"
+    exps = store.experiments()
+    assert not [e for e in exps if e.status not in ("completed", "failed")]
+    assert not store.commands("sent") and not store.commands("unknown")
+    failed = {e.id: e.error for e in exps if e.status == "failed"}
+    assert "exit code 3" in failed.pop(3)
+    # The runs the fault stopped: failed as the sequential loop fails an instrument error, never resent.
+    assert failed and all("while the campaign was held" in why for why in failed.values()), failed
+    ids = [c["id"] for c in store.commands() if c["instrument"] == "simulation"]
+    assert len(ids) == len(set(ids))
