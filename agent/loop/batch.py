@@ -109,6 +109,7 @@ class BatchScheduler:
                 r._await_approval()  # nothing else to do: wait for the operator as the sequential loop does
                 return
             r._announce(waiting)
+            r._auto_approve(waiting)
         left = r._budget_left()
         batch = min(r.campaign.planner.batch_size, max(left, 1), self.parallel)
         fits = not waiting and left > 0 and self.parallel - len(active) >= batch

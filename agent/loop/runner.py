@@ -417,7 +417,6 @@ class CampaignRunner:
         while True:
             self._checkpoint()
             self._reload_config()
-            timeout = self.campaign.supervision.approval_timeout_s
             if self.campaign.mode == "unattended":  # switched while these waited: nobody will review them
                 from labpilot.agent.operator import after_mode_switch
 
@@ -429,11 +428,7 @@ class CampaignRunner:
             before = {e.id for e in waiting}
             if not waiting:
                 break
-            if timeout is not None:
-                for exp in waiting:
-                    if time.time() - exp.created >= timeout:
-                        self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
-                                                     reason=f"no operator decision within {timeout:g}s")
+            self._auto_approve(waiting)
             if self.store.experiments(st.IN_FLIGHT):
                 break
             time.sleep(self.poll_s)
@@ -444,6 +439,16 @@ class CampaignRunner:
             self.machine.approve()
         else:
             self.machine.reject()
+
+    def _auto_approve(self, waiting: list[st.Experiment]) -> None:
+        """Approve what waited longer than ``supervision.approval_timeout_s`` (if set)."""
+        timeout = self.campaign.supervision.approval_timeout_s
+        if timeout is None:
+            return
+        for exp in waiting:
+            if time.time() - exp.created >= timeout:
+                self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
+                                             reason=f"no operator decision within {timeout:g}s")
 
     def _announce(self, waiting: list[st.Experiment]) -> None:
         """Supervised: say once what waits for review, and how to decide."""

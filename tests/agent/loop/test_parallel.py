@@ -241,3 +241,23 @@ def test_a_failed_run_on_a_command_instrument_fails_the_runs_it_stopped_and_leav
     assert failed and all("while the campaign was held" in why for why in failed.values()), failed
     ids = [c["id"] for c in store.commands() if c["instrument"] == "simulation"]
     assert len(ids) == len(set(ids))
+
+
+def test_supervised_parallel_campaign_runs_reviewed_and_auto_approved_proposals(tmp_path: Path,
+                                                                                 alloy_campaign_file: Path) -> None:
+    """Supervised: proposals wait for review while others run; the approval timeout still approves them."""
+    text = parallel_campaign(alloy_campaign_file, tmp_path / "s.toml", parallel=3, budget=6).read_text()
+    campaign = tmp_path / "s.toml"
+    campaign.write_text(text.replace('mode = "unattended"', 'mode = "supervised"')
+                        + "\n[supervision]\napproval_timeout_s = 0.5\n")
+    db = tmp_path / "s.db"
+    proc = _run(campaign, db)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    store = Store.open(db)
+    assert store.counts()["completed"] == 6
+    approved = store.events(kind="auto_approved")
+    assert len(approved) == 6
+    # Some were approved while other experiments' commands were running (not only when the loop was idle).
+    sent = [(c["sent"], c["finished"]) for c in store.commands()]
+    assert any(any(a < ev["ts"] < b for a, b in sent) for ev in approved)
