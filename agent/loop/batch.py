@@ -260,6 +260,8 @@ class BatchScheduler:
     def _working(self) -> None:
         """While commands run, the campaign reads ``measuring`` (each experiment's own status says more)."""
         m = self.r.machine
+        if self.r._planning.busy():
+            return  # the planning step owns the state until it has journaled its proposals
         if self._jobs and m.state in (sm.PLANNING, sm.LEARNING, sm.SYNTHESIZING):
             m.enter(sm.MEASURING)
         elif m.state == sm.AWAITING_APPROVAL and not self.r.store.experiments((st.AWAITING_APPROVAL,)):

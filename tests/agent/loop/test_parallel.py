@@ -261,3 +261,40 @@ def test_supervised_parallel_campaign_runs_reviewed_and_auto_approved_proposals(
     # Some were approved while other experiments' commands were running (not only when the loop was idle).
     sent = [(c["sent"], c["finished"]) for c in store.commands()]
     assert any(any(a < ev["ts"] < b for a, b in sent) for ev in approved)
+
+
+SLOW_PLANNER = '''
+import time
+from labpilot.planners.random_planner import RandomPlanner
+
+
+class SlowPlanner(RandomPlanner):
+    """Random proposals that take a while: commands finish while it thinks."""
+
+    name = "slow"
+
+    def propose(self, history, k=1):
+        time.sleep(1.0)
+        return super().propose(history, k)
+'''
+
+
+@pytest.mark.parametrize("mode", ["unattended", "supervised"])
+def test_commands_finish_and_start_while_a_slow_planner_thinks(tmp_path: Path, mode: str) -> None:
+    """Planning on its thread: the loop journals finished runs and starts waiting ones meanwhile."""
+    (tmp_path / "slowplanner.py").write_text(SLOW_PLANNER)
+    campaign = film_campaign(tmp_path / "film.toml", parallel=4, max_parallel=4, budget=8, delay=0.6)
+    text = campaign.read_text().replace('name = "random"', 'name = "slowplanner:SlowPlanner"')
+    if mode == "supervised":
+        text = text.replace('seed = 3', 'seed = 3\nmode = "supervised"') + "\n[supervision]\napproval_timeout_s = 0.1\n"
+    campaign.write_text(text)
+    db = tmp_path / "film.db"
+    proc = _run(campaign, db)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    store = Store.open(db)
+    assert store.counts()["completed"] == 8
+    planning = [(e["ts"] - e["data"]["seconds"], e["ts"]) for e in store.events(kind="planned")
+                if e["data"]["seconds"] >= 0.9]
+    finished = [c["finished"] for c in store.commands()]
+    assert any(a < f < b for a, b in planning for f in finished), "nothing was journaled while the planner ran"
