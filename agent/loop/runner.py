@@ -16,7 +16,9 @@ table), which the runner reads at checkpoints.
 The runner keeps the loop and its decisions; instrument commands run on an
 ``InstrumentWorker`` (watchdog), a synthesis started ahead lives in a
 ``SynthesisPipeline``, the ``on_fault`` hook and progress lines have their own
-modules.
+modules. With ``[execution] parallel`` > 1 the steps are taken by a
+``BatchScheduler`` (``loop.batch``: several experiments in flight at once),
+which uses the runner's journaling, planning, fault and learning methods.
 """
 
 from __future__ import annotations
