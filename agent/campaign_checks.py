@@ -46,9 +46,9 @@ def problems(c: Campaign) -> Problems:
             continue
         out += instrument_problems(i, inst, classes[i], c)
     out += objective_problems(c)
-    synth = next((i for i, inst in enumerate(c.instruments) if inst.role == "synthesize"), None)
-    if synth is not None and synth in classes:
-        out += synthesizer_problems(c, synth, classes[synth])
+    for synth, inst in enumerate(c.instruments):  # interchangeable synthesizers (a shared stage): each one
+        if inst.role == "synthesize" and synth in classes:
+            out += synthesizer_problems(c, synth, classes[synth])
     return out
 
 

@@ -35,7 +35,7 @@ from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import InstrumentSpec
 from labpilot.agent.jsonable import to_jsonable
-from labpilot.errors import Stop, WatchdogTimeout
+from labpilot.errors import InstrumentError, SafetyLimitError, WatchdogTimeout
 from labpilot.protocols.capabilities import Measurer, Sample, Synthesizer
 
 if TYPE_CHECKING:
@@ -109,6 +109,7 @@ class BatchScheduler:
                 r._await_approval()  # nothing else to do: wait for the operator as the sequential loop does
                 return
             r._announce(waiting)
+            r._auto_approve(waiting)
         left = r._budget_left()
         batch = min(r.campaign.planner.batch_size, max(left, 1), self.parallel)
         fits = not waiting and left > 0 and self.parallel - len(active) >= batch
@@ -259,6 +260,8 @@ class BatchScheduler:
     def _working(self) -> None:
         """While commands run, the campaign reads ``measuring`` (each experiment's own status says more)."""
         m = self.r.machine
+        if self.r._planning.busy():
+            return  # the planning step owns the state until it has journaled its proposals
         if self._jobs and m.state in (sm.PLANNING, sm.LEARNING, sm.SYNTHESIZING):
             m.enter(sm.MEASURING)
         elif m.state == sm.AWAITING_APPROVAL and not self.r.store.experiments((st.AWAITING_APPROVAL,)):
@@ -281,16 +284,30 @@ class BatchScheduler:
     def settle(self) -> None:
         """On resume: let the commands left running by a pause or fault finish.
 
-        A result is journaled by the next ``service``; a command that ended in
-        an error is forgotten, and its step is sent again under the same command
-        id, which ``_before_send`` reconciles (or marks unknown) as for a crash.
+        A result is journaled by the next ``service``. A command that ended in
+        an error is taken off: on an instrument that can reconcile, its step is
+        sent again under the same command id and reconciled, as after a crash;
+        on one that cannot, an error the instrument answered (its run stopped
+        when a fault made it safe) is a known outcome, so the experiment fails
+        as it would in the sequential loop (nothing resent, nothing left
+        unknown); any other error leaves it to ``_before_send`` (unknown).
         """
+        r = self.r
         for job in list(self._jobs.values()):
             try:
-                job.future.result(timeout=self.r._worker.watchdog_real_s)
-            except Exception as exc:  # noqa: BLE001 - reconciled by command id on the next send
-                log.warning("%s left in flight ended with %s; it is reconciled", job.cid, exc)
+                job.future.result(timeout=r._worker.watchdog_real_s)
+            except Exception as exc:  # noqa: BLE001 - journaled or reconciled below
                 del self._jobs[job.eid]
+                answered = isinstance(exc, (InstrumentError, SafetyLimitError))
+                record = r.store.command(job.cid)
+                if answered and not r._reconciles.get(job.spec.name, True) and record and record["status"] == "sent":
+                    log.warning("%s ended with %s while the campaign was held: experiment %d failed",
+                                job.cid, exc, job.eid)
+                    r.store.command_failed(job.cid, str(exc))
+                    r.store.update_experiment(job.eid, status=st.FAILED, event="failed",
+                                              error=f"{job.spec.name}: {exc} (while the campaign was held)")
+                else:
+                    log.warning("%s left in flight ended with %s; it is reconciled", job.cid, exc)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

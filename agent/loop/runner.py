@@ -16,7 +16,9 @@ table), which the runner reads at checkpoints.
 The runner keeps the loop and its decisions; instrument commands run on an
 ``InstrumentWorker`` (watchdog), a synthesis started ahead lives in a
 ``SynthesisPipeline``, the ``on_fault`` hook and progress lines have their own
-modules.
+modules. With ``[execution] parallel`` > 1 the steps are taken by a
+``BatchScheduler`` (``loop.batch``: several experiments in flight at once),
+which uses the runner's journaling, planning, fault and learning methods.
 """
 
 from __future__ import annotations
@@ -421,7 +423,6 @@ class CampaignRunner:
         while True:
             self._checkpoint()
             self._reload_config()
-            timeout = self.campaign.supervision.approval_timeout_s
             if self.campaign.mode == "unattended":  # switched while these waited: nobody will review them
                 from labpilot.agent.operator import after_mode_switch
 
@@ -433,11 +434,7 @@ class CampaignRunner:
             before = {e.id for e in waiting}
             if not waiting:
                 break
-            if timeout is not None:
-                for exp in waiting:
-                    if time.time() - exp.created >= timeout:
-                        self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
-                                                     reason=f"no operator decision within {timeout:g}s")
+            self._auto_approve(waiting)
             if self.store.experiments(st.IN_FLIGHT):
                 break
             time.sleep(self.poll_s)
@@ -448,6 +445,16 @@ class CampaignRunner:
             self.machine.approve()
         else:
             self.machine.reject()
+
+    def _auto_approve(self, waiting: list[st.Experiment]) -> None:
+        """Approve what waited longer than ``supervision.approval_timeout_s`` (if set)."""
+        timeout = self.campaign.supervision.approval_timeout_s
+        if timeout is None:
+            return
+        for exp in waiting:
+            if time.time() - exp.created >= timeout:
+                self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
+                                             reason=f"no operator decision within {timeout:g}s")
 
     def _announce(self, waiting: list[st.Experiment]) -> None:
         """Supervised: say once what waits for review, and how to decide."""
