@@ -297,6 +297,7 @@ class _IdTypeRetry(Exception):
 def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Featurizer | None,
           featurizer: str | None, columns: list[str], types: dict[str, Any]) -> PoolTable:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     cap = _count_rows(path)
     n_desc = len(desc)
@@ -312,11 +313,13 @@ def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Fe
             if off + b > cap:
                 raise PoolError("space.pool", f"{path}: more rows than lines (a quoted cell spans lines?)")
             ids = batch.column(id_column)
-            if ids.null_count:
-                i = int(np.argmax(np.asarray(ids.is_null().to_numpy(zero_copy_only=False))))
-                raise PoolError("space.id_column", f"{path.name}, row {off + i + 1}, column {id_column!r}: the id is empty")
             if not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
                 ids = ids.cast(pa.string())
+            empty = ids.is_null() if pa.types.is_integer(ids.type) else pc.or_kleene(
+                ids.is_null(), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(ids)), 0))
+            if pc.any(empty).as_py():
+                i = int(np.argmax(np.asarray(empty.fill_null(True).to_numpy(zero_copy_only=False))))
+                raise PoolError("space.id_column", f"{path.name}, row {off + i + 1}, column {id_column!r}: the id is empty")
             id_chunks.append(ids)
             block = rows[off:off + b]
             for j, p in enumerate(space.params):
