@@ -247,8 +247,13 @@ def _count_rows(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def _batches(path: Path, columns: list[str], types: dict[str, Any]):
-    """Record batches of ``columns`` (CSV: with the given column types), streamed."""
+def _batches(path: Path, columns: list[str], types: dict[str, Any], names: Sequence[str] | None = None,
+             header: bool = True):
+    """Record batches of ``columns`` (CSV: with the given column types), streamed.
+
+    ``names`` (CSV only) names the file's columns: the first line is then
+    skipped when ``header``, else read as data.
+    """
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -256,9 +261,45 @@ def _batches(path: Path, columns: list[str], types: dict[str, Any]):
         yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
         return
     convert = pcsv.ConvertOptions(include_columns=columns, column_types=types)
-    with pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                       convert_options=convert) as reader:
+    read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    if names is not None:
+        read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=list(names), skip_rows=1 if header else 0)
+    with pcsv.open_csv(path, read_options=read, convert_options=convert) as reader:
         yield from reader
+
+
+def read_descriptors(path: str | Path, patterns: Sequence[str], exclude: Sequence[str] = (),
+                     names: Sequence[str] | None = None, header: bool = True,
+                     field_name: str = "descriptors") -> tuple[list[str], np.ndarray]:
+    """The columns matching ``patterns`` as a raw float32 ``(n, f)`` array, with the pool reader's checks.
+
+    For tables read elsewhere too (``planners.backtest``): ``names`` are the
+    column names that reader settled on (a renamed header, or a file without
+    one), so both agree on the columns and, row for row, on the data.
+    """
+    import pyarrow as pa
+
+    p = Path(path)
+    if not p.is_file():
+        raise PoolError(field_name, f"{p}: no such file")
+    header_names = list(names) if names is not None else _columns(p)
+    desc = descriptor_columns(p, header_names, patterns, exclude=exclude, field_name=field_name)
+    out = np.empty((_count_rows(p), len(desc)), dtype=np.float32)
+    off = 0
+    try:
+        for batch in _batches(p, desc, {d: pa.float32() for d in desc}, names, header):
+            for j, name in enumerate(desc):
+                out[off:off + batch.num_rows, j] = _descriptor_values(p, batch.column(name), name, off, field_name)
+            off += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        import re
+
+        m = re.search(r"column #(\d+)", str(exc))
+        k = int(m.group(1)) if m else -1
+        if 0 <= k < len(header_names) and header_names[k] in desc:
+            _locate_bad_cell(p, header_names[k], field_name, exc, names, header)
+        raise PoolError(field_name, f"{p}: {_first_line(exc)}") from None
+    return desc, out[:off]
 
 
 def _read(path: Path, id_column: str, space: Space, patterns: tuple[str, ...], featurizer: str | None,
@@ -348,7 +389,7 @@ def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Fe
     low = span = None
     if feats is not None:
         feats = feats[:off]
-        low, span = _scale_in_place(feats)
+        low, span = scale_in_place(feats)
     return PoolTable(path=path, id_name=id_column, ids=ids, rows=rows, space=space, features=feats,
                      feature_names=tuple(names), feature_low=low, feature_span=span)
 
@@ -370,21 +411,21 @@ def _featurize(fn: Featurizer, block: np.ndarray, names: list[str], path: Path, 
     return out
 
 
-def _descriptor_values(path: Path, col: Any, name: str, off: int) -> np.ndarray:
+def _descriptor_values(path: Path, col: Any, name: str, off: int, field_name: str = "space.descriptors") -> np.ndarray:
     """A descriptor column of one batch as float32; an empty, non-numeric or non-finite cell names its row."""
     import pyarrow as pa
 
     if col.null_count:
         i = int(np.argmax(np.asarray(col.is_null().to_numpy(zero_copy_only=False))))
-        raise PoolError("space.descriptors", f"{path.name}, row {off + i + 1}, column {name!r}: "
+        raise PoolError(field_name, f"{path.name}, row {off + i + 1}, column {name!r}: "
                         "empty or NaN (a descriptor needs a finite number)")
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
-        _raise_bad_text(path, col.to_pylist(), name, off, "space.descriptors")
+        _raise_bad_text(path, col.to_pylist(), name, off, field_name)
     values = col.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.argmax(bad))
-        raise PoolError("space.descriptors", f"{path.name}, row {off + i + 1}, column {name!r}: "
+        raise PoolError(field_name, f"{path.name}, row {off + i + 1}, column {name!r}: "
                         f"{float(values[i])!r} is not finite")
     return values
 
@@ -458,7 +499,7 @@ def _check_unique(path: Path, ids: Any, id_column: str) -> None:
                     f"{len(dup)} repeat: {', '.join(shown)}{' ...' if len(dup) > 5 else ''}")
 
 
-def _scale_in_place(feats: np.ndarray, chunk: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray]:
+def scale_in_place(feats: np.ndarray, chunk: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Scale each column to [0, 1] by its min and max, chunk by chunk (no float64 copy of the whole array)."""
     low = np.full(feats.shape[1], np.inf, dtype=np.float64)
     high = np.full(feats.shape[1], -np.inf, dtype=np.float64)
@@ -493,10 +534,16 @@ def _explain(path: Path, exc: Exception, columns: list[str], id_column: str, typ
     field_name = "space.descriptors"
     if name in space.names:
         field_name = f"parameters[{space.names.index(name)}]({name})"
+    _locate_bad_cell(path, name, field_name, exc)
+
+
+def _locate_bad_cell(path: Path, name: str, field_name: str, exc: Exception, names: Sequence[str] | None = None,
+                     header: bool = True) -> None:
+    """Rescan column ``name`` as text (one batch at a time) for the first cell that is not a number; raise naming it."""
     import pyarrow as pa
 
     off = 0
-    for batch in _batches(path, [name], {name: pa.string()}):
+    for batch in _batches(path, [name], {name: pa.string()}, names, header):
         cells = batch.column(name).to_pylist()
         for i, cell in enumerate(cells):
             try:
