@@ -205,3 +205,30 @@ def test_sigkill_mid_run_then_resume_never_proposes_a_row_twice(tmp_path):
     ids = [e.params["polymer_id"] for e in exps]
     assert killed_at < 12 and len(exps) == 12, (killed_at, [(e.id, e.status) for e in _experiments(db)])
     assert len(set(ids)) == len(ids), ids
+
+
+def test_an_operator_overrides_a_proposal_with_another_row_by_its_id(tmp_path):
+    from labpilot.agent import store as st
+    from labpilot.agent.campaign import load_campaign
+    from labpilot.agent.operator import OperatorDesk
+    from labpilot.errors import OperatorRefused
+
+    c = load_campaign(_write(tmp_path))
+    table = c.space().candidates
+    s = Store.create(tmp_path / "c.db", c.name, c.model_dump(mode="json"), "")
+    s.add_experiment(table.point(1), st.AWAITING_APPROVAL, "planner", "bo")
+    s.add_experiment(table.point(2), st.COMPLETED, "planner", "bo")
+    s.set_state("awaiting_approval")
+    s.close()
+    desk = OperatorDesk(tmp_path / "c.db")
+    try:
+        with pytest.raises(OperatorRefused, match="'P2' is already experiment 2"):
+            desk.override(1, {"polymer_id": "P2"})
+        with pytest.raises(OperatorRefused, match="x: 0.5 is not row 'P1'"):
+            desk.override(1, {"x": 0.5})
+        with pytest.raises(OperatorRefused, match="'P999' is not a row"):
+            desk.override(1, {"polymer_id": "P999"})
+        desk.override(1, {"polymer_id": "P9"})
+        assert desk.store.experiment(1).params == table.point(9)
+    finally:
+        desk.close()
