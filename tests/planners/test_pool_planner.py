@@ -122,3 +122,31 @@ def test_planners_that_cannot_plan_rows_are_refused_by_name(pool, name):
     space, _ = pool
     with pytest.raises(PlannerError, match=f"planner '{name}' cannot plan over a candidate pool"):
         make_planner(name, space, [Objective("y")])
+
+
+@pytest.mark.parametrize("shortlist", [1, 50])
+def test_the_float32_screen_skips_excluded_rows_and_picks_as_on_the_rest(shortlist):
+    """A descriptor pool is scored in place with its used rows masked: same pick as scoring only the others."""
+    from labpilot.planners.gp import fit_gp
+    from labpilot.planners.pool_predict import predictor
+    from labpilot.planners.pool_select import select
+
+    rng = np.random.default_rng(2)
+    x = torch.as_tensor(rng.uniform(size=(60, 3)))
+    y = torch.sin(5 * x[:, 0]) + x[:, 1]
+    model = fit_gp(x, y)
+    feats = torch.as_tensor(rng.uniform(size=(4000, 3)), dtype=torch.float32)
+
+    def fn(mean, std, believed):
+        return (mean + 2.0 * std).sum(dim=-1)
+
+    empty = torch.zeros(0, 3, dtype=torch.float64)
+    best = select(predictor(model), model, feats, empty, 1, fn, shortlist, np.random.default_rng(0)).picks[0][0]
+    exclude = torch.zeros(4000, dtype=torch.bool)
+    exclude[best] = True
+    exclude[::3] = True
+    masked = select(predictor(model), model, feats, empty, 2, fn, shortlist, np.random.default_rng(0), exclude=exclude)
+    keep = torch.nonzero(~exclude).reshape(-1)
+    plain = select(predictor(model), model, feats[keep], empty, 2, fn, shortlist, np.random.default_rng(0))
+    assert [i for i, _ in masked.picks] == [int(keep[i]) for i, _ in plain.picks]
+    assert masked.certified and not any(bool(exclude[i]) for i, _ in masked.picks)
