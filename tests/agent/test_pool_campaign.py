@@ -232,3 +232,16 @@ def test_an_operator_overrides_a_proposal_with_another_row_by_its_id(tmp_path):
         assert desk.store.experiment(1).params == table.point(9)
     finally:
         desk.close()
+
+
+def test_a_synthesizer_that_refuses_the_row_id_is_named_by_validate(tmp_path, capsys):
+    """The sputter driver takes fractions and process settings only: the pool's id would fail every run."""
+    from tests.conftest import CAMPAIGNS
+
+    text = (CAMPAIGNS / "alloy_magnetization.toml").read_text()
+    (tmp_path / "alloys.csv").write_text("cid,Fe,Co,Ni,Ir,Pt\nA,0.5,0.5,0,0,0\nB,0.7,0.3,0,0,0\n")
+    path = tmp_path / "alloy_pool.toml"
+    path.write_text(text.replace("[budget]", '[space]\npool = "alloys.csv"\nid_column = "cid"\n'
+                                              'featurizer = "elements"\n\n[budget]', 1))
+    code, out = _validate(path, capsys)
+    assert code != 0 and "space.id_column: the sputter 'sputter' does not accept a parameter 'cid'" in out, out
