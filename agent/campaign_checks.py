@@ -265,6 +265,10 @@ def synthesizer_problems(c: Campaign, i: int, cls: type) -> Problems:
             out.append((f"{where}.low", f"{p.low:g} is out of range: {bounds}"))
         if acc.high is not None and p.high > acc.high:
             out.append((f"{where}.high", f"{p.high:g} is out of range: {bounds}"))
+    pool_id = c.space_.id_column if c.space_.pool else None
+    if pool_id and accepts.get(pool_id) is None:  # the row id goes to the synthesizer with every proposal
+        out.append(("space.id_column", f"{who} does not accept a parameter {pool_id!r}, and a pool's row id is "
+                                       f"passed to the synthesizer; it accepts {', '.join(accepts.names())}"))
     given = {p.name for p in c.parameters}
     missing = [a.name for a in accepts.params if a.required and a.name not in given]
     if missing:

@@ -247,18 +247,83 @@ def _count_rows(path: Path) -> int:
     return lines + (last != b"\n")
 
 
-def _batches(path: Path, columns: list[str], types: dict[str, Any]):
-    """Record batches of ``columns`` (CSV: with the given column types), streamed."""
+def _batches(path: Path, columns: list[str], types: dict[str, Any], names: Sequence[str] | None = None,
+             header: bool = True):
+    """Record batches of ``columns`` (CSV: with the given column types), streamed.
+
+    ``names`` (CSV only) names the file's columns: the first line is then
+    skipped when ``header``, else read as data.
+    """
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     if _is_parquet(path):
-        yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns)
+        pf = pq.ParquetFile(path, pre_buffer=False)
+        for i in range(pf.num_row_groups):
+            yield _RowGroup(pf, i, columns)
         return
     convert = pcsv.ConvertOptions(include_columns=columns, column_types=types)
-    with pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-                       convert_options=convert) as reader:
+    read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    if names is not None:
+        read = pcsv.ReadOptions(block_size=CSV_BLOCK_BYTES, column_names=list(names), skip_rows=1 if header else 0)
+    with pcsv.open_csv(path, read_options=read, convert_options=convert) as reader:
         yield from reader
+
+
+#: Columns a Parquet row group is decoded in at once: each column chunk may carry a dictionary page of up to
+#: 1 MB (random floats: written dictionary-first), so all 200 at once cost ~3x the float32 data.
+PARQUET_COLUMN_GROUP = 16
+
+
+class _RowGroup:
+    """One Parquet row group, decoded ``PARQUET_COLUMN_GROUP`` columns at a time as they are asked for."""
+
+    def __init__(self, pf: Any, index: int, columns: list[str]) -> None:
+        self.pf, self.index, self.columns = pf, index, columns
+        self.num_rows = pf.metadata.row_group(index).num_rows
+        self._cache: dict[str, Any] = {}
+
+    def column(self, name: str) -> Any:
+        if name not in self._cache:
+            k = self.columns.index(name)
+            group = self.columns[k:k + PARQUET_COLUMN_GROUP]
+            table = self.pf.read_row_group(self.index, columns=group, use_threads=False)
+            self._cache = {c: table.column(c).combine_chunks() for c in group}
+        return self._cache[name]
+
+
+def read_descriptors(path: str | Path, patterns: Sequence[str], exclude: Sequence[str] = (),
+                     names: Sequence[str] | None = None, header: bool = True,
+                     field_name: str = "descriptors") -> tuple[list[str], np.ndarray]:
+    """The columns matching ``patterns`` as a raw float32 ``(n, f)`` array, with the pool reader's checks.
+
+    For tables read elsewhere too (``planners.backtest``): ``names`` are the
+    column names that reader settled on (a renamed header, or a file without
+    one), so both agree on the columns and, row for row, on the data.
+    """
+    import pyarrow as pa
+
+    p = Path(path)
+    if not p.is_file():
+        raise PoolError(field_name, f"{p}: no such file")
+    header_names = list(names) if names is not None else _columns(p)
+    desc = descriptor_columns(p, header_names, patterns, exclude=exclude, field_name=field_name)
+    out = np.empty((_count_rows(p), len(desc)), dtype=np.float32)
+    off = 0
+    try:
+        for batch in _batches(p, desc, {d: pa.float32() for d in desc}, names, header):
+            for j, name in enumerate(desc):
+                out[off:off + batch.num_rows, j] = _descriptor_values(p, batch.column(name), name, off, field_name)
+            off += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        import re
+
+        m = re.search(r"column #(\d+)", str(exc))
+        k = int(m.group(1)) if m else -1
+        if 0 <= k < len(header_names) and header_names[k] in desc:
+            _locate_bad_cell(p, header_names[k], field_name, exc, names, header)
+        raise PoolError(field_name, f"{p}: {_first_line(exc)}") from None
+    return desc, out[:off]
 
 
 def _read(path: Path, id_column: str, space: Space, patterns: tuple[str, ...], featurizer: str | None,
@@ -297,6 +362,7 @@ class _IdTypeRetry(Exception):
 def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Featurizer | None,
           featurizer: str | None, columns: list[str], types: dict[str, Any]) -> PoolTable:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     cap = _count_rows(path)
     n_desc = len(desc)
@@ -312,11 +378,13 @@ def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Fe
             if off + b > cap:
                 raise PoolError("space.pool", f"{path}: more rows than lines (a quoted cell spans lines?)")
             ids = batch.column(id_column)
-            if ids.null_count:
-                i = int(np.argmax(np.asarray(ids.is_null().to_numpy(zero_copy_only=False))))
-                raise PoolError("space.id_column", f"{path.name}, row {off + i + 1}, column {id_column!r}: the id is empty")
             if not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
                 ids = ids.cast(pa.string())
+            empty = ids.is_null() if pa.types.is_integer(ids.type) else pc.or_kleene(
+                ids.is_null(), pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(ids)), 0))
+            if pc.any(empty).as_py():
+                i = int(np.argmax(np.asarray(empty.fill_null(True).to_numpy(zero_copy_only=False))))
+                raise PoolError("space.id_column", f"{path.name}, row {off + i + 1}, column {id_column!r}: the id is empty")
             id_chunks.append(ids)
             block = rows[off:off + b]
             for j, p in enumerate(space.params):
@@ -345,7 +413,7 @@ def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Fe
     low = span = None
     if feats is not None:
         feats = feats[:off]
-        low, span = _scale_in_place(feats)
+        low, span = scale_in_place(feats)
     return PoolTable(path=path, id_name=id_column, ids=ids, rows=rows, space=space, features=feats,
                      feature_names=tuple(names), feature_low=low, feature_span=span)
 
@@ -367,21 +435,21 @@ def _featurize(fn: Featurizer, block: np.ndarray, names: list[str], path: Path, 
     return out
 
 
-def _descriptor_values(path: Path, col: Any, name: str, off: int) -> np.ndarray:
+def _descriptor_values(path: Path, col: Any, name: str, off: int, field_name: str = "space.descriptors") -> np.ndarray:
     """A descriptor column of one batch as float32; an empty, non-numeric or non-finite cell names its row."""
     import pyarrow as pa
 
     if col.null_count:
         i = int(np.argmax(np.asarray(col.is_null().to_numpy(zero_copy_only=False))))
-        raise PoolError("space.descriptors", f"{path.name}, row {off + i + 1}, column {name!r}: "
+        raise PoolError(field_name, f"{path.name}, row {off + i + 1}, column {name!r}: "
                         "empty or NaN (a descriptor needs a finite number)")
     if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type)):
-        _raise_bad_text(path, col.to_pylist(), name, off, "space.descriptors")
+        _raise_bad_text(path, col.to_pylist(), name, off, field_name)
     values = col.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.argmax(bad))
-        raise PoolError("space.descriptors", f"{path.name}, row {off + i + 1}, column {name!r}: "
+        raise PoolError(field_name, f"{path.name}, row {off + i + 1}, column {name!r}: "
                         f"{float(values[i])!r} is not finite")
     return values
 
@@ -455,7 +523,7 @@ def _check_unique(path: Path, ids: Any, id_column: str) -> None:
                     f"{len(dup)} repeat: {', '.join(shown)}{' ...' if len(dup) > 5 else ''}")
 
 
-def _scale_in_place(feats: np.ndarray, chunk: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray]:
+def scale_in_place(feats: np.ndarray, chunk: int = BATCH_ROWS) -> tuple[np.ndarray, np.ndarray]:
     """Scale each column to [0, 1] by its min and max, chunk by chunk (no float64 copy of the whole array)."""
     low = np.full(feats.shape[1], np.inf, dtype=np.float64)
     high = np.full(feats.shape[1], -np.inf, dtype=np.float64)
@@ -490,10 +558,16 @@ def _explain(path: Path, exc: Exception, columns: list[str], id_column: str, typ
     field_name = "space.descriptors"
     if name in space.names:
         field_name = f"parameters[{space.names.index(name)}]({name})"
+    _locate_bad_cell(path, name, field_name, exc)
+
+
+def _locate_bad_cell(path: Path, name: str, field_name: str, exc: Exception, names: Sequence[str] | None = None,
+                     header: bool = True) -> None:
+    """Rescan column ``name`` as text (one batch at a time) for the first cell that is not a number; raise naming it."""
     import pyarrow as pa
 
     off = 0
-    for batch in _batches(path, [name], {name: pa.string()}):
+    for batch in _batches(path, [name], {name: pa.string()}, names, header):
         cells = batch.column(name).to_pylist()
         for i, cell in enumerate(cells):
             try:
