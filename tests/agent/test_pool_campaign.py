@@ -245,3 +245,19 @@ def test_a_synthesizer_that_refuses_the_row_id_is_named_by_validate(tmp_path, ca
                                               'featurizer = "elements"\n\n[budget]', 1))
     code, out = _validate(path, capsys)
     assert code != 0 and "space.id_column: the sputter 'sputter' does not accept a parameter 'cid'" in out, out
+
+
+def test_resuming_with_an_edited_budget_does_not_see_the_pool_path_as_changed(tmp_path):
+    """The stored configuration holds the pool's absolute path; the file says it relative to its folder."""
+    path = _write(tmp_path, budget=5, planner="random")
+    db = tmp_path / "run.db"
+    first = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet",
+                     "--max-experiments", "3", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    path.write_text(path.read_text().replace("max_experiments = 5", "max_experiments = 6"))
+    again = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet",
+                     "--accept-changes", cwd=tmp_path)
+    said = again.stdout + again.stderr
+    assert again.returncode == 0 and "max_experiments" in said and "space.pool" not in said, said
+    ids = [e.params["polymer_id"] for e in _experiments(db)]
+    assert len(set(ids)) == len(ids) >= 3, ids
