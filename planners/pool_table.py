@@ -25,7 +25,7 @@ row (1-based, header excluded) and column.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -57,7 +57,6 @@ class PoolTable:
     feature_names: tuple[str, ...] = ()
     feature_low: np.ndarray | None = None  # raw minimum per feature column
     feature_span: np.ndarray | None = None  # raw max - min (1 where constant)
-    _index: dict[Any, int] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -185,7 +184,7 @@ def read_pool(
                         tuple(descriptors), featurizer, str(base) if base is not None else None)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)  # a 10^6 x 200 pool is ~800 MB: keep few
 def _read_cached(path: str, size: int, mtime: int, id_column: str, space: Space,
                  descriptors: tuple[str, ...], featurizer: str | None, base: str | None) -> PoolTable:
     return _read(Path(path), id_column, space, descriptors, featurizer, Path(base) if base else None)

@@ -245,3 +245,38 @@ def test_a_synthesizer_that_refuses_the_row_id_is_named_by_validate(tmp_path, ca
                                               'featurizer = "elements"\n\n[budget]', 1))
     code, out = _validate(path, capsys)
     assert code != 0 and "space.id_column: the sputter 'sputter' does not accept a parameter 'cid'" in out, out
+
+
+def test_resuming_with_an_edited_budget_does_not_see_the_pool_path_as_changed(tmp_path):
+    """The stored configuration holds the pool's absolute path; the file says it relative to its folder."""
+    path = _write(tmp_path, budget=5, planner="random")
+    db = tmp_path / "run.db"
+    first = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet",
+                     "--max-experiments", "3", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    path.write_text(path.read_text().replace("max_experiments = 5", "max_experiments = 6"))
+    again = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet",
+                     "--accept-changes", cwd=tmp_path)
+    said = again.stdout + again.stderr
+    assert again.returncode == 0 and "max_experiments" in said and "space.pool" not in said, said
+    ids = [e.params["polymer_id"] for e in _experiments(db)]
+    assert len(set(ids)) == len(ids) >= 3, ids
+
+
+def test_a_pool_without_parameters_sends_the_id_alone_and_mobo_picks_rows(tmp_path):
+    """No [[parameters]]: the instruments receive the row id only; mobo's EHVI ranks the rows."""
+    text = CAMPAIGN.split("[[parameters]]")[0] + "[[instruments]]" + CAMPAIGN.split("[[instruments]]", 1)[1]
+    text = text.replace('[[objectives]]\nname = "index"\n',
+                        '[[objectives]]\nname = "index"\n\n[[objectives]]\nname = "cost"\ndirection = "minimize"\n')
+    text = text.replace('scalars = { index = "1" }', 'scalars = { index = "1", cost = "1" }')
+    path = _write(tmp_path, budget=7, planner="mobo", campaign=text)
+    sim = (tmp_path / "sim.py").read_text().replace(
+        '+ 0.2 * float(params.get("x", 0.0))}', '+ 0.2 * float(params.get("x", 0.0)), "cost": (d - 1.0) ** 2}')
+    (tmp_path / "sim.py").write_text(sim)
+    db = tmp_path / "run.db"
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    exps = _experiments(db)
+    assert all(set(e.params) == {"polymer_id"} and e.status == "completed" for e in exps)
+    assert len({e.params["polymer_id"] for e in exps}) == len(exps) == 7
+    assert sum(e.chosen_by == "planner" for e in exps) == 4
