@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--initial", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--planners", default="", help="comma-separated labels to keep (default: all of each task's)")
     ap.add_argument("--no-diagnosis", action="store_true")
     ap.add_argument("--ablation", action="store_true", help=f"also replay {ABLATION!r} on the world")
     ap.add_argument("--out", default="ae_bo_many_elements")
@@ -231,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if args.ablation:
         TASK_PLANNERS["world"].append(ABLATION)
+    keep = [p.strip() for p in args.planners.split(",") if p.strip()]
+    for t in TASK_PLANNERS:
+        TASK_PLANNERS[t] = [p for p in TASK_PLANNERS[t] if not keep or p in keep]
     if "oer" in tasks and not OER_CSV.is_file():
         print(f"OER plate not found at {OER_CSV}: skipping the oer task", file=sys.stderr)
         tasks.remove("oer")

@@ -16,8 +16,11 @@ What it does, step by step:
 
    * ``latent_dim = "auto"`` (the default) and at most 8 free parameters
      (numeric ones less one per simplex constraint, plus categorical
-     one-hots; a 6-element simplex has 5): ``"parameters"``, the unit-scaled
-     parameters, no autoencoder. Why: a latent space that could help must be
+     one-hots; a 6-element simplex has 5): ``"parameters"``: ``ae-bo`` *is*
+     ``bo`` (a ``bo`` planner with the same seed, acquisition and ``beta`` if
+     given proposes, so the two cannot differ; its notes, warm-fit state and
+     failed-trial handling are ``bo``'s), no descriptors, no autoencoder.
+     Why: a latent space that could help must be
      smaller than the parameters, and an f-dimensional simplex cannot be
      mapped into fewer than f coordinates without folding distinct candidates
      together; on the OER plate a 3-d latent with 1.9 % reconstruction error
@@ -63,6 +66,7 @@ points are believed at their posterior mean. Fewer than ``n_initial`` (default
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -142,6 +146,13 @@ class AEBOPlanner(Planner):
             if isinstance(space.param(name), CategoricalParam):
                 raise PlannerError(f"ae-bo: element parameter {name!r} must be numeric (a fraction), not categorical")
         self._encoder = Encoder(space)
+        #: The ``bo`` planner that proposes in ``"parameters"`` mode (step 3), else None.
+        self._bo: Planner | None = None
+        if self.representation == "parameters":
+            from labpilot.planners.bo import BoPlanner
+
+            extra = {"beta": options["beta"]} if "beta" in options else {}
+            self._bo = BoPlanner(space, objectives, seed, acquisition=self.acquisition, **extra)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
         self._ae: TrainedAutoencoder | None = None
         self._desc_mean = self._desc_scale = self._lo = self._span = np.zeros(0)
@@ -239,6 +250,9 @@ class AEBOPlanner(Planner):
     # -- proposing ---------------------------------------------------------------
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
         k = check_k(k)
+        if self._bo is not None:
+            why = f"ae-bo: {self.free_params} free parameters, not compressed: plain bo; "
+            return [replace(p, note=why + p.note) for p in self._bo.propose(history, k)]
         data = split_history(self.space, self.objectives, history)
         cand, cand_latent = self._latent_space()
         avail = np.nonzero(~taken_mask(self.space, cand, data.taken))[0]
@@ -283,3 +297,11 @@ class AEBOPlanner(Planner):
             return (f"on the {self.latent_dim} standardized descriptors (an {AUTO_SIZES[-1]}-d latent lost "
                     f"{err:.1%} of their variance > {self.max_error:.0%}: not compressed)")
         return f"in a {self.latent_dim}-d latent space"
+
+    def state(self) -> Any:
+        """``bo``'s warm-fit state in ``"parameters"`` mode (journaled by the agent), else None."""
+        return self._bo.state() if self._bo is not None else None
+
+    def load_state(self, state: Any) -> None:
+        if self._bo is not None:
+            self._bo.load_state(state)

@@ -29,7 +29,20 @@ def test_six_element_simplex_uses_the_parameters_and_trains_no_autoencoder():
     hist = [Trial(dict(zip(names, map(float, r))), "completed", {"activity": float(r[0])})
             for r in rng.dirichlet(np.ones(6), 4)]
     prop = planner.propose(hist, 1)[0]
-    assert "not compressed" in prop.note and planner._ae is None and planner.reconstruction_errors == {}
+    assert "not compressed: plain bo" in prop.note and planner._ae is None and planner.reconstruction_errors == {}
+
+
+def test_on_a_six_element_pool_ae_bo_proposes_exactly_what_bo_proposes():
+    names = ("Ni", "Fe", "Co", "Mn", "Ce", "La")
+    pool = np.random.default_rng(1).dirichlet(np.ones(6), 150)
+    space = Space(tuple(ContinuousParam(n, 0, 1) for n in names), pool=pool)
+    value = pool @ np.array([0.3, -0.2, 0.5, 0.1, -0.4, 0.0]) + 0.2 * pool[:, 0] * pool[:, 2]
+    hist = [Trial(dict(zip(names, map(float, pool[i]))), "completed", {"activity": float(value[i])})
+            for i in (3, 17, 40, 41, 90)]
+    ae = make_planner("ae-bo", space, [OBJ], seed=4).propose(hist, 2)
+    bo = make_planner("bo", space, [OBJ], seed=4).propose(hist, 2)
+    assert [p.params for p in ae] == [p.params for p in bo]
+    assert ae[0].note.endswith(bo[0].note)
 
 
 def test_eighteen_elements_that_do_not_compress_use_the_descriptors():
