@@ -200,7 +200,9 @@ class AEBOPlanner(Planner):
 
     def _choose(self, desc: np.ndarray) -> None:
         """Train the autoencoder(s) on the candidates' descriptors and settle the representation (step 3)."""
-        train = lambda size: fit_autoencoder(desc, size, seed=self.seed, steps=self.ae_steps)  # noqa: E731
+        def train(size: int) -> TrainedAutoencoder:
+            return fit_autoencoder(desc, size, seed=self.seed, steps=self.ae_steps)
+
         if self.latent_dim != "auto":
             self._ae = train(int(self.latent_dim))
             self.reconstruction_errors[int(self.latent_dim)] = self._ae.reconstruction_error(desc)
