@@ -208,11 +208,12 @@ def pareto_front(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
 
 def axis_label(name: str, units: Mapping[str, str] | None = None) -> str:
     """``name (unit)`` with the unit an instrument declared (``units``), else the shared table's;
-    a dimensionless quantity (unit ``"1"``) says so: ``refractive_index (1, dimensionless)``."""
+    a dimensionless quantity (unit ``"1"``) says so: ``refractive_index (dimensionless)``; an empty unit shows none."""
     u = (units or {}).get(name)
     if u is None:
         return label(name)
-    return f"{name} (1, dimensionless)" if u.strip() in ("1", "") else f"{name} ({u})"
+    u = u.strip()
+    return f"{name} (dimensionless)" if u == "1" else f"{name} ({u})" if u else name
 
 
 def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]],

@@ -122,7 +122,8 @@ def test_build_names_the_cell_and_bad_requests_exit_2() -> None:
     assert garbage.returncode == 2 and "bad request" in garbage.stderr
 
 
-@pytest.mark.parametrize("unit, shown", [("1", "refractive_index (1, dimensionless)"), ("GPa", "refractive_index (GPa)")])
+@pytest.mark.parametrize("unit, shown", [("1", "refractive_index (dimensionless)"), ("GPa", "refractive_index (GPa)"),
+                                         ("", "refractive_index")])
 def test_axis_labels_take_the_instrument_declared_unit(unit: str, shown: str) -> None:
     from labpilot.agent.charts import axis_label
 
