@@ -141,3 +141,11 @@ class Killer:
 
     def summary(self) -> str:
         return ", ".join(f"{k} {n}" for k, n in sorted(self.landed.items()))
+
+
+def reap(*procs: subprocess.Popen[Any] | None) -> None:
+    """Kill the agent runs a failing test leaves behind (one waiting for an operator would live on)."""
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)

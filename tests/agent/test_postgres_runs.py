@@ -21,7 +21,7 @@ from labpilot.errors import StoreError
 from labpilot.agent.dryrun import load_simulators, stop_simulators
 from labpilot.agent.store_open import campaign_target, open_store
 from labpilot.simulators.ledger import read_ledger
-from tests.agent.kill_points import Killer
+from tests.agent.kill_points import Killer, reap
 from tests.soak import SOAK
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
     rng = random.Random(7)
     campaign = _campaign(tmp_path, alloy_campaign_file)
     target = campaign_target(pg_url, "alloy-magnetization")
-    ledgers, budget, kills = tmp_path / "ledgers", PG_BUDGET, 0
+    ledgers, budget, kills, proc, final = tmp_path / "ledgers", PG_BUDGET, 0, None, None
     killer = Killer(lambda: open_store(target), rng)
     try:
         while kills < PG_KILLS + 6 and (kills < PG_KILLS or not killer.covered()):
@@ -68,6 +68,7 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
+        reap(proc, final)
         try:
             store = open_store(target)
         except StoreError:

@@ -23,7 +23,7 @@ from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
 from tests.agent.honest_operator import cli, non_reconciling_campaign, resolve_unknown
-from tests.agent.kill_points import Killer
+from tests.agent.kill_points import Killer, reap
 from tests.soak import SOAK
 from tests.conftest import REPO
 #: kills per run: one aimed at each phase of kill_points.PHASES, then (soak) phases drawn at random;
@@ -59,7 +59,7 @@ def test_sigkill_in_every_phase_loses_nothing(tmp_path: Path, alloy_campaign_fil
     budget = BUDGET + 2 if pipeline else BUDGET  # a pipelined campaign progresses faster between kills
     db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
     killer = Killer(lambda: Store.open(db), rng)
-    kills = 0
+    kills, proc, final = 0, None, None
     try:
         while kills < KILLS + EXTRA_KILLS and (kills < KILLS or not killer.covered()):
             start = killer.started()
@@ -73,6 +73,7 @@ def test_sigkill_in_every_phase_loses_nothing(tmp_path: Path, alloy_campaign_fil
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
+        reap(proc, final)
         if db.exists():
             stop_simulators(load_simulators(Store.open(db)))
     print(f"kills {kills} ({killer.summary()}); {by_kills} of {budget} experiments completed before the final run")
@@ -193,7 +194,7 @@ def test_sigkill_with_instruments_that_cannot_reconcile(tmp_path: Path, alloy_ca
     budget = NR_BUDGET + 2 if pipeline else NR_BUDGET
     db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
     killer = Killer(lambda: Store.open(db), rng)
-    kills, said = 0, []
+    kills, said, proc, final = 0, [], None, None
 
     def answer() -> None:
         said.extend(_answer_if_asked(db))
@@ -217,6 +218,7 @@ def test_sigkill_with_instruments_that_cannot_reconcile(tmp_path: Path, alloy_ca
         _, err = final.communicate(timeout=30)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
+        reap(proc, final)
         if db.exists():
             stop_simulators(load_simulators(Store.open(db)))
     print(f"kills {kills} ({killer.summary()})")
