@@ -1,6 +1,7 @@
 """Dry runs against a real PostgreSQL server: SIGKILL and resume lose nothing; two campaigns share it.
 
-The same checks as the SQLite torture test (``test_crash_recovery``): the
+The same checks as the SQLite torture test (``test_crash_recovery``), the kills
+aimed at each phase (``tests/agent/kill_points.py``): the
 simulators' ledgers prove that no sample was made twice and no measurement
 lost. Skips only when the PostgreSQL binaries are absent.
 """
@@ -9,10 +10,8 @@ from __future__ import annotations
 
 import random
 import re
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from labpilot.errors import StoreError
 from labpilot.agent.dryrun import load_simulators, stop_simulators
 from labpilot.agent.store_open import campaign_target, open_store
 from labpilot.simulators.ledger import read_ledger
+from tests.agent.kill_points import Killer, reap
+from tests.soak import SOAK
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -44,58 +45,30 @@ def _start(campaign: Path, url: str, ledgers: Path, budget: int) -> subprocess.P
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _connections(target: str) -> int:
-    try:
-        store = open_store(target)
-    except StoreError:
-        return 0
-    try:
-        return len(store.events(kind="instrument_connected"))
-    finally:
-        store.close()
-
-
-def _in_flight(target: str) -> int:
-    """Instrument commands sent and not yet answered (what a resume must reconcile by command id)."""
-    try:
-        store = open_store(target)
-    except StoreError:
-        return 0
-    try:
-        return len(store.commands("sent"))
-    finally:
-        store.close()
+#: kills: one aimed at each required phase (kill_points.REQUIRED), more with LABPILOT_SOAK=1
+PG_KILLS = 10 if SOAK else 4
+PG_BUDGET = 14 if SOAK else 6
 
 
 def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: Path, alloy_campaign_file: Path) -> None:
     rng = random.Random(7)
     campaign = _campaign(tmp_path, alloy_campaign_file)
     target = campaign_target(pg_url, "alloy-magnetization")
-    ledgers, budget, kills, in_flight_kills = tmp_path / "ledgers", 10, 0, 0
+    ledgers, budget, kills, proc, final = tmp_path / "ledgers", PG_BUDGET, 0, None, None
+    killer = Killer(lambda: open_store(target), rng)
     try:
-        while kills < 6:
-            before = _connections(target)
+        while kills < PG_KILLS + 6 and (kills < PG_KILLS or not killer.covered()):
+            start = killer.started()
             proc = _start(campaign, pg_url, ledgers, budget)
-            deadline = time.monotonic() + 120
-            while _connections(target) <= before and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if kills % 2 == 0:
-                # every other kill waits for an instrument command in flight: the resume must reconcile it
-                while not _in_flight(target) and proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.02)
-            else:
-                time.sleep(rng.uniform(0.0, 1.5))
-            if proc.poll() is not None:
-                proc.communicate()
+            killer.aim(proc, killer.next_phase(), start)
+            if killer.kill(proc, start) is None:
                 break
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
             kills += 1
-            in_flight_kills += _in_flight(target) > 0
         final = _start(campaign, pg_url, ledgers, budget)
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
+        reap(proc, final)
         try:
             store = open_store(target)
         except StoreError:
@@ -103,7 +76,10 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
         else:
             stop_simulators(load_simulators(store))
             store.close()
-    assert kills >= 4, f"the campaign finished after only {kills} kills"
+    print(f"kills {kills} ({killer.summary()})")
+    assert kills >= PG_KILLS, f"the campaign finished after only {kills} kills"
+    # the kills hit start-up and each instrument's command in flight (the resume must reconcile it)
+    assert killer.covered(), f"the kills missed a phase: {killer.summary()}"
     store = open_store(target)
     assert store.campaign()["state"] == "completed"
     exps = store.experiments()
@@ -116,7 +92,6 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
     for e in exps:
         assert "magnetization" in e.scalars and store.arrays(e.id, "xrd")["counts"].size > 1000
     assert not store.commands("sent")
-    assert in_flight_kills >= 1, "no kill left an instrument command in flight"
     assert len(store.events(kind="reconciled")) >= 1
 
 

@@ -1,4 +1,8 @@
-"""Kill the agent with SIGKILL at random instants, resume it each time, and lose nothing."""
+"""Kill the agent with SIGKILL in every phase of the loop, resume it each time, and lose nothing.
+
+The kills are aimed at phases (``tests/agent/kill_points.py``) and the journal
+says what each hit; ``LABPILOT_SOAK=1`` runs the long versions (20 and 12 kills).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +23,16 @@ from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
 from tests.agent.honest_operator import cli, non_reconciling_campaign, resolve_unknown
+from tests.agent.kill_points import Killer, reap
+from tests.soak import SOAK
 from tests.conftest import REPO
-BUDGET = 24
-KILLS = 20
+#: kills per run: one aimed at each phase of kill_points.PHASES, then (soak) phases drawn at random;
+#: up to EXTRA_KILLS more when an aimed kill missed its phase (a step ended before the kill landed).
+#: A kill aimed at an instrument's step completes at most the experiment before it: the budget
+#: leaves the final run a few experiments whatever the kills did.
+KILLS = 20 if SOAK else 6
+BUDGET = 30 if SOAK else 6
+EXTRA_KILLS = 8
 
 
 def _campaign(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool = False) -> Path:
@@ -41,46 +52,32 @@ def _start(campaign: Path, db: Path, ledgers: Path, budget: int = BUDGET) -> sub
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _connections(db: Path) -> int:
-    """How many times an agent has connected its instruments (one per run that got that far)."""
-    try:
-        return len(Store.open(db).events(kind="instrument_connected"))
-    except StoreError:
-        return 0
-
-
 @pytest.mark.parametrize("pipeline", [False, True], ids=["sequential", "pipelined"])
-def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool) -> None:
+def test_sigkill_in_every_phase_loses_nothing(tmp_path: Path, alloy_campaign_file: Path, pipeline: bool) -> None:
     rng = random.Random(20261121)
     campaign = _campaign(tmp_path, alloy_campaign_file, pipeline)
-    budget = BUDGET + 10 if pipeline else BUDGET  # a pipelined campaign progresses faster between kills
+    budget = BUDGET + 2 if pipeline else BUDGET  # a pipelined campaign progresses faster between kills
     db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
-    kills = 0
+    killer = Killer(lambda: Store.open(db), rng)
+    kills, proc, final = 0, None, None
     try:
-        while kills < KILLS:
-            before = _connections(db)
+        while kills < KILLS + EXTRA_KILLS and (kills < KILLS or not killer.covered()):
+            start = killer.started()
             proc = _start(campaign, db, ledgers, budget)
-            if kills == 0 or rng.random() < 0.75:
-                # Most kills land while the loop works: wait until this run has connected
-                # (so kills cannot all fall into start-up on a slow machine), then a random delay.
-                deadline = time.monotonic() + 120
-                while _connections(db) <= before and proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                time.sleep(rng.uniform(0.0, 1.5))
-            else:
-                time.sleep(rng.uniform(0.1, 3.0))  # anywhere, start-up included
-            if proc.poll() is not None:
-                proc.communicate()
+            killer.aim(proc, killer.next_phase(), start)
+            if killer.kill(proc, start) is None:
                 break  # it finished before we could kill it again
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
             kills += 1
+        by_kills = killer.events("completed")
         final = _start(campaign, db, ledgers, budget)
         _, err = final.communicate(timeout=300)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
+        reap(proc, final)
         if db.exists():
             stop_simulators(load_simulators(Store.open(db)))
+    print(f"kills {kills} ({killer.summary()}); {by_kills} of {budget} experiments completed before the final run")
+    assert killer.covered(), f"the kills missed a phase: {killer.summary()}"
     assert kills >= KILLS, f"the campaign finished after only {kills} kills; lengthen it"
 
     store = Store.open(db)
@@ -145,8 +142,8 @@ def test_sigterm_stops_gracefully_and_the_resume_repeats_nothing(tmp_path: Path,
 
 
 # ----------------------------------------------------- instruments without memory
-NR_BUDGET = 14
-NR_KILLS = 12
+NR_KILLS = 12 if SOAK else 6
+NR_BUDGET = 20 if SOAK else 6
 NO_MEMORY = ("sputter", "magnetometer")  # `reconcile = false`: the agent may not ask them by command id
 
 
@@ -194,31 +191,22 @@ def test_sigkill_with_instruments_that_cannot_reconcile(tmp_path: Path, alloy_ca
     """
     rng = random.Random(20261202)
     campaign = non_reconciling_campaign(tmp_path, alloy_campaign_file, pipeline)
-    budget = NR_BUDGET + 6 if pipeline else NR_BUDGET
+    budget = NR_BUDGET + 2 if pipeline else NR_BUDGET
     db, ledgers = tmp_path / "torture.db", tmp_path / "ledgers"
-    kills, said = 0, []
+    killer = Killer(lambda: Store.open(db), rng)
+    kills, said, proc, final = 0, [], None, None
+
+    def answer() -> None:
+        said.extend(_answer_if_asked(db))
+
     try:
-        while kills < NR_KILLS:
-            before, sends = _recoveries(db), _journaled(db, "command_sent")
+        while kills < NR_KILLS + EXTRA_KILLS and (kills < NR_KILLS or not killer.covered()):
+            start = killer.started()
             proc = _start(campaign, db, ledgers, budget)
-            if kills == 0 or rng.random() < 0.75:
-                # Most kills land while commands go out: after this run's recovery (and the operator's
-                # answers), once it has sent a command, a random delay later.
-                deadline = time.monotonic() + 120
-                while _recoveries(db) <= before and proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                if proc.poll() is None:
-                    said += _answer_if_asked(db)
-                while _journaled(db, "command_sent") <= sends and proc.poll() is None and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                time.sleep(rng.uniform(0.0, 1.5))
-            else:
-                time.sleep(rng.uniform(0.1, 3.0))  # anywhere, start-up included
-            if proc.poll() is not None:
-                proc.communicate()
+            # the operator answers what earlier kills left unknown once this run has recovered
+            killer.aim(proc, killer.next_phase(), start, on_recovered=answer)
+            if killer.kill(proc, start) is None:
                 break
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
             kills += 1
         before = _recoveries(db)
         final = _start(campaign, db, ledgers, budget)
@@ -230,9 +218,12 @@ def test_sigkill_with_instruments_that_cannot_reconcile(tmp_path: Path, alloy_ca
         _, err = final.communicate(timeout=30)
         assert final.returncode == 0, err.decode()[-3000:]
     finally:
+        reap(proc, final)
         if db.exists():
             stop_simulators(load_simulators(Store.open(db)))
+    print(f"kills {kills} ({killer.summary()})")
     assert kills >= NR_KILLS, f"the campaign finished after only {kills} kills; lengthen it"
+    assert killer.covered(), f"the kills missed a phase: {killer.summary()}"
 
     store = Store.open(db)
     assert store.campaign()["state"] == "completed"

@@ -18,6 +18,7 @@ from labpilot.agent.store import Store
 from labpilot.simulators.ledger import read_ledger
 
 pytestmark = pytest.mark.slow
+from tests.soak import SOAK
 from tests.conftest import REPO
 
 
@@ -30,25 +31,34 @@ def _random_campaign(tmp_path: Path, alloy_campaign_file: Path, extra: str = "")
     return path
 
 
-def test_thirty_experiments_through_dropped_and_garbled_replies(tmp_path: Path, alloy_campaign_file: Path) -> None:
+#: enough experiments for dozens of dropped and garbled replies at these rates (about 40 retries in 12);
+#: LABPILOT_SOAK=1 runs the 30 of a longer night
+FAULTY_EXPERIMENTS = 30 if SOAK else 12
+
+
+def test_many_experiments_through_dropped_and_garbled_replies(tmp_path: Path, alloy_campaign_file: Path) -> None:
     campaign = _random_campaign(tmp_path, alloy_campaign_file)
     db, ledgers = tmp_path / "faulty.db", tmp_path / "ledgers"
+    n = FAULTY_EXPERIMENTS
     run = subprocess.run(
         [sys.executable, "-m", "labpilot.agent.cli", "-v", "run", str(campaign), "--dry-run", "--db", str(db),
-         "--max-experiments", "30", "--speed", "5000", "--faults", "drop=0.05,garble=0.05",
+         "--max-experiments", str(n), "--speed", "5000", "--faults", "drop=0.05,garble=0.05",
          "--ledger-dir", str(ledgers)],
         cwd=REPO, capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     store = Store.open(db)
-    assert store.counts()["completed"] == 30
+    assert store.counts()["completed"] == n
     # Faults happened and every one was retried (and logged), never silently swallowed.
     retries = [line for line in run.stderr.splitlines() if "retry" in line.lower() or "retrying" in line.lower()]
     assert len(retries) >= 5, run.stderr[-2000:]
+    # both kinds: a reply that never came, and a garbled one
+    assert any("garbled" in line for line in retries), run.stderr[-2000:]
+    assert any("no reply" in line or "timeout" in line for line in retries), run.stderr[-2000:]
     # No physical action was repeated.
     for name, action in (("sputter", "deposit"), ("xrd", "scan"), ("magnetometer", "measure")):
         rows = [r for r in read_ledger(ledgers / f"{name}.jsonl") if r["action"] == action]
         ids = [r["command_id"] for r in rows]
-        assert len(ids) == len(set(ids)) == 30, (name, len(ids), len(set(ids)))
+        assert len(ids) == len(set(ids)) == n, (name, len(ids), len(set(ids)))
 
 
 def _state(db: Path) -> str:
