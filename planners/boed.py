@@ -42,6 +42,12 @@ IMSE), if candidate x were made, measured and added to the training set:
    is updated as if c had been observed (``C <- C - C(., c) C(c, .) / (C(c, c)
    + r)``, closed form, no refit) and the next pick maximizes the updated score.
 
+Approximation: with uncertain descriptors the GP is conditioned through the
+expected kernel (moment matching: ``E[k] E[k]^T`` stands in for ``E[k k^T]``);
+with known descriptors (sd = 0) every formula above is the exact GP one.
+Cost: one Cholesky of the measured + pending set, then O(N |R| c) for N
+candidates and c components, in chunks; no refits inside the batch.
+
 Why: the goal is an accurate model over the candidates one could make next,
 not knowledge of the single most uncertain point. Maximum variance (``used``)
 favours isolated corners whose information does not carry; IMSE weighs a
