@@ -94,14 +94,20 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default="used_boed_fegapd")
+    ap.add_argument("--first-repeat", type=int, default=0, help="repeats first..first+repeats-1 (to split a run)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="combine the per-repeat held-out curves of runs (each repeat is deterministic) into --out")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out)
     methods = [m for m in args.methods.split(",") if m]
     if "random" not in methods:
         methods.insert(0, "random")  # the baseline is always measured in the same run
     if not DATA.is_dir():
         print(f"data not found at {DATA}", file=sys.stderr)
         return 1
-    jobs = [(m, r, args.initial, args.max_samples, args.model) for r in range(args.repeats) for m in methods]
+    reps = range(args.first_repeat, args.first_repeat + args.repeats)
+    jobs = [(m, r, args.initial, args.max_samples, args.model) for r in reps for m in methods]
     done: dict[str, dict[int, tuple]] = {m: {} for m in methods}
     start = time.perf_counter()
     load_start = os.getloadavg()
@@ -152,12 +158,48 @@ def summarize(done: dict, methods: list[str], repeats: list[int], n: list[int], 
             a = np.array([done[m][r][j] for r in repeats])
             entry[metric] = {"mean": a.mean(0).tolist(), "sem": (a.std(0, ddof=1) / np.sqrt(len(a))).tolist()}
         entry["held_out_per_repeat"] = {str(r): done[m][r][1] for r in repeats}
+        entry["cv_per_repeat"] = {str(r): done[m][r][0] for r in repeats}
         summary["methods"][m] = entry
     target = summary["methods"]["random"]["held_out"]["mean"][-1]
     summary["random_held_out_at_max"] = target
     summary["samples_to_reach_random"] = {m: samples_to_reach(n, summary["methods"][m]["held_out"]["mean"], target)
                                           for m in methods}
     return summary
+
+
+def merge(paths: list[str], out: str) -> int:
+    """Held-out curves per (method, repeat) from several runs -> one summary (a repeat is the same in every run:
+    seeded initial samples and planners). Runs on different load: their machine entries are all kept."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    n = runs[0]["samples"]
+    methods = list(runs[0]["methods"])
+    per: dict[str, dict[str, list]] = {m: {} for m in methods}
+    for run in runs:
+        if run["samples"] != n:
+            raise SystemExit(f"runs have different sample ranges: {run['samples'][0]}..{run['samples'][-1]}")
+        for m, e in run["methods"].items():
+            per.setdefault(m, {}).update(e["held_out_per_repeat"])
+    common = sorted(set.intersection(*(set(per[m]) for m in per)), key=int)
+    summary: dict = {"samples": n, "repeats": len(common), "repeat_ids": [int(r) for r in common],
+                     "initial": runs[0]["initial"], "model": runs[0]["model"], "unit": runs[0]["unit"],
+                     "merged_from": [Path(p).name for p in paths], "machine": [r["machine"] for r in runs],
+                     "seconds": sum(r["seconds"] for r in runs), "methods": {}}
+    for m in per:
+        a = np.array([per[m][r] for r in common])
+        summary["methods"][m] = {"held_out": {"mean": a.mean(0).tolist(), "sem": (a.std(0, ddof=1) / np.sqrt(len(a))).tolist()},
+                                 "held_out_per_repeat": {r: per[m][r] for r in common}}
+    target = summary["methods"]["random"]["held_out"]["mean"][-1]
+    summary["random_held_out_at_max"] = target
+    summary["samples_to_reach_random"] = {m: samples_to_reach(n, summary["methods"][m]["held_out"]["mean"], target)
+                                          for m in per}
+    (OUT / f"{out}.json").write_text(json.dumps(summary, indent=1))
+    plot(summary, OUT / f"{out}.png")
+    for m in per:
+        e = summary["methods"][m]["held_out"]
+        print(f"{m:<8}" + "".join(f"  n={k}: {e['mean'][i]:.3f}+-{e['sem'][i]:.3f}" for i, k in enumerate(n) if k in (15, 20, 25, 30, 40)))
+    print(f"{len(common)} repeats; samples to reach random's held-out RMSE at n={n[-1]} ({target:.3f}): "
+          f"{summary['samples_to_reach_random']}")
+    return 0
 
 
 def samples_to_reach(n: list[int], mean: list[float], target: float) -> int | None:
@@ -172,11 +214,13 @@ def plot(summary, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    metrics = [x for x in ("cv", "held_out") if all(x in e for e in summary["methods"].values())]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
+    axes = axes[0]
     n = np.array(summary["samples"])
     styles = {"random": ("tab:orange", "o"), "used": ("tab:blue", "s"), "boed": ("tab:green", "^")}
     titles = {"cv": "5-fold CV error on the collected samples", "held_out": "error on the uncollected library samples"}
-    for ax, metric in zip(axes, ("cv", "held_out")):
+    for ax, metric in zip(axes, metrics):
         for m, (color, marker) in styles.items():
             if m not in summary["methods"]:
                 continue
