@@ -151,16 +151,17 @@ def job(args: tuple[str, str, int, int]) -> dict:
             "ef": float(found[-1] / (budget / len(table.y))), "s_per_recommendation": per}
 
 
-def synthetic_pool(n_pool: int, n_obs: int, dim: int = 6, seed: int = 0):
-    """A seeded uniform pool in [0, 1]^dim, the measured rows and their values (the same for both tools)."""
+def synthetic_pool(n_pool: int, n_obs: int, dim: int = 6, seed: int = 0, decimals: int = 6):
+    """A seeded uniform pool in [0, 1]^dim rounded to ``decimals``, the measured rows and their values."""
     rng = np.random.default_rng([seed, n_pool])
-    pool = np.round(rng.uniform(size=(n_pool, dim)), 6)
+    pool = np.round(rng.uniform(size=(n_pool, dim)), decimals)
+    pool = pool[np.sort(np.unique(pool, axis=0, return_index=True)[1])]  # distinct rows, drawn order kept
     idx = rng.choice(n_pool, n_obs, replace=False)
     y = np.sin(3 * pool[idx, 0]) + pool[idx, 1:].sum(1)
     return pool, idx, y
 
 
-def time_baybe(n_pool: int, n_obs: int, seed: int = 0) -> dict:
+def time_baybe(n_pool: int, n_obs: int, seed: int = 0, decimals: int = 6) -> dict:
     """BayBE: build the search space and campaign from the pool, add the measurements, recommend one (seconds)."""
     import pandas as pd
     from baybe import Campaign
@@ -169,7 +170,7 @@ def time_baybe(n_pool: int, n_obs: int, seed: int = 0) -> dict:
     from baybe.utils.random import set_random_seed
 
     set_random_seed(seed)
-    pool, idx, y = synthetic_pool(n_pool, n_obs, seed=seed)
+    pool, idx, y = synthetic_pool(n_pool, n_obs, seed=seed, decimals=decimals)
     names = [f"x{i}" for i in range(pool.shape[1])]
     t = time.perf_counter()
     df = pd.DataFrame(pool, columns=names)
@@ -188,11 +189,11 @@ def time_baybe(n_pool: int, n_obs: int, seed: int = 0) -> dict:
             "recommend_s": total - setup, "total_s": total}
 
 
-def time_labpilot(n_pool: int, n_obs: int, seed: int = 0) -> dict:
+def time_labpilot(n_pool: int, n_obs: int, seed: int = 0, decimals: int = 6) -> dict:
     """labpilot ``bo`` (defaults): build the space and planner, propose k=1 after ``n_obs`` trials (seconds)."""
     from labpilot.planners import ContinuousParam, Objective, Space, Trial, make_planner
 
-    pool, idx, y = synthetic_pool(n_pool, n_obs, seed=seed)
+    pool, idx, y = synthetic_pool(n_pool, n_obs, seed=seed, decimals=decimals)
     names = [f"x{i}" for i in range(pool.shape[1])]
     t = time.perf_counter()
     space = Space(tuple(ContinuousParam(n, 0.0, 1.0) for n in names), pool=pool)
@@ -207,30 +208,30 @@ def time_labpilot(n_pool: int, n_obs: int, seed: int = 0) -> dict:
 TIMERS = {"labpilot_bo": time_labpilot, "baybe": time_baybe}
 
 
-def pool_config(tool: str, n_pool: int, n_obs: int) -> None:
+def pool_config(tool: str, n_pool: int, n_obs: int, decimals: int = 6) -> None:
     """Child-process entry: time one (tool, pool size) and print one JSON line (imports are not timed)."""
     import torch
 
     torch.set_num_threads(1)
     t = time.perf_counter()
-    TIMERS[tool](min(n_pool, 1000), n_obs)  # warm-up: imports and first-call costs are not the pool's
+    TIMERS[tool](min(n_pool, 1000), n_obs, decimals=decimals)  # warm-up: imports and first-call costs are not the pool's
     warm = time.perf_counter() - t
-    out = TIMERS[tool](n_pool, n_obs)
+    out = TIMERS[tool](n_pool, n_obs, decimals=decimals)
     out["warmup_s"] = warm
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def pool_timings(pools: list[int], n_obs: int, cap_s: float, out: Path) -> dict:
+def pool_timings(pools: list[int], n_obs: int, cap_s: float, out: Path, decimals: int = 6) -> dict:
     """Each (pool, tool) in a fresh process under a wall-clock cap; writes ``out`` after every configuration."""
     import subprocess
 
     configs = [(n, tool) for n in pools for tool in TIMERS]
     result: dict = {
-        "protocol": (f"synthetic 6-D pool (uniform, 6 decimals), {n_obs} measured rows, one recommendation; "
+        "protocol": (f"synthetic 6-D pool (uniform, rounded to {decimals} decimals, distinct rows), {n_obs} measured rows, one recommendation; "
                      "each tool in a fresh process after a warm-up on a 1,000-row pool; BayBE: DataFrame -> "
                      "SubspaceDiscrete.from_dataframe(df).to_searchspace() -> Campaign -> add_measurements -> recommend(1) with its "
                      "default recommender; labpilot: Space(pool=...) -> make_planner('bo') -> propose(history, 1)"),
-        "observations": n_obs, "cap_s": cap_s, "pools": {},
+        "observations": n_obs, "decimals": decimals, "cap_s": cap_s, "pools": {},
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch_threads": 1},
     }
@@ -238,7 +239,7 @@ def pool_timings(pools: list[int], n_obs: int, cap_s: float, out: Path) -> dict:
     for k, (n, tool) in enumerate(configs, 1):
         load0 = os.getloadavg()[0]
         t = time.perf_counter()
-        cmd = [sys.executable, "-m", "benchmarks.bo_vs_baybe", "--pool-config", f"{tool}:{n}:{n_obs}"]
+        cmd = [sys.executable, "-m", "benchmarks.bo_vs_baybe", "--pool-config", f"{tool}:{n}:{n_obs}:{decimals}"]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap_s, cwd=REPO)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -273,7 +274,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pools-only", action="store_true", help="only the pool timing (no replays)")
     ap.add_argument("--pool-observations", type=int, default=50)
     ap.add_argument("--pool-cap", type=float, default=900.0, help="seconds per (pool, tool) configuration")
-    ap.add_argument("--pool-config", help=argparse.SUPPRESS)  # child process: tool:pool:observations
+    ap.add_argument("--pool-decimals", type=int, default=6,
+                    help="round the pool's values (fewer distinct values per column: BayBE validates per value)")
+    ap.add_argument("--pool-config", help=argparse.SUPPRESS)  # child process: tool:pool:observations:decimals
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", default="bo_vs_baybe")
     args = ap.parse_args(argv)
@@ -283,13 +286,15 @@ def main(argv=None) -> int:
         print("BayBE is not installed: pip install -e .[bench]", file=sys.stderr)
         return 1
     if args.pool_config:
-        tool, n, n_obs = args.pool_config.split(":")
-        pool_config(tool, int(n), int(n_obs))
+        tool, n, n_obs, decimals = args.pool_config.split(":")
+        pool_config(tool, int(n), int(n_obs), int(decimals))
         return 0
     pools = [int(p) for p in args.pools.split(",") if p]
     if args.pools_only:
         OUT.mkdir(parents=True, exist_ok=True)
-        res = pool_timings(pools, args.pool_observations, args.pool_cap, OUT / f"{args.out}_pools.json")
+        suffix = "" if args.pool_decimals == 6 else f"_{args.pool_decimals}dec"
+        res = pool_timings(pools, args.pool_observations, args.pool_cap, OUT / f"{args.out}_pools{suffix}.json",
+                           args.pool_decimals)
         for n, row in res["pools"].items():
             print(n, {k: (round(v["total_s"], 2) if isinstance(v, dict) and v.get("total_s") else v)
                       for k, v in row.items()})
