@@ -14,12 +14,16 @@ restricted to unmeasured rows. Tables: the OER plate (2,121 catalysts,
 minimize overpotential) and the Fe-Ga-Pd library (278 films, maximize the
 magnetization proxy), both from ``shared/data``.
 
-Also: set-up plus one recommendation on synthetic pools of 10^4 and 10^5
-candidates (6-D, 30 measured rows), BayBE against labpilot.
+Also (``--pools-only`` runs just this part): set-up plus one recommendation on
+synthetic pools of 10^4 and 10^5 candidates (6-D, 50 measured rows), BayBE
+against labpilot's ``bo``; each configuration runs in a fresh process under a
+wall-clock cap (``--pool-cap``), after a warm-up on a 1,000-row pool so that
+imports are not counted, and the results file is rewritten after each one.
 
 Needs the ``bench`` extra (``pip install -e .[bench]``).
 Run:  python -m benchmarks.bo_vs_baybe [--repeats 5] [--workers 2]
-Writes benchmarks/results/bo_vs_baybe.{json,png}.
+      python -m benchmarks.bo_vs_baybe --pools-only [--pools 10000,100000] [--pool-cap 900]
+Writes benchmarks/results/bo_vs_baybe.{json,png} and bo_vs_baybe_pools.json.
 """
 
 from __future__ import annotations
@@ -147,41 +151,117 @@ def job(args: tuple[str, str, int, int]) -> dict:
             "ef": float(found[-1] / (budget / len(table.y))), "s_per_recommendation": per}
 
 
-def pool_timing(n_pool: int, n_obs: int = 30, dim: int = 6, seed: int = 0) -> dict:
-    """Set-up plus one recommendation on a synthetic pool, BayBE vs labpilot (seconds)."""
-    import pandas as pd
-    from baybe import Campaign
-    from baybe.parameters import NumericalDiscreteParameter
-    from baybe.searchspace import SearchSpace
-    from baybe.targets import NumericalTarget
-
-    from labpilot.planners import ContinuousParam, Objective, Space, Trial, make_planner
-
-    rng = np.random.default_rng(seed)
-    pool = np.round(rng.uniform(size=(n_pool, dim)), 6)
+def synthetic_pool(n_pool: int, n_obs: int, dim: int = 6, seed: int = 0, decimals: int = 6):
+    """A seeded uniform pool in [0, 1]^dim rounded to ``decimals``, the measured rows and their values."""
+    rng = np.random.default_rng([seed, n_pool])
+    pool = np.round(rng.uniform(size=(n_pool, dim)), decimals)
+    pool = pool[np.sort(np.unique(pool, axis=0, return_index=True)[1])]  # distinct rows, drawn order kept
     idx = rng.choice(n_pool, n_obs, replace=False)
     y = np.sin(3 * pool[idx, 0]) + pool[idx, 1:].sum(1)
-    names = [f"x{i}" for i in range(dim)]
+    return pool, idx, y
+
+
+def time_baybe(n_pool: int, n_obs: int, seed: int = 0, decimals: int = 6) -> dict:
+    """BayBE: build the search space and campaign from the pool, add the measurements, recommend one (seconds)."""
+    import pandas as pd
+    from baybe import Campaign
+    from baybe.searchspace import SubspaceDiscrete
+    from baybe.targets import NumericalTarget
+    from baybe.utils.random import set_random_seed
+
+    set_random_seed(seed)
+    pool, idx, y = synthetic_pool(n_pool, n_obs, seed=seed, decimals=decimals)
+    names = [f"x{i}" for i in range(pool.shape[1])]
     t = time.perf_counter()
     df = pd.DataFrame(pool, columns=names)
-    params = [NumericalDiscreteParameter(n, values=tuple(sorted(set(df[n].tolist())))) for n in names]
-    campaign = Campaign(SearchSpace.from_dataframe(df, params), NumericalTarget("y").to_objective(),
-                        allow_recommending_already_measured=False)
+    # Parameters inferred from the columns: passing explicit NumericalDiscreteParameter's makes BayBE check
+    # every cell against every allowed value in Python (14 s for 300 rows here, quadratic in the pool).
+    space = SubspaceDiscrete.from_dataframe(df).to_searchspace()
+    campaign = Campaign(space, NumericalTarget("y").to_objective(), allow_recommending_already_measured=False)
+    built = time.perf_counter() - t
     m = df.iloc[idx].copy()
     m["y"] = y
     campaign.add_measurements(m)
-    setup_b = time.perf_counter() - t
+    setup = time.perf_counter() - t
     campaign.recommend(batch_size=1)
-    total_b = time.perf_counter() - t
+    total = time.perf_counter() - t
+    return {"setup_s": setup, "space_and_campaign_s": built, "add_measurements_s": setup - built,
+            "recommend_s": total - setup, "total_s": total}
+
+
+def time_labpilot(n_pool: int, n_obs: int, seed: int = 0, decimals: int = 6) -> dict:
+    """labpilot ``bo`` (defaults): build the space and planner, propose k=1 after ``n_obs`` trials (seconds)."""
+    from labpilot.planners import ContinuousParam, Objective, Space, Trial, make_planner
+
+    pool, idx, y = synthetic_pool(n_pool, n_obs, seed=seed, decimals=decimals)
+    names = [f"x{i}" for i in range(pool.shape[1])]
     t = time.perf_counter()
     space = Space(tuple(ContinuousParam(n, 0.0, 1.0) for n in names), pool=pool)
     planner = make_planner("bo", space, [Objective("y")], seed=seed)
     history = [Trial(space.to_point(pool[i]), "completed", {"y": float(v)}) for i, v in zip(idx, y)]
-    setup_l = time.perf_counter() - t
+    setup = time.perf_counter() - t
     planner.propose(history, 1)
-    total_l = time.perf_counter() - t
-    return {"pool": n_pool, "observations": n_obs, "baybe_setup_s": setup_b, "baybe_total_s": total_b,
-            "labpilot_setup_s": setup_l, "labpilot_total_s": total_l, "ratio_baybe_over_labpilot": total_b / total_l}
+    total = time.perf_counter() - t
+    return {"setup_s": setup, "recommend_s": total - setup, "total_s": total}
+
+
+TIMERS = {"labpilot_bo": time_labpilot, "baybe": time_baybe}
+
+
+def pool_config(tool: str, n_pool: int, n_obs: int, decimals: int = 6) -> None:
+    """Child-process entry: time one (tool, pool size) and print one JSON line (imports are not timed)."""
+    import torch
+
+    torch.set_num_threads(1)
+    t = time.perf_counter()
+    TIMERS[tool](min(n_pool, 1000), n_obs, decimals=decimals)  # warm-up: imports and first-call costs are not the pool's
+    warm = time.perf_counter() - t
+    out = TIMERS[tool](n_pool, n_obs, decimals=decimals)
+    out["warmup_s"] = warm
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def pool_timings(pools: list[int], n_obs: int, cap_s: float, out: Path, decimals: int = 6) -> dict:
+    """Each (pool, tool) in a fresh process under a wall-clock cap; writes ``out`` after every configuration."""
+    import subprocess
+
+    configs = [(n, tool) for n in pools for tool in TIMERS]
+    result: dict = {
+        "protocol": (f"synthetic 6-D pool (uniform, rounded to {decimals} decimals, distinct rows), {n_obs} measured rows, one recommendation; "
+                     "each tool in a fresh process after a warm-up on a 1,000-row pool; BayBE: DataFrame -> "
+                     "SubspaceDiscrete.from_dataframe(df).to_searchspace() -> Campaign -> add_measurements -> recommend(1) with its "
+                     "default recommender; labpilot: Space(pool=...) -> make_planner('bo') -> propose(history, 1)"),
+        "observations": n_obs, "decimals": decimals, "cap_s": cap_s, "pools": {},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads": 1},
+    }
+    start = time.perf_counter()
+    for k, (n, tool) in enumerate(configs, 1):
+        load0 = os.getloadavg()[0]
+        t = time.perf_counter()
+        cmd = [sys.executable, "-m", "benchmarks.bo_vs_baybe", "--pool-config", f"{tool}:{n}:{n_obs}:{decimals}"]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cap_s, cwd=REPO)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            entry = json.loads(lines[-1][7:]) if lines else {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+        except subprocess.TimeoutExpired:
+            entry = {"error": f"over the {cap_s:.0f} s cap", "total_s": None}
+        entry["wall_s"] = time.perf_counter() - t
+        entry["load_average_1min"] = [load0, os.getloadavg()[0]]
+        row = result["pools"].setdefault(str(n), {})
+        row[tool] = entry
+        if all(isinstance(row.get(x, {}).get("total_s"), float) for x in TIMERS):
+            row["ratio_baybe_over_labpilot"] = row["baybe"]["total_s"] / row["labpilot_bo"]["total_s"]
+        elapsed = time.perf_counter() - start
+        total = entry.get("total_s")
+        print(f"[{k}/{len(configs)}] pool {n:>7} {tool:<12} "
+              + (f"{total:8.2f} s (set-up {entry['setup_s']:.2f}, recommend {entry['recommend_s']:.2f})"
+                 if isinstance(total, float) else entry["error"])
+              + f"  load {entry['load_average_1min'][1]:.1f}  elapsed {elapsed:.0f} s, "
+              f"ETA <= {(len(configs) - k) * cap_s:.0f} s (cap)", flush=True)
+        result["wall_s"] = elapsed
+        out.write_text(json.dumps(result, indent=1))
+    return result
 
 
 def main(argv=None) -> int:
@@ -191,6 +271,12 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--tables", default="")
     ap.add_argument("--pools", default="10000,100000")
+    ap.add_argument("--pools-only", action="store_true", help="only the pool timing (no replays)")
+    ap.add_argument("--pool-observations", type=int, default=50)
+    ap.add_argument("--pool-cap", type=float, default=900.0, help="seconds per (pool, tool) configuration")
+    ap.add_argument("--pool-decimals", type=int, default=6,
+                    help="round the pool's values (fewer distinct values per column: BayBE validates per value)")
+    ap.add_argument("--pool-config", help=argparse.SUPPRESS)  # child process: tool:pool:observations:decimals
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", default="bo_vs_baybe")
     args = ap.parse_args(argv)
@@ -199,6 +285,20 @@ def main(argv=None) -> int:
     except ImportError:
         print("BayBE is not installed: pip install -e .[bench]", file=sys.stderr)
         return 1
+    if args.pool_config:
+        tool, n, n_obs, decimals = args.pool_config.split(":")
+        pool_config(tool, int(n), int(n_obs), int(decimals))
+        return 0
+    pools = [int(p) for p in args.pools.split(",") if p]
+    if args.pools_only:
+        OUT.mkdir(parents=True, exist_ok=True)
+        suffix = "" if args.pool_decimals == 6 else f"_{args.pool_decimals}dec"
+        res = pool_timings(pools, args.pool_observations, args.pool_cap, OUT / f"{args.out}_pools{suffix}.json",
+                           args.pool_decimals)
+        for n, row in res["pools"].items():
+            print(n, {k: (round(v["total_s"], 2) if isinstance(v, dict) and v.get("total_s") else v)
+                      for k, v in row.items()})
+        return 0
     found = tables([t for t in args.tables.split(",") if t] or None)
     if not found:
         print(f"no tables under {shared_data()}", file=sys.stderr)
@@ -229,13 +329,8 @@ def main(argv=None) -> int:
     result["replay_wall_s"] = time.perf_counter() - start
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.out}.json").write_text(json.dumps(result, indent=1))  # kept if the pool timing is cut short
-    result["pool_timing"] = []
-    for n in [int(p) for p in args.pools.split(",") if p]:
-        import torch
-
-        torch.set_num_threads(1)
-        result["pool_timing"].append(pool_timing(n))
-        print(json.dumps(result["pool_timing"][-1]), flush=True)
+    if pools:
+        pool_timings(pools, args.pool_observations, args.pool_cap, OUT / f"{args.out}_pools.json")
     result["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "workers": args.workers,
                          "torch_threads_per_worker": 1, "load_average_1min": os.getloadavg()[0]}
     OUT.mkdir(parents=True, exist_ok=True)

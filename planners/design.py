@@ -9,7 +9,8 @@ planners therefore choose among candidate x's (the pool, or ``n_candidates``
 uniform samples of a continuous space) and differ only in the score:
 
 * ``used``: how uncertain y is at x before the sample exists;
-* ``boed``: how large the z -> y model's error is expected to be at x.
+* ``boed``: how much the z -> y model's mean squared error over the unused
+  candidates is expected to drop once x is made and measured.
 
 Data: a completed trial contributes (x, z, y) when it has a finite value for
 the property objective and the measured descriptor array

@@ -163,10 +163,7 @@ class UsedOptions(DesignOptions):
 
 
 class BoedOptions(DesignOptions):
-    """``boed``: the candidate with the largest expected improvement of the model's CV error."""
-
-    folds: Literal["loo"] | Annotated[int, Field(strict=True, ge=2)] = "loo"
-    """Cross-validation folds of the error: ``loo`` (leave-one-out) or an integer >= 2."""
+    """``boed``: the candidate expected to lower the model's mean squared error over the candidates the most."""
 
 
 def planner_option_problems(name: str, model: type[BaseModel], options: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -24,8 +24,8 @@ USED = [
     ("ae-bo", {"latent_dim": 2, "ae_steps": 50, "n_candidates": 500}),
     ("ae-bo", {"elements": {"ni_load": "Ni"}, "acquisition": "ucb"}),
     ("used", {"descriptor": "xrd", "n_candidates": 500, "model": "kernel_ridge"}),
-    ("boed", {"descriptor": "xrd", "n_candidates": 2000, "folds": 3}),
-    ("boed", {"folds": "loo", "model": "gp"}),
+    ("boed", {"descriptor": "xrd", "n_candidates": 2000}),
+    ("boed", {"model": "kernel_ridge", "shortlist": 64}),
     ("random", {}),
 ]
 
