@@ -128,6 +128,7 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS experiments_status ON experiments (status);
 CREATE INDEX IF NOT EXISTS events_experiment ON events (experiment_id);
+CREATE INDEX IF NOT EXISTS commands_experiment ON commands (experiment_id);
 """
 
 
@@ -198,6 +199,7 @@ class Store:
         #: How messages, the journal, notifications and ``status`` name it (never a server password).
         self.label = str(path)
         self._conn = conn
+        self._grouped = False  # inside ``atomic()``: each write is a savepoint of the one transaction
 
     # -- opening -----------------------------------------------------------
     @staticmethod
@@ -270,14 +272,57 @@ class Store:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(experiments)")}
         if "predicted" not in columns:  # a database from before predictions were kept
             conn.execute("ALTER TABLE experiments ADD COLUMN predicted TEXT")
+        try:  # a database from before: per-experiment command look-ups scanned the whole table
+            conn.execute("CREATE INDEX IF NOT EXISTS commands_experiment ON commands (experiment_id)")
+        except sqlite3.OperationalError:
+            pass  # read-only here: the agent that writes it makes the index
         return cls(path, conn)
 
     def close(self) -> None:
         self._conn.close()
 
     @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Several writes in one atomic, durable transaction: one commit where there would be several.
+
+        For writes that belong together and precede the same action (a state
+        transition, the experiment's claim and the command id, all before the
+        command goes out). Each write inside still succeeds or fails whole (a
+        savepoint), and nothing is durable before the block ends: end it
+        before the action it journals. Nested ``atomic`` blocks join the outer one.
+        """
+        if self._grouped:
+            yield
+            return
+        with self._tx():
+            self._grouped = True
+            try:
+                yield
+            finally:
+                self._grouped = False
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[sqlite3.Connection]:
+        """One write inside ``atomic()``: undone alone if it fails, committed with the block."""
+        self._conn.execute("SAVEPOINT lp_write")
+        try:
+            yield self._conn
+        except BaseException:
+            try:
+                self._conn.execute("ROLLBACK TO lp_write")
+                self._conn.execute("RELEASE lp_write")
+            except sqlite3.Error:
+                pass  # the original error says more
+            raise
+        self._conn.execute("RELEASE lp_write")
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
+        if self._grouped:
+            with unavailable_as_error(self.path), self._savepoint() as c:
+                yield c
+            return
         with unavailable_as_error(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -370,6 +415,13 @@ class Store:
     def abort_request(self) -> str | None:
         """The reason of a pending abort, or None."""
         return self.get_meta(MetaKey.ABORT)
+
+    def requests(self) -> tuple[str | None, PauseRequest | None]:
+        """The pending abort reason and pause request, in one query (the runner's checkpoint)."""
+        rows = dict(self._conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                       (str(MetaKey.ABORT), str(MetaKey.PAUSE))).fetchall())
+        pause = rows.get(str(MetaKey.PAUSE))
+        return rows.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred")
 
     def request_abort(self, reason: str) -> None:
         self.set_meta(MetaKey.ABORT, reason)
@@ -532,10 +584,27 @@ class Store:
             q += f" WHERE status IN ({','.join('?' * len(statuses))})"
             args = statuses
         exps = [self._decode_experiment(r) for r in self._conn.execute(q + " ORDER BY id", args)]
+        if statuses and len(exps) < 64:  # a few (in flight, waiting): their own measurements, not the whole table
+            for e in exps:
+                e.scalars = self.scalars(e.id)
+            return exps
         scalars = self._all_scalars()
         for e in exps:
             e.scalars = scalars.get(e.id, {})
         return exps
+
+    def changed_experiments(self, since: int) -> tuple[int, list[int]]:
+        """The journal's newest entry and the experiments journaled after entry ``since`` (sorted).
+
+        Every write that changes an experiment or its measurements journals an
+        event naming it in the same transaction, so this is everything that
+        changed, whoever wrote it (the agent, or an operator's approve,
+        reject, override or resolve).
+        """
+        rows = self._conn.execute("SELECT seq, experiment_id FROM events WHERE seq > ?", (since,)).fetchall()
+        if not rows:
+            return since, []
+        return max(r[0] for r in rows), sorted({r[1] for r in rows if r[1] is not None})
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in EXPERIMENT_STATUSES}
