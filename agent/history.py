@@ -89,6 +89,11 @@ class HistoryCache:
         self._trials: dict[int, Trial | None] = {}
         self._status: dict[int, str] = {}
         self._counts = {s: 0 for s in st.EXPERIMENT_STATUSES}
+        # the visible trials in id order, and where each experiment's is: updated in place, appended,
+        # or (rarely: one becomes invisible, or an older id appears late) rebuilt
+        self._list: list[Trial] = []
+        self._where: dict[int, int] = {}
+        self._stale = False
         #: (value, experiment) of the best completed experiment per (objective, direction) asked for
         self._best: dict[tuple[str, str], tuple[float, int] | None] = {}
         for exp in store.experiments():
@@ -97,7 +102,16 @@ class HistoryCache:
     def _put(self, exp: st.Experiment) -> None:
         if exp.id not in self._trials and self._trials and exp.id < next(reversed(self._trials)):
             self._trials = dict(sorted({**self._trials, exp.id: None}.items()))  # keep id order (rare)
-        self._trials[exp.id] = experiment_trial(self.store, exp, self.objectives, self.with_arrays)
+            self._stale = True
+        trial = experiment_trial(self.store, exp, self.objectives, self.with_arrays)
+        self._trials[exp.id] = trial
+        if trial is None:
+            self._stale = self._stale or exp.id in self._where
+        elif exp.id in self._where:
+            self._list[self._where[exp.id]] = trial
+        elif not self._stale:
+            self._where[exp.id] = len(self._list)
+            self._list.append(trial)
         old = self._status.get(exp.id)
         was_completed = old == st.COMPLETED
         if old is not None:
@@ -117,6 +131,7 @@ class HistoryCache:
                 self._put(self.store.experiment(eid))
             except StoreError:  # journaled but gone (never deleted today): forget it
                 self._trials.pop(eid, None)
+                self._stale = True
                 gone = self._status.pop(eid, None)
                 if gone is not None:
                     self._counts[gone] -= 1
@@ -124,9 +139,13 @@ class HistoryCache:
         self._seq = seq
 
     def trials(self) -> list[Trial]:
-        """The planners' history, equal to ``planner_history(store)``."""
+        """The planners' history, equal to ``planner_history(store)`` (a new list; the trials are shared)."""
         self.refresh()
-        return [t for t in self._trials.values() if t is not None]
+        if self._stale:
+            self._list = [t for t in self._trials.values() if t is not None]
+            self._where = {eid: i for i, eid in enumerate(e for e, t in self._trials.items() if t is not None)}
+            self._stale = False
+        return list(self._list)
 
     def trial(self, eid: int) -> Trial | None:
         """Experiment ``eid`` as a planner sees it (None if planners never see it)."""

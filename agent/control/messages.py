@@ -18,7 +18,7 @@ import math
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, TypeAdapter, ValidationError, PrivateAttr, create_model, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, create_model, model_validator
 
 from labpilot.agent.control.commands import COMMANDS as _REGISTRY  # the one declaration of each command
 from labpilot.agent.control.commands import CommandArgs, OperatorCommand
@@ -85,7 +85,6 @@ class ControlReply(Strict):
     ok: bool
     result: dict[str, Any] | None = None
     error: str | None = None
-    _wire: bytes | None = PrivateAttr(default=None)  # the serialized reply, once made
 
     @model_validator(mode="after")
     def _ok_xor_error(self) -> "ControlReply":
@@ -104,13 +103,8 @@ class ControlReply(Strict):
         return cls(ok=False, error=error)
 
     def to_bytes(self) -> bytes:
-        """UTF-8 JSON; numpy scalars and arrays in the result become numbers and lists.
-
-        Made once: the server serializes inside its guard, then sends the same bytes.
-        """
-        if self._wire is None:
-            self._wire = self.model_dump_json(fallback=_numpy_to_json).encode("utf-8")
-        return self._wire
+        """UTF-8 JSON; numpy scalars and arrays in the result become numbers and lists."""
+        return self.model_dump_json(fallback=_numpy_to_json).encode("utf-8")
 
 
 def _numpy_to_json(value: Any) -> Any:

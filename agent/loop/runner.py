@@ -345,7 +345,8 @@ class CampaignRunner:
         """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
         self.machine.enter(sm.PLANNING)
         history = self._history.trials()
-        n_done = sum(1 for t in history if t.status in ("completed", "failed", "pending"))
+        counts = self._history.counts()
+        n_done = sum(counts.values()) - counts[st.REJECTED] - counts[st.ABANDONED]  # finished or pending
         initial = n_done < self.campaign.initial_design
         k = min(self._budget_left(),
                 self.campaign.initial_design - n_done if initial else self.campaign.planner.batch_size)
