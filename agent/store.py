@@ -356,6 +356,13 @@ class Store:
         out["config"] = json.loads(out.pop("config_json"))
         return out
 
+    def config_text(self) -> str:
+        """The stored configuration as its JSON text (cheap to compare: the runner checks it every step)."""
+        row = self._conn.execute("SELECT config_json FROM campaign WHERE id=1").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} holds no campaign")
+        return str(row[0])
+
     def update_config(self, config: dict[str, Any], *, event: str, source_toml: str | None = None,
                       **data: Any) -> None:
         """Replace the stored campaign configuration (and file text), journaling why, atomically."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any, Callable
@@ -108,6 +109,7 @@ class CampaignRunner:
         self.planner.load_state(last_planner_state(store, self.planner.name))
         self._step_started = time.monotonic()
         self._config = store.campaign()["config"]
+        self._config_text = store.config_text()
         # The planners' history, read once and then brought up to date from the journal each step.
         self._history = HistoryCache(store, self.objective_names,
                                      with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
@@ -118,7 +120,11 @@ class CampaignRunner:
         Only budget, mode, supervision and fault policy can change mid-campaign
         (``reconfigure.MUTABLE``); the planner and the space never do.
         """
-        config = self.store.campaign()["config"]
+        text = self.store.config_text()
+        if text == self._config_text:  # unchanged (the usual case): nothing to decode
+            return
+        self._config_text = text
+        config = json.loads(text)
         if config == self._config:
             return
         from labpilot.agent.campaign import parse_campaign
