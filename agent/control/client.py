@@ -105,7 +105,12 @@ class ControlClient:
         sendable, poller = self._pollers
         deadline = time.monotonic() + self.timeout_s
         try:
-            while True:
+            try:  # a connected peer takes it at once (no poll); else wait for one below, watching the handshake
+                sock.send(payload, zmq.NOBLOCK)
+                sent = True
+            except zmq.Again:
+                sent = False
+            while not sent:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._drop_socket()
@@ -115,7 +120,7 @@ class ControlClient:
                     self._check_handshake(recv_monitor_message(self._monitor))
                 if ready.get(sock, 0) & zmq.POLLOUT:
                     sock.send(payload, zmq.NOBLOCK)
-                    break
+                    sent = True
             while (left := deadline - time.monotonic()) > 0:
                 ready = dict(poller.poll(max(1, int(left * 1000))))
                 if sock in ready:
