@@ -199,7 +199,8 @@ class Store:
         #: How messages, the journal, notifications and ``status`` name it (never a server password).
         self.label = str(path)
         self._conn = conn
-        self._grouped = False  # inside ``atomic()``: each write is a savepoint of the one transaction
+        self._grouped = False  # inside ``atomic()``: writes join its one transaction
+        self._poisoned: str | None = None  # why a write inside ``atomic()`` failed
 
     # -- opening -----------------------------------------------------------
     @staticmethod
@@ -287,41 +288,36 @@ class Store:
 
         For writes that belong together and precede the same action (a state
         transition, the experiment's claim and the command id, all before the
-        command goes out). Each write inside still succeeds or fails whole (a
-        savepoint), and nothing is durable before the block ends: end it
-        before the action it journals. Nested ``atomic`` blocks join the outer one.
+        command goes out). Nothing is durable before the block ends: end it
+        before the action it journals. All or nothing: a write that fails
+        inside fails the whole block, even if the caller caught its error
+        (``StoreError``), except a refused conditional update
+        (``StaleExperiment``), which wrote nothing. Nested blocks join the outer one.
         """
         if self._grouped:
             yield
             return
         with self._tx():
-            self._grouped = True
+            self._grouped, self._poisoned = True, None
             try:
                 yield
             finally:
                 self._grouped = False
-
-    @contextmanager
-    def _savepoint(self) -> Iterator[sqlite3.Connection]:
-        """One write inside ``atomic()``: undone alone if it fails, committed with the block."""
-        self._conn.execute("SAVEPOINT lp_write")
-        try:
-            yield self._conn
-        except BaseException:
-            try:
-                self._conn.execute("ROLLBACK TO lp_write")
-                self._conn.execute("RELEASE lp_write")
-            except sqlite3.Error:
-                pass  # the original error says more
-            raise
-        self._conn.execute("RELEASE lp_write")
+            if self._poisoned is not None:  # raised inside _tx: the transaction rolls back
+                raise StoreError(f"a write in this transaction failed ({self._poisoned}); none of it was kept")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
         if self._grouped:
-            with unavailable_as_error(self.path), self._savepoint() as c:
-                yield c
+            try:
+                with unavailable_as_error(self.path):
+                    yield self._conn
+            except StaleExperiment:
+                raise  # refused before writing anything: the block may go on
+            except BaseException as exc:
+                self._poisoned = f"{type(exc).__name__}: {exc}"[:200]
+                raise
             return
         with unavailable_as_error(self.path):
             self._conn.execute("BEGIN IMMEDIATE")

@@ -23,13 +23,19 @@ Writes ``benchmarks/results/agent_overhead.json``.
 
 from __future__ import annotations
 
+import os
+
+# One thread per numerical library: a BLAS pool spinning after the planner's call would be billed as the
+# agent's CPU (and HELPERS.md asks benchmarks to use one thread).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import argparse
 import collections
 import contextlib
 import cProfile
 import io
 import json
-import os
 import platform
 import pstats
 import sqlite3
@@ -45,6 +51,7 @@ import numpy as np
 from labpilot.agent.campaign import load_campaign, parse_campaign
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
+from labpilot.planners.base import Proposal
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,12 +67,12 @@ class _Clocked:
     @classmethod
     def timed(cls, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
-            t, c = time.perf_counter(), time.thread_time()  # the calling thread's CPU only
+            t, c = time.perf_counter(), time.process_time()  # the agent's threads only wait meanwhile
             try:
                 return fn(*a, **k)
             finally:
                 cls.spent += time.perf_counter() - t
-                cls.cpu += time.thread_time() - c
+                cls.cpu += time.process_time() - c
 
         return wrapper
 
@@ -189,10 +196,19 @@ def _populate(store: Store, n: int, seed: int = 0) -> None:
     conn.execute("COMMIT")
 
 
-def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False) -> dict[str, Any]:
-    """Run ``n_new`` experiments on a store holding ``n_store``; per-experiment commits and CPU."""
+def _constant_propose(history: Any, k: int = 1) -> list[Proposal]:
+    """A planner that costs nothing and touches nothing: isolates the agent's own work from the planner's."""
+    return [Proposal({"Fe": 0.2, "Co": 0.2, "Ni": 0.2, "Ir": 0.2, "Pt": 0.2})] * k
+
+
+def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, planner: str = "random") -> dict[str, Any]:
+    """Run ``n_new`` experiments on a store holding ``n_store``; per-experiment commits and CPU.
+
+    ``planner``: ``random`` (the real planner, its time excluded) or ``constant`` (no planner work at all:
+    what is left is the agent's alone, free of the planner's effect on caches and allocator).
+    """
     campaign, data = _campaign(n_store + n_new)
-    path = tmp / f"loop{n_store}.db"
+    path = tmp / f"loop{n_store}-{time.monotonic_ns()}.db"
     Store.create(path, campaign.name, data, "").close()
     plain = Store.open(path)
     _populate(plain, n_store)
@@ -206,7 +222,8 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False) -> di
                       time.process_time(), _Clocked.cpu, store.cpu))
 
     runner = CampaignRunner(campaign, store, instruments, progress=mark)  # the default poll: no polling wait
-    runner.planner.propose = _Clocked.timed(runner.planner.propose)  # type: ignore[method-assign]
+    propose = _constant_propose if planner == "constant" else runner.planner.propose
+    runner.planner.propose = _Clocked.timed(propose)  # type: ignore[method-assign]
     _Clocked.spent = _Clocked.cpu = 0.0
     profiler = cProfile.Profile() if profile else None
     mark(None)
@@ -231,7 +248,7 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False) -> di
     cpu = [s["cpu_s"] for s in steps]
     wall = [s["wall_s"] for s in steps]
     out: dict[str, Any] = {
-        "n_store": n_store, "n_new": n_new,
+        "n_store": n_store, "n_new": n_new, "planner": planner,
         "commits_per_experiment": statistics.median(s["commits"] for s in steps),
         "commit_purposes": dict(purposes),
         "commit_ms_median": statistics.median(s["commit_s"] for s in steps) * 1e3,
@@ -270,6 +287,7 @@ def main() -> None:
     ap.add_argument("--experiments", type=int, default=100, help="new experiments per run")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 2000], help="finished experiments already stored")
     ap.add_argument("--inserts", type=int, default=500)
+    ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant"])
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the loop (largest store)")
     ap.add_argument("--label", default="after", help="key of this run in the results JSON")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -287,11 +305,13 @@ def main() -> None:
         print(f"raw sqlite3 insert+commit (WAL, synchronous=FULL): median {raw_ms:.2f} ms, "
               f"p90 {np.percentile(raw, 90) * 1e3:.2f} ms")
         runs = []
-        for i, size in enumerate(args.sizes):
-            r = loop_costs(size, args.experiments, tmp, profile=args.profile and size == max(args.sizes))
+        plan = [(p, size) for p in args.planners for size in args.sizes]
+        for i, (planner, size) in enumerate(plan):
+            r = loop_costs(size, args.experiments, tmp, profile=args.profile and size == max(args.sizes),
+                           planner=planner)
             runs.append(r)
-            eta = (time.monotonic() - started) / (i + 1) * (len(args.sizes) - i - 1)
-            print(f"store of {size:>5}: {r['commits_per_experiment']:.0f} durable commits per experiment "
+            eta = (time.monotonic() - started) / (i + 1) * (len(plan) - i - 1)
+            print(f"{planner:>8} planner, store of {size:>5}: {r['commits_per_experiment']:.0f} durable commits per experiment "
                   f"({r['commit_ms_median']:.1f} ms = {r['commit_ms_median'] / raw_ms:.1f} raw inserts), "
                   f"CPU beyond them median {r['cpu_beyond_commits_ms_median']:.2f} ms, "
                   f"p90 {r['cpu_beyond_commits_ms_p90']:.2f} ms (wall median {r['wall_beyond_commits_ms_median']:.2f} ms, "

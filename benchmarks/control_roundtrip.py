@@ -50,9 +50,14 @@ class Trivial:
 
 
 @contextlib.contextmanager
-def raw_echo(payload: bytes) -> Iterator[Callable[[], None]]:
-    """A raw REQ/REP echo thread on loopback; yields one round trip of ``payload``."""
+def raw_echo(payload: bytes, separate_contexts: bool = False) -> Iterator[Callable[[], None]]:
+    """A raw REQ/REP echo thread on loopback; yields one round trip of ``payload``.
+
+    ``separate_contexts``: the two ends in their own ZeroMQ contexts (an I/O thread each), as the
+    control client and server are (and as two processes would be).
+    """
     ctx = zmq.Context()
+    req_ctx = zmq.Context() if separate_contexts else ctx
     rep = ctx.socket(zmq.REP)
     rep.linger = 0
     rep.bind("tcp://127.0.0.1:0")
@@ -66,7 +71,7 @@ def raw_echo(payload: bytes) -> Iterator[Callable[[], None]]:
 
     thread = threading.Thread(target=echo, daemon=True)
     thread.start()
-    req = ctx.socket(zmq.REQ)
+    req = req_ctx.socket(zmq.REQ)
     req.linger = 0
     req.connect(endpoint)
 
@@ -82,6 +87,8 @@ def raw_echo(payload: bytes) -> Iterator[Callable[[], None]]:
         req.close()
         rep.close()
         ctx.term()
+        if req_ctx is not ctx:
+            req_ctx.term()
 
 
 @contextlib.contextmanager
@@ -181,22 +188,39 @@ def main() -> None:
 
     payload = encode_request(make_request("status"))
     load_before = os.getloadavg()
-    with contextlib.ExitStack() as stack:
-        calls = {"raw zmq echo": stack.enter_context(raw_echo(payload)),
-                 "control": stack.enter_context(control()),
-                 "control + token": stack.enter_context(control(endpoint="tcp://127.0.0.1:0", token=TOKEN,
-                                                                client_kw={"token": TOKEN}))}
-        if curve_available():
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    # Each variant is timed in turn with its own raw echo (interleaved, only their threads alive), so that
+    # a change of load hits both alike; the ratio is taken within the pair.
+    variants: dict[str, Callable[[contextlib.ExitStack], Callable[[], None]]] = {
+        "control": lambda st: st.enter_context(control()),
+        "control + token": lambda st: st.enter_context(control(endpoint="tcp://127.0.0.1:0", token=TOKEN,
+                                                               client_kw={"token": TOKEN})),
+    }
+    if curve_available():
+        def curve(st: contextlib.ExitStack) -> Callable[[], None]:
+            tmp = Path(st.enter_context(tempfile.TemporaryDirectory()))
             spub, ssec = create_curve_keys(tmp / "server", "server")
             cpub, csec = create_curve_keys(tmp / "client", "client")
-            calls["control + CURVE"] = stack.enter_context(control(
+            return st.enter_context(control(
                 curve_secret_file=ssec, curve_clients_dir=cpub.parent,
                 client_kw={"curve_secret_file": csec, "curve_server_public_file": spub}))
-        # the deployed case: the operator's CLI and the agent are separate processes (no shared GIL)
-        calls["raw echo, 2 processes"] = stack.enter_context(in_other_process("raw", payload))
-        calls["control, 2 processes"] = stack.enter_context(in_other_process("control", payload))
-        results, cpu = interleaved(calls, args.n)
+        variants["control + CURVE"] = curve
+    results: dict[str, list[float]] = {}
+    cpu: dict[str, float] = {}
+    pairs: dict[str, str] = {}
+    for name, make in variants.items():
+        with contextlib.ExitStack() as stack:
+            base_name = f"raw echo (pair of {name})"
+            res, c = interleaved({base_name: stack.enter_context(raw_echo(payload, separate_contexts=True)),
+                                  name: make(stack)}, args.n)
+        results.update(res)
+        cpu.update(c)
+        pairs[name] = base_name
+    with contextlib.ExitStack() as stack:  # the deployed case: the CLI and the agent are separate processes
+        res, _ = interleaved({"raw echo, 2 processes": stack.enter_context(in_other_process("raw", payload)),
+                              "control, 2 processes": stack.enter_context(in_other_process("control", payload))},
+                             args.n)
+    results.update(res)
+    pairs["control, 2 processes"] = "raw echo, 2 processes"
 
     print(
         f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
@@ -205,12 +229,13 @@ def main() -> None:
     )
     print(f"{args.n} round trips each on loopback TCP, interleaved, request {len(payload)} bytes; "
           f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
-    base = statistics.median(results["raw zmq echo"])
-    base2 = statistics.median(results["raw echo, 2 processes"])
+    ratio = {name: statistics.median(results[name]) / statistics.median(results[base]) for name, base in pairs.items()}
     for name, samples in results.items():
-        print(summarize(name, samples, base2 if "2 processes" in name else base)
-              + ("" if "2 processes" in name else
-                 f"   CPU {cpu[name] * 1e6:6.1f} us ({cpu[name] / cpu['raw zmq echo']:.2f}x)"))
+        line = summarize(name, samples, statistics.median(results[pairs.get(name, name)]))
+        if name in cpu:
+            base_cpu = cpu[pairs.get(name, name)]
+            line += f"   CPU {cpu[name] * 1e6:6.1f} us ({cpu[name] / base_cpu:.2f}x)"
+        print(line)
 
     import matplotlib
 
@@ -235,9 +260,8 @@ def main() -> None:
                "n": args.n, "interleaved": True,
                "median_us": {k: statistics.median(v) * 1e6 for k, v in results.items()},
                "p95_us": {k: statistics.quantiles(v, n=20)[-1] * 1e6 for k, v in results.items()},
-               "cpu_us_in_process": {k: c * 1e6 for k, c in cpu.items() if "2 processes" not in k},
-               "ratio_to_raw": {k: statistics.median(v) / (base2 if "2 processes" in k else base)
-                                for k, v in results.items()}}
+               "cpu_us_in_process": {k: c * 1e6 for k, c in cpu.items()},
+               "pairs": pairs, "ratio_to_raw_echo": ratio}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"results: {RESULTS}")

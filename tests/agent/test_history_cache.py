@@ -7,16 +7,19 @@ not make.
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as hs
 
 from labpilot.agent import store as st
 from labpilot.agent.history import HistoryCache, best_experiment, planner_history
 from labpilot.agent.store import Store
+from labpilot.errors import StoreError
 
 OBJECTIVES = ["m", "h"]
 
@@ -121,7 +124,7 @@ def test_arrays_reach_the_cached_history(tmp_path: Path) -> None:
     assert np.array_equal(cached.measured["xrd"], fresh.measured["xrd"])
 
 
-def test_a_failed_write_inside_atomic_is_undone_alone(tmp_path: Path) -> None:
+def test_a_refused_conditional_update_inside_atomic_leaves_the_rest(tmp_path: Path) -> None:
     store = Store.create(tmp_path / "c.db", "c", {}, "")
     eid = store.add_experiment({"x": 0.5}, st.AWAITING_APPROVAL, "planner")
     with store.atomic():
@@ -132,6 +135,30 @@ def test_a_failed_write_inside_atomic_is_undone_alone(tmp_path: Path) -> None:
         store.log_event("note", eid)
     assert store.experiment(eid).status == st.AWAITING_APPROVAL
     assert [e["kind"] for e in store.events()][-1] == "note"
+
+
+def test_a_write_that_failed_midway_fails_the_whole_block_even_if_caught(tmp_path: Path, monkeypatch) -> None:
+    store = Store.create(tmp_path / "c.db", "c", {}, "")
+    real_event = store._event
+
+    def failing_event(kind: str, *a: object) -> int:
+        if kind == "experiment_added":  # after the experiment's row went in
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_event(kind, *a)
+
+    monkeypatch.setattr(store, "_event", failing_event)
+    with pytest.raises(StoreError, match="none of it was kept"):
+        with store.atomic():
+            store.log_event("before", None)
+            try:
+                store.add_experiment({"x": 0.5}, st.APPROVED, "planner")
+            except st.StoreUnavailable:
+                pass  # swallowed: the block must still not commit half of it
+    monkeypatch.undo()
+    assert store.experiments() == []
+    assert "before" not in [e["kind"] for e in store.events()]
+    store.log_event("after", None)  # the store is usable again
+    assert [e["kind"] for e in store.events()][-1] == "after"
 
 
 def test_nothing_inside_atomic_is_kept_when_the_block_fails(tmp_path: Path) -> None:
