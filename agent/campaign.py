@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from labpilot import registry
 from labpilot.errors import CampaignError
@@ -167,6 +167,23 @@ class ObjectiveSpec(Strict):
         return self
 
 
+class SpaceSpec(Strict):
+    """``[space]``: a candidate pool file the proposals are rows of (``planners.pool_table``).
+
+    The file is read and checked by ``campaign_checks.pool_problems`` (what
+    ``labpilot validate`` and ``run`` call), each problem named by its key.
+    """
+
+    pool: str | None = Field(None, min_length=1)
+    """CSV or Parquet; relative to the campaign file's folder (made absolute on loading)."""
+    id_column: str | None = Field(None, min_length=1)
+    """The column of unique row ids (required with a pool); always passed to the instruments."""
+    descriptors: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list, max_length=1000)
+    """fnmatch patterns of the columns the model uses (``d_*``)."""
+    featurizer: str | None = Field(None, min_length=1)
+    """``elements``, ``module:function`` or ``file.py:function``: descriptors computed from the parameters."""
+
+
 class PlannerSpec(Strict):
     name: str = Field("bo", min_length=1)
     batch_size: int = Field(default=1, ge=1, le=64)
@@ -204,6 +221,9 @@ class InstrumentSpec(Strict):
             return v  # a generic driver's address is a label ("local")
         return check_address(v)
     options: dict[str, Any] = Field(default_factory=dict)
+    #: Instruments that share a stage name are interchangeable: each sample goes to one of them
+    #: (two sputter systems, four simulation workers). Default: the instrument's own name.
+    stage: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")
 
     @field_validator("options")
     @classmethod
@@ -248,6 +268,14 @@ class InstrumentSpec(Strict):
         if self.address.upper().startswith("TCPIP") and self.address.upper().endswith("::SOCKET"):
             return "tcp"
         return "serial"
+
+
+class ExecutionSpec(Strict):
+    """How many experiments may be in flight at once (``agent/loop/batch.py``)."""
+
+    parallel: int = Field(1, ge=1, le=1024)
+    """1: one experiment at a time (the sequential loop); N > 1: up to N made and measured concurrently,
+    on interchangeable instruments (a shared ``stage``) and instruments that take several jobs at once."""
 
 
 class SupervisionSpec(Strict):
@@ -322,6 +350,9 @@ class ControlSpec(Strict):
 class Campaign(Strict):
     """A validated campaign file."""
 
+    #: ``[space]`` is the field ``space_`` (``space()`` is the planners' view): dumped under its TOML name.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, serialize_by_alias=True)
+
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
     #: Seeds the planner and, in a dry run, the simulators (numpy seeds are non-negative).
@@ -330,13 +361,16 @@ class Campaign(Strict):
     #: Synthesize the next sample while the current one is measured (DESIGN.md §2).
     pipeline: bool = False
     initial_design: int = Field(default=5, ge=0, le=100_000)
-    parameters: list[ParameterSpec] = Field(min_length=1)
+    #: What the synthesizer receives; with a ``[space] pool``, pool columns (may then be empty: the id alone).
+    parameters: list[ParameterSpec] = Field(default_factory=list)
+    space_: SpaceSpec = Field(default_factory=SpaceSpec, alias="space")
     constraints: list[SimplexSpec] = Field(default_factory=list)
     objectives: list[ObjectiveSpec] = Field(min_length=1)
     planner: PlannerSpec = Field(default_factory=PlannerSpec)
     budget: BudgetSpec
     instruments: list[InstrumentSpec] = Field(min_length=1)
     supervision: SupervisionSpec = Field(default_factory=SupervisionSpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
     faults: FaultPolicySpec = Field(default_factory=FaultPolicySpec)
     control: ControlSpec = Field(default_factory=ControlSpec)
     notify: NotifySpec = Field(default_factory=NotifySpec)
@@ -345,6 +379,11 @@ class Campaign(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "Campaign":
+        pool = self.space_.pool
+        if not self.parameters and pool is None:
+            raise ValueError("parameters: at least one [[parameters]] table is needed (or a [space] pool)")
+        if pool is None and (self.space_.id_column or self.space_.descriptors or self.space_.featurizer):
+            raise ValueError("space: id_column, descriptors and featurizer describe a pool; space.pool is missing")
         names = [p.name for p in self.parameters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -367,12 +406,16 @@ class Campaign(Strict):
         if len(set(inst_names)) != len(inst_names):
             raise ValueError(f"instruments: duplicate names {inst_names}")
         synth = [i for i in self.instruments if i.role == "synthesize"]
-        if len(synth) != 1:
+        shared = len({i.stage for i in synth}) == 1 and synth[0].stage is not None if synth else False
+        if not synth or (len(synth) > 1 and not shared):
             raise ValueError(
                 f"instruments: exactly one synthesizer (kind {' or '.join(registry.synthesizer_kinds())}, "
                 f"or a generic kind with options.role = \"synthesize\") "
                 f"is needed, found {len(synth)}"
+                + (f" ({', '.join(i.name for i in synth)}); interchangeable synthesizers must all name "
+                   f"one stage (instruments[].stage = \"synthesis\")" if len(synth) > 1 else "")
             )
+        self._check_execution()
         if not any(i.role == "measure" for i in self.instruments):
             raise ValueError("instruments: at least one measuring instrument is needed")
         if self.initial_design > self.budget.max_experiments:
@@ -382,13 +425,57 @@ class Campaign(Strict):
             )
         return self
 
+    def _check_execution(self) -> None:
+        """Instruments sharing a stage are interchangeable (one role, one kind), which needs parallel execution;
+        pipelining is the sequential loop's overlap."""
+        for stage, specs in self.stages().items():
+            if len(specs) < 2:
+                continue
+            names = ", ".join(i.name for i in specs)
+            if len({i.role for i in specs}) > 1:
+                raise ValueError(f"instruments: stage {stage!r} mixes synthesizers and measurers ({names}); "
+                                 f"instruments[].stage groups interchangeable instruments of one role")
+            if len({i.kind for i in specs}) > 1:
+                raise ValueError(f"instruments: stage {stage!r} mixes kinds "
+                                 f"({', '.join(f'{i.name}: {i.kind}' for i in specs)}); "
+                                 f"interchangeable instruments (instruments[].stage) must be of one kind")
+            if self.execution.parallel < 2:
+                raise ValueError(f"instruments: stage {stage!r} has {len(specs)} interchangeable instruments "
+                                 f"({names}), which only parallel execution uses: set execution.parallel "
+                                 f"to 2 or more")
+        if self.execution.parallel > 1 and self.pipeline:
+            raise ValueError("pipeline: true overlaps one synthesis with one measurement in the sequential loop; "
+                             f"execution.parallel = {self.execution.parallel} already runs experiments "
+                             "concurrently: set pipeline = false")
+
+    def stage_of(self, spec: InstrumentSpec) -> str:
+        """The stage ``spec`` serves: its ``stage``, else its own name."""
+        return spec.stage or spec.name
+
+    def stages(self) -> dict[str, list[InstrumentSpec]]:
+        """Every stage and its interchangeable instruments, in the campaign's order."""
+        out: dict[str, list[InstrumentSpec]] = {}
+        for spec in self.instruments:
+            out.setdefault(self.stage_of(spec), []).append(spec)
+        return out
+
     @property
     def synthesizer(self) -> InstrumentSpec:
+        """The synthesizer (the first, where interchangeable ones share its stage)."""
         return next(i for i in self.instruments if i.role == "synthesize")
+
+    @property
+    def synthesizers(self) -> list[InstrumentSpec]:
+        """Every synthesizer: one, or several interchangeable ones sharing one stage."""
+        return [i for i in self.instruments if i.role == "synthesize"]
 
     @property
     def measurers(self) -> list[InstrumentSpec]:
         return [i for i in self.instruments if i.role == "measure"]
+
+    def measure_stages(self) -> list[list[InstrumentSpec]]:
+        """The measuring stages in order, each a list of interchangeable measurers (one measures a sample)."""
+        return [specs for specs in self.stages().values() if specs[0].role == "measure"]
 
     def space(self) -> Space:
         """The planners' view of the search space."""
@@ -401,7 +488,18 @@ class Campaign(Strict):
             else:
                 params.append(CategoricalParam(p.name, tuple(p.choices)))
         simplex = tuple(SimplexConstraint(tuple(c.parameters), c.total) for c in self.constraints)
-        return Space(tuple(params), simplex)
+        space = Space(tuple(params), simplex)
+        if self.space_.pool is None:
+            return space
+        from labpilot.planners.pool_table import read_pool
+
+        if not self.space_.id_column:
+            from labpilot.errors import PoolError
+
+            raise PoolError("space.id_column", "required with space.pool: the column of unique row ids")
+        table = read_pool(self.space_.pool, self.space_.id_column, space, self.space_.descriptors,
+                          self.space_.featurizer)  # cached: read once per file version
+        return Space(space.params, simplex, candidates=table)
 
     def planner_objectives(self) -> list[Objective]:
         return [Objective(o.name, o.direction, o.low, o.high) for o in self.objectives]
@@ -457,13 +555,34 @@ def load_campaign(path: str | Path) -> Campaign:
         raise CampaignError(str(path), [("(file)", "no such file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CampaignError(str(path), [("(file)", f"cannot be read: {exc}")]) from None
-    return loads_campaign(text, str(path))
+    return loads_campaign(text, str(path), base=path.resolve().parent)
 
 
-def loads_campaign(text: str, source: str = "<campaign>") -> Campaign:
-    """Parse and validate campaign TOML text."""
+def loads_campaign(text: str, source: str = "<campaign>", base: Path | None = None) -> Campaign:
+    """Parse and validate campaign TOML text; ``base``: the folder relative file names are in."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CampaignError(source, [("(toml)", f"not valid TOML: {exc}")]) from None
+    if base is not None:
+        _absolute_space_paths(data, base)
     return parse_campaign(data, source)
+
+
+def _absolute_space_paths(data: dict[str, Any], base: Path) -> None:
+    """``[space] pool`` (and a ``file.py:function`` featurizer) relative to the campaign file's folder.
+
+    Made absolute before validation, so the configuration the store keeps
+    (and a resumed run re-reads) names the same file from any working directory.
+    """
+    space = data.get("space")
+    if not isinstance(space, dict):
+        return
+    pool = space.get("pool")
+    if isinstance(pool, str) and pool and not Path(pool).is_absolute():
+        space["pool"] = str(base / pool)
+    feat = space.get("featurizer")
+    if isinstance(feat, str) and ":" in feat:
+        module, _, attr = feat.rpartition(":")
+        if (module.endswith(".py") or "/" in module) and not Path(module).is_absolute():
+            space["featurizer"] = f"{base / module}:{attr}"

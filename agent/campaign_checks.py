@@ -34,7 +34,9 @@ _TOTAL_TOLERANCE = 1e-9
 
 def problems(c: Campaign) -> Problems:
     """Every problem found, as (field path, reason); empty when the campaign fits the installed code."""
-    out: Problems = planner_problems(c) + prior_problems(c)
+    out: Problems = pool_problems(c)
+    if not out:  # both build the campaign's space, which reads the pool
+        out += planner_problems(c) + prior_problems(c)
     classes: dict[int, type] = {}
     for i, inst in enumerate(c.instruments):
         try:
@@ -44,9 +46,9 @@ def problems(c: Campaign) -> Problems:
             continue
         out += instrument_problems(i, inst, classes[i], c)
     out += objective_problems(c)
-    synth = next((i for i, inst in enumerate(c.instruments) if inst.role == "synthesize"), None)
-    if synth is not None and synth in classes:
-        out += synthesizer_problems(c, synth, classes[synth])
+    for synth, inst in enumerate(c.instruments):  # interchangeable synthesizers (a shared stage): each one
+        if inst.role == "synthesize" and synth in classes:
+            out += synthesizer_problems(c, synth, classes[synth])
     return out
 
 
@@ -88,6 +90,50 @@ def planner_problems(c: Campaign) -> Problems:
 
         return [("planner.name", f"planner {spec.name!r} does not use prior data; drop the [[prior]] entries "
                                  f"or use {', '.join(prior_planners())}")]
+    return []
+
+
+# ------------------------------------------------------------------ candidate pool
+
+
+def pool_problems(c: Campaign) -> Problems:
+    """``[space] pool``: the keys it needs, a planner that can plan over rows, then the file itself.
+
+    The file is read as the runner reads it (``planners.pool_table.read_pool``,
+    cached), so a pool validate accepts is one ``run`` can use; a bad file,
+    column or cell is named by its key (``space.pool``, ``space.id_column``,
+    ``space.descriptors[0]``, ``parameters[1](x)``).
+    """
+    spec = c.space_
+    if spec.pool is None:
+        return []
+    from labpilot.errors import PluginError, PlannerError, PoolError
+    from labpilot.planners.base import planner_class
+
+    if not spec.id_column:
+        return [("space.id_column", "required with space.pool: the column of unique row ids")]
+    out: Problems = []
+    if spec.id_column in {p.name for p in c.parameters}:
+        out.append(("space.id_column", f"{spec.id_column!r} is also a [[parameters]] name; the id is passed "
+                                       "to the instruments on its own"))
+    if not c.parameters and not spec.descriptors and not spec.featurizer:
+        out.append(("space.descriptors", "a pool without [[parameters]] needs descriptors (or a featurizer): "
+                                         "the model has nothing else to learn from"))
+    try:
+        cls = planner_class(c.planner.name)
+        if not getattr(cls, "plans_pool_rows", False):
+            out.append(("planner.name", f"planner {c.planner.name!r} cannot plan over a candidate pool "
+                                        "(space.pool); use bo, mobo, random, uncertainty or range"))
+    except (PlannerError, PluginError):
+        pass  # reported by planner_problems
+    if c.prior:
+        out.append(("prior", "prior data cannot be used with a candidate pool (space.pool) yet"))
+    if out:
+        return out
+    try:
+        c.space()
+    except PoolError as exc:
+        return [(exc.field, exc.reason)]
     return []
 
 
@@ -219,6 +265,10 @@ def synthesizer_problems(c: Campaign, i: int, cls: type) -> Problems:
             out.append((f"{where}.low", f"{p.low:g} is out of range: {bounds}"))
         if acc.high is not None and p.high > acc.high:
             out.append((f"{where}.high", f"{p.high:g} is out of range: {bounds}"))
+    pool_id = c.space_.id_column if c.space_.pool else None
+    if pool_id and accepts.get(pool_id) is None:  # the row id goes to the synthesizer with every proposal
+        out.append(("space.id_column", f"{who} does not accept a parameter {pool_id!r}, and a pool's row id is "
+                                       f"passed to the synthesizer; it accepts {', '.join(accepts.names())}"))
     given = {p.name for p in c.parameters}
     missing = [a.name for a in accepts.params if a.required and a.name not in given]
     if missing:

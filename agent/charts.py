@@ -64,8 +64,9 @@ def best_so_far(values: Sequence[float], direction: str) -> np.ndarray:
 
 
 def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]], title: str = "",
-                      fig: Any = None) -> Figure:
-    """One panel per objective: values per experiment, who chose each, best so far."""
+                      fig: Any = None, units: Mapping[str, str] | None = None) -> Figure:
+    """One panel per objective: values per experiment, who chose each, best so far (``units``: as in
+    ``pareto_figure``)."""
     done = finished(exps)
     if not done:
         return _empty("no experiment has finished yet")
@@ -95,7 +96,7 @@ def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[s
         if bad:
             y0 = min((e.scalars[name] for e in ok), default=0.0)
             ax.scatter(bad, [y0] * len(bad), marker="x", color="black", s=40, label="failed", zorder=3)
-        ax.set_ylabel(f"{label(name)}\n({direction})", fontsize=9)
+        ax.set_ylabel(f"{axis_label(name, units)}\n({direction})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlim(0.5, len(done) + 0.5)
@@ -205,8 +206,21 @@ def pareto_front(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
     return keep
 
 
-def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]]) -> Figure:
-    """The first two objectives against each other; the Pareto front highlighted."""
+def axis_label(name: str, units: Mapping[str, str] | None = None) -> str:
+    """``name (unit)`` with the unit an instrument declared (``units``), else the shared table's;
+    a dimensionless quantity (unit ``"1"``) says so: ``refractive_index (1, dimensionless)``."""
+    u = (units or {}).get(name)
+    if u is None:
+        return label(name)
+    return f"{name} (1, dimensionless)" if u.strip() in ("1", "") else f"{name} ({u})"
+
+
+def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]],
+                  units: Mapping[str, str] | None = None, fig: Any = None) -> Figure:
+    """The first two objectives against each other; the Pareto front highlighted.
+
+    ``units`` (objective -> unit, as the measuring instruments declare them)
+    labels the axes; without it the shared units table does."""
     if len(objectives) < 2:
         return _empty("a Pareto front needs two objectives; this campaign has one")
     a, b = objectives[0], objectives[1]
@@ -215,7 +229,7 @@ def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, 
         return _empty("no experiment has measured both objectives yet")
     pts = np.array([[e.scalars[a["name"]], e.scalars[b["name"]]] for e in ok])
     front = pareto_front(pts, [a.get("direction", "maximize"), b.get("direction", "maximize")])
-    fig = Figure(figsize=(6.5, 4.5))
+    fig = fig if fig is not None else Figure(figsize=(6.5, 4.5))
     ax = fig.add_subplot()
     ax.scatter(pts[~front, 0], pts[~front, 1], s=26, color="#9ab", label="dominated")
     fp = pts[front][np.argsort(pts[front][:, 0])]
@@ -224,8 +238,8 @@ def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, 
         if is_front:
             ax.annotate(str(e.id), (e.scalars[a["name"]], e.scalars[b["name"]]), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(f"{label(a['name'])} ({a.get('direction', 'maximize')})")
-    ax.set_ylabel(f"{label(b['name'])} ({b.get('direction', 'maximize')})")
+    ax.set_xlabel(f"{axis_label(a['name'], units)} ({a.get('direction', 'maximize')})")
+    ax.set_ylabel(f"{axis_label(b['name'], units)} ({b.get('direction', 'maximize')})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig

@@ -272,16 +272,28 @@ class OperatorDesk:
         with self._lock:
             exp = self._reviewable(eid, "override")
             space = self.campaign.space()
-            unknown = [k for k in values if k not in space.names]
+            table = space.candidates  # a pool campaign: the operator may pick another row by its id
+            names = space.names + ([table.id_name] if table is not None else [])
+            unknown = [k for k in values if k not in names]
             if unknown:
-                raise OperatorRefused(f"unknown parameter(s) {unknown}; parameters are {space.names}")
+                raise OperatorRefused(f"unknown parameter(s) {unknown}; parameters are {names}")
             params = {**exp.params, **dict(values)}
+            if table is not None and table.id_name in values:
+                row = int(table.indices([values[table.id_name]])[0])
+                if row >= 0:
+                    params = {**table.point(row), **{k: v for k, v in values.items() if k != table.id_name}}
+                    used = [e.id for e in self.store.experiments() if e.id != eid and e.status != st.ABANDONED
+                            and e.params.get(table.id_name) == params[table.id_name]]
+                    if used:
+                        raise OperatorRefused(f"refused: {table.id_name} {params[table.id_name]!r} is already "
+                                              f"experiment {used[0]}")
             problems = space.contains(params)
             if self.limit_check is not None and not problems:
                 problems = self.limit_check(params)
             if problems:
                 raise OperatorRefused("refused: " + "; ".join(problems))
-            params = space.to_point(space.to_row(params))
+            if table is None:
+                params = space.to_point(space.to_row(params))
             self._update(exp, params=params, chosen_by="operator", status=st.APPROVED, predicted=None,
                          reason=reason or "operator override", event="operator_override")
             self.store.log_event("override_detail", eid, before=exp.params, after=params)

@@ -14,12 +14,34 @@ from labpilot.agent import store as st  # noqa: E402
 from labpilot.agent.machine import CampaignMachine  # noqa: E402
 from labpilot.agent.store import Store  # noqa: E402
 
+def objective_units(config: dict) -> dict[str, str]:
+    """Objective -> unit, as the campaign's measuring instruments declare them (a generic one: its options)."""
+    from labpilot import registry
+    from labpilot.errors import LabpilotError
+
+    units: dict[str, str] = {}
+    for inst in config.get("instruments", []):
+        try:
+            units.update(registry.measured_scalars(inst["kind"], inst.get("options") or {}))
+        except (LabpilotError, KeyError):
+            continue  # a kind not installed here: the shared units table labels its quantities
+    return {o["name"]: units[o["name"]] for o in config.get("objectives", []) if o["name"] in units}
+
+
 def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
-    """Every objective per experiment with the best so far (units on the axes); the measured
-    curves (XRD patterns, DSC curves) of the ``top`` best samples of the first objective."""
+    """Write ``campaign_figure`` as a PNG."""
+    fig = campaign_figure(store, top)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+
+
+def campaign_figure(store: Store, top: int = 3):  # noqa: ANN201 - a matplotlib Figure
+    """Every objective per experiment with the best so far (units on the axes); with two or more
+    objectives the Pareto front of the first two; the measured curves (XRD patterns, DSC curves)
+    of the ``top`` best samples of the first objective."""
     from matplotlib.figure import Figure
 
-    from labpilot.agent.charts import objectives_figure, patterns_figure
+    from labpilot.agent.charts import objectives_figure, pareto_figure, patterns_figure
 
     camp = store.campaign()
     objectives = camp["config"]["objectives"]
@@ -30,19 +52,26 @@ def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
     ranked = sorted(done, key=lambda e: -sign * e.scalars[first["name"]])[:top]
     items = [(e, store.arrays(e.id)) for e in ranked]
     items = [(e, a) for e, a in items if a]
+    both = [e for e in exps if e.status == st.COMPLETED
+            and all(o["name"] in e.scalars for o in objectives[:2])] if len(objectives) >= 2 else []
     title = f"{camp['name']}: {len(done)} completed, planner {camp['config']['planner']['name']}"
     n_curves = len({k.split(".")[0] for _, a in items for k in a})
-    height = max(3.3 * len(objectives) + 0.8, 3.9 * max(n_curves, 1) + 0.4 * len(items))
-    fig = Figure(figsize=(15 if items else 7.5, height))
+    height = max(3.3 * len(objectives) + 0.8, 3.9 * max(n_curves, 1) + 0.4 * len(items), 5.2 if both else 0)
+    panels = 1 + bool(both) + bool(items)
+    fig = Figure(figsize=(7.5 * panels, height))
+    subs = list(fig.subfigures(1, panels, wspace=0.05)) if panels > 1 else [fig]
+    units = objective_units(camp["config"])
+    objectives_figure(exps, objectives, title, fig=subs.pop(0), units=units)
+    if both:
+        sub = subs.pop(0)
+        pareto_figure(exps, objectives, units, fig=sub)
+        a, b = objectives[0]["name"], objectives[1]["name"]
+        sub.suptitle(f"Pareto front of {a} and {b}: {len(both)} experiments measured both", fontsize=10)
     if items:
-        left, right = fig.subfigures(1, 2, wspace=0.05)
-        objectives_figure(exps, objectives, title, fig=left)
-        patterns_figure(items, first["name"], fig=right)
-        right.suptitle(f"measured curves of the {len(items)} best samples", fontsize=10)
-    else:
-        objectives_figure(exps, objectives, title, fig=fig)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
+        sub = subs.pop(0)
+        patterns_figure(items, first["name"], fig=sub)
+        sub.suptitle(f"measured curves of the {len(items)} best samples", fontsize=10)
+    return fig
 
 
 _LAYOUT = {

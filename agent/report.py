@@ -47,7 +47,23 @@ def campaign_status(store: Store) -> dict[str, Any]:
         "db": store.label,
         "agent": agent_liveness(store),
         "waiting_for_operator": manual_steps(store),
+        "parallel": (config.get("execution") or {}).get("parallel", 1),
+        "in_flight": in_flight(store),
     }
+
+
+def in_flight(store: Store) -> list[dict[str, Any]]:
+    """Experiments being made or measured: ``{experiment, status, instrument, command_id}`` (the command
+    journaled as sent and not yet finished, if one is running)."""
+    from labpilot.agent import store as st
+
+    running = {c["experiment_id"]: c for c in store.commands("sent")}
+    out = []
+    for e in store.experiments(tuple(s for s in st.IN_FLIGHT if s != st.APPROVED)):
+        cmd = running.get(e.id) or {}
+        out.append({"experiment": e.id, "status": e.status, "instrument": cmd.get("instrument"),
+                    "command_id": cmd.get("id")})
+    return out
 
 
 def manual_steps(store: Store) -> list[dict[str, Any]]:
@@ -65,6 +81,11 @@ def format_status(s: dict[str, Any]) -> str:
         + (f"; {s['agent']['text']}" if s.get("agent") else ""),
         f"  experiments: {counts or 'none yet'} (budget {s['budget']})",
     ]
+    if (s.get("parallel") or 1) > 1:
+        flying = s.get("in_flight") or []
+        where = ", ".join(f"exp {f['experiment']} {f['status']}" + (f" on {f['instrument']}" if f["instrument"] else "")
+                          for f in flying)
+        lines.append(f"  in flight: {len(flying)} of {s['parallel']} at once" + (f" ({where})" if where else ""))
     if s["best"]:
         b = s["best"]
         unit = f" {units.unit(b['objective'])}" if units.unit(b["objective"]) else ""

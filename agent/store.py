@@ -16,6 +16,7 @@ from labpilot.errors import StaleExperiment, StoreError, StoreUnavailable
 import errno
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -189,10 +190,68 @@ def unavailable_as_error(path: Path | str) -> Iterator[None]:
         raise StoreUnavailable(message) from None
 
 
+class Rows:
+    """The rows of one statement, read eagerly while the connection's lock is held."""
+
+    def __init__(self, rows: list[Any], rowcount: int, lastrowid: int | None) -> None:
+        self._rows = rows
+        self._i = 0
+        self.rowcount = rowcount
+        self.lastrowid = lastrowid
+
+    def fetchone(self) -> Any:
+        if self._i >= len(self._rows):
+            return None
+        self._i += 1
+        return self._rows[self._i - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._i = self._rows[self._i:], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class LockedConnection:
+    """One SQLite connection shared by threads (the loop, parallel experiments, the control endpoint).
+
+    Every statement runs under the store's lock and its rows are read before
+    the lock is released, and ``Store._tx`` holds the same (re-entrant) lock
+    for a whole transaction: a thread never starts a statement inside another
+    thread's transaction, nor a ``BEGIN`` within one.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
+        self._conn = conn
+        self._lock = lock
+
+    def execute(self, sql: str, args: Any = ()) -> Rows:
+        with self._lock:
+            cur = self._conn.execute(sql, args)
+            rows = cur.fetchall() if cur.description is not None else []
+            return Rows(rows, cur.rowcount, cur.lastrowid)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
 class Store:
-    """A campaign database. Open with ``Store.create`` or ``Store.open``."""
+    """A campaign database. Open with ``Store.create`` or ``Store.open``.
+
+    Safe to share between threads: statements and transactions are serialized
+    by one re-entrant lock (``LockedConnection``).
+    """
 
     def __init__(self, path: str | Path, conn: sqlite3.Connection) -> None:
+        self._lock = threading.RLock()
+        if isinstance(conn, sqlite3.Connection):
+            conn = LockedConnection(conn, self._lock)  # type: ignore[assignment]
         self.path = Path(path)
         #: What ``--db`` names this store by (a file path here; a URL for a server store).
         self.target = str(path)
@@ -311,7 +370,7 @@ class Store:
         """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
         if self._grouped:
             try:
-                with unavailable_as_error(self.path):
+                with self._lock, unavailable_as_error(self.path):
                     yield self._conn
             except StaleExperiment:
                 raise  # refused before writing anything: the block may go on
@@ -319,7 +378,7 @@ class Store:
                 self._poisoned = f"{type(exc).__name__}: {exc}"[:200]
                 raise
             return
-        with unavailable_as_error(self.path):
+        with self._lock, unavailable_as_error(self.path):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn

@@ -89,6 +89,9 @@ class DriverBase:
     #: kinds ``scpi``, ``manual``, ``command``, ``python``; ``for_options`` returns the class
     #: describing one configuration): the class's ``role``/``scalars``/``arrays`` are only defaults.
     role_from_options: ClassVar[bool] = False
+    #: How many commands the instrument takes at once (parallel execution, ``agent/loop/batch.py``).
+    #: One for a device; a driver that can run several (``command``: ``max_parallel``) says so.
+    capacity: int = 1
 
     #: The validated options (an instance of ``Options``).
     settings: DriverOptions

@@ -15,7 +15,7 @@ plugins`` lists it).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping, TypeVar
+from typing import Annotated, Any, Literal, Mapping, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -44,6 +44,9 @@ class DriverOptions(BaseModel):
     """Pause before a transport retry, seconds."""
     poll_s: PositiveNumber | None = None
     """Pause between status polls, seconds (default: scaled from the action's nominal time)."""
+    on_error: Literal["fault", "fail"] = "fault"
+    """What an error this instrument reports does: ``fault`` (default) stops the campaign for a person;
+    ``fail`` fails only that experiment and the campaign goes on (a simulation that did not converge)."""
     reconcile: Annotated[bool, Field(strict=True)] = True
     """False: treat this instrument as unable to answer "what became of command id X" even when
     its driver can (recovery then asks an operator; see ``labpilot resolve``)."""

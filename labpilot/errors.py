@@ -76,6 +76,18 @@ class PriorError(ConfigurationError):
         super().__init__(f"{field}: {reason}")
 
 
+class PoolError(TableError):
+    """A campaign's candidate pool (``[space]``) that cannot be used; ``field`` names the key (``space.pool``).
+
+    The message names the file and, for a bad cell, its data row and column.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
 class PluginError(ConfigurationError):
     """A plugin (an entry point, or a ``module:Class`` a campaign names) that cannot be loaded or used.
 

@@ -67,9 +67,23 @@ def describe_driver(kind: str) -> dict[str, Any]:
         can_reconcile=bool(getattr(cls, "can_reconcile", False)),
         simulator=sim,
         has_simulator=sim is not None,
+        dry_run=_dry_run_stand_in(cls, sim),
         error=None,
     )
     return out
+
+
+def _dry_run_stand_in(cls: type, sim: str | None) -> str:
+    """What stands in for this kind in a dry run: its simulator, one its options name, or itself."""
+    from labpilot.drivers.base import DriverBase
+
+    if getattr(cls, "dry_run_as_is", False):
+        return "runs as configured (a program, a model or an operator stand-in)"
+    if sim is not None:
+        return f"simulator {sim}"
+    if getattr(cls.stand_in, "__func__", None) is not DriverBase.stand_in.__func__:
+        return "the built-in simulator its options.simulator names"
+    return "none (a dry run cannot stand in for it)"
 
 
 def describe_planner(name: str, *, load: bool) -> dict[str, Any]:
@@ -139,7 +153,7 @@ def format_text(info: dict[str, Any]) -> str:
             f"    limits: {', '.join(d['limits']) or '-'}",
             f"    options: {_options_line(d['options'])}",
             f"    reconciles command ids: {'yes' if d['can_reconcile'] else 'no'}; "
-            f"simulator: {d['simulator'] or 'none'}",
+            f"dry run: {d['dry_run']}",
         ]
     lines.append("planners:")
     for p in info["planners"]:

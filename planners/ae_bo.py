@@ -12,26 +12,48 @@ What it does, step by step:
    electrons, melting point, ionization energy, density). Other parameters are
    appended as their unit-scaled values (categoricals one-hot). With no element
    parameter at all the descriptors are just the scaled parameters.
-3. **Autoencoder.** A small torch autoencoder (``planners.autoencoder``) is
-   trained once, seeded, on the descriptors of *all* candidates (unlabelled
-   data is free), compressing them to ``latent_dim`` coordinates, which are
-   then scaled to the unit cube of the candidates. ``latent_dim = "auto"``
-   (the default): a space with at most 8 free parameters (e.g. a 6-element
-   simplex has 5) is **not compressed**: the GP works on the unit-scaled
-   parameters, because there compression only loses information (on the OER
-   plate a 3-d latent space put thousands of pairs of different catalysts
-   within 1 % of each other, ``benchmarks/ae_bo_latent.py``); a larger space
-   gets the smallest latent size of 3, 5, 8 whose reconstruction error is at
-   most ``max_reconstruction_error`` (default 0.02, standardized units; 8 if
-   none is).
-4. **BO in the latent space.** A GP (``planners.gp.fit_gp``: ARD Matern-5/2,
-   standardized outcomes) maps latent coordinates of the completed trials to
+3. **What the GP sees** (``representation``), decided once per planner:
+
+   * ``latent_dim = "auto"`` (the default) and at most 8 free parameters
+     (numeric ones less one per simplex constraint, plus categorical
+     one-hots; a 6-element simplex has 5): ``"parameters"``: ``ae-bo`` *is*
+     ``bo`` (a ``bo`` planner with the same seed, acquisition and ``beta`` if
+     given proposes, so the two cannot differ; its notes, warm-fit state and
+     failed-trial handling are ``bo``'s), no descriptors, no autoencoder.
+     Why: a latent space that could help must be
+     smaller than the parameters, and an f-dimensional simplex cannot be
+     mapped into fewer than f coordinates without folding distinct candidates
+     together; on the OER plate a 3-d latent with 1.9 % reconstruction error
+     put thousands of pairs of catalysts with different overpotentials within
+     1 % of each other (``benchmarks/ae_bo_latent.py``), and ``ae-bo`` found
+     a third of what ``bo`` found.
+   * ``"auto"`` and more free parameters: an autoencoder
+     (``planners.autoencoder``) is trained once, seeded, on the descriptors
+     of *all* candidates (unlabelled data is free; the measured rows are far
+     too few), at latent size 8 first; if it reconstructs them within
+     ``max_reconstruction_error`` (default 0.02, mean squared error in
+     standardized units, i.e. 2 % of their variance lost), the smallest of 3,
+     5, 8 that does is used: ``"latent"``. If not even 8 does, the
+     descriptors do not lie near a low-dimensional surface, compression would
+     discard variation the property may depend on, and the GP works on the
+     standardized descriptors themselves: ``"descriptors"`` (an ARD GP with
+     BoTorch's dimension-scaled length-scale prior copes with tens of inputs).
+     On a simulated 18-element world (``benchmarks/worlds/many_elements.py``)
+     an 8-d latent lost 5 % of the descriptors' variance and with it most of
+     the property: a GP on 50 random rows predicted the rest with R^2 0.45
+     from the latent, 0.37 from the raw compositions, 0.92 from the
+     descriptors (``benchmarks/ae_bo_many_elements.py``, diagnosis).
+   * ``latent_dim`` an integer: always that latent size (no fallback).
+
+   The chosen coordinates are scaled to the unit cube of the candidates.
+4. **BO in those coordinates.** A GP (``planners.gp.fit_gp``: ARD Matern-5/2,
+   standardized outcomes) maps the coordinates of the completed trials to
    the objective; every unused candidate is scored by log expected improvement
    (``acquisition="logei"``, over the best posterior mean at a measured point,
    which is robust to noise) or UCB (``acquisition="ucb"``, ``beta``); the
    names are ``planners.acquisitions``' one vocabulary, shared with ``bo``.
 5. **Proposals are real candidates.** Because the whole candidate set is
-   scored in the latent space, the chosen latent point *is* a real unmeasured
+   scored in those coordinates, the chosen point *is* a real unmeasured
    candidate (the nearest one, at distance zero): no decoding of an abstract
    latent optimum, which may not correspond to any makeable composition.
    Batches and pending points use the kriging believer
@@ -45,6 +67,7 @@ points are believed at their posterior mean. Fewer than ``n_initial`` (default
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -66,8 +89,10 @@ from labpilot.planners.space import CategoricalParam, Objective, Space
 
 _OPTIONS = {"latent_dim", "elements", "acquisition", "beta", "n_candidates", "ae_steps", "n_initial", "shortlist",
             "max_reconstruction_error"}
-#: Latent sizes ``latent_dim = "auto"`` tries, smallest first.
+#: Latent sizes ``latent_dim = "auto"`` may pick, smallest first (the largest is trained first).
 AUTO_SIZES = (3, 5, 8)
+#: The three things the GP can work on (module docstring, step 3).
+REPRESENTATIONS = ("parameters", "latent", "descriptors")
 
 
 @register
@@ -96,8 +121,15 @@ class AEBOPlanner(Planner):
         #: Free parameters: numeric ones less one per simplex constraint, plus categorical one-hots.
         self.free_params = n_numeric - len(space.simplex) + sum(
             len(p.choices) - 1 for p in space.params if isinstance(p, CategoricalParam))
-        #: No autoencoder: the GP works on the unit-scaled parameters (see the module docstring).
-        self.direct = self.latent_dim == "auto" and self.free_params <= hi
+        #: What the GP works on (module docstring, step 3); "auto" above ``hi`` free parameters is decided
+        #: when the autoencoder is trained (first proposal, or ``representation_choice()``).
+        self.representation: str | None = None
+        if self.latent_dim == "auto" and self.free_params <= hi:
+            self.representation = "parameters"
+        elif self.latent_dim != "auto":
+            self.representation = "latent"
+        #: Reconstruction error of each latent size trained (standardized units), for notes and benchmarks.
+        self.reconstruction_errors: dict[int, float] = {}
         self.acquisition = canonical("ae-bo", options.get("acquisition", "logei"))
         self.beta = float(options.get("beta", 4.0))
         self.n_candidates = int(options.get("n_candidates", 20_000))
@@ -115,7 +147,21 @@ class AEBOPlanner(Planner):
             if isinstance(space.param(name), CategoricalParam):
                 raise PlannerError(f"ae-bo: element parameter {name!r} must be numeric (a fraction), not categorical")
         self._encoder = Encoder(space)
-        self._cache: tuple[np.ndarray, TrainedAutoencoder | None, np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: The ``bo`` planner that proposes in ``"parameters"`` mode (step 3), else None.
+        self._bo: Planner | None = None
+        if self.representation == "parameters":
+            from labpilot.planners.bo import BoPlanner
+
+            extra = {"beta": options["beta"]} if "beta" in options else {}
+            self._bo = BoPlanner(space, objectives, seed, acquisition=self.acquisition, **extra)
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._ae: TrainedAutoencoder | None = None
+        self._desc_mean = self._desc_scale = self._lo = self._span = np.zeros(0)
+
+    @property
+    def direct(self) -> bool:
+        """True when the GP works on the unit-scaled parameters (no descriptors, no autoencoder)."""
+        return self.representation == "parameters"
 
     # -- descriptors and latent space ------------------------------------------
     def descriptors(self, rows: np.ndarray) -> np.ndarray:
@@ -142,39 +188,76 @@ class AEBOPlanner(Planner):
             parts.append(feats[:, other_cols])
         return np.hstack(parts)
 
-    def _latent_space(self) -> tuple[np.ndarray, TrainedAutoencoder | None, np.ndarray, np.ndarray, np.ndarray]:
-        """Candidates, trained AE, their unit-cube latent coordinates, and the latent scaling (built once)."""
+    def _coordinates(self, rows: np.ndarray) -> np.ndarray:
+        """Coordinates of parameter rows in the chosen representation, before unit scaling."""
+        if self.representation == "parameters":
+            return self._encoder.to_features(rows)
+        desc = self.descriptors(rows)
+        if self.representation == "latent":
+            assert self._ae is not None
+            return self._ae.encode(desc)
+        return (desc - self._desc_mean) / self._desc_scale
+
+    def _choose(self, desc: np.ndarray) -> None:
+        """Train the autoencoder(s) on the candidates' descriptors and settle the representation (step 3)."""
+        def train(size: int) -> TrainedAutoencoder:
+            return fit_autoencoder(desc, size, seed=self.seed, steps=self.ae_steps)
+
+        if self.latent_dim != "auto":
+            self._ae = train(int(self.latent_dim))
+            self.reconstruction_errors[int(self.latent_dim)] = self._ae.reconstruction_error(desc)
+            return
+        largest = train(AUTO_SIZES[-1])
+        self.reconstruction_errors[AUTO_SIZES[-1]] = largest.reconstruction_error(desc)
+        if self.reconstruction_errors[AUTO_SIZES[-1]] > self.max_error:
+            self.representation = "descriptors"
+            return
+        self.representation = "latent"
+        for size in AUTO_SIZES[:-1]:
+            ae = train(size)
+            self.reconstruction_errors[size] = ae.reconstruction_error(desc)
+            if self.reconstruction_errors[size] <= self.max_error:
+                self._ae = ae
+                break
+        else:
+            self._ae = largest
+
+    def _latent_space(self) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates and their unit-cube coordinates in the chosen representation (built once)."""
         if self._cache is None:
             cand = candidate_rows(self.space, self.n_candidates, call_seed(self.seed, 0, salt=41))
-            if self.direct:
-                z = self._encoder.to_features(cand)
-                self.latent_dim = z.shape[1]
-                ae = None
-            else:
+            if self.representation != "parameters":
                 desc = self.descriptors(cand)
-                sizes = AUTO_SIZES if self.latent_dim == "auto" else (self.latent_dim,)
-                for size in sizes:
-                    ae = fit_autoencoder(desc, size, seed=self.seed, steps=self.ae_steps)
-                    if ae.reconstruction_error(desc) <= self.max_error:
-                        break
-                self.latent_dim = size
-                z = ae.encode(desc)
+                self._desc_mean = desc.mean(axis=0)
+                scale = desc.std(axis=0)
+                self._desc_scale = np.where(scale > 1e-12, scale, 1.0)
+                self._choose(desc)
+            z = self._coordinates(cand)
+            self.latent_dim = z.shape[1]
             lo, span = z.min(axis=0), np.ptp(z, axis=0)
-            span = np.where(span > 1e-12, span, 1.0)
-            self._cache = (cand, ae, (z - lo) / span, lo, span)
+            self._lo, self._span = lo, np.where(span > 1e-12, span, 1.0)
+            self._cache = (cand, (z - self._lo) / self._span)
         return self._cache
 
+    def representation_choice(self) -> str:
+        """Settle (training the autoencoder if step 3 needs it) and return what the GP works on."""
+        self._latent_space()
+        assert self.representation is not None
+        return self.representation
+
     def latent(self, rows: np.ndarray) -> np.ndarray:
-        """Unit-cube latent coordinates of any parameter rows (measured points off the pool too)."""
-        _, ae, _, lo, span = self._latent_space()
-        z = self._encoder.to_features(rows) if ae is None else ae.encode(self.descriptors(rows))
-        return (z - lo) / span
+        """Unit-cube coordinates of any parameter rows (measured points off the pool too)."""
+        self._latent_space()
+        return (self._coordinates(rows) - self._lo) / self._span
 
     # -- proposing ---------------------------------------------------------------
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
         k = check_k(k)
+        if self._bo is not None:
+            why = f"ae-bo: {self.free_params} free parameters, not compressed: plain bo; "
+            return [replace(p, note=why + p.note) for p in self._bo.propose(history, k)]
         data = split_history(self.space, self.objectives, history)
-        cand, _, cand_latent, _, _ = self._latent_space()
+        cand, cand_latent = self._latent_space()
         avail = np.nonzero(~taken_mask(self.space, cand, data.taken))[0]
         if k > avail.size:
             where = "pool rows" if self.space.pool is not None else "sampled candidates"
@@ -201,10 +284,27 @@ class AEBOPlanner(Planner):
         pending = torch.as_tensor(self.latent(data.pending), dtype=torch.float64) if len(data.pending) else X[:0]
         picks = greedy_batch([model], X[short], pending, k, score)
         label = "log EI" if self.acquisition == "logei" else "UCB"
-        where = (f"on the {self.latent_dim} unit-scaled parameters ({self.free_params} free: not compressed)"
-                 if self.direct else f"in a {self.latent_dim}-d latent space")
+        where = self._where()
         out = []
         for j, s in picks:
             row = cand[avail[int(short[j])]]
             out.append(Proposal(self.space.to_point(row), s, f"ae-bo: {label} {where}"))
         return out
+
+    def _where(self) -> str:
+        """The note's account of the representation (step 3)."""
+        if self.representation == "parameters":
+            return f"on the {self.latent_dim} unit-scaled parameters ({self.free_params} free: not compressed)"
+        if self.representation == "descriptors":
+            err = self.reconstruction_errors[AUTO_SIZES[-1]]
+            return (f"on the {self.latent_dim} standardized descriptors (an {AUTO_SIZES[-1]}-d latent lost "
+                    f"{err:.1%} of their variance > {self.max_error:.0%}: not compressed)")
+        return f"in a {self.latent_dim}-d latent space"
+
+    def state(self) -> Any:
+        """``bo``'s warm-fit state in ``"parameters"`` mode (journaled by the agent), else None."""
+        return self._bo.state() if self._bo is not None else None
+
+    def load_state(self, state: Any) -> None:
+        if self._bo is not None:
+            self._bo.load_state(state)

@@ -1,9 +1,12 @@
 """A small torch autoencoder that compresses descriptor vectors to a latent space.
 
-``ae-bo`` runs Bayesian optimization in the latent space because a GP over
-20-40 correlated descriptors needs many observations to learn its length
-scales, while 2-5 latent coordinates that keep most of the variation of the
-candidate pool can be modelled from a handful (seed 004).
+``ae-bo`` (seed 004) runs Bayesian optimization in the latent space when the
+candidates' descriptors lie near a low-dimensional surface: then a few latent
+coordinates keep their variation and a GP models them from a handful of
+observations. Where they do not (the reconstruction error stays above a
+threshold), ``ae-bo`` gives the GP the descriptors themselves: a modern ARD GP
+learns 20-40 length scales from ~50 observations well enough, and the variance
+the autoencoder drops can be exactly what the property depends on.
 
 Inputs are standardized per column (constant columns are kept, centred, and
 scaled by 1). Training does not depend on global state: it

@@ -21,6 +21,13 @@ how fast a planner finds the table's best rows.
   ``Trial.measured["measured"]`` (merged rows: their mean). A planner that
   models measured descriptors (``used``, ``boed``) is refused without them,
   never run on random picks.
+* **Descriptors.** ``descriptors`` names columns (``fnmatch`` patterns) that
+  describe each candidate for the model, separately from its inputs (e.g. a
+  polymer's computed properties next to the recipe that makes it): not
+  inputs, read by the campaigns' pool reader (``planners.pool_table``:
+  float32, checked cell by cell), scaled to [0, 1] and modelled instead of
+  the inputs, exactly as a campaign's ``[space] descriptors`` are (merged
+  rows: their mean). Planners that cannot plan over such a pool are refused.
 * **Priors.** ``priors`` (``planners.prior.PriorData``) go to the planners
   that use them (``bo``); the result says which did.
 * **Top rows.** The best ``ceil(5 %)`` of the merged rows (ties at the cut are
@@ -58,6 +65,8 @@ from labpilot.planners.pool import read_table
 from labpilot.planners.space import CategoricalParam, ContinuousParam, Objective, Space
 
 TOP_FRACTION = 0.05
+#: The id of a merged row when descriptors are modelled (a pool table's id column).
+ROW_ID = "backtest_row"
 
 
 @dataclass
@@ -76,6 +85,9 @@ class BacktestTable:
     measured: np.ndarray | None = None
     measured_names: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: (n, f) float32 model descriptors of each merged row scaled to [0, 1], or None: the model sees the inputs
+    descriptors: np.ndarray | None = None
+    descriptor_names: list[str] = field(default_factory=list)
 
     @property
     def space(self) -> Space:
@@ -86,7 +98,23 @@ class BacktestTable:
                 params.append(CategoricalParam(name, self.categorical[j]))
             else:
                 params.append(ContinuousParam(name, float(self.x[:, j].min()), float(self.x[:, j].max())))
-        return Space(tuple(params), pool=self.x)
+        if self.descriptors is None:
+            return Space(tuple(params), pool=self.x)
+        return Space(tuple(params), candidates=self._candidates(Space(tuple(params))))
+
+    def _candidates(self, inputs: Space) -> Any:
+        """The merged rows as a pool table (ids 0..n-1) whose model features are the descriptors."""
+        cached = self.__dict__.get("_table")
+        if cached is None:
+            import pyarrow as pa
+
+            from labpilot.planners.pool_table import PoolTable
+
+            cached = PoolTable(path=Path(self.source), id_name=ROW_ID, ids=pa.array(np.arange(len(self.y))),
+                               rows=self.x, space=inputs, features=self.descriptors,
+                               feature_names=tuple(self.descriptor_names))
+            self.__dict__["_table"] = cached
+        return cached
 
     def top_mask(self, fraction: float = TOP_FRACTION) -> np.ndarray:
         """True for the best ``ceil(fraction * n)`` rows (plus ties at the cut)."""
@@ -104,6 +132,7 @@ def load_table(
     header: bool = True,
     columns: Sequence[str] | None = None,
     measured: Sequence[str] | None = None,
+    descriptors: Sequence[str] | None = None,
 ) -> BacktestTable:
     """Read a past-experiments CSV into merged candidate rows (see the module docstring)."""
     if direction not in ("minimize", "maximize"):
@@ -116,6 +145,18 @@ def load_table(
     obj_col = _objective_column(table, objective)
     y = table.numeric(obj_col)
     meas_cols = _measured_columns(table, measured or [], obj_col)
+    desc_names: list[str] = []
+    desc_raw = None
+    if descriptors:
+        from labpilot.planners.pool_table import read_descriptors
+
+        exclude = [table.header[obj_col]] + [table.header[c] for c in meas_cols]
+        desc_names, desc_raw = read_descriptors(table.path, descriptors, exclude=exclude, names=table.header,
+                                                header=header, field_name="descriptors")
+        if len(desc_raw) != len(table.rows):
+            raise TableError(f"{table.path}: {len(desc_raw)} rows of descriptors but {len(table.rows)} rows of data")
+        desc_cols = [table.header.index(n) for n in desc_names]
+        meas_cols = meas_cols + [c for c in desc_cols if c not in meas_cols]  # neither inputs nor measured
     if inputs:
         in_cols = [table.column_index(c) for c in inputs]
         if obj_col in in_cols:
@@ -158,6 +199,15 @@ def load_table(
     inverse = inverse.ravel()
     counts = np.bincount(inverse)
     y_mean = np.bincount(inverse, weights=y) / counts
+    d = None
+    if desc_raw is not None:
+        from labpilot.planners.pool_table import scale_in_place
+
+        d = np.zeros((len(uniq), desc_raw.shape[1]), dtype=np.float32)
+        np.add.at(d, inverse, desc_raw)
+        d /= counts[:, None].astype(np.float32)
+        scale_in_place(d)
+        meas_cols = [c for c in meas_cols if table.header[c] not in desc_names]
     z = None
     if meas_cols:
         raw = np.column_stack([table.numeric(c) for c in meas_cols])
@@ -168,6 +218,7 @@ def load_table(
         source=str(table.path), inputs=names, x=uniq, y=y_mean,
         objective=Objective(table.header[obj_col], direction), n_raw=len(y),
         categorical=categorical, measured=z, measured_names=[table.header[c] for c in meas_cols], warnings=warnings,
+        descriptors=d, descriptor_names=desc_names,
     )
 
 
@@ -211,7 +262,8 @@ MEASURED_KEY = "measured"
 
 def _trial(table: BacktestTable, space: Space, i: int) -> Trial:
     measured = {MEASURED_KEY: table.measured[i]} if table.measured is not None else {}
-    return Trial(space.to_point(table.x[i]), COMPLETED, {table.objective.name: float(table.y[i])}, measured)
+    params = space.candidates.point(i) if space.candidates is not None else space.to_point(table.x[i])
+    return Trial(params, COMPLETED, {table.objective.name: float(table.y[i])}, measured)
 
 
 def check_planner(table: BacktestTable, planner: str) -> None:
@@ -219,6 +271,9 @@ def check_planner(table: BacktestTable, planner: str) -> None:
     from labpilot.planners.base import planner_class
 
     cls = planner_class(planner)  # an unknown name: a PlannerError listing the known ones
+    if table.descriptors is not None and not getattr(cls, "plans_pool_rows", False):
+        raise PlannerError(f"planner {planner!r} cannot plan over rows modelled by descriptors (--descriptors); "
+                           "use bo, mobo, random, uncertainty or range, or drop --descriptors")
     if getattr(cls, "needs_measured", False) and table.measured is None:
         raise PlannerError(
             f"planner {planner!r} models measured descriptors (e.g. an XRD pattern per sample), and this table has "
@@ -257,10 +312,13 @@ def simulate(
             raise PlannerError(f"planner {planner!r} after {len(picked)} experiments: {e}") from None
         if timing is not None:
             timing.append(time.perf_counter() - start)
-        row = tuple(space.to_row(proposal.params).tolist())
-        if row not in lookup:
-            raise PlannerError(f"planner {planner!r} proposed {proposal.params}, which is not a row of the table")
-        i = lookup[row]
+        if space.candidates is not None:
+            i = int(proposal.params[ROW_ID])
+        else:
+            row = tuple(space.to_row(proposal.params).tolist())
+            if row not in lookup:
+                raise PlannerError(f"planner {planner!r} proposed {proposal.params}, which is not a row of the table")
+            i = lookup[row]
         if i in picked:
             raise PlannerError(f"planner {planner!r} proposed row {i} ({proposal.params}) a second time")
         picked.append(i)
@@ -309,7 +367,8 @@ def run_backtest(
     result: dict[str, Any] = {
         "csv": table.source, "objective": table.objective.name, "direction": table.objective.direction,
         "inputs": table.inputs, "categorical": {table.inputs[j]: list(c) for j, c in table.categorical.items()},
-        "measured": table.measured_names, "priors": [p.name for p in priors or []],
+        "measured": table.measured_names, "descriptors": table.descriptor_names,
+        "priors": [p.name for p in priors or []],
         "n_rows": n, "n_rows_raw": table.n_raw, "n_top": n_top,
         "top_threshold": float(table.y[top].min() if table.objective.sign > 0 else table.y[top].max()),
         "budget": budget, "repeats": repeats, "initial": initial, "seed": seed,

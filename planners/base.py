@@ -70,6 +70,9 @@ class Planner(ABC):
     accepts_priors: bool = False
     #: Whether the planner models measured descriptors (``Trial.measured``) and cannot run without them.
     needs_measured: bool = False
+    #: Whether the planner can plan over a campaign's candidate table (``[space] pool``): it scores pool
+    #: rows through ``Space.features`` (``planners.pool_planner``). Others are refused such a campaign.
+    plans_pool_rows: ClassVar[bool] = False
     #: The typed options it accepts (a pydantic model, ``extra="forbid"``; see ``planners.options``).
     #: ``make_planner`` validates a campaign's options with it before building the planner.
     #: None: the planner declares none, and its options reach it unchecked.
@@ -147,12 +150,27 @@ def make_planner(
     problems = option_problems(cls, options)
     if problems:
         raise PlannerError("; ".join(f"planner.options.{where}: {reason}" for where, reason in problems))
+    if space.candidates is not None:
+        if priors:
+            raise PlannerError("prior data cannot be used with a candidate pool (space.pool) yet")
+        return pool_planner(cls, name, space, objectives, seed, options)
     if priors:
         if not getattr(cls, "accepts_priors", False):
             raise PlannerError(f"planner {name!r} does not use prior data; drop the priors or use "
                                f"{', '.join(prior_planners())}")
         return cls(space, objectives, seed=seed, priors=list(priors), **options)
     return cls(space, objectives, seed=seed, **options)
+
+
+def pool_planner(cls: type[Planner], name: str, space: Space, objectives: Sequence[Objective], seed: int,
+                 options: Mapping[str, Any]) -> Planner:
+    """Planner ``cls`` over the rows of ``space.candidates`` (``planners.pool_planner``), or a refusal naming why."""
+    from labpilot.planners.pool_planner import PoolPlanner
+
+    if not getattr(cls, "plans_pool_rows", False):
+        raise PlannerError(f"planner {name!r} cannot plan over a candidate pool (space.pool); "
+                           "use bo, mobo, random, uncertainty or range")
+    return PoolPlanner(cls, space, objectives, seed=seed, **options)
 
 
 def prior_planners() -> list[str]:

@@ -82,6 +82,9 @@ def validate_space(space: Space) -> None:
                 f"simplex({'+'.join(c.names)}) must sum to {c.total:g}, but the bounds allow "
                 f"only sums in [{lo:g}, {hi:g}]"
             )
+    if space.features is not None:
+        if space.pool is None or np.ndim(space.features) != 2 or len(space.features) != len(space.pool):
+            raise PlannerError("pool features need a pool with one row per feature row")
     if space.pool is not None:
         pool = np.asarray(space.pool)
         if pool.ndim != 2 or pool.shape[1] != space.dim:
@@ -93,11 +96,18 @@ def validate_space(space: Space) -> None:
 
 
 class Encoder:
-    """Maps rows (parameter order, categorical index) to GP features and back."""
+    """Maps rows (parameter order, categorical index) to GP features and back.
+
+    A space with pool ``features`` (a descriptor pool, ``planners.pool_planner``)
+    has one integer parameter, the pool row; its features are that row of
+    ``space.features`` (float32, already in [0, 1]) instead of the scaled
+    parameter.
+    """
 
     def __init__(self, space: Space) -> None:
         validate_space(space)
         self.space = space
+        self.features = space.features
         self.numeric_idx: list[int] = []  # row index of each numeric param
         self.numeric_col: list[int] = []  # its feature column
         self.low = np.zeros(space.dim)
@@ -114,13 +124,15 @@ class Encoder:
                 self.numeric_idx.append(i)
                 self.numeric_col.append(col)
                 col += 1
-        self.n_features = col
+        self.n_features = col if self.features is None else int(self.features.shape[1])
         self.integer_idx = [i for i, p in enumerate(space.params) if isinstance(p, IntegerParam)]
 
     # -- rows <-> features -------------------------------------------------
     def to_features(self, rows: np.ndarray) -> np.ndarray:
         """Rows (n, dim) -> features (n, n_features) in the unit cube."""
         rows = np.atleast_2d(np.asarray(rows, dtype=float))
+        if self.features is not None:
+            return self.features[self._pool_index(rows)].astype(float)
         out = np.zeros((rows.shape[0], self.n_features))
         if self.numeric_idx:
             idx = np.array(self.numeric_idx)
@@ -132,6 +144,8 @@ class Encoder:
 
     def to_rows(self, feats: np.ndarray) -> np.ndarray:
         """Features -> rows: unscale, argmax one-hots, round integers, repair simplexes."""
+        if self.features is not None:
+            raise PlannerError("a descriptor pool has no continuous search: features cannot be turned back into rows")
         feats = np.atleast_2d(np.asarray(feats, dtype=float))
         rows = np.zeros((feats.shape[0], self.space.dim))
         if self.numeric_idx:
@@ -146,6 +160,25 @@ class Encoder:
         import torch
 
         return torch.as_tensor(self.to_features(rows), dtype=torch.float64)
+
+    def pool_tensor(self, rows: np.ndarray) -> "torch.Tensor":
+        """Pool rows -> features to score: float32, without a float64 copy, for a descriptor pool.
+
+        The whole pool in order is shared with ``space.features`` (no copy);
+        the scorers (``gp.posterior_mean_std``, ``pool_select``) convert chunk
+        by chunk.
+        """
+        import torch
+
+        if self.features is None:
+            return self.tensor(rows)
+        idx = self._pool_index(np.atleast_2d(np.asarray(rows, dtype=float)))
+        if len(idx) == len(self.features) and np.array_equal(idx, np.arange(len(idx))):
+            return torch.from_numpy(np.ascontiguousarray(self.features))
+        return torch.from_numpy(self.features[idx])
+
+    def _pool_index(self, rows: np.ndarray) -> np.ndarray:
+        return np.rint(rows[:, 0]).astype(np.int64)
 
     def bounds(self) -> "torch.Tensor":
         """The (2, n_features) unit-cube bounds for ``optimize_acqf``."""
@@ -369,6 +402,11 @@ def pool_available(space: Space, taken: np.ndarray) -> np.ndarray:
     """Indices of pool rows not yet measured, failed, pending or rejected."""
     if space.pool is None:
         raise PlannerError("this space has no candidate pool")
+    if space.features is not None:  # rows are pool indices (``planners.pool_planner``): no hashing of values
+        free = np.ones(len(space.pool), dtype=bool)
+        idx = np.rint(np.asarray(taken, dtype=float).reshape(-1, space.dim)[:, 0]).astype(np.int64)
+        free[idx[(idx >= 0) & (idx < len(free))]] = False
+        return np.nonzero(free)[0]
     pool = np.asarray(space.pool, dtype=float)
     return np.nonzero(~taken_mask(space, pool, taken))[0]
 

@@ -122,14 +122,16 @@ def posterior_mean_std(
     covariance, in float32: an upper bound within a few percent, which the
     planners refine exactly on their shortlist. ``fast=False`` is always exact.
     """
-    X = torch.as_tensor(X, dtype=DTYPE)
+    X = torch.as_tensor(X)
+    if X.dtype not in (torch.float32, DTYPE):  # float32 pools (descriptors) stay float32: converted per chunk
+        X = X.to(DTYPE)
     if X.dim() != 2:
         raise ValueError(f"X must be 2-D (N, d), got shape {tuple(X.shape)}")
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, got {chunk}")
     model.eval()
     if getattr(model, "target_predictor", None) is not None:  # a transfer model (``planners.transfer``)
-        return model.target_predictor.mean_std(X, chunk)
+        return model.target_predictor.mean_std(X.to(DTYPE), chunk)
     if isinstance(model, ModelListGP):
         parts = [posterior_mean_std(m, X, chunk, fast) for m in model.models]
         return torch.cat([p[0] for p in parts], -1), torch.cat([p[1] for p in parts], -1)
@@ -144,7 +146,7 @@ def posterior_mean_std(
     stds: list[torch.Tensor] = []
     with torch.no_grad(), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
         for s in range(0, X.shape[0], min(chunk, 2000)):
-            post = model.posterior(X[s : s + min(chunk, 2000)].unsqueeze(-2))
+            post = model.posterior(X[s : s + min(chunk, 2000)].to(DTYPE).unsqueeze(-2))
             m = post.mean.shape[-1]
             means.append(post.mean.reshape(-1, m))
             stds.append(post.variance.clamp_min(0.0).sqrt().reshape(-1, m))

@@ -87,6 +87,8 @@ COMMON_OPTIONS: dict[str, Any] = {
 class GPPlanner(Planner):
     """Base class: subclasses set ``name``, ``extra_options`` and the two scoring hooks."""
 
+    plans_pool_rows = True  # pool rows are scored through the encoder's features (descriptors)
+
     extra_options: dict[str, Any] = {}
     #: Model objectives in maximize form (times their sign) or in their own units.
     flip_signs: bool = True
@@ -226,9 +228,15 @@ class GPPlanner(Planner):
         notes += self.after_fit(models, train_x, train_y)
         note = "; ".join([self.name] + notes)
         if avail is not None:
-            pool = np.asarray(self.space.pool, dtype=float)[avail]
             self._pool_note = ""
-            picks = self._pool_pick(models, train_x, train_y, self.encoder.tensor(pool), data.pending, k)
+            exclude = None
+            if self.encoder.features is not None:  # a descriptor pool: score every row in place, used ones masked
+                pool = np.asarray(self.space.pool, dtype=float)
+                exclude = torch.ones(len(pool), dtype=torch.bool)
+                exclude[torch.from_numpy(avail)] = False
+            else:
+                pool = np.asarray(self.space.pool, dtype=float)[avail]
+            picks = self._pool_pick(models, train_x, train_y, self.encoder.pool_tensor(pool), data.pending, k, exclude)
             if self._pool_note:
                 note += "; " + self._pool_note
             return self._predicted(models, [
@@ -264,13 +272,15 @@ class GPPlanner(Planner):
 
     def _pool_pick(
         self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor,
-        feats: torch.Tensor, believed_rows: np.ndarray, k: int,
+        feats: torch.Tensor, believed_rows: np.ndarray, k: int, exclude: torch.Tensor | None = None,
     ) -> list[tuple[int, float]]:
         """Score all of ``feats`` and pick ``k`` greedily; returns (index into feats, score).
 
         Large pools with a score that grows with the mean and the std (``bo``)
         go through ``pool_select``: a float32 screen, float64 on a certified
-        shortlist (the note says how it was checked).
+        shortlist (the note says how it was checked). ``exclude`` (bool per
+        row) marks rows never to pick: a descriptor pool is scored whole, in
+        place, rather than copied without its used rows.
         """
         fn = self.score_fn(models, train_x, train_y)
         believed = self.encoder.tensor(believed_rows) if len(believed_rows) else torch.zeros(0, feats.shape[1], dtype=DTYPE)
@@ -278,14 +288,18 @@ class GPPlanner(Planner):
         if (self.monotone_score and len(models) == 1 and supports(models[0])
                 and feats.shape[0] * n * n > SCREEN_ABOVE and feats.shape[0] > self.opts["pool_shortlist"]):
             res = select(predictor(models[0]), models[0], feats, believed, k, fn, self.opts["pool_shortlist"],
-                         np.random.default_rng(self._call_seed))
+                         np.random.default_rng(self._call_seed), exclude=exclude)
             self._pool_note = res.note()
             return res.picks
         stats = [posterior_mean_std(m, feats, chunk=self.opts["pool_chunk"]) for m in models]
         mean = torch.cat([s[0] for s in stats], dim=-1)
         std = torch.cat([s[1] for s in stats], dim=-1)
         first = fn(mean, std, mean[:0])
+        if exclude is not None:
+            first = first.masked_fill(exclude, -torch.inf)
         short = shortlist(first, k, self.opts["pool_shortlist"])
+        if exclude is not None:
+            short = short[~exclude[short]]
         picks = greedy_batch(models, feats[short], believed, k, fn)
         return [(int(short[i]), s) for i, s in picks]
 

@@ -118,7 +118,8 @@ class AeBoOptions(PlannerOptions):
     """``ae-bo``: BO in an autoencoder's latent space of element descriptors."""
 
     latent_dim: Literal["auto"] | Annotated[int, Field(strict=True, ge=1, le=8)] = "auto"
-    """Latent coordinates: an integer 1-8, or ``auto`` (no compression up to 8 free parameters)."""
+    """Latent coordinates: an integer 1-8 (always compress), or ``auto`` (parameters up to 8 free ones; else the
+    smallest latent within ``max_reconstruction_error``, else the descriptors uncompressed)."""
     elements: dict[str, str] | None = None
     """Parameter name -> element symbol, where the names do not say it."""
     acquisition: Acquisition = "logei"

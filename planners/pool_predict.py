@@ -165,7 +165,7 @@ class PoolPredictor:
             work = torch.empty(rows, n, dtype=dtype)
             proj = torch.empty(rows, M.shape[1], dtype=dtype)
             for s in range(0, X.shape[0], chunk):
-                xs = X[s : s + chunk]
+                xs = X[s : s + chunk].to(torch.float64)  # a float32 pool is converted one chunk at a time
                 xs = self.model.input_transform(xs) if hasattr(self.model, "input_transform") else xs
                 c = xs.shape[0]
                 if self.spec is None:
@@ -234,7 +234,7 @@ class PoolPredictor:
         transform = getattr(self.model, "input_transform", None)
         with torch.no_grad():
             for s in range(0, N, chunk):
-                xs = X[s : s + chunk]
+                xs = X[s : s + chunk].to(torch.float64)
                 xs = transform(xs) if transform is not None else xs
                 c = xs.shape[0]
                 ks = self._unit_kernel(self._augment(self._scaled(xs, f32), left=True), B, buf[:c], work[:c])
@@ -252,6 +252,7 @@ class PoolPredictor:
     def joint(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Exact float64 mean (S,), latent covariance (S, S) and noise variance (S,) at ``X``, outcome units."""
         with torch.no_grad():
+            X = X.to(torch.float64)
             xs = self.model.input_transform(X) if hasattr(self.model, "input_transform") else X
             xs = xs.to(torch.float64)
             ks = self._k(xs, self.xt, torch.float64)  # (S, n)

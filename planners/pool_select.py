@@ -60,16 +60,25 @@ class PoolPick:
 def select(
     pred: PoolPredictor, model, feats: torch.Tensor, believed: torch.Tensor, k: int, fn: ScoreFn,
     shortlist: int, rng: np.random.Generator, check_random: int = 512, rank: int = 32, chunk: int = 2048,
+    exclude: torch.Tensor | None = None,
 ) -> PoolPick:
-    """Pick ``k`` rows of ``feats`` by ``fn`` (monotone in mean and std), screened in float32 and certified."""
+    """Pick ``k`` rows of ``feats`` by ``fn`` (monotone in mean and std), screened in float32 and certified.
+
+    ``exclude`` (bool per row, optional) marks rows that are never picked nor
+    bound (used rows of a pool scored in place).
+    """
     N = feats.shape[0]
     mean, std = pred.screen(feats, chunk=chunk, rank=rank)
     empty = mean[:0, None]
     ub0 = fn(mean[:, None], std[:, None], empty)
+    if exclude is not None:
+        ub0 = ub0.masked_fill(exclude, -torch.inf)
     size = min(N, max(shortlist, k))
     extra = torch.as_tensor(rng.choice(N, min(N, check_random), replace=False))
     while True:
         short = torch.topk(ub0, size).indices if size < N else torch.arange(N)
+        if exclude is not None:
+            short = short[~exclude[short]]
         in_short = torch.zeros(N, dtype=torch.bool)
         in_short[short] = True
         check = torch.cat([short, extra[~in_short[extra]]])
@@ -86,7 +95,9 @@ def select(
         picks = [(int(short[i]), s) for i, s in local]
         if size >= N:
             return PoolPick(picks, True, size, dm, ds)
-        outside = ~in_short
+        outside = ~in_short if exclude is None else ~in_short & ~exclude
+        if not bool(outside.any()):
+            return PoolPick(picks, True, size, dm, ds)
         bound = fn((mean[outside] + SAFETY * dm)[:, None], (std[outside] + SAFETY * ds)[:, None], empty).max()
         if min(s for _, s in picks) >= float(bound):
             return PoolPick(picks, True, size, dm, ds)

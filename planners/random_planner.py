@@ -162,6 +162,10 @@ def initial_design(
     ``taken`` lists points already used (e.g. after a restart); the design avoids them.
     """
     n = check_k(n)
+    if space.candidates is not None:  # a campaign's pool table: rows named by their id
+        from labpilot.planners.pool_planner import initial_pool_design
+
+        return initial_pool_design(space, n, seed, taken)
     validate_space(space)
     rng = np.random.default_rng(call_seed(seed, 0, salt=1))
     enc = Encoder(space)
@@ -211,6 +215,7 @@ class RandomPlanner(Planner):
     Options = RandomOptions
 
     name = "random"
+    plans_pool_rows = True
 
     def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
         super().__init__(space, objectives, seed, **options)

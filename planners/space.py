@@ -6,6 +6,12 @@ a total, e.g. a composition summing to 1), and an optional discrete candidate
 pool (a float array with one row per candidate, columns in parameter order;
 categorical columns hold the index of the choice).
 
+A pool may carry ``features``: one float32 row per pool row, what the model
+sees instead of the encoded parameters (descriptor columns, scaled to [0, 1]).
+A campaign's pool file (``[space] pool``) arrives as ``candidates`` (a
+``planners.pool_table.PoolTable``: row ids, parameter rows, descriptors);
+``make_planner`` then plans over row indices (``planners.pool_planner``).
+
 Planners know nothing of campaigns or hardware: the agent converts a campaign
 file into a ``Space`` and ``Objective`` list.
 """
@@ -13,9 +19,12 @@ file into a ``Space`` and ``Objective`` list.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence, Union
+from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from labpilot.planners.pool_table import PoolTable
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,10 @@ class Space:
     params: tuple[Param, ...]
     simplex: tuple[SimplexConstraint, ...] = ()
     pool: np.ndarray | None = field(default=None, compare=False)
+    #: (len(pool), f) float32 model features of the pool rows (scaled descriptors), or None: encoded parameters.
+    features: np.ndarray | None = field(default=None, compare=False)
+    #: A campaign's candidate table (``[space] pool``): proposals are its rows, named by their id.
+    candidates: "PoolTable | None" = field(default=None, compare=False)
 
     @property
     def names(self) -> list[str]:
@@ -120,7 +133,13 @@ class Space:
         return point
 
     def contains(self, point: dict[str, Any], tol: float = 1e-6) -> list[str]:
-        """Return the reasons ``point`` lies outside the space (empty if inside)."""
+        """Return the reasons ``point`` lies outside the space (empty if inside).
+
+        With a candidate table the point must name one of its rows (the id
+        column) and carry that row's parameter values.
+        """
+        if self.candidates is not None:
+            return self.candidates.contains(point)
         problems: list[str] = []
         for p in self.params:
             if p.name not in point:

@@ -73,6 +73,28 @@ Handler = Callable[[Command], str | None]
 ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
 
 
+def short_form(header: str) -> str:
+    """``SYSTEM:ERROR?`` → ``SYST:ERR?``: each mnemonic cut to its SCPI short form.
+
+    The SCPI rule (IEEE 488.2 / SCPI-99 §6.2.1): a mnemonic longer than four
+    letters keeps its first four, or its first three when the fourth is a
+    vowel; a numeric suffix and the ``*``/``?`` marks are kept. The simulators
+    do not hold the long forms, so they are lenient: any spelling that cuts to
+    a known short form is accepted (``PRESSURE`` and ``PRESSURES`` both mean
+    ``PRES``), as many real instruments are.
+    """
+    def one(word: str) -> str:
+        stem = word.rstrip("0123456789")
+        suffix = word[len(stem):]
+        if len(stem) > 4:
+            stem = stem[:3] if stem[3] in "AEIOU" else stem[:4]
+        return stem + suffix
+
+    query = header.endswith("?")
+    body = header[:-1] if query else header
+    return ":".join(one(w) if not w.startswith("*") else w for w in body.split(":")) + ("?" if query else "")
+
+
 def esr_bit(code: int) -> int:
     """The event-register bit an error of ``code`` sets (SCPI error classes)."""
     if -199 <= code <= -100:
@@ -134,6 +156,8 @@ class ScpiDevice:
             f"{self.action}:ABOR": self._action_abort,
         }
         self._handlers.update(self.commands())
+        # SCPI accepts each mnemonic in its short or long form (SYST:ERR? = SYSTEM:ERROR?)
+        self._by_short_form = {short_form(h): f for h, f in self._handlers.items()}
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **extra: Any) -> "ScpiDevice":
@@ -176,7 +200,7 @@ class ScpiDevice:
             return self._refuse(ERR_COMMAND, f"Command error; {exc}")
         except ValueError as exc:
             return self._refuse(ERR_COMMAND, f"Command error; {exc}")
-        handler = self._handlers.get(cmd.header)
+        handler = self._handlers.get(cmd.header) or self._by_short_form.get(short_form(cmd.header))
         if handler is None:
             return self._refuse(-113, f"Undefined header; {cmd.header}")
         try:

@@ -4,7 +4,7 @@
         [--inputs A,B,...] --planners random,bo,... --budget N --repeats R
         --initial K --seed S [--json OUT] [--plot PNG]
         [--no-header] [--columns a,b,...] [--options JSON]
-        [--measured COLS] [--prior FILE ...] [--protocol liang]
+        [--measured COLS] [--descriptors PATTERN ...] [--prior FILE ...] [--protocol liang]
 
 For a file without a header row (e.g. the OER plate), pass ``--no-header``
 and either name the columns with ``--columns ni,fe,co,mn,ce,la,overpotential``
@@ -12,7 +12,9 @@ or give ``--objective`` as a 0-based column index; a header line made only of
 numbers is warned about. Text columns with repeated values (a solvent) are
 categorical inputs. ``--measured`` names the columns measured on each row
 (patterns allowed: ``'xrd_*'``), which ``used`` and ``boed`` model (they are
-refused without them). ``--prior FILE`` (repeatable) is earlier data with the
+refused without them). ``--descriptors 'd_*'`` names columns that describe each
+row for the model (read by the campaigns' pool reader, ``planners.pool_table``),
+modelled instead of the inputs. ``--prior FILE`` (repeatable) is earlier data with the
 same column names (CSV, Parquet or a labpilot store), used by ``bo``.
 ``--options`` is a JSON object of per-planner options, e.g.
 ``'{"bo": {"acquisition": "ucb"}, "ae-bo": {"latent_dim": 2}}'`` (acquisition
@@ -55,6 +57,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                                     "text column with repeated values, as a categorical input)")
     p.add_argument("--measured", help="comma-separated columns measured on each row (fnmatch patterns allowed), "
                                       "for used/boed")
+    p.add_argument("--descriptors", nargs="+", metavar="PATTERN",
+                   help="columns (fnmatch patterns, e.g. 'd_*') the model uses instead of the inputs: what describes "
+                        "each row, as a campaign's [space] descriptors (read by the same pool reader)")
     p.add_argument("--prior", action="append", default=[], metavar="FILE",
                    help="prior data with the same column names (CSV, Parquet or a labpilot store); repeatable; used by bo")
     p.add_argument("--planners", default="random,bo", help="comma-separated planner names (default random,bo)")
@@ -96,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
     table = load_table(
         args.csv, args.objective, args.direction, inputs=_split(args.inputs),
         header=not args.no_header, columns=_split(args.columns), measured=_split(getattr(args, "measured", None)),
+        descriptors=[p for item in getattr(args, "descriptors", None) or [] for p in _split(item) or []] or None,
     )
+    if table.descriptors is not None and getattr(args, "prior", None):
+        raise UsageError("--prior cannot be combined with --descriptors yet (prior rows have no descriptors)")
     for w in table.warnings:
         print(f"[backtest] warning: {w}", file=sys.stderr, flush=True)
     priors = []
@@ -107,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--prior {path}: {e.reason}") from None
     cats = f", categorical {[table.inputs[j] for j in table.categorical]}" if table.categorical else ""
     meas = f", {len(table.measured_names)} measured column(s)" if table.measured_names else ""
+    if table.descriptor_names:
+        meas += f", the model sees {len(table.descriptor_names)} descriptor column(s)"
     print(
         f"[backtest] {table.source}: {table.n_raw} rows, {len(table.y)} distinct inputs "
         f"{table.inputs}{cats}{meas}; {args.direction} {table.objective.name}"

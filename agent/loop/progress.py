@@ -27,6 +27,8 @@ class Progress:
     """Since this run started."""
     eta_s: float | None = None
     """Time left at this run's pace (None until one experiment finished)."""
+    in_flight: int | None = None
+    """Parallel execution: experiments still being made or measured (None: the sequential loop)."""
 
 
 def format_progress(p: Progress, objective: str) -> str:
@@ -35,8 +37,9 @@ def format_progress(p: Progress, objective: str) -> str:
     value = "failed" if p.value is None else f"{objective}={p.value:.4g}"
     best = "" if p.best is None else f"  best={p.best:.4g}"
     eta = "" if p.eta_s is None else f", ETA {duration(p.eta_s)}"
+    flight = "" if p.in_flight is None else f"{p.in_flight} in flight; "
     times = (f"plan {p.planning_s:.1f}s, instruments {p.instrument_s:.1f}s; "
-             f"elapsed {duration(p.elapsed_s)}{eta}")
+             f"{flight}elapsed {duration(p.elapsed_s)}{eta}")
     return f"[{p.done:>3}/{p.budget}] exp {p.experiment_id:<3} {p.chosen_by:<8} {params} -> {value}{best}  ({times})"
 
 

@@ -137,6 +137,11 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     if held["source_toml"] != file_source:
         try:
             stored_file = loads_campaign(held["source_toml"], db).model_dump(mode="json")
+            # [space] paths were made absolute against the file's folder when it was stored: the stored
+            # configuration has them as that same text resolved (the text alone cannot say where it was)
+            if isinstance(stored.get("space"), dict) and isinstance(stored_file.get("space"), dict):
+                for key in ("pool", "featurizer"):
+                    stored_file["space"][key] = stored["space"].get(key)
         except CampaignError:
             stored_file = None  # the stored file no longer validates: compare with the stored configuration
         base = stored_file if stored_file is not None else stored

@@ -24,7 +24,7 @@ def reconciles(spec: InstrumentSpec) -> bool:
     Anything but ``reconcile = true`` (the default) in the options counts as
     "cannot": a resend is never the guess.
     """
-    return bool(getattr(registry.driver_class(spec.kind), "can_reconcile", False)) and \
+    return bool(getattr(registry.configured_class(spec.kind, spec.options), "can_reconcile", False)) and \
         spec.options.get("reconcile", True) is True
 
 

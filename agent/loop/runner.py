@@ -16,7 +16,9 @@ table), which the runner reads at checkpoints.
 The runner keeps the loop and its decisions; instrument commands run on an
 ``InstrumentWorker`` (watchdog), a synthesis started ahead lives in a
 ``SynthesisPipeline``, the ``on_fault`` hook and progress lines have their own
-modules.
+modules. With ``[execution] parallel`` > 1 the steps are taken by a
+``BatchScheduler`` (``loop.batch``: several experiments in flight at once),
+which uses the runner's journaling, planning, fault and learning methods.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from labpilot.agent.campaign import Campaign, InstrumentSpec
 from labpilot.agent.history import HistoryCache, last_planner_state
 from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.formatting import fmt_params
+from labpilot.agent.loop.batch import BatchScheduler
 from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
@@ -53,6 +56,10 @@ log = logging.getLogger("labpilot.agent")
 
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
+
+
+class _ExperimentFailed(Exception):
+    """An instrument with ``options.on_error = "fail"`` failed this experiment (journaled); the loop goes on."""
 
 
 class CampaignRunner:
@@ -113,6 +120,8 @@ class CampaignRunner:
         # The planners' history, read once and then brought up to date from the journal each step.
         self._history = HistoryCache(store, self.objective_names,
                                      with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
+        #: Parallel execution (``[execution] parallel`` > 1): several experiments in flight at once.
+        self._batch = BatchScheduler(self) if campaign.execution.parallel > 1 else None
 
     def _reload_config(self) -> None:
         """Pick up settings changed while running (``labpilot mode``, a resumed run's flags).
@@ -165,7 +174,8 @@ class CampaignRunner:
         try:
             while self.state not in sm.TERMINAL:
                 try:
-                    self._checkpoint()
+                    # in parallel, a deferred pause waits for the commands running (the scheduler decides)
+                    self._checkpoint(immediate_only=self._batch is not None)
                     self._step()
                 except Stop:
                     if self.state in (sm.PAUSED, sm.FAULTED):
@@ -178,6 +188,8 @@ class CampaignRunner:
         finally:
             self._worker.shutdown()
             self._pipeline.shutdown()
+            if self._batch is not None:
+                self._batch.shutdown()
             # a planning step abandoned by abort runs on as a daemon thread: nothing waits for it
         return self.state
 
@@ -236,9 +248,11 @@ class CampaignRunner:
         if pause is not None and (pause == "now" or not immediate_only):
             self.store.clear_pause_request()
             self.machine.pause()
-            if self._worker.busy():
+            if self._worker.busy() or (self._batch is not None and self._batch.running):
                 self.store.log_event("paused_in_flight", note="the command in flight is reconciled on resume")
             raise Stop
+        if immediate_only and self._batch is not None and self.state == sm.PLANNING:
+            self._batch.service(learn=False)  # while the planner thinks, the instruments keep working
 
     def wait_in_flight(self, timeout_s: float) -> bool:
         """On a graceful stop: let the instrument command in flight finish (True if none is left).
@@ -246,6 +260,8 @@ class CampaignRunner:
         Its outcome stays with the instrument, and a resume reconciles it by id.
         """
         futures = [f for f in (self._worker.in_flight, self._pipeline.future()) if f is not None]
+        if self._batch is not None:
+            futures += self._batch.futures()
         done, pending = cf.wait(futures, timeout=timeout_s)
         return not pending
 
@@ -267,6 +283,8 @@ class CampaignRunner:
                 self.store.clear_pause_request()
                 self.store.set_fault(None)
                 self._worker.settle()
+                if self._batch is not None:
+                    self._batch.settle()
                 self._planning.settle()
                 self.machine.resume()
                 return self.state
@@ -316,6 +334,9 @@ class CampaignRunner:
         self._reload_config()
         if self.store.experiments((st.OUTCOME_UNKNOWN,)):
             self._fault_unknown()  # never past an unknown outcome (resume is refused while one waits)
+        if self._batch is not None:
+            self._batch.step()
+            return
         active = self.store.experiments(st.IN_FLIGHT)
         if active:
             self._advance(active[0])
@@ -324,12 +345,16 @@ class CampaignRunner:
             self._await_approval()
             return
         if self._budget_left() <= 0 or self._past_deadline():
-            if self.state != sm.LEARNING:
-                self.machine.enter(sm.PLANNING)
-            self.machine.finish()
-            self.store.log_event("completed", counts=self.store.counts())
+            self._finish()
             return
         self._plan()
+
+    def _finish(self) -> None:
+        """The budget or the deadline is reached and nothing is in flight: the campaign is completed."""
+        if self.state != sm.LEARNING:
+            self.machine.enter(sm.PLANNING)
+        self.machine.finish()
+        self.store.log_event("completed", counts=self.store.counts())
 
     def _budget_left(self) -> int:
         c = self._history.counts()
@@ -407,7 +432,6 @@ class CampaignRunner:
         while True:
             self._checkpoint()
             self._reload_config()
-            timeout = self.campaign.supervision.approval_timeout_s
             if self.campaign.mode == "unattended":  # switched while these waited: nobody will review them
                 from labpilot.agent.operator import after_mode_switch
 
@@ -419,11 +443,7 @@ class CampaignRunner:
             before = {e.id for e in waiting}
             if not waiting:
                 break
-            if timeout is not None:
-                for exp in waiting:
-                    if time.time() - exp.created >= timeout:
-                        self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
-                                                     reason=f"no operator decision within {timeout:g}s")
+            self._auto_approve(waiting)
             if self.store.experiments(st.IN_FLIGHT):
                 break
             time.sleep(self.poll_s)
@@ -434,6 +454,16 @@ class CampaignRunner:
             self.machine.approve()
         else:
             self.machine.reject()
+
+    def _auto_approve(self, waiting: list[st.Experiment]) -> None:
+        """Approve what waited longer than ``supervision.approval_timeout_s`` (if set)."""
+        timeout = self.campaign.supervision.approval_timeout_s
+        if timeout is None:
+            return
+        for exp in waiting:
+            if time.time() - exp.created >= timeout:
+                self.store.update_experiment(exp.id, status=st.APPROVED, event="auto_approved",
+                                             reason=f"no operator decision within {timeout:g}s")
 
     def _announce(self, waiting: list[st.Experiment]) -> None:
         """Supervised: say once what waits for review, and how to decide."""
@@ -453,7 +483,13 @@ class CampaignRunner:
         self.notice(f"exp {eid} {exp.status}" + (f": {exp.reason}" if exp.reason else ""))
 
     def _advance(self, exp: st.Experiment) -> None:
-        """Take one in-flight experiment as far as it goes."""
+        """Take one in-flight experiment as far as it goes (a failed one, ``on_error = "fail"``: no further)."""
+        try:
+            self._advance_steps(exp)
+        except _ExperimentFailed:
+            self.machine.enter(sm.LEARNING)
+
+    def _advance_steps(self, exp: st.Experiment) -> None:
         self._step_started = time.monotonic()
         if exp.status in (st.APPROVED, st.SYNTHESIZING):
             self._synthesize(exp)  # enters synthesizing in the commit that journals its command
@@ -644,10 +680,27 @@ class CampaignRunner:
             exc = err
         finally:
             self._instrument_s += time.monotonic() - started
+        self._command_failed(spec, eid, cid, exc)
+        raise _ExperimentFailed(eid)  # options.on_error = "fail": this experiment only
+
+    def _command_failed(self, spec: InstrumentSpec, eid: int, cid: str, exc: Exception) -> None:
+        """Journal a command that did not succeed, and fault (raises ``Stop``).
+
+        An instrument error or a refused safety limit fails the experiment; on
+        an instrument that cannot reconcile, any other error leaves the outcome
+        unknown for an operator. An instrument error on an instrument with
+        ``options.on_error = "fail"`` fails the experiment and returns: the
+        campaign goes on.
+        """
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
             self.store.command_failed(cid, str(exc))
             self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+            if isinstance(exc, InstrumentError) and spec.options.get("on_error") == "fail":
+                log.warning("%s failed on %s: %s (on_error = fail: the campaign goes on)", cid, spec.name, exc)
+                text = str(exc)  # what the program said last is at the end: keep that
+                self.notice(f"exp {eid} failed on {spec.name}: {text if len(text) <= 200 else '...' + text[-200:]}")
+                return
         elif not self._reconciles.get(spec.name, True):
             # Did it take effect? This instrument cannot say, so nothing resends it: an operator will.
             self.store.mark_outcome_unknown(cid, eid, why=f"{spec.name}: {type(exc).__name__}: {exc}")
@@ -679,6 +732,7 @@ class CampaignRunner:
                 status=exp.status,
                 planning_s=self._plan_s, instrument_s=self._instrument_s, elapsed_s=elapsed,
                 eta_s=elapsed / here * left if here > 0 else None,
+                in_flight=None if self._batch is None else sum(c[s] for s in st.IN_FLIGHT if s != st.APPROVED),
             ))
         self._plan_s = 0.0
         self._instrument_s = 0.0

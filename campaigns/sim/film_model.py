@@ -4,13 +4,14 @@ Two entry points, one hidden truth:
 
 - ``deposit(params) -> dict`` (the ``python`` synthesizer): builds the virtual
   film, deterministically (its id and grain size follow from the parameters);
-- ``python film_model.py [--seed N] [--noise SD] [--fail-rate P]`` (the
+- ``python film_model.py [--seed N] [--noise SD] [--fail-rate P] [--delay S]`` (the
   ``command`` measurer): reads ``{"command_id", "params", ...}`` as JSON on
   stdin and prints ``{"hardness": GPa, "roughness": nm}`` as JSON on stdout,
   with Gaussian noise seeded by ``--seed`` and the command id (the same
   command gives the same answer; another run of the same film another draw).
   With ``--fail-rate`` a run fails now and then (exit code 3, a message on
-  stderr), as a simulation code does.
+  stderr), as a simulation code does. ``--delay`` makes each run take that
+  many seconds (a slow code, for the parallel-execution tests and benchmark).
 
 Standard library only, so any Python runs it.
 """
@@ -64,10 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.1, help="standard deviation of the hardness noise, GPa")
     p.add_argument("--fail-rate", type=float, default=0.0, help="probability that a run fails")
+    p.add_argument("--delay", type=float, default=0.0, help="seconds each run takes (a slow simulation)")
     args = p.parse_args(argv)
     request = json.load(sys.stdin)
     command_id, params = str(request["command_id"]), dict(request["params"])
     print(f"film_model: simulating {command_id}", file=sys.stderr)
+    if args.delay > 0:
+        import time
+
+        time.sleep(args.delay)
     if random.Random(f"fail:{args.seed}:{command_id}").random() < args.fail_rate:
         print(f"film_model: the relaxation of {command_id} diverged", file=sys.stderr)
         return 3

@@ -35,13 +35,30 @@ Each synthesis or measurement runs ``argv`` once:
   semaphore per driver instance); the driver is safe to call from several
   threads. ``make_safe`` and ``close`` kill every run still going.
 
-**Reconciliation**: ``can_reconcile`` is False. A killed agent cannot know
-whether a program it started finished (it may still be running, orphaned),
-so recovery never re-runs it blindly but asks an operator (``labpilot
-resolve``). When ``result_file`` names the command id, ``command_outcome``
-reports a result file found for that id as ``done`` (information for the
-operator; the class still declares that it cannot reconcile, because without
-such a file nothing can be known).
+**Reconciliation**: without a per-command result file, ``can_reconcile`` is
+False. A killed agent cannot know whether a program it started finished (it
+may still be running, orphaned), so recovery never re-runs it blindly but
+asks an operator (``labpilot resolve``).
+
+When ``result_file`` is keyed by the command id and nothing else (such as
+``"runs/{command_id}.json"``), the configuration reconciles
+(``for_options`` declares ``can_reconcile``): before it starts the program
+the driver writes a **run marker** beside the result file
+(``runs/<id>.json.started``, then again with the process id and its start
+time once it runs). After a restart, a command id is then
+
+- ``done`` when its result file exists: it is read, never run again;
+- ``running`` when its marker names a process still alive: the driver waits
+  for that orphan to finish (within ``run_timeout_s`` of its start) and reads
+  its result file;
+- ``failed`` when the marker's process has ended without a result file (its
+  exit code went with the agent that started it), or when the marker has no
+  process id (the agent died while starting it: whether it ran cannot be
+  known, so it is not run again);
+- ``unknown`` (never received) without a marker: it is started.
+
+So a resumed campaign runs no program twice and loses no finished result.
+The program should write its result file atomically (write, then rename).
 """
 
 from __future__ import annotations
@@ -54,6 +71,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
 
@@ -89,6 +107,35 @@ def tail(text: str, limit: int = STDERR_TAIL_CHARS) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+def keyed_result_file(template: Any) -> bool:
+    """Whether a ``result_file`` template names the command id and no other field (one file per command)."""
+    return isinstance(template, str) and "{command_id}" in template and \
+        "{" not in template.replace("{command_id}", "").replace("{{", "").replace("}}", "")
+
+
+def _proc_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux ``/proc``), to tell it from a later process with its id."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None) -> bool:
+    """Whether process ``pid`` still runs (not a zombie) and is the one that was started (same start time)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return True  # no /proc: trust the signal check
+    return stat[0] != "Z" and (start is None or stat[19] == start)
+
+
 class CommandOptions(LocalOptions):
     """The program, how it gets its input and gives its result, its time limit and parallelism."""
 
@@ -122,10 +169,18 @@ class CommandDriver(LocalDriver):
     Options = CommandOptions
     can_reconcile: ClassVar[bool] = False
 
+    @classmethod
+    def for_options(cls, options: Mapping[str, Any] | None = None) -> type["LocalDriver"]:
+        """As ``LocalDriver.for_options``; reconciles when the result file is keyed by the command id."""
+        sub = super().for_options(options)
+        sub.can_reconcile = keyed_result_file((options or {}).get("result_file"))
+        return sub
+
     def __init__(self, address: str, **kwargs: Any) -> None:
         super().__init__(address, **kwargs)
         self.config: CommandOptions
         self._slots = threading.BoundedSemaphore(self.config.max_parallel)
+        self.capacity = self.config.max_parallel  # parallel execution keeps this many runs going
         self._running: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -174,8 +229,11 @@ class CommandDriver(LocalDriver):
             payload["sample_id"] = sample_id
             payload["sample"] = {k: v for k, v in (sample_info or {}).items() if k != "params"}
         result_path = self._result_path(values)
+        marker = self._marker(result_path)
+        if marker is not None and result_path is not None and (result_path.exists() or marker.exists()):
+            return self._recovered(result_path, marker, argv[0], command_id)
         with self._slots:
-            stdout, stderr, code = self._spawn(argv, payload, command_id)
+            stdout, stderr, code = self._spawn(argv, payload, command_id, marker)
         if code != 0:
             why = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             raise InstrumentError(self.kind, code, f"{argv[0]} failed ({why}, command id {command_id}); "
@@ -190,11 +248,14 @@ class CommandDriver(LocalDriver):
             return self._parse(text, f"result file {result_path}", command_id, stderr)
         return self._parse(stdout, "stdout", command_id, stderr)
 
-    def _spawn(self, argv: list[str], payload: dict[str, Any], command_id: str) -> tuple[str, str, int]:
+    def _spawn(self, argv: list[str], payload: dict[str, Any], command_id: str,
+               marker: Path | None = None) -> tuple[str, str, int]:
         with self._lock:
             if self._closed:
                 raise InstrumentError(self.kind, 0, f"instrument closed; {command_id} not started")
             env = {**os.environ, **self.config.env} if self.config.env else None
+            if marker is not None:
+                self._write_marker(marker, {"command_id": command_id, "pid": None, "at": time.time()})
             try:
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.PIPE if self.config.stdin else subprocess.DEVNULL,
@@ -205,6 +266,9 @@ class CommandDriver(LocalDriver):
                 raise InstrumentError(self.kind, 0, f"cannot start {argv[0]!r}: {exc.strerror or exc} "
                                                     f"(options.argv[0]; command id {command_id})") from None
             self._running[proc.pid] = proc
+            if marker is not None:
+                self._write_marker(marker, {"command_id": command_id, "pid": proc.pid, "start": _proc_start(proc.pid),
+                                            "at": time.time()})
         data = json.dumps(payload, default=str).encode() if self.config.stdin else None
         try:
             out, err = proc.communicate(data, timeout=self.config.run_timeout_s)
@@ -218,6 +282,69 @@ class CommandDriver(LocalDriver):
             with self._lock:
                 self._running.pop(proc.pid, None)
         return out.decode(errors="replace"), err.decode(errors="replace"), proc.returncode
+
+    # -- run markers (reconciliation by result file) ------------------------------
+    def _marker(self, result_path: Path | None) -> Path | None:
+        """The run marker beside a per-command result file; None when this configuration keeps none."""
+        if result_path is None or not keyed_result_file(self.config.result_file):
+            return None
+        return result_path.with_name(result_path.name + ".started")
+
+    @staticmethod
+    def _write_marker(marker: Path, record: dict[str, Any]) -> None:
+        """Write the marker atomically, before and after the program starts.
+
+        Not fsync'd: a killed agent loses no written file (only a power cut
+        would, and it takes the orphaned programs with it), and the window in
+        which a marker says "starting" without a process id stays short."""
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        tmp = marker.with_name(f".{marker.name}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, marker)
+
+    @staticmethod
+    def _read_marker(marker: Path) -> dict[str, Any] | None:
+        try:
+            record = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def _recovered(self, result_path: Path, marker: Path, program: str, command_id: str) -> dict[str, Any]:
+        """A command started before (by this or an earlier agent): its result, after waiting for a live orphan."""
+        record = self._read_marker(marker) or {}
+        pid = record.get("pid")
+        if not result_path.exists() and isinstance(pid, int):
+            deadline = float(record.get("at") or time.time()) + self.config.run_timeout_s
+            while _alive(pid, record.get("start")) and not result_path.exists():
+                if self._closed:
+                    raise InstrumentError(self.kind, 0, f"instrument closed while waiting for {command_id}")
+                if time.time() > deadline:
+                    self._kill_group(pid)
+                    raise InstrumentError(self.kind, 0, f"{program} (pid {pid}, started by an earlier agent) did "
+                                                        f"not finish within options.run_timeout_s = "
+                                                        f"{self.config.run_timeout_s:g}s and was killed "
+                                                        f"(command id {command_id})")
+                time.sleep(0.1)
+            time.sleep(0.05)  # a result renamed into place as the process exits
+        try:
+            text = result_path.read_text(encoding="utf-8")
+        except OSError:
+            if pid is None:
+                raise InstrumentError(self.kind, 0, f"{program} was being started for command id {command_id} when "
+                                                    f"the agent stopped; whether it ran cannot be known, so it is "
+                                                    f"not run again (no result file {result_path})") from None
+            raise InstrumentError(self.kind, 0, f"{program} (pid {pid}, started before a restart) ended without "
+                                                f"writing {result_path}; its exit code and stderr went with the "
+                                                f"agent that started it (command id {command_id})") from None
+        return self._parse(text, f"result file {result_path}", command_id, "")
+
+    @staticmethod
+    def _kill_group(pid: int) -> None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def _parse(self, text: str, where: str, command_id: str, stderr: str) -> dict[str, Any]:
         """One JSON object: the whole text, or else its last non-empty line."""
@@ -266,16 +393,26 @@ class CommandDriver(LocalDriver):
         super().close()
 
     def command_outcome(self, command_id: str) -> CommandOutcome:
-        """``done`` if a result file keyed by this command id exists; otherwise nothing can be known."""
+        """From the result file and run marker keyed by this command id (see the module docstring)."""
         template = self.config.result_file
-        if not template or "{command_id}" not in template or "{" in template.replace("{command_id}", ""):
+        if not keyed_result_file(template):
             return CommandOutcome(command_id, "unknown")
-        path = self._result_path({"result_file": template.replace("{command_id}", command_id)})
+        path = self._result_path({"result_file": render(template, {"command_id": command_id}, "options.result_file")})
+        assert path is not None
         try:
-            obj = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            return CommandOutcome(command_id, "done", obj if isinstance(obj, dict) else None)
         except (OSError, ValueError):
-            return CommandOutcome(command_id, "unknown")
-        return CommandOutcome(command_id, "done", obj if isinstance(obj, dict) else None)
+            pass
+        marker = self._marker(path)
+        record = self._read_marker(marker) if marker is not None else None
+        if record is None:
+            return CommandOutcome(command_id, "unknown")  # never started
+        pid = record.get("pid")
+        if isinstance(pid, int) and _alive(pid, record.get("start")):
+            return CommandOutcome(command_id, "running")
+        why = "ended without a result file" if isinstance(pid, int) else "whether it started cannot be known"
+        return CommandOutcome(command_id, "failed", error=why)
 
 
 __all__ = ["CommandDriver", "CommandOptions", "render", "tail"]

@@ -54,6 +54,18 @@ def test_plain_serial_client_gets_idn_and_error_queue(sim):
         assert float(ask(port, "PRES?")) == 0.5
 
 
+def test_long_form_mnemonics_are_the_same_commands_as_the_short_forms(sim):
+    # SCPI lets a client spell each mnemonic in full, in any case: SYSTem:ERRor? is SYST:ERR?
+    with serial.Serial(sim.address, 9600, timeout=5) as port:
+        port.write(b"PRESSURE 99\n")  # refused (out of range): the error queue says so, in long form too
+        assert ask(port, "system:error?").startswith('-222,"Data out of range; pressure 99')
+        assert ask(port, "SYSTEM:ERROR:NEXT?") == '0,"No error"'
+        send(port, "PRESSURE 0.7")
+        assert float(ask(port, "pres?")) == 0.7
+        port.write(b"PRSSURE 0.5\n")  # not a form of PRES: still an undefined header
+        assert ask(port, "SYST:ERR?") == '-113,"Undefined header; PRSSURE"'
+
+
 def test_cls_clears_the_queue_and_rst_restores_the_safe_state(sim):
     with serial.Serial(sim.address, timeout=5) as port:
         send(port, "PRES 0.5", "SHUT OPEN")

@@ -22,3 +22,9 @@ def test_a_failed_experiment_says_failed() -> None:
     p = Progress(done=1, budget=5, experiment_id=1, chosen_by="initial", params={}, value=None, best=None,
                  seconds=2.0, status="failed")
     assert "-> failed" in format_progress(p, "moment") and "best" not in format_progress(p, "moment")
+
+
+def test_parallel_execution_says_how_many_are_in_flight() -> None:
+    p = Progress(done=4, budget=20, experiment_id=4, chosen_by="planner", params={}, value=1.0, best=1.0,
+                 seconds=2.0, status="completed", elapsed_s=30, in_flight=3)
+    assert "; 3 in flight; elapsed 30s" in format_progress(p, "moment")

@@ -46,3 +46,15 @@ def test_a_connected_python_instrument_is_safe_twice(tmp_path: Path) -> None:
         check_instrument(driver)
     finally:
         driver.close()
+
+
+@pytest.mark.parametrize("kind, says", [
+    ("scpi", "dry run: the built-in simulator its options.simulator names"),
+    ("command", "dry run: runs as configured"),
+    ("sputter", "dry run: simulator labpilot.simulators.sputter_sim"),
+])
+def test_the_listing_says_what_stands_in_for_each_kind_in_a_dry_run(kind: str, says: str) -> None:
+    # scpi has no simulator of its own, yet a dry run uses the one its options name: never "none"
+    text = format_text({"instruments": [describe_driver(kind)], "planners": []})
+    assert says in text
+    assert "dry run: none" not in text

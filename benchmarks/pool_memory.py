@@ -1,0 +1,216 @@
+"""Benchmark: memory and time to read a 10^6 x 200 candidate pool (``[space] pool``), and to score it.
+
+A pool of ``--rows`` candidates with ``--cols`` float descriptor columns, an id
+column and one parameter column is written as CSV and as Parquet. Each
+measurement runs in a fresh child process (``--child``), so its peak resident
+set size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) is its own; the
+figure reported is the peak minus the RSS after imports, i.e. what reading
+(or scoring) added. ``bytes_per_cell`` divides that by rows x descriptor
+columns (float32 storage is 4 bytes).
+
+* **pyarrow reader** (``planners.pool_table.read_pool``, what campaigns use):
+  CSV and Parquet at full size.
+* **baseline, same run**: the ``csv``-module reader (``planners.pool.read_table``,
+  every cell a Python string, what ``load_pool`` and backtest tables use) on
+  the first ``--baseline-rows`` rows, next to the pyarrow reader on the same
+  small file.
+* **scoring**: ``bo`` proposing one row of the Parquet pool after 30 results
+  (``make_planner`` over the pool table: float32 features scored in chunks);
+  the peak is reset after loading (``/proc/self/clear_refs``), so the figure
+  is what proposing added (a float64 copy of the pool would add 1.6 GB).
+
+Run:  python -m benchmarks.pool_memory [--rows 1000000] [--cols 200] [--baseline-rows 20000]
+Writes benchmarks/results/pool_memory.json (machine, cores, load average per figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "benchmarks" / "results"
+
+
+def _rss_mb() -> float:
+    """Current resident set size (MB), from /proc (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _peak_mb() -> float:
+    """Peak resident set size (MB) since start or the last ``_reset_peak`` (VmHWM; else ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1e3
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # KB on Linux
+
+
+def _reset_peak() -> bool:
+    """Restart the peak RSS count from the current RSS (Linux: ``5 > /proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def write_pool(folder: Path, rows: int, cols: int, chunk: int = 50_000) -> dict[str, Path]:
+    """The pool as CSV and Parquet, written chunk by chunk (float32 descriptors in [0, 1))."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    names = ["mol_id", "x"] + [f"d_{j:03d}" for j in range(cols)]
+    csv_path, pq_path = folder / "pool.csv", folder / "pool.parquet"
+    csv_writer = pq_writer = None
+    started = time.perf_counter()
+    for s in range(0, rows, chunk):
+        n = min(chunk, rows - s)
+        desc = rng.random((n, cols), dtype=np.float32)
+        arrays = [pa.array([f"m{i}" for i in range(s, s + n)]), pa.array(rng.random(n))] + [
+            pa.array(desc[:, j]) for j in range(cols)]
+        batch = pa.record_batch(arrays, names=names)
+        if csv_writer is None:
+            csv_writer = pcsv.CSVWriter(csv_path, batch.schema)
+            pq_writer = pq.ParquetWriter(pq_path, batch.schema)
+        csv_writer.write_batch(batch)
+        pq_writer.write_batch(batch)
+        done = s + n
+        eta = (time.perf_counter() - started) / done * (rows - done)
+        print(f"  writing pool: {done:,}/{rows:,} rows, ETA {eta:.0f} s", flush=True)
+    csv_writer.close()
+    pq_writer.close()
+    return {"csv": csv_path, "parquet": pq_path}
+
+
+def child(kind: str, path: str, cols: int) -> dict:
+    """One measurement in this (fresh) process; printed as JSON."""
+    import numpy as np
+
+    from labpilot.planners.pool_table import read_pool
+    from labpilot.planners.space import ContinuousParam, Space
+
+    space = Space((ContinuousParam("x", 0, 1),))
+    if kind == "score":
+        import torch
+
+        torch.set_num_threads(1)
+        from labpilot.planners.base import Trial, make_planner
+        from labpilot.planners.space import Objective
+
+    import pyarrow.compute  # noqa: F401  (the reader's libraries count as imports, not as the pool)
+    import pyarrow.csv  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    base = _rss_mb()
+    t = time.perf_counter()
+    if kind == "csv_module":
+        from labpilot.planners.pool import read_table
+
+        table = read_table(path)
+        cols_idx = [table.column_index(f"d_{j:03d}") for j in range(cols)]
+        feats = np.empty((len(table.rows), cols), dtype=np.float32)
+        for k, c in enumerate(cols_idx):
+            feats[:, k] = table.numeric(c)
+        n = len(table.rows)
+    else:
+        table = read_pool(path, "mol_id", space, ["d_*"])
+        feats, n = table.features, len(table)
+    load_s = time.perf_counter() - t
+    result = {"kind": kind, "rows": n, "cols": int(feats.shape[1]), "load_s": round(load_s, 2),
+              "rss_after_imports_mb": round(base, 1), "peak_rss_mb": round(_peak_mb(), 1),
+              "load_added_peak_mb": round(_peak_mb() - base, 1),
+              "bytes_per_cell": round((_peak_mb() - base) * 1e6 / (n * feats.shape[1]), 2),
+              "features_dtype": str(feats.dtype), "load_avg_1min": round(os.getloadavg()[0], 2)}
+    if kind == "score":
+        pool_space = Space(space.params, candidates=table)
+        rng = np.random.default_rng(1)
+        picks = rng.choice(n, 30, replace=False)
+        w = rng.standard_normal(feats.shape[1])
+        history = [Trial(table.point(i), "completed", {"y": float(feats[i] @ w)}) for i in picks]
+        planner = make_planner("bo", pool_space, [Objective("y")], seed=0)
+        reset = _reset_peak()
+        before = _rss_mb()
+        t = time.perf_counter()
+        proposal = planner.propose(history, k=1)[0]
+        result.update({"propose_s": round(time.perf_counter() - t, 2), "peak_rss_mb": round(_peak_mb(), 1),
+                       "propose_added_peak_mb": round(_peak_mb() - before, 1), "peak_reset_before_propose": reset,
+                       "float64_copy_would_be_mb": round(n * feats.shape[1] * 8 / 1e6, 1),
+                       "proposal": proposal.params, "note": proposal.note,
+                       "load_avg_1min_after_propose": round(os.getloadavg()[0], 2)})
+    return result
+
+
+def _run_child(kind: str, path: Path, cols: int) -> dict:
+    print(f"  measuring {kind} on {path.name} ({path.stat().st_size / 1e6:,.0f} MB) ...", flush=True)
+    r = subprocess.run([sys.executable, "-m", "benchmarks.pool_memory", "--child", kind, str(path), "--cols", str(cols)],
+                       capture_output=True, text=True, cwd=REPO)
+    if r.returncode != 0:
+        raise SystemExit(f"child {kind} failed:\n{r.stderr[-3000:]}")
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["file_mb"] = round(path.stat().st_size / 1e6, 1)
+    print(f"    {json.dumps(out)}", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--cols", type=int, default=200)
+    ap.add_argument("--baseline-rows", type=int, default=20_000)
+    ap.add_argument("--no-score", action="store_true")
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"))
+    ap.add_argument("--out", type=Path, default=OUT / "pool_memory.json")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], args.child[1], args.cols)))
+        return
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pool_memory_") as tmp:
+        folder = Path(tmp)
+        print(f"baseline: {args.baseline_rows:,} rows x {args.cols} columns", flush=True)
+        (folder / "small").mkdir()
+        small = write_pool(folder / "small", args.baseline_rows, args.cols)
+        baseline = {"csv_module": _run_child("csv_module", small["csv"], args.cols),
+                    "pyarrow_csv": _run_child("csv", small["csv"], args.cols)}
+        print(f"full size: {args.rows:,} rows x {args.cols} columns", flush=True)
+        (folder / "full").mkdir()
+        files = write_pool(folder / "full", args.rows, args.cols)
+        full = {"csv": _run_child("csv", files["csv"], args.cols),
+                "parquet": _run_child("parquet", files["parquet"], args.cols)}
+        if not args.no_score:
+            full["bo_propose_parquet"] = _run_child("score", files["parquet"], args.cols)
+    result = {
+        "benchmark": "pool_memory",
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "python": platform.python_version(),
+                    "load_avg_at_end": [round(v, 2) for v in os.getloadavg()]},
+        "rows": args.rows, "descriptor_columns": args.cols, "float32_bytes": args.rows * args.cols * 4,
+        "baseline_rows": args.baseline_rows, "baseline": baseline, "full": full,
+        "total_s": round(time.perf_counter() - started, 1),
+        "notes": "peak RSS figures are per child process, minus its RSS after imports; bytes_per_cell over "
+                 "rows x descriptor columns (float32 = 4). The csv-module baseline holds every cell as a str.",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

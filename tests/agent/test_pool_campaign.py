@@ -1,0 +1,282 @@
+"""A campaign over a candidate pool (``[space] pool``), through the real CLI.
+
+``validate`` refuses every bad pool naming its key; a dry run proposes rows
+named by their id (journaled with the experiment), never the same row twice,
+also after the agent is SIGKILLed and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from labpilot.agent.store import Store
+from labpilot.errors import StoreError
+
+pytestmark = pytest.mark.slow
+
+N_ROWS = 60
+
+SIM = '''
+import math
+
+def make(params):
+    return {"sample_id": "s-" + str(params["polymer_id"])}
+
+def measure(params):
+    d = float(params["polymer_id"][1:]) / 20.0
+    return {"index": math.sin(3 * d) + 0.2 * float(params.get("x", 0.0))}
+'''
+
+CAMPAIGN = '''
+name = "pool-test"
+seed = 2
+initial_design = 3
+
+[space]
+pool = "polymers.csv"
+id_column = "polymer_id"
+descriptors = ["d_*"]
+
+[budget]
+max_experiments = BUDGET
+
+[planner]
+name = "PLANNER"
+batch_size = 2
+
+[[objectives]]
+name = "index"
+
+[[parameters]]
+name = "x"
+type = "continuous"
+low = 0.0
+high = 1.0
+
+[[instruments]]
+name = "maker"
+kind = "python"
+address = "local"
+options = { role = "synthesize", function = "sim.py:make" }
+
+[[instruments]]
+name = "meter"
+kind = "python"
+address = "local"
+options = { role = "measure", function = "sim.py:measure", scalars = { index = "1" } }
+'''
+
+
+def _pool_csv(rows: int = N_ROWS) -> str:
+    rng = np.random.default_rng(0)
+    lines = ["polymer_id,x,d_a,d_b,d_c,note"]
+    for i in range(rows):
+        d = i / 20.0
+        lines.append(f"P{i},{rng.random():.3f},{d:.3f},{np.sin(3 * d):.4f},{rng.random():.3f},text {i}")
+    return "\n".join(lines) + "\n"
+
+
+def _write(folder: Path, budget: int = 8, planner: str = "bo", campaign: str | None = None,
+           pool: str | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sim.py").write_text(SIM)
+    (folder / "polymers.csv").write_text(pool if pool is not None else _pool_csv())
+    path = folder / "poly.toml"
+    text = campaign if campaign is not None else CAMPAIGN
+    path.write_text(text.replace("BUDGET", str(budget)).replace("PLANNER", planner))
+    return path
+
+
+def labpilot(*args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "labpilot.agent.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def _validate(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``labpilot validate`` (the CLI's own entry point, in this process: one torch import for all cases)."""
+    from labpilot.agent.cli import main
+
+    code = main(["validate", str(path)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+BAD = [
+    ("missing-file", lambda c, p: (c.replace('"polymers.csv"', '"nope.csv"'), p), "space.pool", "no such file"),
+    ("no-id-key", lambda c, p: (c.replace('id_column = "polymer_id"\n', ""), p), "space.id_column", "required"),
+    ("id-not-a-column", lambda c, p: (c.replace('"polymer_id"', '"pid"'), p), "space.id_column", "'pid' is not a column"),
+    ("duplicate-ids", lambda c, p: (c, p.replace("P7,", "P3,")), "space.id_column", "'P3' (2 rows)"),
+    ("pattern-matches-nothing", lambda c, p: (c.replace('["d_*"]', '["d_*", "z_*"]'), p), "space.descriptors[1]",
+     "'z_*' matches no column"),
+    ("text-descriptor", lambda c, p: (c, p.replace("P5,", "P5,0.5,oops,0,0,x\nP5b,")), "space.descriptors",
+     "row 6, column 'd_a': 'oops' is not a number"),
+    ("parameter-column-missing", lambda c, p: (c.replace('name = "x"', 'name = "y"'), p), "parameters[0](y)",
+     "no column 'y'"),
+    ("unknown-featurizer", lambda c, p: (c.replace('descriptors = ["d_*"]', 'featurizer = "magpie"'), p),
+     "space.featurizer", "unknown featurizer 'magpie'"),
+    ("planner-cannot", lambda c, p: (c, p), "planner.name", "'ae-bo' cannot plan over a candidate pool"),
+    ("nothing-to-model", lambda c, p: (c.replace('descriptors = ["d_*"]\n', "").split("[[parameters]]")[0]
+                                       + c.split('high = 1.0\n')[1], p), "space.descriptors", "nothing else"),
+]
+
+
+@pytest.mark.parametrize("case, edit, field, message", BAD, ids=[b[0] for b in BAD])
+def test_validate_refuses_a_bad_pool_naming_the_field(tmp_path, capsys, case, edit, field, message):
+    text, pool = edit(CAMPAIGN, _pool_csv())
+    path = _write(tmp_path, campaign=text, pool=pool, planner="ae-bo" if case == "planner-cannot" else "bo")
+    code, out = _validate(path, capsys)
+    assert code != 0 and f"{field}:" in out and message in out, out
+    assert "Traceback" not in out
+
+
+def test_run_refuses_what_validate_refuses_before_creating_anything(tmp_path):
+    path = _write(tmp_path, pool=_pool_csv().replace("P7,", "P3,"))
+    db = tmp_path / "run.db"
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "space.id_column" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not db.exists()
+
+
+def _experiments(db: Path) -> list:
+    store = Store.open(db)
+    try:
+        return store.experiments()
+    finally:
+        store.close()
+
+
+def test_a_pool_campaign_dry_runs_and_journals_row_ids_never_twice(tmp_path):
+    """From another working directory: the pool path is relative to the campaign file."""
+    path = _write(tmp_path / "camp", budget=9)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert labpilot("validate", str(path), cwd=elsewhere).returncode == 0
+    db = tmp_path / "run.db"
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", cwd=tmp_path / "camp")
+    assert r.returncode == 0, r.stderr[-3000:]
+    exps = _experiments(db)
+    assert len(exps) == 9 and all(e.status == "completed" for e in exps), [(e.id, e.status) for e in exps]
+    ids = [e.params["polymer_id"] for e in exps]
+    assert len(set(ids)) == 9 and all(i.startswith("P") for i in ids)
+    table = {f"P{i}": row for i, row in enumerate(_pool_csv().splitlines()[1:])}
+    for e in exps:  # the instruments got the pool row's parameter values with its id
+        assert float(table[e.params["polymer_id"]].split(",")[1]) == e.params["x"]
+    events = labpilot("events", "--db", str(db), "--kind", "experiment_added", "--json", cwd=tmp_path)
+    added = [json.loads(line)["data"] for line in events.stdout.splitlines() if line.strip()]
+    assert [a["params"]["polymer_id"] for a in added] == ids
+    assert sum(a["chosen_by"] == "planner" for a in added) == 6 and all(
+        a["reason"].startswith("bo") for a in added if a["chosen_by"] == "planner")
+
+
+def test_sigkill_mid_run_then_resume_never_proposes_a_row_twice(tmp_path):
+    path = _write(tmp_path, budget=12, planner="random")
+    db = tmp_path / "run.db"
+    args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db", str(db),
+            "--speed", "5000", "--quiet"]
+    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if len(_experiments(db)) >= 5:
+                break
+        except StoreError:
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    killed_at = len(_experiments(db))
+    store = Store.open(db)
+    unknown = store.commands("unknown") + store.commands("sent")
+    store.close()
+    for cmd in unknown:  # a python function made nothing that lasts: honestly "not made"
+        labpilot("resolve", str(cmd["experiment_id"]), "--not-made", "--db", str(db), cwd=tmp_path, timeout=60)
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    exps = [e for e in _experiments(db) if e.status != "abandoned"]
+    ids = [e.params["polymer_id"] for e in exps]
+    assert killed_at < 12 and len(exps) == 12, (killed_at, [(e.id, e.status) for e in _experiments(db)])
+    assert len(set(ids)) == len(ids), ids
+
+
+def test_an_operator_overrides_a_proposal_with_another_row_by_its_id(tmp_path):
+    from labpilot.agent import store as st
+    from labpilot.agent.campaign import load_campaign
+    from labpilot.agent.operator import OperatorDesk
+    from labpilot.errors import OperatorRefused
+
+    c = load_campaign(_write(tmp_path))
+    table = c.space().candidates
+    s = Store.create(tmp_path / "c.db", c.name, c.model_dump(mode="json"), "")
+    s.add_experiment(table.point(1), st.AWAITING_APPROVAL, "planner", "bo")
+    s.add_experiment(table.point(2), st.COMPLETED, "planner", "bo")
+    s.set_state("awaiting_approval")
+    s.close()
+    desk = OperatorDesk(tmp_path / "c.db")
+    try:
+        with pytest.raises(OperatorRefused, match="'P2' is already experiment 2"):
+            desk.override(1, {"polymer_id": "P2"})
+        with pytest.raises(OperatorRefused, match="x: 0.5 is not row 'P1'"):
+            desk.override(1, {"x": 0.5})
+        with pytest.raises(OperatorRefused, match="'P999' is not a row"):
+            desk.override(1, {"polymer_id": "P999"})
+        desk.override(1, {"polymer_id": "P9"})
+        assert desk.store.experiment(1).params == table.point(9)
+    finally:
+        desk.close()
+
+
+def test_a_synthesizer_that_refuses_the_row_id_is_named_by_validate(tmp_path, capsys):
+    """The sputter driver takes fractions and process settings only: the pool's id would fail every run."""
+    from tests.conftest import CAMPAIGNS
+
+    text = (CAMPAIGNS / "alloy_magnetization.toml").read_text()
+    (tmp_path / "alloys.csv").write_text("cid,Fe,Co,Ni,Ir,Pt\nA,0.5,0.5,0,0,0\nB,0.7,0.3,0,0,0\n")
+    path = tmp_path / "alloy_pool.toml"
+    path.write_text(text.replace("[budget]", '[space]\npool = "alloys.csv"\nid_column = "cid"\n'
+                                              'featurizer = "elements"\n\n[budget]', 1))
+    code, out = _validate(path, capsys)
+    assert code != 0 and "space.id_column: the sputter 'sputter' does not accept a parameter 'cid'" in out, out
+
+
+def test_resuming_with_an_edited_budget_does_not_see_the_pool_path_as_changed(tmp_path):
+    """The stored configuration holds the pool's absolute path; the file says it relative to its folder."""
+    path = _write(tmp_path, budget=5, planner="random")
+    db = tmp_path / "run.db"
+    first = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet",
+                     "--max-experiments", "3", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    path.write_text(path.read_text().replace("max_experiments = 5", "max_experiments = 6"))
+    again = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet",
+                     "--accept-changes", cwd=tmp_path)
+    said = again.stdout + again.stderr
+    assert again.returncode == 0 and "max_experiments" in said and "space.pool" not in said, said
+    ids = [e.params["polymer_id"] for e in _experiments(db)]
+    assert len(set(ids)) == len(ids) >= 3, ids
+
+
+def test_a_pool_without_parameters_sends_the_id_alone_and_mobo_picks_rows(tmp_path):
+    """No [[parameters]]: the instruments receive the row id only; mobo's EHVI ranks the rows."""
+    text = CAMPAIGN.split("[[parameters]]")[0] + "[[instruments]]" + CAMPAIGN.split("[[instruments]]", 1)[1]
+    text = text.replace('[[objectives]]\nname = "index"\n',
+                        '[[objectives]]\nname = "index"\n\n[[objectives]]\nname = "cost"\ndirection = "minimize"\n')
+    text = text.replace('scalars = { index = "1" }', 'scalars = { index = "1", cost = "1" }')
+    path = _write(tmp_path, budget=7, planner="mobo", campaign=text)
+    sim = (tmp_path / "sim.py").read_text().replace(
+        '+ 0.2 * float(params.get("x", 0.0))}', '+ 0.2 * float(params.get("x", 0.0)), "cost": (d - 1.0) ** 2}')
+    (tmp_path / "sim.py").write_text(sim)
+    db = tmp_path / "run.db"
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    exps = _experiments(db)
+    assert all(set(e.params) == {"polymer_id"} and e.status == "completed" for e in exps)
+    assert len({e.params["polymer_id"] for e in exps}) == len(exps) == 7
+    assert sum(e.chosen_by == "planner" for e in exps) == 4
