@@ -244,21 +244,29 @@ class LockedConnection:
 class Store:
     """A campaign database. Open with ``Store.create`` or ``Store.open``.
 
-    Safe to share between threads: statements and transactions are serialized
-    by one re-entrant lock (``LockedConnection``).
+    Safe to share between threads: statements, transactions and whole
+    ``atomic()`` blocks are serialized by one re-entrant lock
+    (``LockedConnection``; a server store's connection brings its own).
     """
 
     def __init__(self, path: str | Path, conn: sqlite3.Connection) -> None:
-        self._lock = threading.RLock()
+        server_lock = getattr(conn, "lock", None)
         if isinstance(conn, sqlite3.Connection):
+            self._lock = threading.RLock()
             conn = LockedConnection(conn, self._lock)  # type: ignore[assignment]
+        elif server_lock is not None:  # a server store's connection: its statements and our transactions, one lock
+            self._lock = server_lock
+        else:
+            self._lock = threading.RLock()
         self.path = Path(path)
         #: What ``--db`` names this store by (a file path here; a URL for a server store).
         self.target = str(path)
         #: How messages, the journal, notifications and ``status`` name it (never a server password).
         self.label = str(path)
         self._conn = conn
-        self._grouped = False  # inside ``atomic()``: writes join its one transaction
+        #: The thread inside ``atomic()`` (it holds ``_lock`` for the whole block): its writes join the block's
+        #: one transaction; any other thread's write waits for the lock, so it never joins or commits the block.
+        self._group_owner: int | None = None
         self._poisoned: str | None = None  # why a write inside ``atomic()`` failed
 
     # -- opening -----------------------------------------------------------
@@ -352,52 +360,62 @@ class Store:
         inside fails the whole block, even if the caller caught its error
         (``StoreError``), except a refused conditional update
         (``StaleExperiment``), which wrote nothing. Nested blocks join the outer one.
+
+        Threads: the block holds the store's lock from its start to its
+        commit, so another thread's statements and writes wait until it ends;
+        only the thread that opened it joins it.
         """
-        if self._grouped:
-            yield
-            return
-        with self._tx():
-            self._grouped, self._poisoned = True, None
-            try:
-                yield
-            finally:
-                self._grouped = False
-            if self._poisoned is not None:  # raised inside _tx: the transaction rolls back
-                raise StoreError(f"a write in this transaction failed ({self._poisoned}); none of it was kept")
+        with self._lock:
+            if self._group_owner == threading.get_ident():
+                yield  # nested: joins the outer block
+                return
+            with self._tx():
+                self._group_owner, self._poisoned = threading.get_ident(), None
+                try:
+                    yield
+                finally:
+                    self._group_owner = None
+                if self._poisoned is not None:  # raised inside _tx: the transaction rolls back
+                    raise StoreError(f"a write in this transaction failed ({self._poisoned}); none of it was kept")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
-        if self._grouped:
-            try:
-                with self._lock, unavailable_as_error(self.path):
+        """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``).
+
+        Holds the store's lock throughout; inside this thread's ``atomic()``
+        block the writes join that block's transaction instead.
+        """
+        with self._lock:
+            if self._group_owner == threading.get_ident():
+                try:
+                    with unavailable_as_error(self.path):
+                        yield self._conn
+                except StaleExperiment:
+                    raise  # refused before writing anything: the block may go on
+                except BaseException as exc:
+                    self._poisoned = f"{type(exc).__name__}: {exc}"[:200]
+                    raise
+                return
+            with unavailable_as_error(self.path):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
                     yield self._conn
-            except StaleExperiment:
-                raise  # refused before writing anything: the block may go on
-            except BaseException as exc:
-                self._poisoned = f"{type(exc).__name__}: {exc}"[:200]
-                raise
-            return
-        with self._lock, unavailable_as_error(self.path):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # the original error says more
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError:
-                if self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                raise
+                except BaseException:
+                    if self._conn.in_transaction:
+                        try:
+                            self._conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass  # the original error says more
+                    raise
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError:
+                    if self._conn.in_transaction:
+                        try:
+                            self._conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                    raise
 
     # -- campaign ----------------------------------------------------------
     def _campaign_row(self) -> sqlite3.Row | None:

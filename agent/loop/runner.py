@@ -413,6 +413,8 @@ class CampaignRunner:
                                  seconds=round(seconds, 3), **extra)
             if status == st.AWAITING_APPROVAL:
                 self.machine.propose()
+            if self._batch is not None:
+                self._batch.working()  # commands still running: back to measuring, in this same commit
 
     def _planner_stopped(self, planner_name: str, exc: PlannerError) -> None:
         """A planner that reached its goal completes the campaign; any other planner error faults it."""
@@ -641,13 +643,17 @@ class CampaignRunner:
     def _conclude(self, eid: int) -> None:
         """Journal the measured experiment's outcome and the machine's way through learning back to planning."""
         self.machine.learn()
+        self._outcome(eid)
+        self.machine.plan()
+
+    def _outcome(self, eid: int) -> None:
+        """Journal what the measured experiment ``eid`` came to: completed, or failed if an objective is missing."""
         missing = [o for o in self.objective_names if o not in self.store.scalars(eid)]
         if missing:
             self.store.update_experiment(eid, status=st.FAILED, error=f"objective(s) not measured: {missing}",
                                          event="failed")
         else:
             self.store.update_experiment(eid, status=st.COMPLETED, event="completed")
-        self.machine.plan()
 
     def _sample_info(self, eid: int) -> dict[str, Any]:
         """What the synthesis of ``eid`` returned as the sample's info (a generic driver keeps the params there)."""
@@ -694,8 +700,9 @@ class CampaignRunner:
         """
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
-            self.store.command_failed(cid, str(exc))
-            self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+            with self.store.atomic():  # the command's end and the experiment's: one commit
+                self.store.command_failed(cid, str(exc))
+                self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
             if isinstance(exc, InstrumentError) and spec.options.get("on_error") == "fail":
                 log.warning("%s failed on %s: %s (on_error = fail: the campaign goes on)", cid, spec.name, exc)
                 text = str(exc)  # what the program said last is at the end: keep that
