@@ -121,3 +121,28 @@ def commits_per_experiment(tmp: Path, parallel: int, batch: int) -> float:
 def test_commits_per_experiment_stay_at_the_floor(tmp_path: Path, parallel: int, batch: int, most: float) -> None:
     got = commits_per_experiment(tmp_path, parallel, batch)
     assert 7.0 <= got <= most, got
+
+
+def test_parallel_planner_history_is_the_full_read_with_the_experiments_in_flight_pending(tmp_path: Path) -> None:
+    """The scheduler plans from the runner's HistoryCache: equal to a fresh read, in-flight ones pending."""
+    from labpilot.agent.history import planner_history
+    from labpilot.planners.base import PENDING
+
+    campaign = load_campaign(campaign_file(tmp_path, parallel=3, batch=1))
+    path = tmp_path / "c.db"
+    Store.create(path, campaign.name, campaign.model_dump(mode="json"), "").close()
+    store = Store.open(path)
+    seen: list[tuple[bool, int]] = []
+    with ExitStack() as stack:
+        runner = CampaignRunner(campaign, store, connect_instruments(campaign, {}, 1.0, stack), poll_s=0.01)
+        cached = runner._history.trials
+
+        def trials() -> list:
+            got = cached()
+            seen.append((got == planner_history(store, runner.objective_names), sum(t.status == PENDING for t in got)))
+            return got
+
+        runner._history.trials = trials  # type: ignore[method-assign]
+        assert runner.run() == "completed"
+    assert seen and all(equal for equal, _ in seen), seen
+    assert any(pending for _, pending in seen), seen  # planned while others were being made or measured
