@@ -129,6 +129,7 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS experiments_status ON experiments (status);
 CREATE INDEX IF NOT EXISTS events_experiment ON events (experiment_id);
+CREATE INDEX IF NOT EXISTS commands_experiment ON commands (experiment_id);
 """
 
 
@@ -243,20 +244,30 @@ class LockedConnection:
 class Store:
     """A campaign database. Open with ``Store.create`` or ``Store.open``.
 
-    Safe to share between threads: statements and transactions are serialized
-    by one re-entrant lock (``LockedConnection``).
+    Safe to share between threads: statements, transactions and whole
+    ``atomic()`` blocks are serialized by one re-entrant lock
+    (``LockedConnection``; a server store's connection brings its own).
     """
 
     def __init__(self, path: str | Path, conn: sqlite3.Connection) -> None:
-        self._lock = threading.RLock()
+        server_lock = getattr(conn, "lock", None)
         if isinstance(conn, sqlite3.Connection):
+            self._lock = threading.RLock()
             conn = LockedConnection(conn, self._lock)  # type: ignore[assignment]
+        elif server_lock is not None:  # a server store's connection: its statements and our transactions, one lock
+            self._lock = server_lock
+        else:
+            self._lock = threading.RLock()
         self.path = Path(path)
         #: What ``--db`` names this store by (a file path here; a URL for a server store).
         self.target = str(path)
         #: How messages, the journal, notifications and ``status`` name it (never a server password).
         self.label = str(path)
         self._conn = conn
+        #: The thread inside ``atomic()`` (it holds ``_lock`` for the whole block): its writes join the block's
+        #: one transaction; any other thread's write waits for the lock, so it never joins or commits the block.
+        self._group_owner: int | None = None
+        self._poisoned: str | None = None  # why a write inside ``atomic()`` failed
 
     # -- opening -----------------------------------------------------------
     @staticmethod
@@ -329,34 +340,82 @@ class Store:
         columns = {r[1] for r in conn.execute("PRAGMA table_info(experiments)")}
         if "predicted" not in columns:  # a database from before predictions were kept
             conn.execute("ALTER TABLE experiments ADD COLUMN predicted TEXT")
+        try:  # a database from before: per-experiment command look-ups scanned the whole table
+            conn.execute("CREATE INDEX IF NOT EXISTS commands_experiment ON commands (experiment_id)")
+        except sqlite3.OperationalError:
+            pass  # read-only here: the agent that writes it makes the index
         return cls(path, conn)
 
     def close(self) -> None:
         self._conn.close()
 
     @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Several writes in one atomic, durable transaction: one commit where there would be several.
+
+        For writes that belong together and precede the same action (a state
+        transition, the experiment's claim and the command id, all before the
+        command goes out). Nothing is durable before the block ends: end it
+        before the action it journals. All or nothing: a write that fails
+        inside fails the whole block, even if the caller caught its error
+        (``StoreError``), except a refused conditional update
+        (``StaleExperiment``), which wrote nothing. Nested blocks join the outer one.
+
+        Threads: the block holds the store's lock from its start to its
+        commit, so another thread's statements and writes wait until it ends;
+        only the thread that opened it joins it.
+        """
+        with self._lock:
+            if self._group_owner == threading.get_ident():
+                yield  # nested: joins the outer block
+                return
+            with self._tx():
+                self._group_owner, self._poisoned = threading.get_ident(), None
+                try:
+                    yield
+                finally:
+                    self._group_owner = None
+                if self._poisoned is not None:  # raised inside _tx: the transaction rolls back
+                    raise StoreError(f"a write in this transaction failed ({self._poisoned}); none of it was kept")
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``)."""
-        with self._lock, unavailable_as_error(self.path):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                if self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # the original error says more
-                raise
-            try:
-                self._conn.execute("COMMIT")
-            except sqlite3.OperationalError:
-                if self._conn.in_transaction:
-                    try:
-                        self._conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass
-                raise
+        """One atomic, durable transaction (a database that cannot be written raises ``StoreUnavailable``).
+
+        Holds the store's lock throughout; inside this thread's ``atomic()``
+        block the writes join that block's transaction instead.
+        """
+        with self._lock:
+            if self._group_owner == threading.get_ident():
+                try:
+                    with unavailable_as_error(self.path):
+                        yield self._conn
+                except StaleExperiment:
+                    raise  # refused before writing anything: the block may go on
+                except BaseException as exc:
+                    self._poisoned = f"{type(exc).__name__}: {exc}"[:200]
+                    raise
+                return
+            with unavailable_as_error(self.path):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    if self._conn.in_transaction:
+                        try:
+                            self._conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass  # the original error says more
+                    raise
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.OperationalError:
+                    if self._conn.in_transaction:
+                        try:
+                            self._conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                    raise
 
     # -- campaign ----------------------------------------------------------
     def _campaign_row(self) -> sqlite3.Row | None:
@@ -369,6 +428,13 @@ class Store:
         out = dict(row)
         out["config"] = json.loads(out.pop("config_json"))
         return out
+
+    def config_text(self) -> str:
+        """The stored configuration as its JSON text (cheap to compare: the runner checks it every step)."""
+        row = self._conn.execute("SELECT config_json FROM campaign WHERE id=1").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path} holds no campaign")
+        return str(row[0])
 
     def update_config(self, config: dict[str, Any], *, event: str, source_toml: str | None = None,
                       **data: Any) -> None:
@@ -429,6 +495,13 @@ class Store:
     def abort_request(self) -> str | None:
         """The reason of a pending abort, or None."""
         return self.get_meta(MetaKey.ABORT)
+
+    def requests(self) -> tuple[str | None, PauseRequest | None]:
+        """The pending abort reason and pause request, in one query (the runner's checkpoint)."""
+        rows = dict(self._conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
+                                       (str(MetaKey.ABORT), str(MetaKey.PAUSE))).fetchall())
+        pause = rows.get(str(MetaKey.PAUSE))
+        return rows.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred")
 
     def request_abort(self, reason: str) -> None:
         self.set_meta(MetaKey.ABORT, reason)
@@ -591,10 +664,27 @@ class Store:
             q += f" WHERE status IN ({','.join('?' * len(statuses))})"
             args = statuses
         exps = [self._decode_experiment(r) for r in self._conn.execute(q + " ORDER BY id", args)]
+        if statuses and len(exps) < 64:  # a few (in flight, waiting): their own measurements, not the whole table
+            for e in exps:
+                e.scalars = self.scalars(e.id)
+            return exps
         scalars = self._all_scalars()
         for e in exps:
             e.scalars = scalars.get(e.id, {})
         return exps
+
+    def changed_experiments(self, since: int) -> tuple[int, list[int]]:
+        """The journal's newest entry and the experiments journaled after entry ``since`` (sorted).
+
+        Every write that changes an experiment or its measurements journals an
+        event naming it in the same transaction, so this is everything that
+        changed, whoever wrote it (the agent, or an operator's approve,
+        reject, override or resolve).
+        """
+        rows = self._conn.execute("SELECT seq, experiment_id FROM events WHERE seq > ?", (since,)).fetchall()
+        if not rows:
+            return since, []
+        return max(r[0] for r in rows), sorted({r[1] for r in rows if r[1] is not None})
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in EXPERIMENT_STATUSES}

@@ -197,6 +197,11 @@ class PgConnection:
         self._lock = threading.RLock()  # one statement (or transaction step) at a time per connection
         conn.execute(f"SET search_path TO {_quote(schema)}")
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The re-entrant lock of this connection; ``Store`` holds it for whole transactions and ``atomic()`` blocks."""
+        return self._lock
+
     def _table_columns(self, table: str) -> list[str]:
         if table not in self._columns:
             rows = self._conn.execute(

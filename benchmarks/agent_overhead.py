@@ -1,49 +1,78 @@
-"""The agent's own cost: loop overhead per experiment and journal write latency.
+"""The agent's own cost per experiment: durable commits, and the CPU beyond them.
 
-Both against a raw baseline measured in the same run: one ``INSERT`` plus
-``COMMIT`` through ``sqlite3`` on a WAL database with ``synchronous=FULL``
-(the durability the store uses). Instrument and planner time are excluded:
-the instruments here answer at once, in-process, and time spent inside them
-and inside ``propose`` is subtracted.
+Per experiment of the steady state (unattended, planner ``random``, batch 1,
+one synthesizer and two measurers answering at once, in-process), with
+``n_store`` finished experiments already in the store (100 and 2000, to show
+that nothing per step grows with the store):
 
-    python -m benchmarks.agent_overhead [--experiments 200] [--events 2000]
+- durable commits: how many, each named by purpose (the store method that
+  committed it, with its event, state or instrument), and the time spent in
+  them (``BEGIN IMMEDIATE`` .. ``COMMIT``, ``synchronous=FULL``);
+- CPU beyond them: the process's CPU time over the step (every thread) less
+  the CPU spent inside the commits, the instrument calls and the planner's
+  ``propose`` (median and p90 over the experiments); and the same in wall
+  time (which, on a loaded machine, also holds waits for a core: thread
+  hand-offs to the instrument and planning threads);
+- baseline, in the same run: one raw ``INSERT`` + ``COMMIT`` through
+  ``sqlite3`` on a WAL database with ``synchronous=FULL``.
+
+    python -m benchmarks.agent_overhead [--experiments 100] [--sizes 100 2000] [--profile]
+
+Writes ``benchmarks/results/agent_overhead.json``.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# One thread per numerical library: a BLAS pool spinning after the planner's call would be billed as the
+# agent's CPU (and HELPERS.md asks benchmarks to use one thread).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse
+import collections
+import contextlib
+import cProfile
+import io
+import json
 import platform
+import pstats
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from labpilot.agent.campaign import load_campaign
+from labpilot.agent.campaign import load_campaign, parse_campaign
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.store import Store
+from labpilot.planners.base import Proposal
 from labpilot.protocols.capabilities import CommandOutcome, Measurement, Sample
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "agent_overhead.json"
 
 
 class _Clocked:
-    """Accumulates the time spent inside instrument and planner calls."""
+    """Accumulates the wall and CPU time spent inside instrument and planner calls (not the agent's)."""
 
     spent = 0.0
+    cpu = 0.0
 
     @classmethod
     def timed(cls, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()  # the agent's threads only wait meanwhile
             try:
                 return fn(*a, **k)
             finally:
                 cls.spent += time.perf_counter() - t
+                cls.cpu += time.process_time() - c
 
         return wrapper
 
@@ -83,71 +112,222 @@ class InstantInstrument:
         return Measurement({"magnetization": float(len(sample.sample_id))})
 
 
-def loop_overhead(n: int, tmp: Path) -> tuple[float, float]:
-    """Seconds per experiment of agent overhead; and the total per experiment."""
+_LABEL_LOCALS = {"set_state": "state", "update_experiment": "event", "log_event": "kind",
+                 "command_sent": "instrument", "measurement_done": "instrument", "set_meta": "key"}
+
+
+class CountingStore(Store):
+    """A ``Store`` that records every durable commit: its purpose and its seconds."""
+
+    commits: list[tuple[str, float, float]]  # purpose, wall seconds, CPU seconds of the committing thread
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        super().__init__(*a, **k)
+        self.commits = []
+        self.wall = self.cpu = 0.0  # running totals over ``commits``
+        self._inner: list[str] = []
+
+    def _purpose(self) -> str:
+        """The outermost store method on the stack (``add_experiment``...), with its event, state or instrument."""
+        store_files = {sys.modules[Store.__module__].__file__, __file__}
+        frame, top = sys._getframe(1), None
+        while frame is not None:
+            if frame.f_code.co_filename in store_files and frame.f_code.co_name not in ("_tx", "_purpose"):
+                top = frame
+            elif top is not None and "contextlib" not in frame.f_code.co_filename:
+                break
+            frame = frame.f_back
+        if top is None:
+            return "?"
+        name = top.f_code.co_name
+        what = _LABEL_LOCALS.get(name)
+        value = top.f_locals.get(what) if what else None
+        return f"{name}({value})" if value is not None else name
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        outer = not self._conn.in_transaction
+        purpose = self._purpose()
+        if not outer:  # a write inside atomic(): named in the commit's purpose
+            self._inner.append(purpose)
+            with super()._tx() as c:
+                yield c
+            return
+        self._inner = []
+        t, cpu = time.perf_counter(), time.thread_time()
+        with super()._tx() as c:
+            yield c
+        if not self._conn.in_transaction:
+            wall, cpu = time.perf_counter() - t, time.thread_time() - cpu
+            self.commits.append(("+".join(self._inner) or purpose, wall, cpu))
+            self.wall += wall
+            self.cpu += cpu
+
+
+def _campaign(budget: int) -> tuple[Any, dict[str, Any]]:
     campaign = load_campaign(REPO / "campaigns" / "alloy_magnetization.toml")
     data = campaign.model_dump(mode="json")
-    data["budget"]["max_experiments"] = n
-    data["initial_design"] = n
+    data["budget"]["max_experiments"] = budget
+    data["initial_design"] = 1
     data["planner"] = {"name": "random", "batch_size": 1, "options": {}}
-    from labpilot.agent.campaign import parse_campaign
+    return parse_campaign(data), data
 
-    campaign = parse_campaign(data)
-    store = Store.create(tmp / "loop.db", campaign.name, data, "")
+
+def _populate(store: Store, n: int, seed: int = 0) -> None:
+    """``n`` finished experiments in one transaction (what an earlier, long run left)."""
+    rng = np.random.default_rng(seed)
+    now = time.time()
+    conn = store._conn
+    conn.execute("BEGIN IMMEDIATE")
+    for i in range(n):
+        x = rng.dirichlet(np.ones(5))
+        params = dict(zip(("Fe", "Co", "Ni", "Ir", "Pt"), map(float, x)))
+        eid = conn.execute(
+            "INSERT INTO experiments (params, status, chosen_by, planner, created, updated, sample_id)"
+            " VALUES (?, 'completed', 'planner', 'random', ?, ?, ?)", (json.dumps(params), now, now, f"P{i}")).lastrowid
+        for inst, name, value in (("xrd", "peak_two_theta", 44.7), ("magnetometer", "magnetization", float(x[0]))):
+            conn.execute("INSERT INTO measurements (experiment_id, instrument, name, value, created)"
+                         " VALUES (?, ?, ?, ?, ?)", (eid, inst, name, value, now))
+        for inst, action in (("sputter", "synthesize"), ("xrd", "measure"), ("magnetometer", "measure")):
+            conn.execute("INSERT INTO commands (id, experiment_id, instrument, action, status, sent, finished, result)"
+                         " VALUES (?, ?, ?, ?, 'done', ?, ?, '{}')", (f"old-e{eid}-{inst}", eid, inst, action, now, now))
+        for kind in ("experiment_added", "synthesized", "measured", "measured", "completed"):
+            conn.execute("INSERT INTO events (ts, kind, experiment_id, data) VALUES (?, ?, ?, '{}')", (now, kind, eid))
+    conn.execute("COMMIT")
+
+
+def _constant_propose(history: Any, k: int = 1) -> list[Proposal]:
+    """A planner that costs nothing and touches nothing: isolates the agent's own work from the planner's."""
+    return [Proposal({"Fe": 0.2, "Co": 0.2, "Ni": 0.2, "Ir": 0.2, "Pt": 0.2})] * k
+
+
+def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, planner: str = "random") -> dict[str, Any]:
+    """Run ``n_new`` experiments on a store holding ``n_store``; per-experiment commits and CPU.
+
+    ``planner``: ``random`` (the real planner, its time excluded) or ``constant`` (no planner work at all:
+    what is left is the agent's alone, free of the planner's effect on caches and allocator).
+    """
+    campaign, data = _campaign(n_store + n_new)
+    path = tmp / f"loop{n_store}-{time.monotonic_ns()}.db"
+    Store.create(path, campaign.name, data, "").close()
+    plain = Store.open(path)
+    _populate(plain, n_store)
+    plain.close()
+    store = CountingStore(path, Store._connect(path))
     instruments = {s.name: InstantInstrument(s.kind) for s in campaign.instruments}
-    runner = CampaignRunner(campaign, store, instruments, poll_s=0.001)
-    import labpilot.agent.loop.runner as runner_module
+    marks: list[tuple[float, float, int, float, float, float, float]] = []
 
-    runner_module.initial_design = _Clocked.timed(runner_module.initial_design)  # type: ignore[assignment]
-    _Clocked.spent = 0.0
-    t0 = time.perf_counter()
+    def mark(_: Any) -> None:
+        marks.append((time.perf_counter(), _Clocked.spent, len(store.commits), store.wall,
+                      time.process_time(), _Clocked.cpu, store.cpu))
+
+    runner = CampaignRunner(campaign, store, instruments, progress=mark)  # the default poll: no polling wait
+    propose = _constant_propose if planner == "constant" else runner.planner.propose
+    runner.planner.propose = _Clocked.timed(propose)  # type: ignore[method-assign]
+    _Clocked.spent = _Clocked.cpu = 0.0
+    profiler = cProfile.Profile() if profile else None
+    mark(None)
+    if profiler:
+        profiler.enable()
     state = runner.run()
-    total = time.perf_counter() - t0
-    assert state == "completed" and store.counts()["completed"] == n, state
-    return (total - _Clocked.spent) / n, total / n
+    if profiler:
+        profiler.disable()
+    assert state == "completed" and store.counts()["completed"] == n_store + n_new, state
+    # per experiment: from one finished experiment to the next (the first is warm-up, left out)
+    steps = []
+    for (t0, c0, k0, s0, p0, i0, x0), (t1, c1, k1, s1, p1, i1, x1) in zip(marks[1:], marks[2:]):
+        commits = s1 - s0
+        steps.append({"commits": k1 - k0, "commit_s": commits,
+                      # wall: the step less its commits and the instrument and planner calls
+                      "wall_s": (t1 - t0) - (c1 - c0) - commits,
+                      # CPU (every thread of the process) less the commits' and the calls' own CPU
+                      "cpu_s": (p1 - p0) - (i1 - i0) - (x1 - x0)})
+    # what the commits of one steady-state experiment were for (the last one's window)
+    k_prev, k_last = marks[-2][2], marks[-1][2]
+    purposes = collections.Counter(c[0] for c in store.commits[k_prev:k_last])
+    cpu = [s["cpu_s"] for s in steps]
+    wall = [s["wall_s"] for s in steps]
+    out: dict[str, Any] = {
+        "n_store": n_store, "n_new": n_new, "planner": planner,
+        "commits_per_experiment": statistics.median(s["commits"] for s in steps),
+        "commit_purposes": dict(purposes),
+        "commit_ms_median": statistics.median(s["commit_s"] for s in steps) * 1e3,
+        "cpu_beyond_commits_ms_median": statistics.median(cpu) * 1e3,
+        "cpu_beyond_commits_ms_p90": float(np.percentile(cpu, 90)) * 1e3,
+        "wall_beyond_commits_ms_median": statistics.median(wall) * 1e3,
+        "wall_beyond_commits_ms_p90": float(np.percentile(wall, 90)) * 1e3,
+    }
+    if profiler:
+        s = io.StringIO()
+        pstats.Stats(profiler, stream=s).sort_stats("cumulative").print_stats(35)
+        out["profile"] = s.getvalue()
+    store.close()
+    return out
 
 
-def journal_latency(n: int, tmp: Path) -> tuple[list[float], list[float]]:
-    """Per-event latency of ``Store.log_event`` and of a raw sqlite3 insert+commit."""
-    store = Store.create(tmp / "journal.db", "bench", {}, "")
+def raw_insert_latency(n: int, tmp: Path) -> list[float]:
+    """Seconds of one raw sqlite3 insert+commit (WAL, synchronous=FULL): the durable write's floor."""
     raw = sqlite3.connect(str(tmp / "raw.db"), isolation_level=None)
     raw.execute("PRAGMA journal_mode=WAL")
     raw.execute("PRAGMA synchronous=FULL")
     raw.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, ts REAL, kind TEXT, data TEXT)")
-    ours, base = [], []
-    for i in range(n):  # interleaved, so background load hits both alike
-        t = time.perf_counter()
-        store.log_event("bench", None, i=i, note="x")
-        ours.append(time.perf_counter() - t)
+    out = []
+    for _ in range(n):
         t = time.perf_counter()
         raw.execute("BEGIN")
         raw.execute("INSERT INTO events (ts, kind, data) VALUES (?, ?, ?)", (time.time(), "bench", '{"i": 1}'))
         raw.execute("COMMIT")
-        base.append(time.perf_counter() - t)
-    return ours, base
+        out.append(time.perf_counter() - t)
+    raw.close()
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--experiments", type=int, default=200)
-    ap.add_argument("--events", type=int, default=2000)
+    ap.add_argument("--experiments", type=int, default=100, help="new experiments per run")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 2000], help="finished experiments already stored")
+    ap.add_argument("--inserts", type=int, default=500)
+    ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant"])
+    ap.add_argument("--profile", action="store_true", help="print a cProfile of the loop (largest store)")
+    ap.add_argument("--label", default="after", help="key of this run in the results JSON")
+    ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"SQLite {sqlite3.sqlite_version}, load average {os.getloadavg()[0]:.1f}")
+    machine = {"platform": platform.platform(), "machine": platform.machine(), "cpus": os.cpu_count(),
+               "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+               "load_before": os.getloadavg()}
+    print(f"machine: {machine['platform']}, {machine['cpus']} CPUs, Python {machine['python']}, "
+          f"SQLite {machine['sqlite']}, load average {machine['load_before'][0]:.1f}")
+    started = time.monotonic()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        ours, base = journal_latency(args.events, tmp)
-        m_ours, m_base = statistics.median(ours), statistics.median(base)
-        print(f"journal write (Store.log_event): median {m_ours * 1e6:.0f} µs, p95 "
-              f"{np.percentile(ours, 95) * 1e6:.0f} µs")
-        print(f"raw sqlite3 insert+commit:       median {m_base * 1e6:.0f} µs, p95 "
-              f"{np.percentile(base, 95) * 1e6:.0f} µs")
-        print(f"  ratio journal / raw insert: {m_ours / m_base:.2f}x")
-        overhead, total = loop_overhead(args.experiments, tmp)
-        print(f"agent overhead per experiment ({args.experiments} experiments, instruments and planner excluded): "
-              f"{overhead * 1e3:.1f} ms (total {total * 1e3:.1f} ms)")
-        print(f"  = {overhead / m_base:.0f} raw inserts' worth per experiment "
-              "(each experiment journals ~15 events and stores a 3501-point pattern)")
+        raw = raw_insert_latency(args.inserts, tmp)
+        raw_ms = statistics.median(raw) * 1e3
+        print(f"raw sqlite3 insert+commit (WAL, synchronous=FULL): median {raw_ms:.2f} ms, "
+              f"p90 {np.percentile(raw, 90) * 1e3:.2f} ms")
+        runs = []
+        plan = [(p, size) for p in args.planners for size in args.sizes]
+        for i, (planner, size) in enumerate(plan):
+            r = loop_costs(size, args.experiments, tmp, profile=args.profile and size == max(args.sizes),
+                           planner=planner)
+            runs.append(r)
+            eta = (time.monotonic() - started) / (i + 1) * (len(plan) - i - 1)
+            print(f"{planner:>8} planner, store of {size:>5}: {r['commits_per_experiment']:.0f} durable commits per experiment "
+                  f"({r['commit_ms_median']:.1f} ms = {r['commit_ms_median'] / raw_ms:.1f} raw inserts), "
+                  f"CPU beyond them median {r['cpu_beyond_commits_ms_median']:.2f} ms, "
+                  f"p90 {r['cpu_beyond_commits_ms_p90']:.2f} ms (wall median {r['wall_beyond_commits_ms_median']:.2f} ms, "
+                  f"p90 {r['wall_beyond_commits_ms_p90']:.2f} ms)   [ETA {eta:.0f} s]")
+            for purpose, k in sorted(r["commit_purposes"].items()):
+                print(f"    {k} x {purpose}")
+            if "profile" in r:
+                print(r.pop("profile"))
+    machine["load_after"] = os.getloadavg()
+    result = {"machine": machine, "raw_insert_commit_ms_median": raw_ms,
+              "raw_insert_commit_ms_p90": float(np.percentile(raw, 90)) * 1e3, "runs": runs}
+    existing = json.loads(args.out.read_text()) if args.out.exists() else {}
+    existing[args.label] = result
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(existing, indent=2) + "\n")
+    print(f"results: {args.out} [{args.label}]")
 
 
 if __name__ == "__main__":

@@ -82,15 +82,12 @@ def decode_json_object(
         depth = nesting_depth(raw)
         if depth > max_depth:
             raise error(f"{what} is nested {depth} deep (limit {max_depth})")
+    # no run of digits longer than the limit: every integer literal is short, C's int() is safe
+    decoder = _CHECKED_INTS if _LONG_RUN in raw.translate(_DIGIT_MAP) else _PLAIN_INTS
     try:
-        obj = json.loads(
-            text,
-            # no run of digits longer than the limit: every integer literal is short, C's int() is safe
-            parse_int=_parse_int if _LONG_RUN in raw.translate(_DIGIT_MAP) else None,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-            object_pairs_hook=_unique_keys,
-        )
+        if text.startswith("\ufeff"):  # what json.loads refuses before decoding
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        obj = decoder.decode(text)
     except _Refused as exc:
         raise error(f"{what} is not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
@@ -152,3 +149,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
         raise _Refused(f"duplicate key {dup[:40]!r} in an object")
     return obj
+
+
+#: ``json.loads`` with these hooks, made once (``json.loads`` builds a decoder per call when given hooks).
+_PLAIN_INTS = json.JSONDecoder(parse_float=_parse_float, parse_constant=_parse_constant,
+                               object_pairs_hook=_unique_keys)
+_CHECKED_INTS = json.JSONDecoder(parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant,
+                                 object_pairs_hook=_unique_keys)

@@ -67,6 +67,7 @@ class ControlClient:
         self._ctx = zmq.Context.instance()
         self._socket: zmq.Socket[Any] | None = None
         self._monitor: zmq.Socket[Any] | None = None
+        self._pollers: tuple[zmq.Poller, zmq.Poller] | None = None  # (sendable, readable) of the socket
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send ``cmd`` with ``args``; return the result or raise (see module doc)."""
@@ -98,18 +99,18 @@ class ControlClient:
         instead of as a silent timeout.
         """
         sock = self._socket or self._connect()
-        assert self._monitor is not None
-        poller = zmq.Poller()
-        poller.register(sock, zmq.POLLIN)
-        poller.register(self._monitor, zmq.POLLIN)
+        assert self._monitor is not None and self._pollers is not None
+        # Never a blocking send: with no peer to send to (a handshake that failed and dropped
+        # the connection, a server not up yet) a REQ socket's send would wait forever.
+        sendable, poller = self._pollers
         deadline = time.monotonic() + self.timeout_s
         try:
-            # Never a blocking send: with no peer to send to (a handshake that failed and dropped
-            # the connection, a server not up yet) a REQ socket's send would wait forever.
-            sendable = zmq.Poller()
-            sendable.register(sock, zmq.POLLOUT)
-            sendable.register(self._monitor, zmq.POLLIN)
-            while True:
+            try:  # a connected peer takes it at once (no poll); else wait for one below, watching the handshake
+                sock.send(payload, zmq.NOBLOCK)
+                sent = True
+            except zmq.Again:
+                sent = False
+            while not sent:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self._drop_socket()
@@ -119,7 +120,7 @@ class ControlClient:
                     self._check_handshake(recv_monitor_message(self._monitor))
                 if ready.get(sock, 0) & zmq.POLLOUT:
                     sock.send(payload, zmq.NOBLOCK)
-                    break
+                    sent = True
             while (left := deadline - time.monotonic()) > 0:
                 ready = dict(poller.poll(max(1, int(left * 1000))))
                 if sock in ready:
@@ -161,9 +162,16 @@ class ControlClient:
         self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
         sock.connect(self.endpoint)
         self._socket = sock
+        sendable, readable = zmq.Poller(), zmq.Poller()  # made once per socket, not per request
+        sendable.register(sock, zmq.POLLOUT)
+        sendable.register(self._monitor, zmq.POLLIN)
+        readable.register(sock, zmq.POLLIN)
+        readable.register(self._monitor, zmq.POLLIN)
+        self._pollers = (sendable, readable)
         return sock
 
     def _drop_socket(self) -> None:
+        self._pollers = None
         if self._socket is not None:
             self._socket.disable_monitor()
             self._socket.close(linger=0)

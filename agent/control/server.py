@@ -105,6 +105,8 @@ class ControlServer:
         self.dead: str | None = None
         """Why the serving thread died (set by the watchdog), else None."""
         self.requests_served = 0
+        #: The last successful reply and its bytes, serialized once inside the handler's guard and sent as is.
+        self._made: tuple[ControlReply, bytes] | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -235,7 +237,9 @@ class ControlServer:
                 time.sleep(POLL_INTERVAL_MS / 1000)
                 continue
             try:
-                data = self.reply_to(frames).to_bytes()
+                reply = self.reply_to(frames)
+                made = self._made
+                data = made[1] if made is not None and made[0] is reply else reply.to_bytes()
             except Exception as exc:  # never leave the REP socket without a reply
                 log.exception("control request could not be answered")
                 data = ControlReply.failure(f"internal error: {type(exc).__name__}").to_bytes()
@@ -308,8 +312,7 @@ class ControlServer:
             log.error("control handler returned an unusable result for %s: %s", request.cmd, exc)
             return ControlReply.failure(f"internal error while handling {request.cmd}: {exc}")
 
-    @staticmethod
-    def _success(request: ControlRequest, result: object) -> ControlReply:
+    def _success(self, request: ControlRequest, result: object) -> ControlReply:
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
         if result is None:
@@ -317,6 +320,6 @@ class ControlServer:
         if not isinstance(result, Mapping):
             raise TypeError(f"handler returned {type(result).__name__}, expected a dict")
         reply = ControlReply.success(dict(result))
-        reply.to_bytes()  # fail here, inside the guard, if it is not JSON-serializable
+        self._made = (reply, reply.to_bytes())  # fails here, inside the guard, if not JSON-serializable
         return reply
 

@@ -15,6 +15,13 @@ are written before the command goes to a worker thread, and the result is
 written when it comes back, so a killed agent reconciles every experiment in
 flight by its own command id. Instrument threads only call instruments.
 
+Durable commits per experiment are the sequential loop's journal-first floor
+(``docs/CONTRACTS.md``): the step's claim or status, the campaign's state and
+the command id are one commit (``_before_send(journal_with=)``); each result
+is one, and the last result also holds the experiment's outcome and, unless
+the planner is running then, the campaign's way through learning (one more
+commit later when it is).
+
 Pause, abort, the watchdog and faults keep their sequential meaning: an
 abort or ``pause --now`` stops at once (commands left running finish while the
 loop is held and are journaled on resume, or reconciled if the agent dies);
@@ -75,6 +82,8 @@ class BatchScheduler:
         self._begun: dict[int, float] = {}  # experiment -> when this run first started one of its steps
         self._busy_s: dict[int, float] = {}  # experiment -> seconds in instrument commands
         self._deadline_passed = False
+        #: Concluded (outcome journaled with the last result) while the planner ran: learned by the next ``step``.
+        self._unlearned: list[int] = []
 
     # -- state -----------------------------------------------------------------
     @property
@@ -120,8 +129,7 @@ class BatchScheduler:
                     r._finish()
                     return
             elif fits:
-                r._plan()
-                self._working()
+                r._plan()  # with the campaign back to measuring while commands run (``working``), one commit
                 return
         self._wait()
 
@@ -132,10 +140,13 @@ class BatchScheduler:
         experiment is then learned by the next ``step``, never under the planner.
         """
         r = self.r
+        if learn:
+            while self._unlearned:
+                self._learn(self._unlearned.pop(0), concluded=False)
         for job in [j for j in self._jobs.values() if j.future.done()]:
             del self._jobs[job.eid]
             self._busy_s[job.eid] = self._busy_s.get(job.eid, 0.0) + time.monotonic() - job.started
-            self._finished(job)
+            self._finished(job, learn)
         now = time.monotonic()
         for job in list(self._jobs.values()):
             if job.watched and now - job.started > r._worker.watchdog_real_s:
@@ -146,8 +157,13 @@ class BatchScheduler:
         if r.store.pause_request() is None:
             self._start_ready(learn)
 
-    def _finished(self, job: Job) -> None:
-        """Journal one command's result (or its failure, which faults the campaign)."""
+    def _finished(self, job: Job, learn: bool) -> None:
+        """Journal one command's result (or its failure, which faults the campaign).
+
+        The last stage's result and the experiment's outcome are one commit;
+        ``learn``: with the campaign's way through learning too, and the
+        planner told at once (else by the next ``step``).
+        """
         r = self.r
         record = r.store.command(job.cid)
         if record is None or record["status"] != "sent":
@@ -161,9 +177,36 @@ class BatchScheduler:
             return
         if job.action == "synthesize":
             r.store.synthesis_done(job.cid, job.eid, result.sample_id, to_jsonable(result.info))
-        else:
+            return
+        last = self._last_stage(job.eid, job.spec.name)
+        with r.store.atomic():
             r.store.measurement_done(job.cid, job.eid, job.spec.name,
                                      {k: float(v) for k, v in result.scalars.items()}, result.arrays)
+            if last:
+                self._conclude(job.eid, learn)
+        if last and learn:
+            self._learn(job.eid, concluded=True)
+        elif last:
+            self._unlearned.append(job.eid)
+
+    def _last_stage(self, eid: int, instrument: str) -> bool:
+        """Whether a result from ``instrument`` leaves ``eid`` measured by every stage."""
+        done = self.r.store.measured_instruments(eid) | {instrument}
+        return all(done & {s.name for s in specs} for specs in self.r.campaign.measure_stages())
+
+    def _conclude(self, eid: int, learn: bool) -> None:
+        """Journal ``eid``'s outcome and (``learn``) the campaign's way through learning; inside the caller's commit.
+
+        While the planner runs, the planning step owns the campaign's state:
+        only the outcome is journaled then.
+        """
+        r = self.r
+        if not learn:
+            r._outcome(eid)
+            return
+        r.machine.enter(sm.MEASURING)
+        r._conclude(eid)  # learning, the outcome, planning
+        self.working()
 
     def _start_ready(self, learn: bool) -> None:
         """Start the next step of every experiment in flight that has a free slot, oldest first."""
@@ -176,9 +219,11 @@ class BatchScheduler:
             if exp.status == st.APPROVED and begun >= self.parallel:
                 continue  # at most `parallel` experiments under way; this one waits its turn
             step = self._next_step(exp)
-            if step is None:
+            if step is None:  # measured but not concluded (journaled by an older agent): conclude it now
                 if learn:
-                    self._learn(exp.id)
+                    with r.store.atomic():
+                        self._conclude(exp.id, learn=True)
+                    self._learn(exp.id, concluded=True)
                 continue
             action, specs = step
             spec = self._pick(exp.id, action, specs)
@@ -212,30 +257,32 @@ class BatchScheduler:
         """Journal the step and its command id, then send it on a worker thread (False: an operator acted first)."""
         r = self.r
         inst = r.instruments[spec.name]
+        eid, status = exp.id, exp.status
+        cid = r._command_id(eid, spec.name)
+
+        def journal_with() -> None:  # in the commit of the command id, before it goes out
+            if action == "synthesize" and status == st.APPROVED:  # conditional: an operator who acted first wins
+                r.store.update_experiment(eid, status=st.SYNTHESIZING, event="synthesizing", expect=(st.APPROVED,))
+            elif action == "measure" and status == st.SYNTHESIZED:
+                r.store.update_experiment(eid, status=st.MEASURING, event="measuring")
+            self.working(starting=True)
+
+        try:
+            r._before_send(inst, spec.name, cid, eid, action, journal_with)
+        except st.StaleExperiment:
+            return False  # nothing of the block was written
         if action == "synthesize":
-            if exp.status == st.APPROVED:
-                try:  # conditional, then re-read: an operator override that landed first is what gets made
-                    r.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing",
-                                              expect=(st.APPROVED,))
-                except st.StaleExperiment:
-                    return False
-                exp = r.store.experiment(exp.id)
             assert isinstance(inst, Synthesizer)
-            params = dict(exp.params)
-            cid = r._command_id(exp.id, spec.name)
+            # re-read: an operator override that landed before the claim is what gets made
+            params = dict(r.store.experiment(eid).params if status == st.APPROVED else exp.params)
             call: Callable[[], Any] = lambda: inst.synthesize(params, cid)  # noqa: E731
         else:
-            if exp.status == st.SYNTHESIZED:
-                r.store.update_experiment(exp.id, status=st.MEASURING, event="measuring")
             assert isinstance(inst, Measurer)
-            sample = Sample(sample_id=str(exp.sample_id), info=self._sample_info(exp.id))
-            cid = r._command_id(exp.id, spec.name)
+            sample = Sample(sample_id=str(exp.sample_id), info=self._sample_info(eid))
             call = lambda: inst.measure(sample, cid)  # noqa: E731
-        r._before_send(inst, spec.name, cid, exp.id, action)
         watched = not getattr(inst, "waits_for_operator", False)
-        self._jobs[exp.id] = Job(exp.id, spec, cid, action, self._pool.submit(call), time.monotonic(), watched)
-        self._begun.setdefault(exp.id, time.monotonic())
-        self._working()
+        self._jobs[eid] = Job(eid, spec, cid, action, self._pool.submit(call), time.monotonic(), watched)
+        self._begun.setdefault(eid, time.monotonic())
         return True
 
     def _sample_info(self, eid: int) -> dict[str, Any]:
@@ -246,26 +293,38 @@ class BatchScheduler:
         info = result.get("info") if isinstance(result, dict) else None
         return dict(info) if isinstance(info, dict) else {}
 
-    def _learn(self, eid: int) -> None:
-        """Every stage measured ``eid``: complete it and tell the planner (the runner's ``_learn``)."""
+    def _learn(self, eid: int, concluded: bool) -> None:
+        """Tell the planner and the progress line about ``eid``, whose outcome is journaled (the runner's ``_learn``).
+
+        ``concluded``: the campaign's way through learning was journaled with
+        the outcome; else (concluded while the planner ran) it is one commit here.
+        """
         r = self.r
-        r.machine.enter(sm.MEASURING)
-        r.machine.learn()
+        if not concluded:
+            with r.store.atomic():
+                r.machine.enter(sm.MEASURING)
+                r.machine.learn()
+                r.machine.plan()
+                self.working()
         r._step_started = self._begun.pop(eid, time.monotonic())
         r._instrument_s = self._busy_s.pop(eid, 0.0)
         r._learn(eid)
-        self._working()
 
     # -- helpers -----------------------------------------------------------------
-    def _working(self) -> None:
-        """While commands run, the campaign reads ``measuring`` (each experiment's own status says more)."""
+    def working(self, starting: bool = False) -> None:
+        """While commands run, the campaign reads ``measuring`` (each experiment's own status says more).
+
+        ``starting``: a command is about to go out (journaled with its id).
+        Called inside the commit it belongs with (a command id, a result, the proposals).
+        """
         m = self.r.machine
         if self.r._planning.busy():
             return  # the planning step owns the state until it has journaled its proposals
-        if self._jobs and m.state in (sm.PLANNING, sm.LEARNING, sm.SYNTHESIZING):
+        running = bool(self._jobs) or starting
+        if running and m.state in (sm.PLANNING, sm.LEARNING, sm.SYNTHESIZING):
             m.enter(sm.MEASURING)
         elif m.state == sm.AWAITING_APPROVAL and not self.r.store.experiments((st.AWAITING_APPROVAL,)):
-            m.enter(sm.MEASURING if self._jobs else sm.PLANNING)
+            m.enter(sm.MEASURING if running else sm.PLANNING)
 
     def _past_deadline(self) -> bool:
         if not self._deadline_passed:

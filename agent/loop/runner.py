@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import json
 import logging
 import time
 from typing import Any, Callable
@@ -33,7 +34,7 @@ from labpilot.errors import InstrumentError, OutcomeUnknown, PlannerDone, Planne
 from labpilot.agent import machine as sm
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, InstrumentSpec
-from labpilot.agent.history import best_experiment, experiment_trial, last_planner_state, planner_history
+from labpilot.agent.history import HistoryCache, last_planner_state
 from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.batch import BatchScheduler
@@ -115,6 +116,10 @@ class CampaignRunner:
         self.planner.load_state(last_planner_state(store, self.planner.name))
         self._step_started = time.monotonic()
         self._config = store.campaign()["config"]
+        self._config_text = store.config_text()
+        # The planners' history, read once and then brought up to date from the journal each step.
+        self._history = HistoryCache(store, self.objective_names,
+                                     with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
         #: Parallel execution (``[execution] parallel`` > 1): several experiments in flight at once.
         self._batch = BatchScheduler(self) if campaign.execution.parallel > 1 else None
 
@@ -124,7 +129,11 @@ class CampaignRunner:
         Only budget, mode, supervision and fault policy can change mid-campaign
         (``reconfigure.MUTABLE``); the planner and the space never do.
         """
-        config = self.store.campaign()["config"]
+        text = self.store.config_text()
+        if text == self._config_text:  # unchanged (the usual case): nothing to decode
+            return
+        self._config_text = text
+        config = json.loads(text)
         if config == self._config:
             return
         from labpilot.agent.campaign import parse_campaign
@@ -232,11 +241,10 @@ class CampaignRunner:
         Between steps every request counts; while an instrument command is in
         flight (``immediate_only``) only aborts and ``pause --now`` do.
         """
-        reason = self.store.abort_request()
+        reason, pause = self.store.requests()
         if reason is not None:
             self._abort(reason)
             raise Stop
-        pause = self.store.pause_request()
         if pause is not None and (pause == "now" or not immediate_only):
             self.store.clear_pause_request()
             self.machine.pause()
@@ -349,7 +357,7 @@ class CampaignRunner:
         self.store.log_event("completed", counts=self.store.counts())
 
     def _budget_left(self) -> int:
-        c = self.store.counts()
+        c = self._history.counts()
         used = (c[st.COMPLETED] + c[st.FAILED] + sum(c[s] for s in st.IN_FLIGHT) + c[st.AWAITING_APPROVAL]
                 + c[st.OUTCOME_UNKNOWN])
         return self.campaign.budget.max_experiments - used
@@ -367,9 +375,9 @@ class CampaignRunner:
     def _plan(self, ahead: bool = False) -> None:
         """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
         self.machine.enter(sm.PLANNING)
-        history = planner_history(self.store, self.objective_names,
-                                  with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
-        n_done = sum(1 for t in history if t.status in ("completed", "failed", "pending"))
+        history = self._history.trials()
+        counts = self._history.counts()
+        n_done = sum(counts.values()) - counts[st.REJECTED] - counts[st.ABANDONED]  # finished or pending
         initial = n_done < self.campaign.initial_design
         k = min(self._budget_left(),
                 self.campaign.initial_design - n_done if initial else self.campaign.planner.batch_size)
@@ -394,16 +402,19 @@ class CampaignRunner:
             return
         self._reload_config()  # the mode may have been switched while the planner ran
         status = st.AWAITING_APPROVAL if self.campaign.mode == "supervised" else st.APPROVED
-        for p in proposals:
-            self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score,
-                                      reason=p.note or None, predicted=p.predicted)
         seconds = time.monotonic() - started
         self._plan_s += seconds
         extra = {} if initial else {"planner_state": self.planner.state()}
-        self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
-                             seconds=round(seconds, 3), **extra)
-        if status == st.AWAITING_APPROVAL:
-            self.machine.propose()
+        with self.store.atomic():  # the proposals, the planner's state and the state they lead to: one commit
+            for p in proposals:
+                self.store.add_experiment(p.params, status, chosen_by, planner=planner_name, score=p.score,
+                                          reason=p.note or None, predicted=p.predicted)
+            self.store.log_event("planned", planner=planner_name, k=len(proposals), ahead=ahead,
+                                 seconds=round(seconds, 3), **extra)
+            if status == st.AWAITING_APPROVAL:
+                self.machine.propose()
+            if self._batch is not None:
+                self._batch.working()  # commands still running: back to measuring, in this same commit
 
     def _planner_stopped(self, planner_name: str, exc: PlannerError) -> None:
         """A planner that reached its goal completes the campaign; any other planner error faults it."""
@@ -483,16 +494,13 @@ class CampaignRunner:
     def _advance_steps(self, exp: st.Experiment) -> None:
         self._step_started = time.monotonic()
         if exp.status in (st.APPROVED, st.SYNTHESIZING):
-            self.machine.enter(sm.SYNTHESIZING)
-            self._synthesize(exp)
+            self._synthesize(exp)  # enters synthesizing in the commit that journals its command
             self._checkpoint()
             exp = self.store.experiment(exp.id)
         if exp.status in (st.SYNTHESIZED, st.MEASURING):
             if self.campaign.pipeline:
                 self._start_next_synthesis(exp.id)
-            self.machine.enter(sm.MEASURING)
-            self._measure(exp)
-            self.machine.learn()
+            self._measure(exp)  # enters measuring with its first command; learning and planning with its last result
             self._learn(exp.id)
 
     def _command_id(self, eid: int, instrument: str) -> str:
@@ -501,8 +509,13 @@ class CampaignRunner:
         attempt = self.store.attempts(eid, instrument)
         return base if attempt == 0 else f"{base}-r{attempt}"
 
-    def _before_send(self, inst: Instrument, name: str, command_id: str, eid: int, action: str) -> None:
+    def _before_send(self, inst: Instrument, name: str, command_id: str, eid: int, action: str,
+                     journal_with: Callable[[], None] | None = None) -> None:
         """Journal ``command_id`` before it goes out; if it was sent before, reconcile it or stop.
+
+        ``journal_with`` makes the writes that lead to the command (the
+        experiment's claim, the state transition): they and the command id
+        are one durable commit, made before the command goes out.
 
         An instrument that can reconcile is asked what became of it (the
         driver then resumes or fetches it, never acting twice); one that
@@ -511,10 +524,12 @@ class CampaignRunner:
         (``pause --now``) is taken from the worker, not resent.
         """
         record = self.store.command(command_id)
+        held = False
         if record is not None and record["status"] == "sent":
-            if self._worker.holds(command_id):
-                return
-            if self._reconciles.get(name, True):
+            held = self._worker.holds(command_id)
+            if held:
+                pass  # finished while the loop was held: taken from the worker, not resent
+            elif self._reconciles.get(name, True):
                 outcome = inst.command_outcome(command_id)
                 self.store.log_event("reconciled", eid, command_id=command_id, instrument=name, state=outcome.state)
                 log.info("reconciled %s on %s: %s", command_id, name, outcome.state)
@@ -522,7 +537,11 @@ class CampaignRunner:
                 self.store.mark_outcome_unknown(command_id, eid, why=f"{name} cannot say what became of "
                                                                      f"command {command_id}, sent before")
                 self._fault_unknown()
-        self.store.command_sent(command_id, eid, name, action)
+        with self.store.atomic():
+            if journal_with is not None:
+                journal_with()
+            if not held:
+                self.store.command_sent(command_id, eid, name, action)
 
     def _synthesize(self, exp: st.Experiment) -> None:
         spec = self.campaign.synthesizer
@@ -532,22 +551,32 @@ class CampaignRunner:
         running = self._pipeline.take(exp.id)
         if running is not None:
             # Started in parallel while the previous sample was measured: wait for it.
+            self.machine.enter(sm.SYNTHESIZING)
             sample = self._call(spec, exp.id, cid, running)
         else:
-            exp = self._claim_and_send(exp)
+            exp = self._claim_and_send(exp, enter=sm.SYNTHESIZING)
             sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))
         self.store.synthesis_done(cid, exp.id, sample.sample_id, to_jsonable(sample.info))
 
-    def _claim_and_send(self, exp: st.Experiment) -> st.Experiment:
-        """Journal that ``exp`` is being synthesized and its command id, before the command goes out."""
+    def _claim_and_send(self, exp: st.Experiment, enter: str | None = None) -> st.Experiment:
+        """Journal that ``exp`` is being synthesized (and the machine's ``enter`` state) with its command id.
+
+        One commit, before the command goes out.
+        """
         spec = self.campaign.synthesizer
-        if exp.status == st.APPROVED:
-            # Conditional, then re-read: an operator override that landed first is what gets made.
-            self.store.update_experiment(exp.id, status=st.SYNTHESIZING, event="synthesizing", expect=(st.APPROVED,))
-            exp = self.store.experiment(exp.id)
-        cid = self._command_id(exp.id, spec.name)
-        self._before_send(self.instruments[spec.name], spec.name, cid, exp.id, "synthesize")
-        return exp
+        claim = exp.status == st.APPROVED
+        eid = exp.id
+
+        def journal_with() -> None:
+            if claim:  # conditional: an operator who acted first wins
+                self.store.update_experiment(eid, status=st.SYNTHESIZING, event="synthesizing", expect=(st.APPROVED,))
+            if enter is not None:
+                self.machine.enter(enter)
+
+        cid = self._command_id(eid, spec.name)
+        self._before_send(self.instruments[spec.name], spec.name, cid, eid, "synthesize", journal_with)
+        # re-read: an operator override that landed before the claim is what gets made
+        return self.store.experiment(eid) if claim else exp
 
     def _start_next_synthesis(self, current: int) -> None:
         """Pipelining: start synthesizing the next approved experiment while ``current`` is measured.
@@ -578,20 +607,53 @@ class CampaignRunner:
         self.store.log_event("pipelined", nxt.id, while_measuring=current)
 
     def _measure(self, exp: st.Experiment) -> None:
-        if exp.status == st.SYNTHESIZED:
-            self.store.update_experiment(exp.id, status=st.MEASURING, event="measuring")
+        """Measure ``exp`` on every measurer not done yet, then conclude it.
+
+        Commits: the start of measuring with the first command id; each
+        result; the last result with the experiment's outcome (``_conclude``).
+        """
         sample = Sample(sample_id=str(exp.sample_id), info=self._sample_info(exp.id))
         done = self.store.measured_instruments(exp.id)
-        for spec in self.campaign.measurers:
-            if spec.name in done:
-                continue
+        todo = [spec for spec in self.campaign.measurers if spec.name not in done]
+
+        def start() -> None:
+            self.machine.enter(sm.MEASURING)
+            if exp.status == st.SYNTHESIZED:
+                self.store.update_experiment(exp.id, status=st.MEASURING, event="measuring")
+
+        if not todo:  # all measured before a restart: only the conclusion is left
+            with self.store.atomic():
+                start()
+                self._conclude(exp.id)
+        for i, spec in enumerate(todo):
             inst = self.instruments[spec.name]
             assert isinstance(inst, Measurer)
             cid = self._command_id(exp.id, spec.name)
-            self._before_send(inst, spec.name, cid, exp.id, "measure")
+            self._before_send(inst, spec.name, cid, exp.id, "measure", start if i == 0 else None)
             m = self._call(spec, exp.id, cid, lambda: inst.measure(sample, cid))
-            self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()}, m.arrays)
-            self._checkpoint()
+            last = i == len(todo) - 1
+            with self.store.atomic():  # the last result and what it concludes: one commit
+                self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()},
+                                            m.arrays)
+                if last:
+                    self._conclude(exp.id)
+            if not last:
+                self._checkpoint()  # after the last, the loop's own checkpoint follows _learn
+
+    def _conclude(self, eid: int) -> None:
+        """Journal the measured experiment's outcome and the machine's way through learning back to planning."""
+        self.machine.learn()
+        self._outcome(eid)
+        self.machine.plan()
+
+    def _outcome(self, eid: int) -> None:
+        """Journal what the measured experiment ``eid`` came to: completed, or failed if an objective is missing."""
+        missing = [o for o in self.objective_names if o not in self.store.scalars(eid)]
+        if missing:
+            self.store.update_experiment(eid, status=st.FAILED, error=f"objective(s) not measured: {missing}",
+                                         event="failed")
+        else:
+            self.store.update_experiment(eid, status=st.COMPLETED, event="completed")
 
     def _sample_info(self, eid: int) -> dict[str, Any]:
         """What the synthesis of ``eid`` returned as the sample's info (a generic driver keeps the params there)."""
@@ -638,8 +700,9 @@ class CampaignRunner:
         """
         if isinstance(exc, (InstrumentError, SafetyLimitError)):
             # The instrument (or the safety check) said no: this sample is lost, the command is final.
-            self.store.command_failed(cid, str(exc))
-            self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
+            with self.store.atomic():  # the command's end and the experiment's: one commit
+                self.store.command_failed(cid, str(exc))
+                self.store.update_experiment(eid, status=st.FAILED, error=f"{spec.name}: {exc}", event="failed")
             if isinstance(exc, InstrumentError) and spec.options.get("on_error") == "fail":
                 log.warning("%s failed on %s: %s (on_error = fail: the campaign goes on)", cid, spec.name, exc)
                 text = str(exc)  # what the program said last is at the end: keep that
@@ -655,21 +718,15 @@ class CampaignRunner:
         raise AssertionError("unreachable: _fault raises Stop")
 
     def _learn(self, eid: int) -> None:
+        """Tell the planner and the progress line about the concluded experiment ``eid``."""
         exp = self.store.experiment(eid)
-        missing = [o for o in self.objective_names if o not in exp.scalars]
-        if missing:
-            self.store.update_experiment(eid, status=st.FAILED, error=f"objective(s) not measured: {missing}",
-                                         event="failed")
-        else:
-            self.store.update_experiment(eid, status=st.COMPLETED, event="completed")
-        finished = experiment_trial(self.store, self.store.experiment(eid), self.objective_names,
-                                    with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
+        finished = self._history.trial(eid)
         if finished is not None:
             self.planner.observe([finished])
         if self.progress is not None:
             obj = self.campaign.objectives[0]
-            best = best_experiment(self.store, obj.name, obj.direction)
-            c = self.store.counts()
+            best = self._history.best_value(obj.name, obj.direction)
+            c = self._history.counts()
             done = c[st.COMPLETED] + c[st.FAILED]
             elapsed = time.monotonic() - self._started
             here = done - self._done_at_start  # finished by this run: the pace to extrapolate
@@ -677,14 +734,13 @@ class CampaignRunner:
             self.progress(Progress(
                 done=done, budget=self.campaign.budget.max_experiments,
                 experiment_id=eid, chosen_by=exp.chosen_by, params=exp.params,
-                value=exp.scalars.get(obj.name), best=None if best is None else best.scalars[obj.name],
+                value=exp.scalars.get(obj.name), best=best,
                 seconds=time.monotonic() - self._step_started,
-                status=st.COMPLETED if not missing else st.FAILED,
+                status=exp.status,
                 planning_s=self._plan_s, instrument_s=self._instrument_s, elapsed_s=elapsed,
                 eta_s=elapsed / here * left if here > 0 else None,
                 in_flight=None if self._batch is None else sum(c[s] for s in st.IN_FLIGHT if s != st.APPROVED),
             ))
         self._plan_s = 0.0
         self._instrument_s = 0.0
-        self.machine.plan()
 
