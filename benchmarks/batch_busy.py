@@ -86,8 +86,6 @@ max_parallel = {capacity}
 
 def run_one(parallel: int, capacity: int, budget: int, delay: float, tmp: Path) -> dict[str, Any]:
     """One dry run; its figures from the journal."""
-    from labpilot.agent.store import Store
-
     campaign = tmp / f"parallel{parallel}.toml"
     campaign.write_text(campaign_text(parallel, capacity, budget, delay))
     db = tmp / f"parallel{parallel}.db"
@@ -96,15 +94,23 @@ def run_one(parallel: int, capacity: int, budget: int, delay: float, tmp: Path) 
     subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "run", str(campaign), "--dry-run", "--db", str(db),
                     "--quiet"], cwd=REPO, check=True, env=env)
     wall = time.perf_counter() - t0
+    return {"parallel": parallel, **journal_figures(db, BOTTLENECK, capacity, wall)}
+
+
+def journal_figures(db: Path, bottleneck: str, capacity: int, wall: float) -> dict[str, Any]:
+    """Throughput and ``bottleneck``'s busy fraction from a finished run's journal (commands sent/finished)."""
+    from labpilot.agent.store import Store
+
     store = Store.open(db)
     commands = [c for c in store.commands() if c["finished"] is not None]
     start = min(c["sent"] for c in commands)
     end = max(c["finished"] for c in commands)
     window = end - start
-    busy = [(c["sent"] - start, c["finished"] - start) for c in commands if c["instrument"] == BOTTLENECK]
+    busy = [(c["sent"] - start, c["finished"] - start) for c in commands if c["instrument"] == bottleneck]
     held = sum(b - a for a, b in busy)
     completed = store.counts()["completed"]
-    return {"parallel": parallel, "completed": completed, "wall_s_with_startup": round(wall, 2),
+    store.close()
+    return {"completed": completed, "wall_s_with_startup": round(wall, 2),
             "window_s": round(window, 2), "experiments_per_hour": round(completed / window * 3600, 1),
             "bottleneck_busy_fraction": round(held / (capacity * window), 4),
             "bottleneck_commands": len(busy), "intervals": [(round(a, 4), round(b, 4)) for a, b in busy]}
@@ -125,7 +131,7 @@ def slots(intervals: list[tuple[float, float]]) -> list[int]:
     return rows
 
 
-def plot(runs: list[dict[str, Any]], capacity: int, out: Path) -> None:
+def plot(runs: list[dict[str, Any]], capacity: int, out: Path, bottleneck: str = BOTTLENECK) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,7 +147,7 @@ def plot(runs: list[dict[str, Any]], capacity: int, out: Path) -> None:
         ax.set_title(f"parallel = {run['parallel']}: {run['experiments_per_hour']:.0f} experiments/h, "
                      f"bottleneck busy {100 * run['bottleneck_busy_fraction']:.1f} %", fontsize=9)
     axes[-1].set_xlabel("time since the first command (s)")
-    fig.suptitle(f"'{BOTTLENECK}' (command, max_parallel = {capacity}): commands journaled sent -> finished",
+    fig.suptitle(f"'{bottleneck}' (command, max_parallel = {capacity}): commands journaled sent -> finished",
                  fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -61,7 +61,7 @@ class Job:
     action: str  # "synthesize" | "measure"
     future: cf.Future[Any]
     started: float
-    watched: bool
+    watchdog_real_s: float | None  # None: not watched (a step that waits for an operator)
 
 
 def capacity(inst: object) -> int:
@@ -149,7 +149,7 @@ class BatchScheduler:
             self._finished(job, learn)
         now = time.monotonic()
         for job in list(self._jobs.values()):
-            if job.watched and now - job.started > r._worker.watchdog_real_s:
+            if job.watchdog_real_s is not None and now - job.started > job.watchdog_real_s:
                 del self._jobs[job.eid]
                 r._command_failed(job.spec, job.eid, job.cid, WatchdogTimeout(
                     f"no reply and no progress from {job.spec.name} within the watchdog of "
@@ -280,8 +280,8 @@ class BatchScheduler:
             assert isinstance(inst, Measurer)
             sample = Sample(sample_id=str(exp.sample_id), info=self._sample_info(eid))
             call = lambda: inst.measure(sample, cid)  # noqa: E731
-        watched = not getattr(inst, "waits_for_operator", False)
-        self._jobs[eid] = Job(eid, spec, cid, action, self._pool.submit(call), time.monotonic(), watched)
+        self._jobs[eid] = Job(eid, spec, cid, action, self._pool.submit(call), time.monotonic(),
+                              r.watchdog_for(spec.name))
         self._begun.setdefault(eid, time.monotonic())
         return True
 

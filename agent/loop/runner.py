@@ -43,7 +43,7 @@ from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
 from labpilot.agent.loop.progress import Progress
 from labpilot.agent.loop.recovery import describe as describe_unknown, reconciles, resolve_hint, unknown_outcomes
-from labpilot.agent.loop.worker import InstrumentWorker
+from labpilot.agent.loop.worker import InstrumentWorker, watchdog_real_s
 from labpilot.agent.machine import CampaignMachine
 from labpilot.agent.store import Store
 
@@ -663,8 +663,12 @@ class CampaignRunner:
         return dict(info) if isinstance(info, dict) else {}
 
     def _watchdog_real_s(self) -> float:
-        """The watchdog in real seconds: scaled by a dry run's clock, but never under 30 s."""
-        return max(self.campaign.faults.watchdog_s / self.speed, 30.0)
+        """The watchdog in real seconds for a simulated instrument (see ``worker.watchdog_real_s``)."""
+        return watchdog_real_s(None, self.campaign.faults.watchdog_s, self.speed) or 30.0
+
+    def watchdog_for(self, name: str) -> float | None:
+        """Real seconds a command of instrument ``name`` may take before the watchdog fires (None: not watched)."""
+        return watchdog_real_s(self.instruments.get(name), self.campaign.faults.watchdog_s, self.speed)
 
     def _call(self, spec: InstrumentSpec, eid: int, cid: str, fn: Callable[[], Any] | cf.Future[Any]) -> Any:
         """Run one instrument command on the worker, watching for requests and the watchdog.
@@ -676,10 +680,8 @@ class CampaignRunner:
         """
         started = time.monotonic()
         try:
-            # A step that waits for an operator (manual) is not watched: a person may take hours.
-            watched = not getattr(self.instruments.get(spec.name), "waits_for_operator", False)
             return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True), key=cid,
-                                    watchdog=watched)
+                                    watchdog_real_s=self.watchdog_for(spec.name))
         except (Stop, st.StoreUnavailable):
             raise
         except Exception as err:

@@ -20,6 +20,21 @@ from labpilot.errors import WatchdogTimeout
 log = logging.getLogger("labpilot.agent")
 
 
+def watchdog_real_s(inst: object, watchdog_s: float, speed: float) -> float | None:
+    """Real seconds a command of ``inst`` may take before the watchdog fires; None: not watched.
+
+    A step that waits for an operator (``manual``) is not watched: a person
+    may take hours. A dry run's clock (``speed``) speeds up its simulators, so
+    their watchdog is scaled, but never under 30 s; an instrument a dry run
+    uses as configured (a program, a model: ``dry_run_as_is``) runs in real
+    time, so its watchdog is the configured one.
+    """
+    if getattr(inst, "waits_for_operator", False):
+        return None
+    scaled = max(watchdog_s / speed, 30.0)
+    return max(watchdog_s, scaled) if getattr(inst, "dry_run_as_is", False) else scaled
+
+
 class InstrumentWorker:
     """One thread for instrument commands, with a watchdog in real seconds."""
 
@@ -62,13 +77,13 @@ class InstrumentWorker:
         return self._settled is not None and self._settled[0] == key
 
     def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None],
-            key: str | None = None, watchdog: bool = True) -> Any:
+            key: str | None = None, watchdog_real_s: float | None = None) -> Any:
         """Run ``fn`` (or wait for a future already running) and return its result.
 
         ``on_poll`` is called between polls and may raise to leave (the
         command then stays ``in_flight``). Raises the command's own error, or
-        ``WatchdogTimeout`` after the watchdog without a reply (unless
-        ``watchdog`` is False: a step that waits for a person, not a device).
+        ``WatchdogTimeout`` after ``watchdog_real_s`` seconds without a reply
+        (None: not watched, a step that waits for a person, not a device).
         ``key`` (the command id): a command of that key that finished while
         the loop was held is not run again; its kept result is returned.
         """
@@ -86,7 +101,7 @@ class InstrumentWorker:
                 result = fut.result(timeout=self.poll_s)
             except cf.TimeoutError:
                 on_poll()
-                if watchdog and time.monotonic() - started > self.watchdog_real_s:
+                if watchdog_real_s is not None and time.monotonic() - started > watchdog_real_s:
                     raise WatchdogTimeout(
                         f"no reply and no progress from {instrument} within the watchdog of "
                         f"{self.watchdog_s:g}s (faults.watchdog_s)") from None

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from labpilot.agent.loop.worker import InstrumentWorker
+from labpilot.agent.loop.worker import InstrumentWorker, watchdog_real_s
 from labpilot.drivers.generic.command import CommandDriver
 from labpilot.drivers.generic.manual import ManualDriver
 from labpilot.errors import WatchdogTimeout
@@ -26,7 +26,7 @@ def _blocked_until_polled(worker: InstrumentWorker, watchdog: bool, release: thr
         release.wait(60)
         return "done"
 
-    return worker.run("hand", command, on_poll, watchdog=watchdog)
+    return worker.run("hand", command, on_poll, watchdog_real_s=0.0 if watchdog else None)
 
 
 def test_a_step_waiting_for_an_operator_is_not_watched() -> None:
@@ -41,3 +41,16 @@ def test_a_step_waiting_for_an_operator_is_not_watched() -> None:
     finally:
         worker.shutdown()
     assert ManualDriver.waits_for_operator and not getattr(CommandDriver, "waits_for_operator", False)
+
+
+def test_a_dry_run_scales_the_watchdog_of_simulators_but_not_of_programs_that_run_in_real_time() -> None:
+    from labpilot.drivers.sputter import SputterDriver
+
+    # --speed 100: a simulator's 900 s of virtual time pass in 9 s (floored at 30 s real) ...
+    assert watchdog_real_s(SputterDriver, 900.0, 100.0) == 30.0
+    assert watchdog_real_s(SputterDriver, 9000.0, 100.0) == 90.0
+    # ... but a simulation program or a python model runs in real time: its watchdog is the configured one
+    assert CommandDriver.dry_run_as_is
+    assert watchdog_real_s(CommandDriver, 900.0, 100.0) == 900.0
+    assert watchdog_real_s(CommandDriver, 10.0, 1.0) == 30.0  # the 30 s floor holds for every instrument
+    assert watchdog_real_s(ManualDriver, 900.0, 100.0) is None  # a person is never watched
