@@ -680,8 +680,9 @@ class CampaignRunner:
         """
         started = time.monotonic()
         try:
+            limit = self.watchdog_for(spec.name)
             return self._worker.run(spec.name, fn, on_poll=lambda: self._checkpoint(immediate_only=True), key=cid,
-                                    watchdog_real_s=self.watchdog_for(spec.name))
+                                    watched=limit is not None, watchdog_real_s=limit)
         except (Stop, st.StoreUnavailable):
             raise
         except Exception as err:

@@ -77,13 +77,14 @@ class InstrumentWorker:
         return self._settled is not None and self._settled[0] == key
 
     def run(self, instrument: str, fn: Callable[[], Any] | cf.Future[Any], on_poll: Callable[[], None],
-            key: str | None = None, watchdog_real_s: float | None = None) -> Any:
+            key: str | None = None, watched: bool = True, watchdog_real_s: float | None = None) -> Any:
         """Run ``fn`` (or wait for a future already running) and return its result.
 
         ``on_poll`` is called between polls and may raise to leave (the
         command then stays ``in_flight``). Raises the command's own error, or
         ``WatchdogTimeout`` after ``watchdog_real_s`` seconds without a reply
-        (None: not watched, a step that waits for a person, not a device).
+        (None: this worker's ``watchdog_real_s``) unless not ``watched`` (a
+        step that waits for a person, not a device).
         ``key`` (the command id): a command of that key that finished while
         the loop was held is not run again; its kept result is returned.
         """
@@ -96,12 +97,13 @@ class InstrumentWorker:
         fut = fn if isinstance(fn, cf.Future) else self._pool.submit(fn)
         self.in_flight, self._in_flight_key = fut, key
         started = time.monotonic()
+        limit = self.watchdog_real_s if watchdog_real_s is None else watchdog_real_s
         while True:
             try:
                 result = fut.result(timeout=self.poll_s)
             except cf.TimeoutError:
                 on_poll()
-                if watchdog_real_s is not None and time.monotonic() - started > watchdog_real_s:
+                if watched and time.monotonic() - started > limit:
                     raise WatchdogTimeout(
                         f"no reply and no progress from {instrument} within the watchdog of "
                         f"{self.watchdog_s:g}s (faults.watchdog_s)") from None

@@ -26,7 +26,7 @@ def _blocked_until_polled(worker: InstrumentWorker, watchdog: bool, release: thr
         release.wait(60)
         return "done"
 
-    return worker.run("hand", command, on_poll, watchdog_real_s=0.0 if watchdog else None)
+    return worker.run("hand", command, on_poll, watched=watchdog)
 
 
 def test_a_step_waiting_for_an_operator_is_not_watched() -> None:
