@@ -26,11 +26,13 @@ N_ROWS = 60
 
 SIM = '''
 import math
+import time
 
 def make(params):
     return {"sample_id": "s-" + str(params["polymer_id"])}
 
 def measure(params):
+    time.sleep(0.05)  # a measurement takes a moment: a kill can land mid-run
     d = float(params["polymer_id"][1:]) / 20.0
     return {"index": math.sin(3 * d) + 0.2 * float(params.get("x", 0.0))}
 '''
@@ -194,12 +196,32 @@ def test_sigkill_mid_run_then_resume_never_proposes_a_row_twice(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     killed_at = len(_experiments(db))
-    store = Store.open(db)
-    unknown = store.commands("unknown") + store.commands("sent")
-    store.close()
-    for cmd in unknown:  # a python function made nothing that lasts: honestly "not made"
-        labpilot("resolve", str(cmd["experiment_id"]), "--not-made", "--db", str(db), cwd=tmp_path, timeout=60)
-    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", cwd=tmp_path)
+    # The restarted agent marks a command the python instrument never finished as outcome unknown and
+    # faults; the operator says "not made" (a python function made nothing that lasts) and resumes.
+    resumed = subprocess.Popen([sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db",
+                                str(db), "--speed", "5000", "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 150
+        while resumed.poll() is None and time.monotonic() < deadline:
+            store = Store.open(db)
+            state, unknown = store.campaign()["state"], store.experiments(("outcome_unknown",))
+            store.close()
+            if state == "faulted" and unknown:
+                for exp in unknown:
+                    r = labpilot("resolve", str(exp.id), "--not-made", "--db", str(db), cwd=tmp_path, timeout=60)
+                    assert r.returncode == 0, r.stdout + r.stderr
+                r = labpilot("resume", "--db", str(db), cwd=tmp_path, timeout=60)
+                assert r.returncode == 0, r.stdout + r.stderr
+            time.sleep(0.2)
+        out, err = resumed.communicate(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        resumed.kill()
+        store = Store.open(db)
+        tail = [(e["kind"], e.get("data")) for e in store.events()[-12:]]
+        store.close()
+        raise AssertionError(f"the resumed run did not finish; journal tail: {tail}") from None
+    r = subprocess.CompletedProcess(resumed.args, resumed.returncode, out, err)
     assert r.returncode == 0, r.stderr[-3000:]
     exps = [e for e in _experiments(db) if e.status != "abandoned"]
     ids = [e.params["polymer_id"] for e in exps]
