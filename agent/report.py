@@ -38,6 +38,7 @@ def campaign_status(store: Store) -> dict[str, Any]:
             "experiment": best.id,
             "params": best.params,
             "chosen_by": best.chosen_by,
+            "unit": units.unit(objective["name"], units.campaign_units(config)),
         },
         "fault": fault,
         "outcome_unknown": unknown_outcomes(store),
@@ -88,7 +89,8 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"  in flight: {len(flying)} of {s['parallel']} at once" + (f" ({where})" if where else ""))
     if s["best"]:
         b = s["best"]
-        unit = f" {units.unit(b['objective'])}" if units.unit(b["objective"]) else ""
+        u = b.get("unit", units.unit(b["objective"]))  # an older agent's status has no unit: the shared table's
+        unit = "" if not u else " (dimensionless)" if u == "1" else f" {u}"
         lines.append(f"  best {b['objective']} = {fmt_value(b['value'], 5)}{unit} (experiment {b['experiment']}: "
                      f"{fmt_params(b['params'])})")
     if s["fault"]:
