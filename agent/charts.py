@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from labpilot.agent.formatting import fmt_params, fmt_value
+from labpilot.agent.pareto import pareto_front
 from labpilot.agent.store import COMPLETED, FAILED, Experiment
 from labpilot.agent.units import AXES, label
 
@@ -197,17 +198,6 @@ def parameters_figure(exps: Sequence[Experiment], parameters: Sequence[Mapping[s
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
         fig.colorbar(sm, ax=ax, label=label(objective, units), pad=0.02)
     return fig
-
-
-def pareto_front(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Mask of the non-dominated rows of ``points`` (n, 2), each column maximized or minimized."""
-    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
-    p = points * signs
-    keep = np.ones(len(p), dtype=bool)
-    for i in range(len(p)):
-        dominated = np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)
-        keep[i] = not dominated.any()
-    return keep
 
 
 def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]],
