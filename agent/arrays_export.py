@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from labpilot.agent.store import Store
-from labpilot.agent.units import AXES, label, unit
+from labpilot.agent.units import AXES, campaign_units, label, unit
 
 
 def _by_instrument(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -30,6 +30,7 @@ def _by_instrument(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndar
 
 def export_arrays_csv(store: Store, folder: Path) -> list[Path]:
     """Write one CSV per experiment and instrument; return the files written."""
+    units = campaign_units(store.campaign()["config"])
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for e in store.experiments():
@@ -38,7 +39,7 @@ def export_arrays_csv(store: Store, folder: Path) -> list[Path]:
             n = max(len(a) for a in named.values())
             with path.open("w", newline="", encoding="utf-8") as fh:
                 w = csv.writer(fh)
-                w.writerow([label(k) for k in named])
+                w.writerow([label(f"{inst}.{k}", units).partition(".")[2] for k in named])  # the unit it declared
                 for i in range(n):
                     w.writerow([repr(float(a[i])) if i < len(a) else "" for a in named.values()])
             written.append(path)
@@ -50,6 +51,7 @@ def export_arrays_parquet(store: Store, out: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    units = campaign_units(store.campaign()["config"])
     rows: dict[str, list] = {"experiment": [], "instrument": [], "name": [], "unit": [], "values": []}
     for e in store.experiments():
         for inst, named in _by_instrument(store.arrays(e.id)).items():
@@ -57,12 +59,12 @@ def export_arrays_parquet(store: Store, out: Path) -> int:
                 rows["experiment"].append(e.id)
                 rows["instrument"].append(inst)
                 rows["name"].append(name)
-                rows["unit"].append(unit(name))
+                rows["unit"].append(unit(f"{inst}.{name}", units))
                 rows["values"].append(arr.astype(float).tolist())
     schema = pa.schema([("experiment", pa.int64()), ("instrument", pa.string()), ("name", pa.string()),
                         ("unit", pa.string()), ("values", pa.list_(pa.float64()))])
-    units = {f"{i}.{n}": u for i, n, u in zip(rows["instrument"], rows["name"], rows["unit"])}
-    table = pa.table(rows, schema=schema).replace_schema_metadata({"labpilot.units": json.dumps(units)})
+    declared = {f"{i}.{n}": u for i, n, u in zip(rows["instrument"], rows["name"], rows["unit"])}
+    table = pa.table(rows, schema=schema).replace_schema_metadata({"labpilot.units": json.dumps(declared)})
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     return len(rows["name"])

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from labpilot.agent.formatting import fmt_params, fmt_value
+from labpilot.agent.pareto import pareto_front
 from labpilot.agent.store import COMPLETED, FAILED, Experiment
 from labpilot.agent.units import AXES, label
 
@@ -96,7 +97,7 @@ def objectives_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[s
         if bad:
             y0 = min((e.scalars[name] for e in ok), default=0.0)
             ax.scatter(bad, [y0] * len(bad), marker="x", color="black", s=40, label="failed", zorder=3)
-        ax.set_ylabel(f"{axis_label(name, units)}\n({direction})", fontsize=9)
+        ax.set_ylabel(f"{label(name, units)}\n({direction})", fontsize=9)
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlim(0.5, len(done) + 0.5)
@@ -134,8 +135,9 @@ def curves_of(arrays: Mapping[str, np.ndarray]) -> dict[str, tuple[str, np.ndarr
 
 
 def patterns_figure(items: Sequence[tuple[Experiment, Mapping[str, np.ndarray]]], objective: str | None = None,
-                    fig: Any = None) -> Figure:
-    """Measured curves of the given experiments, one panel per instrument, traces offset upwards."""
+                    fig: Any = None, units: Mapping[str, str] | None = None) -> Figure:
+    """Measured curves of the given experiments, one panel per instrument, traces offset upwards
+    (``units``: as in ``pareto_figure``)."""
     panels: dict[str, list[tuple[Experiment, str, np.ndarray, str, np.ndarray]]] = {}
     for e, arrays in items:
         for inst, (xname, x, ys) in curves_of(arrays).items():
@@ -152,8 +154,9 @@ def patterns_figure(items: Sequence[tuple[Experiment, Mapping[str, np.ndarray]]]
             ax.plot(x, y + offset, lw=0.8, label=f"exp {e.id}{val}: {fmt_params(e.params, 3)}")
             span = float(np.nanmax(y) - np.nanmin(y)) if len(y) else 0.0
             offset += span * 1.1 if len(traces) > 1 else 0.0
-        ax.set_xlabel(label(traces[0][1]))
-        ax.set_ylabel(label(traces[0][3]) + (" (offset)" if len(traces) > 1 else ""))
+        inst = key.split(".")[0]
+        ax.set_xlabel(label(f"{inst}.{traces[0][1]}", units).partition(".")[2])  # the unit this instrument declared
+        ax.set_ylabel(label(key, units).partition(".")[2] + (" (offset)" if len(traces) > 1 else ""))
         ax.set_title(f"{key.split('.')[0]}: {traces[0][3]}", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), frameon=False, ncol=1)
@@ -161,8 +164,10 @@ def patterns_figure(items: Sequence[tuple[Experiment, Mapping[str, np.ndarray]]]
     return fig
 
 
-def parameters_figure(exps: Sequence[Experiment], parameters: Sequence[Mapping[str, Any]], objective: str | None) -> Figure:
-    """Parallel coordinates: one line per experiment across every numeric parameter, coloured by the objective."""
+def parameters_figure(exps: Sequence[Experiment], parameters: Sequence[Mapping[str, Any]], objective: str | None,
+                      units: Mapping[str, str] | None = None) -> Figure:
+    """Parallel coordinates: one line per experiment across every numeric parameter, coloured by the objective
+    (``units``: as in ``pareto_figure``)."""
     numeric = [p for p in parameters if p.get("type") in ("continuous", "integer")]
     shown = [e for e in exps if e.status not in ("rejected",)]
     if not numeric or not shown:
@@ -191,37 +196,16 @@ def parameters_figure(exps: Sequence[Experiment], parameters: Sequence[Mapping[s
     ax.set_title("explored parameters (grey dashed: not measured yet or failed)", fontsize=10)
     if objective:
         sm = matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
-        fig.colorbar(sm, ax=ax, label=label(objective), pad=0.02)
+        fig.colorbar(sm, ax=ax, label=label(objective, units), pad=0.02)
     return fig
-
-
-def pareto_front(points: np.ndarray, directions: Sequence[str]) -> np.ndarray:
-    """Mask of the non-dominated rows of ``points`` (n, 2), each column maximized or minimized."""
-    signs = np.array([1.0 if d == "maximize" else -1.0 for d in directions])
-    p = points * signs
-    keep = np.ones(len(p), dtype=bool)
-    for i in range(len(p)):
-        dominated = np.all(p >= p[i], axis=1) & np.any(p > p[i], axis=1)
-        keep[i] = not dominated.any()
-    return keep
-
-
-def axis_label(name: str, units: Mapping[str, str] | None = None) -> str:
-    """``name (unit)`` with the unit an instrument declared (``units``), else the shared table's;
-    a dimensionless quantity (unit ``"1"``) says so: ``refractive_index (dimensionless)``; an empty unit shows none."""
-    u = (units or {}).get(name)
-    if u is None:
-        return label(name)
-    u = u.strip()
-    return f"{name} (dimensionless)" if u == "1" else f"{name} ({u})" if u else name
 
 
 def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, Any]],
                   units: Mapping[str, str] | None = None, fig: Any = None) -> Figure:
     """The first two objectives against each other; the Pareto front highlighted.
 
-    ``units`` (objective -> unit, as the measuring instruments declare them)
-    labels the axes; without it the shared units table does."""
+    ``units`` (quantity -> unit, as the measuring instruments declare them:
+    ``units.campaign_units``) labels the axes; without it the shared units table does."""
     if len(objectives) < 2:
         return _empty("a Pareto front needs two objectives; this campaign has one")
     a, b = objectives[0], objectives[1]
@@ -239,8 +223,8 @@ def pareto_figure(exps: Sequence[Experiment], objectives: Sequence[Mapping[str, 
         if is_front:
             ax.annotate(str(e.id), (e.scalars[a["name"]], e.scalars[b["name"]]), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
-    ax.set_xlabel(f"{axis_label(a['name'], units)} ({a.get('direction', 'maximize')})")
-    ax.set_ylabel(f"{axis_label(b['name'], units)} ({b.get('direction', 'maximize')})")
+    ax.set_xlabel(f"{label(a['name'], units)} ({a.get('direction', 'maximize')})")
+    ax.set_ylabel(f"{label(b['name'], units)} ({b.get('direction', 'maximize')})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig

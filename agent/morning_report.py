@@ -21,7 +21,7 @@ from labpilot.agent import charts
 from labpilot.agent import store as st
 from labpilot.agent.formatting import fmt_params, fmt_value
 from labpilot.agent.store import Store
-from labpilot.agent.units import label
+from labpilot.agent.units import campaign_units, label
 from labpilot.agent.web import views
 
 TEMPLATES = Path(__file__).resolve().parent / "web" / "templates"
@@ -38,13 +38,14 @@ def _duration(seconds: float) -> str:
     return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
 
 
-def best_table(exps: list[st.Experiment], objective: dict[str, Any], n: int = 5) -> list[dict[str, Any]]:
+def best_table(exps: list[st.Experiment], objective: dict[str, Any], n: int = 5,
+               units: dict[str, str] | None = None) -> list[dict[str, Any]]:
     name = objective["name"]
     sign = 1 if objective.get("direction", "maximize") == "maximize" else -1
     done = [e for e in exps if e.status == st.COMPLETED and name in e.scalars]
     ranked = sorted(done, key=lambda e: -sign * e.scalars[name])[:n]
     return [{"id": e.id, "value": fmt_value(e.scalars[name], 5), "params": fmt_params(e.params),
-             "chosen_by": e.chosen_by, "others": ", ".join(f"{label(k)}={fmt_value(v)}" for k, v in e.scalars.items()
+             "chosen_by": e.chosen_by, "others": ", ".join(f"{label(k, units)}={fmt_value(v)}" for k, v in e.scalars.items()
                                                            if k != name)} for e in ranked]
 
 
@@ -105,18 +106,19 @@ def build_report(store: Store) -> str:
     events = store.events()
     commands = store.commands()
     objectives = cfg["objectives"]
+    units = campaign_units(cfg)
     first = objectives[0]
     sign = 1 if first["direction"] == "maximize" else -1
     done = [e for e in exps if e.status == st.COMPLETED and first["name"] in e.scalars]
     top = sorted(done, key=lambda e: -sign * e.scalars[first["name"]])[:3]
-    plots = {"objectives": _png(charts.objectives_figure(exps, objectives)),
-             "parameters": _png(charts.parameters_figure(exps, cfg["parameters"], first["name"])),
+    plots = {"objectives": _png(charts.objectives_figure(exps, objectives, units=units)),
+             "parameters": _png(charts.parameters_figure(exps, cfg["parameters"], first["name"], units)),
              "timeline": _png(charts.timeline_figure(commands, t0=camp["created"]))}
     items = [(e, store.arrays(e.id)) for e in top]
     if any(a for _, a in items):
-        plots["patterns"] = _png(charts.patterns_figure([(e, a) for e, a in items if a], first["name"]))
+        plots["patterns"] = _png(charts.patterns_figure([(e, a) for e, a in items if a], first["name"], units=units))
     if len(objectives) >= 2:
-        plots["pareto"] = _png(charts.pareto_figure(exps, objectives))
+        plots["pareto"] = _png(charts.pareto_figure(exps, objectives, units))
     started = min((e["ts"] for e in events), default=camp["created"])
     ended = max((e["ts"] for e in events), default=camp["updated"])
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html"]))
@@ -125,7 +127,8 @@ def build_report(store: Store) -> str:
         s=s, cfg=cfg, css=css, plots=plots,
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
         started=views.when(started), ended=views.when(ended), duration=_duration(ended - started),
-        best=[{"label": label(o["name"]), "direction": o["direction"], "rows": best_table(exps, o)} for o in objectives],
+        best=[{"label": label(o["name"], units), "direction": o["direction"], "rows": best_table(exps, o, units=units)}
+              for o in objectives],
         faults=faults(events), actions=operator_actions(events), use=instrument_use(commands),
         exps=views.experiments(store), n_events=len(events),
     )

@@ -93,7 +93,12 @@ class OperatorDesk:
             held = self.store.campaign()
             from labpilot.agent.report import manual_steps
 
-            return {"state": held["state"], "mode": held["config"]["mode"], "queue": items,
+            from labpilot.agent.units import campaign_units
+
+            cfg = held["config"]
+            predicted = {o for item in items for o in item["predicted"] or {}}
+            units = {k: u for k, u in campaign_units(cfg).items() if k in predicted}  # for the labels of predictions
+            return {"state": held["state"], "mode": cfg["mode"], "queue": items, "units": units,
                     "outcome_unknown": unknown, "waiting_for_operator": manual_steps(self.store)}
 
     # -- flow control ------------------------------------------------------------

@@ -13,20 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from labpilot.agent import store as st  # noqa: E402
 from labpilot.agent.machine import CampaignMachine  # noqa: E402
 from labpilot.agent.store import Store  # noqa: E402
-
-def objective_units(config: dict) -> dict[str, str]:
-    """Objective -> unit, as the campaign's measuring instruments declare them (a generic one: its options)."""
-    from labpilot import registry
-    from labpilot.errors import LabpilotError
-
-    units: dict[str, str] = {}
-    for inst in config.get("instruments", []):
-        try:
-            units.update(registry.measured_scalars(inst["kind"], inst.get("options") or {}))
-        except (LabpilotError, KeyError):
-            continue  # a kind not installed here: the shared units table labels its quantities
-    return {o["name"]: units[o["name"]] for o in config.get("objectives", []) if o["name"] in units}
-
+from labpilot.agent.units import campaign_units  # noqa: E402
 
 def plot_campaign(store: Store, out: Path, top: int = 3) -> None:
     """Write ``campaign_figure`` as a PNG."""
@@ -60,7 +47,7 @@ def campaign_figure(store: Store, top: int = 3):  # noqa: ANN201 - a matplotlib 
     panels = 1 + bool(both) + bool(items)
     fig = Figure(figsize=(7.5 * panels, height))
     subs = list(fig.subfigures(1, panels, wspace=0.05)) if panels > 1 else [fig]
-    units = objective_units(camp["config"])
+    units = campaign_units(camp["config"])
     objectives_figure(exps, objectives, title, fig=subs.pop(0), units=units)
     if both:
         sub = subs.pop(0)
@@ -69,7 +56,7 @@ def campaign_figure(store: Store, top: int = 3):  # noqa: ANN201 - a matplotlib 
         sub.suptitle(f"Pareto front of {a} and {b}: {len(both)} experiments measured both", fontsize=10)
     if items:
         sub = subs.pop(0)
-        patterns_figure(items, first["name"], fig=sub)
+        patterns_figure(items, first["name"], fig=sub, units=units)
         sub.suptitle(f"measured curves of the {len(items)} best samples", fontsize=10)
     return fig
 

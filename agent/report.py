@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labpilot.agent import store as st
 from labpilot.agent import units
 from labpilot.agent.formatting import fmt_params, fmt_value
 from labpilot.agent.history import best_experiment
 from labpilot.agent.liveness import agent_liveness
+from labpilot.agent.loop.progress import pareto_text
 from labpilot.agent.loop.recovery import resolve_hint, unknown_outcomes
+from labpilot.agent.pareto import front_size
 from labpilot.agent.store import Store
 
 
@@ -38,7 +41,12 @@ def campaign_status(store: Store) -> dict[str, Any]:
             "experiment": best.id,
             "params": best.params,
             "chosen_by": best.chosen_by,
+            "unit": units.unit(objective["name"], units.campaign_units(config)),
         },
+        "objectives": [{"name": o["name"], "direction": o["direction"]} for o in config["objectives"]],
+        # several objectives: the best of the first alone says little; how many results no other beats does
+        "pareto_front": None if len(config["objectives"]) < 2 else front_size(
+            (e.scalars for e in store.experiments((st.COMPLETED,))), config["objectives"]),
         "fault": fault,
         "outcome_unknown": unknown_outcomes(store),
         "control_endpoint": endpoint,
@@ -55,7 +63,6 @@ def campaign_status(store: Store) -> dict[str, Any]:
 def in_flight(store: Store) -> list[dict[str, Any]]:
     """Experiments being made or measured: ``{experiment, status, instrument, command_id}`` (the command
     journaled as sent and not yet finished, if one is running)."""
-    from labpilot.agent import store as st
 
     running = {c["experiment_id"]: c for c in store.commands("sent")}
     out = []
@@ -86,9 +93,13 @@ def format_status(s: dict[str, Any]) -> str:
         where = ", ".join(f"exp {f['experiment']} {f['status']}" + (f" on {f['instrument']}" if f["instrument"] else "")
                           for f in flying)
         lines.append(f"  in flight: {len(flying)} of {s['parallel']} at once" + (f" ({where})" if where else ""))
-    if s["best"]:
+    if s.get("pareto_front") is not None:
+        objectives = ", ".join(f"{o['name']} ({o['direction']})" for o in s.get("objectives") or [])
+        lines.append(f"  {pareto_text(s['pareto_front'])}" + (f" of {objectives}" if objectives else ""))
+    elif s["best"]:
         b = s["best"]
-        unit = f" {units.unit(b['objective'])}" if units.unit(b["objective"]) else ""
+        u = b.get("unit", units.unit(b["objective"]))  # an older agent's status has no unit: the shared table's
+        unit = "" if not u else " (dimensionless)" if u == "1" else f" {u}"
         lines.append(f"  best {b['objective']} = {fmt_value(b['value'], 5)}{unit} (experiment {b['experiment']}: "
                      f"{fmt_params(b['params'])})")
     if s["fault"]:

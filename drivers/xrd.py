@@ -84,8 +84,8 @@ class XrdDriver(ZmqInstrumentDriver):
 
     kind = "xrd"
     role = "measure"
-    scalars = {"peak_two_theta": "deg"}
-    arrays = {"two_theta": "deg", "counts": "counts"}
+    scalars = {"peak_two_theta": "° 2θ"}
+    arrays = {"two_theta": "° 2θ", "counts": "counts"}
     axes = ("two_theta",)
     known_limits = ("max_scan_points", "max_tube_power_w", "max_two_theta_deg")
 

@@ -107,7 +107,7 @@ def format_queue(q: dict[str, Any]) -> str:
     for item in q["queue"]:
         params = fmt_params(item["params"], sep=" ")
         pred = item.get("predicted") or {}
-        expect = "".join(f"  predicted {label(k)} {fmt_value(m)} ± {fmt_value(s, 2)}" for k, (m, s) in pred.items())
+        expect = "".join(f"  predicted {label(k, q.get('units'))} {fmt_value(m)} ± {fmt_value(s, 2)}" for k, (m, s) in pred.items())
         lines.append(f"  #{item['id']:<4} {item['status']:<17} {item['chosen_by']}/{item['planner']}  {params}{expect}")
         if item.get("reason") and item["status"] == "awaiting_approval":
             lines.append(f"        why: {item['reason']}")

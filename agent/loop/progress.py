@@ -29,18 +29,32 @@ class Progress:
     """Time left at this run's pace (None until one experiment finished)."""
     in_flight: int | None = None
     """Parallel execution: experiments still being made or measured (None: the sequential loop)."""
+    pareto_front: int | None = None
+    """Two or more objectives: completed experiments on their Pareto front, shown instead of ``best``
+    (None: one objective)."""
 
 
 def format_progress(p: Progress, objective: str) -> str:
-    """``[  3/20] exp 3   planner  Fe=0.700 ... -> moment=1.23  best=1.5  (plan 20.1s, instruments 1.7s; elapsed 1m05s, ETA 6m30s)``."""
+    """``[  3/20] exp 3   planner  Fe=0.700 ... -> moment=1.23  best=1.5  (plan 20.1s, instruments 1.7s; elapsed 1m05s, ETA 6m30s)``.
+
+    With several objectives ``best`` (of the first alone) says little: the line gives the size of
+    their Pareto front instead, ``Pareto front 7 points``."""
     params = " ".join(f"{k}={_fmt(v)}" for k, v in p.params.items())
     value = "failed" if p.value is None else f"{objective}={p.value:.4g}"
-    best = "" if p.best is None else f"  best={p.best:.4g}"
+    if p.pareto_front is not None:
+        best = f"  {pareto_text(p.pareto_front)}"
+    else:
+        best = "" if p.best is None else f"  best={p.best:.4g}"
     eta = "" if p.eta_s is None else f", ETA {duration(p.eta_s)}"
     flight = "" if p.in_flight is None else f"{p.in_flight} in flight; "
     times = (f"plan {p.planning_s:.1f}s, instruments {p.instrument_s:.1f}s; "
              f"{flight}elapsed {duration(p.elapsed_s)}{eta}")
     return f"[{p.done:>3}/{p.budget}] exp {p.experiment_id:<3} {p.chosen_by:<8} {params} -> {value}{best}  ({times})"
+
+
+def pareto_text(n: int) -> str:
+    """``Pareto front 7 points`` (``1 point``)."""
+    return f"Pareto front {n} point{'' if n == 1 else 's'}"
 
 
 def duration(seconds: float) -> str:

@@ -42,12 +42,13 @@ from labpilot.agent.loop.fault_hook import run_fault_hook
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
 from labpilot.agent.loop.progress import Progress
+from labpilot.agent.pareto import front_size
 from labpilot.agent.loop.recovery import describe as describe_unknown, reconciles, resolve_hint, unknown_outcomes
 from labpilot.agent.loop.worker import InstrumentWorker, watchdog_real_s
 from labpilot.agent.machine import CampaignMachine
 from labpilot.agent.store import Store
 
-from labpilot.planners.base import Planner, Proposal, make_planner
+from labpilot.planners.base import COMPLETED as TRIAL_COMPLETED, Planner, Proposal, make_planner
 from labpilot.planners.prior import load_priors
 from labpilot.planners.random_planner import initial_design
 from labpilot.protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
@@ -720,6 +721,14 @@ class CampaignRunner:
         self._fault(spec.name, exc, eid)
         raise AssertionError("unreachable: _fault raises Stop")
 
+    def _pareto_front(self) -> int | None:
+        """With two or more objectives: how many completed experiments are on their Pareto front (else None)."""
+        objectives = self.campaign.objectives
+        if len(objectives) < 2:
+            return None
+        done = [t.values for t in self._history.trials() if t.status == TRIAL_COMPLETED]
+        return front_size(done, [{"name": o.name, "direction": o.direction} for o in objectives])
+
     def _learn(self, eid: int) -> None:
         """Tell the planner and the progress line about the concluded experiment ``eid``."""
         exp = self.store.experiment(eid)
@@ -743,6 +752,7 @@ class CampaignRunner:
                 planning_s=self._plan_s, instrument_s=self._instrument_s, elapsed_s=elapsed,
                 eta_s=elapsed / here * left if here > 0 else None,
                 in_flight=None if self._batch is None else sum(c[s] for s in st.IN_FLIGHT if s != st.APPROVED),
+                pareto_front=self._pareto_front(),
             ))
         self._plan_s = 0.0
         self._instrument_s = 0.0

@@ -34,6 +34,7 @@ from labpilot.errors import DashboardNotFound, LabpilotError, StoreError
 from labpilot.agent import charts
 from labpilot.agent.control.messages import parse_value
 from labpilot.agent.operate import OperatorTarget, operate
+from labpilot.agent.units import campaign_units
 from labpilot.agent.web import views
 from labpilot.agent.web.catalog import Catalog, CampaignSource
 from labpilot.agent.web.security import SESSION_COOKIE, Guard, Session, clean_name
@@ -279,9 +280,10 @@ def _draw(store: Any, name: str, exp: str) -> bytes:
     cfg = camp["config"]
     exps = store.experiments()
     objectives = cfg["objectives"]
+    units = campaign_units(cfg)
     with _RENDER:
         if name == "objectives":
-            fig = charts.objectives_figure(exps, objectives)
+            fig = charts.objectives_figure(exps, objectives, units=units)
         elif name == "pattern":
             done = [e for e in exps if e.status == "completed"]
             pick = next((e for e in done if str(e.id) == exp), None)
@@ -291,12 +293,12 @@ def _draw(store: Any, name: str, exp: str) -> bytes:
                 scored = [e for e in done if o["name"] in e.scalars]
                 pick = max(scored, key=lambda e: sign * e.scalars[o["name"]]) if scored else done[-1]
             items = [(pick, store.arrays(pick.id))] if pick is not None else []
-            fig = charts.patterns_figure(items, objectives[0]["name"]) if items else \
+            fig = charts.patterns_figure(items, objectives[0]["name"], units=units) if items else \
                 charts._empty("no completed experiment yet")
         elif name == "parameters":
-            fig = charts.parameters_figure(exps, cfg["parameters"], objectives[0]["name"])
+            fig = charts.parameters_figure(exps, cfg["parameters"], objectives[0]["name"], units)
         elif name == "pareto":
-            fig = charts.pareto_figure(exps, objectives)
+            fig = charts.pareto_figure(exps, objectives, units)
         elif name == "timeline":
             fig = charts.timeline_figure(store.commands())
         else:

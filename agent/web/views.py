@@ -14,7 +14,7 @@ from labpilot.agent import store as st
 from labpilot.agent.formatting import fmt_params, fmt_value
 from labpilot.agent.report import campaign_status
 from labpilot.agent.store import Store
-from labpilot.agent.units import label
+from labpilot.agent.units import campaign_units, label
 
 #: Events that are operator actions (journaled by the desk with who made them).
 OPERATOR_KINDS = ("operator_action",)
@@ -29,6 +29,7 @@ def summary(store: Store) -> dict[str, Any]:
     s = campaign_status(store)
     camp = store.campaign()
     cfg = camp["config"]
+    units = campaign_units(cfg)
     counts = s["experiments"]
     done = counts.get(st.COMPLETED, 0) + counts.get(st.FAILED, 0)
     s.update({
@@ -38,12 +39,12 @@ def summary(store: Store) -> dict[str, Any]:
         "done": done,
         "progress_pct": min(100, round(100 * done / max(1, s["budget"]))),
         "objectives": cfg["objectives"],
-        "objective_labels": [label(o["name"]) for o in cfg["objectives"]],
+        "objective_labels": [label(o["name"], units) for o in cfg["objectives"]],
         "parameters": cfg["parameters"],
         "description": cfg.get("description", ""),
         "instruments": [(i["name"], i["kind"]) for i in cfg["instruments"]],
         "best_text": None if not s["best"] else
-        f"{label(s['best']['objective'])} = {fmt_value(s['best']['value'], 5)} "
+        f"{label(s['best']['objective'], units)} = {fmt_value(s['best']['value'], 5)} "
         f"(experiment {s['best']['experiment']}: {fmt_params(s['best']['params'])})",
         "seq": last_seq(store),
         # what waits for an operator at the lab: outcomes an instrument cannot tell, manual steps
@@ -69,7 +70,8 @@ def last_seq(store: Store) -> int:
 
 def queue(store: Store) -> list[dict[str, Any]]:
     """Proposals awaiting review and approved ones not started, with what the planner knew."""
-    objectives = [o["name"] for o in store.campaign()["config"]["objectives"]]
+    cfg = store.campaign()["config"]
+    objectives, units = [o["name"] for o in cfg["objectives"]], campaign_units(cfg)
     out = []
     for e in store.experiments((st.AWAITING_APPROVAL, st.APPROVED)):
         pred = getattr(e, "predicted", None) or {}
@@ -77,7 +79,7 @@ def queue(store: Store) -> list[dict[str, Any]]:
             "id": e.id, "status": e.status, "chosen_by": e.chosen_by, "planner": e.planner or "",
             "params": fmt_params(e.params), "raw_params": e.params,
             "predicted": [
-                {"name": label(o), "mean": fmt_value(pred[o][0]), "std": fmt_value(pred[o][1], 2)}
+                {"name": label(o, units), "mean": fmt_value(pred[o][0]), "std": fmt_value(pred[o][1], 2)}
                 for o in objectives if o in pred
             ],
             "score": None if e.score is None else fmt_value(e.score, 3),
@@ -88,18 +90,19 @@ def queue(store: Store) -> list[dict[str, Any]]:
 
 def experiments(store: Store) -> list[dict[str, Any]]:
     """Every experiment, newest first, with its results in units."""
+    units = campaign_units(store.campaign()["config"])
     rows = []
     for e in reversed(store.experiments()):
         rows.append({
             "id": e.id, "status": e.status, "chosen_by": e.chosen_by, "planner": e.planner or "",
             "params": fmt_params(e.params),
-            "results": ", ".join(f"{label(k)}={fmt_value(v)}" for k, v in e.scalars.items()),
+            "results": ", ".join(f"{label(k, units)}={fmt_value(v)}" for k, v in e.scalars.items()),
             "error": e.error or "", "reason": e.reason or "", "updated": when(e.updated),
         })
     return rows
 
 
-def _describe(ev: dict[str, Any]) -> str:
+def _describe(ev: dict[str, Any], units: dict[str, str] | None = None) -> str:
     d = ev["data"]
     kind = ev["kind"]
     if kind == "state":
@@ -110,7 +113,9 @@ def _describe(ev: dict[str, Any]) -> str:
         args = {k: v for k, v in (d.get("args") or {}).items() if k != "actor"}
         return f"{d.get('cmd')} {json.dumps(args) if args else ''} by {d.get('actor') or 'unknown'}: {outcome}"
     if kind == "measured":
-        return f"{d.get('instrument')}: " + ", ".join(f"{label(k)}={fmt_value(v)}" for k, v in (d.get("scalars") or {}).items())
+        inst = d.get("instrument")  # the unit this instrument declared, by its qualified name
+        return f"{inst}: " + ", ".join(f"{label(f'{inst}.{k}', units).partition('.')[2]}={fmt_value(v)}"
+                                       for k, v in (d.get("scalars") or {}).items())
     if kind == "fault":
         return f"FAULT on {d.get('instrument')}: {d.get('error')}"
     if kind == "planned":
@@ -127,8 +132,9 @@ def journal(store: Store, kind: str | None = None, experiment: int | None = None
         events = [e for e in events if e["experiment_id"] == experiment]
     if since is not None:
         events = [e for e in events if e["ts"] >= since]
+    units = campaign_units(store.campaign()["config"])
     rows = [{"seq": e["seq"], "ts": when(e["ts"]), "kind": e["kind"], "experiment": e["experiment_id"],
-             "text": _describe(e)} for e in events]
+             "text": _describe(e, units)} for e in events]
     if text:
         rows = [r for r in rows if text.lower() in (r["text"] + r["kind"]).lower()]
     return {"rows": rows[::-1][:limit], "total": len(rows), "kinds": store.event_kinds()}

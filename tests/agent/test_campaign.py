@@ -86,7 +86,7 @@ def test_roles_and_measured_scalars_come_from_the_driver_classes(alloy_campaign_
     assert c.synthesizer.kind == "sputter" and [m.kind for m in c.measurers] == ["xrd", "magnetometer"]
     data = _data(alloy_campaign_file)
     data["objectives"][0]["name"] = "melting_point"  # a dsc scalar: none of these instruments measures it
-    assert "they measure magnetization (emu/cm³), peak_two_theta (deg)" in _declared_problems(data)["objectives[0].name"]
+    assert "they measure magnetization (emu/cm³), peak_two_theta (° 2θ)" in _declared_problems(data)["objectives[0].name"]
 
 
 def test_objective_must_be_measured_by_an_instrument(alloy_campaign_file: Path) -> None:

@@ -125,16 +125,16 @@ def test_build_names_the_cell_and_bad_requests_exit_2() -> None:
 @pytest.mark.parametrize("unit, shown", [("1", "refractive_index (dimensionless)"), ("GPa", "refractive_index (GPa)"),
                                          ("", "refractive_index")])
 def test_axis_labels_take_the_instrument_declared_unit(unit: str, shown: str) -> None:
-    from labpilot.agent.charts import axis_label
+    from labpilot.agent.units import label
 
-    assert axis_label("refractive_index", {"refractive_index": unit}) == shown
-    assert axis_label("magnetization", {}) == "magnetization (emu/cm³)"  # the shared table otherwise
+    assert label("refractive_index", {"refractive_index": unit}) == shown
+    assert label("magnetization", {}) == "magnetization (emu/cm³)"  # the shared table otherwise
 
 
 def test_the_campaign_validates_with_a_pool_two_dimensionless_objectives_and_ten_in_parallel() -> None:
     from labpilot.agent.campaign import load_campaign
     from labpilot.agent.cli import main
-    from labpilot.agent.plotting import objective_units
+    from labpilot.agent.units import campaign_units
 
     assert main(["validate", str(CAMPAIGNS / "polymer_optics.toml")]) == 0
     camp = load_campaign(CAMPAIGNS / "polymer_optics.toml")
@@ -142,4 +142,5 @@ def test_the_campaign_validates_with_a_pool_two_dimensionless_objectives_and_ten
     table = camp.space().candidates
     assert len(table) == 10_000 and table.features.shape[1] == 175
     assert [i.options["max_parallel"] for i in camp.instruments] == [10, 10]
-    assert objective_units(camp.model_dump(by_alias=True)) == {"refractive_index": "1", "abbe_number": "1"}
+    units = campaign_units(camp.model_dump(by_alias=True))
+    assert {k: units[k] for k in ("refractive_index", "abbe_number")} == {"refractive_index": "1", "abbe_number": "1"}
