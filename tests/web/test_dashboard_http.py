@@ -199,6 +199,7 @@ def test_run_serve_shows_the_running_campaign(tmp_path: Path) -> None:
     import subprocess
     import sys
     import time
+    import urllib.error
     import urllib.request
 
     text = (REPO / "campaigns" / "alloy_magnetization.toml").read_text()
@@ -217,7 +218,10 @@ def test_run_serve_shows_the_running_campaign(tmp_path: Path) -> None:
         deadline = time.monotonic() + 120
         page = ""
         while "awaiting_approval" not in page and time.monotonic() < deadline:
-            page = urllib.request.urlopen(url.group(1) + "c/night", timeout=30).read().decode()
+            try:
+                page = urllib.request.urlopen(url.group(1) + "c/night", timeout=30).read().decode()
+            except urllib.error.HTTPError as exc:  # 503 while the run is still creating its database
+                assert exc.code == 503 and "not readable yet" in exc.read().decode(), exc
             time.sleep(0.3)
         assert "awaiting_approval" in page and 'data-testid="approve-1"' in page
         abort = subprocess.run([sys.executable, "-m", "labpilot.agent.cli", "abort", "--db", str(db)],
