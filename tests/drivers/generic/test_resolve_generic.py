@@ -69,7 +69,7 @@ def test_a_crash_during_a_command_or_python_step_asks_the_operator(faulted: Path
     out = capsys.readouterr().out
     assert "WAITING FOR OPERATOR: experiment 3 on review (measure)" in out
     assert "labpilot done 3 --value defects=NUMBER" in out
-    assert "predicted hardness 4.25 ± 0.5" in out and "why: highest expected improvement" in out
+    assert "predicted hardness (GPa) 4.25 ± 0.5" in out and "why: highest expected improvement" in out
     assert "2 experiment(s) whose outcome is unknown" in out and "#1    measure on simulation" in out
     assert main(["status", "--db", str(faulted)]) == 0
     out = capsys.readouterr().out
@@ -109,5 +109,5 @@ def test_the_dashboard_shows_the_unknown_outcomes_and_the_manual_step(faulted: P
     assert "labpilot resolve 2 --made --sample SAMPLE_ID" in html
     assert "WAITING FOR OPERATOR: experiment 3 on review (measure)" in html
     assert "labpilot done 3 --value defects=NUMBER" in html
-    assert "hardness: 4.25 ± 0.5" in html  # the proposal's prediction, in the queue
+    assert "hardness (GPa): 4.25 ± 0.5" in html  # the proposal's prediction, in the queue
 
