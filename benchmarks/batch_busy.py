@@ -108,11 +108,15 @@ def journal_figures(db: Path, bottleneck: str, capacity: int, wall: float) -> di
     window = end - start
     busy = [(c["sent"] - start, c["finished"] - start) for c in commands if c["instrument"] == bottleneck]
     held = sum(b - a for a, b in busy)
+    # steady state: from the first bottleneck command's end to the last one's start (no ramp-up or drain)
+    lo, hi = min(b for _, b in busy), max(a for a, _ in busy)
+    steady = sum(max(0.0, min(b, hi) - max(a, lo)) for a, b in busy) / (capacity * (hi - lo)) if hi > lo else None
     completed = store.counts()["completed"]
     store.close()
     return {"completed": completed, "wall_s_with_startup": round(wall, 2),
             "window_s": round(window, 2), "experiments_per_hour": round(completed / window * 3600, 1),
             "bottleneck_busy_fraction": round(held / (capacity * window), 4),
+            "steady_busy_fraction": None if steady is None else round(steady, 4),
             "bottleneck_commands": len(busy), "intervals": [(round(a, 4), round(b, 4)) for a, b in busy]}
 
 
