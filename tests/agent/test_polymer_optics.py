@@ -138,7 +138,7 @@ def test_the_campaign_validates_with_a_pool_two_dimensionless_objectives_and_ten
 
     assert main(["validate", str(CAMPAIGNS / "polymer_optics.toml")]) == 0
     camp = load_campaign(CAMPAIGNS / "polymer_optics.toml")
-    assert camp.planner.name == "mobo" and camp.planner.batch_size == 10 and camp.execution.parallel == 20
+    assert camp.planner.name == "mobo" and camp.planner.batch_size == 10 and camp.execution.parallel == 10
     table = camp.space().candidates
     assert len(table) == 10_000 and table.features.shape[1] == 175
     assert [i.options["max_parallel"] for i in camp.instruments] == [10, 10]

@@ -168,7 +168,7 @@ def test_sigkill_with_simulations_in_flight_then_resume_runs_none_twice_and_lose
 def test_the_sequential_loop_also_goes_on_past_a_failed_simulation(tmp_path: Path) -> None:
     """``on_error = "fail"`` with one experiment at a time: failures fail their experiments, the run completes."""
     campaign = campaign_copy(tmp_path, fail_rate=0.7)
-    campaign.write_text(campaign.read_text().replace("parallel = 20 ", "parallel = 1 "))
+    campaign.write_text(campaign.read_text().replace("parallel = 10 ", "parallel = 1 "))
     db = tmp_path / "seq.db"
     out = subprocess.run([*run_args(campaign, db)[:-1], "6"], cwd=tmp_path, env=env(tmp_path, 0.0),
                          capture_output=True, text=True, timeout=600)
