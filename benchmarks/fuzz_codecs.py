@@ -35,8 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import re
 import time
@@ -46,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from benchmarks.machine import machine
 
 from labpilot.agent.control import messages as cm
 from labpilot.agent.control.server import ControlServer
@@ -384,16 +384,6 @@ def scpi_regex_baseline() -> dict[str, Any]:
         pass
     return {"digits": 16_000, "original_pattern_s": round(old_s, 4), "current_pattern_s": round(new_s, 6),
             "parse_number_60000_digits_s": round(time.perf_counter() - t0, 6)}
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
