@@ -31,57 +31,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from labpilot.testing.campaigns import film_campaign, film_simulation
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 BOTTLENECK = "simulation"
+FILM_MODEL = REPO / "campaigns" / "sim" / "film_model.py"
 
 
 def campaign_text(parallel: int, capacity: int, budget: int, delay: float) -> str:
     """The film campaign: python synthesizer, slow command measurer of ``capacity`` slots."""
-    return f"""
-name = "batch-busy"
-seed = 3
-initial_design = 2
-[execution]
-parallel = {parallel}
-[budget]
-max_experiments = {budget}
-[planner]
-name = "random"
-[[objectives]]
-name = "hardness"
-[[parameters]]
-name = "power_w"
-type = "continuous"
-low = 50.0
-high = 300.0
-[[parameters]]
-name = "pressure_pa"
-type = "continuous"
-low = 0.1
-high = 2.0
-[[parameters]]
-name = "temperature_c"
-type = "continuous"
-low = 20.0
-high = 500.0
-[[instruments]]
-name = "film"
-kind = "python"
-address = "local"
-[instruments.options]
-role = "synthesize"
-function = "{REPO}/campaigns/sim/film_model.py:deposit"
-[[instruments]]
-name = "{BOTTLENECK}"
-kind = "command"
-address = "local"
-[instruments.options]
-role = "measure"
-argv = ["{{python}}", "{REPO}/campaigns/sim/film_model.py", "--seed", "3", "--delay", "{delay}"]
-scalars = {{ hardness = "GPa", roughness = "nm" }}
-max_parallel = {capacity}
-"""
+    return film_campaign(FILM_MODEL, [film_simulation(FILM_MODEL, delay=delay, max_parallel=capacity, name=BOTTLENECK)],
+                         name="batch-busy", parallel=parallel, budget=budget)
 
 
 def run_one(parallel: int, capacity: int, budget: int, delay: float, tmp: Path) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 
 from labpilot.agent import store as st
 from labpilot.agent.formatting import fmt_params, fmt_value
+from labpilot.agent.history import best_experiment
+from labpilot.agent.loop.progress import pareto_text
 from labpilot.agent.report import campaign_status
 from labpilot.agent.store import Store
 from labpilot.agent.units import campaign_units, label
@@ -46,11 +48,28 @@ def summary(store: Store) -> dict[str, Any]:
         "best_text": None if not s["best"] else
         f"{label(s['best']['objective'], units)} = {fmt_value(s['best']['value'], 5)} "
         f"(experiment {s['best']['experiment']}: {fmt_params(s['best']['params'])})",
+        "best_each": [],
         "seq": last_seq(store),
         # what waits for an operator at the lab: outcomes an instrument cannot tell, manual steps
         "operator_waits": operator_waits(s),
     })
+    if s.get("pareto_front") is not None:  # several objectives: the best of the first alone says little
+        s["best_each"] = best_each(store, cfg["objectives"], units)
+        s["pareto_text"] = pareto_text(s["pareto_front"])
+        s["best_text"] = "; ".join(f"{b['label']} = {b['value']} (experiment {b['experiment']})"
+                                   for b in s["best_each"]) + f"; {s['pareto_text']}" if s["best_each"] else None
     return s
+
+
+def best_each(store: Store, objectives: list[dict[str, Any]], units: dict[str, str]) -> list[dict[str, Any]]:
+    """The best completed result of each objective (in its direction), labelled with its unit."""
+    out = []
+    for o in objectives:
+        best = best_experiment(store, o["name"], o["direction"])
+        if best is not None:
+            out.append({"objective": o["name"], "label": label(o["name"], units), "direction": o["direction"],
+                        "value": fmt_value(best.scalars[o["name"]], 5), "experiment": best.id})
+    return out
 
 
 def operator_waits(s: dict[str, Any]) -> list[str]:

@@ -138,9 +138,11 @@ def test_the_campaign_validates_with_a_pool_two_dimensionless_objectives_and_ten
 
     assert main(["validate", str(CAMPAIGNS / "polymer_optics.toml")]) == 0
     camp = load_campaign(CAMPAIGNS / "polymer_optics.toml")
-    assert camp.planner.name == "mobo" and camp.planner.batch_size == 10 and camp.execution.parallel == 10
+    assert camp.planner.name == "mobo" and camp.planner.batch_size == 10 and camp.execution.parallel == 20
     table = camp.space().candidates
     assert len(table) == 10_000 and table.features.shape[1] == 175
     assert [i.options["max_parallel"] for i in camp.instruments] == [10, 10]
+    # a failed build or simulation fails its experiment only (a build a killed agent was starting included)
+    assert [i.options.get("on_error") for i in camp.instruments] == ["fail", "fail"]
     units = campaign_units(camp.model_dump(by_alias=True))
     assert {k: units[k] for k in ("refractive_index", "abbe_number")} == {"refractive_index": "1", "abbe_number": "1"}

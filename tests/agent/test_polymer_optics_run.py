@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import pytest
 
 from labpilot.agent import store as st
 from labpilot.agent.store import Store
+from labpilot.errors import StoreError
 from tests.conftest import CAMPAIGNS
 from tests.waiting import wait_for
 
@@ -102,73 +105,149 @@ def test_a_dry_run_with_ten_simulations_in_flight_completes_and_draws_the_front(
     assert plot.returncode == 0 and png.stat().st_size > 10_000, plot.stderr
 
 
-def _batch_running(db: Path, runs: Path, first_experiment: int) -> bool:
-    """Ten md runs in flight for experiments >= ``first_experiment``, every one started (its marker names
-    its process): a batch is running, none is between "journaled" and "started"."""
+def _sent(db: Path) -> list[tuple[str, str, int]]:
+    """Commands journaled as sent and not finished: ``(command id, instrument, experiment)``; [] before the store."""
     if not db.exists():
-        return False
+        return []
     try:
         conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            ids = [r[0] for r in conn.execute("SELECT id FROM commands WHERE status='sent' AND instrument='md' "
-                                              "AND experiment_id >= ?", (first_experiment,))]
+            return [tuple(r) for r in conn.execute(
+                "SELECT id, instrument, experiment_id FROM commands WHERE status='sent'")]
         finally:
             conn.close()
     except sqlite3.Error:
+        return []
+
+
+def _marker(runs: Path, cid: str) -> dict | None:
+    """The command driver's run marker of ``cid``: None before it starts; ``pid`` None while it is starting."""
+    try:
+        record = json.loads((runs / f"{cid}.json.started").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _md_running(db: Path, runs: Path, first_experiment: int) -> bool:
+    """The md slots full (ten runs in flight, or every experiment still open), one of them for an experiment
+    >= ``first_experiment``, and every one started (its marker names its process): none is between
+    "journaled" and "started"."""
+    md = [(cid, eid) for cid, inst, eid in _sent(db) if inst == "md"]
+    try:
+        still_open = sum(1 for e in Store.open(db).experiments() if e.status not in (st.COMPLETED, st.FAILED))
+    except StoreError:
         return False
-    if len(ids) < 10:
+    if not md or len(md) < min(10, still_open) or max(eid for _, eid in md) < first_experiment:
         return False
-    for cid in ids:
-        try:
-            if not isinstance(json.loads((runs / f"{cid}.json.started").read_text()).get("pid"), int):
-                return False
-        except (OSError, ValueError):
-            return False
-    return True
+    return all(isinstance((_marker(runs, cid) or {}).get("pid"), int) for cid, _ in md)
+
+
+def _stopped(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return True  # gone
+
+
+def _kill_while_the_builder_starts(agent: subprocess.Popen, db: Path, runs: Path, first_experiment: int,
+                                   rng: random.Random) -> dict[str, str]:
+    """SIGKILL ``agent`` while the builder starts runs for experiments >= ``first_experiment`` (the next batch).
+
+    Once such a build is journaled, the agent is frozen (SIGSTOP) at random instants and looked at: the kill
+    lands when a build's marker has no process id yet (the driver is between "starting" and "started", the
+    instant whose outcome cannot be known), or, if none is caught within a few seconds, at the next instant a
+    build is in flight. Returns each build in flight at the kill: "starting", "started" or "not started".
+    """
+    def builds() -> list[str]:
+        return [cid for cid, inst, eid in _sent(db) if inst == "builder" and eid >= first_experiment]
+
+    def state(cid: str) -> str:
+        m = _marker(runs, cid)
+        return "not started" if m is None else "starting" if m.get("pid") is None else "started"
+
+    wait_for(lambda: builds() or agent.poll() is not None, timeout=600, poll_s=0.002,
+             what=f"a build journaled for experiment >= {first_experiment}")
+    deadline = time.monotonic() + 5.0
+    while agent.poll() is None and time.monotonic() < deadline:
+        agent.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _stopped(agent.pid), timeout=10, poll_s=0.0005, what="the agent stopped")
+        if any(state(p.name.removesuffix(".json.started")) == "starting" for p in runs.glob("*-builder.json.started")):
+            break
+        agent.send_signal(signal.SIGCONT)
+        time.sleep(rng.uniform(0.0, 0.001))
+    agent.send_signal(signal.SIGKILL)
+    agent.wait(timeout=60)
+    return {cid: state(cid) for cid in builds()}
 
 
 def test_sigkill_with_simulations_in_flight_then_resume_runs_none_twice_and_loses_none(tmp_path: Path) -> None:
+    """Kills aimed at the builder starting the next batch, then twice at full md slots; then a resume.
+
+    A build cut off as it started cannot be known to have run: it fails its experiment (the builder's
+    ``on_error = "fail"``) and the campaign goes on. No other experiment fails, nothing runs twice.
+    """
     campaign, db = campaign_copy(tmp_path, fail_rate=0.0), tmp_path / "po.db"
+    runs = tmp_path / "runs"
     environment = env(tmp_path, 0.4)  # an md run takes seconds: the kill finds a batch running
-    kills = 0
-    for first in (1, 11):  # kill with the first batch of ten running, then with the second
+    rng = random.Random(20261202)
+    in_flight: list[set[tuple[str, str, int]]] = []  # what each kill cut off, as the journal says
+    builds_at_kill: dict[str, str] = {}
+    for aim, first in (("builder", 11), ("md", 1), ("md", 11)):
         agent = subprocess.Popen(run_args(campaign, db), cwd=tmp_path, env=environment,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for(lambda: _batch_running(db, tmp_path / "runs", first) or agent.poll() is not None,
-                     timeout=600, what=f"ten md runs in flight from experiment {first}")
-            if agent.poll() is None:
+            if aim == "builder":
+                builds_at_kill = _kill_while_the_builder_starts(agent, db, runs, first, rng)
+            else:
+                wait_for(lambda: _md_running(db, runs, first) or agent.poll() is not None,
+                         timeout=600, poll_s=0.05, what=f"ten md runs in flight, one of experiment >= {first}")
                 agent.send_signal(signal.SIGKILL)
-                kills += 1
             agent.wait(timeout=60)
+            assert agent.returncode == -signal.SIGKILL, f"the run ended before the kill aimed at {aim}"
+            in_flight.append(set(_sent(db)))
         finally:
             if agent.poll() is None:
                 agent.kill()
             agent.stderr.close()  # type: ignore[union-attr]
-    assert kills == 2
+    assert builds_at_kill, in_flight[0]  # the first kill hit builds of the next batch
+    assert len([1 for _, inst, _ in in_flight[1] if inst == "md"]) >= 10, in_flight[1]  # the md slots full
+    assert any(inst == "md" and eid >= 11 for _, inst, eid in in_flight[2]), in_flight[2]  # the second batch's
     final = subprocess.run(run_args(campaign, db), cwd=tmp_path, env=environment, capture_output=True, text=True,
                            timeout=900)
     assert final.returncode == 0, final.stderr[-3000:]
     store = Store.open(db)
     exps = store.experiments()
-    assert len(exps) == BUDGET and all(e.status == st.COMPLETED for e in exps), \
-        [(e.id, e.status, e.error) for e in exps if e.status != st.COMPLETED]
-    runs = ledger(tmp_path)
-    assert max(runs.values()) == 1, [k for k, n in runs.items() if n > 1]  # no simulation ran twice
-    assert sum(1 for stage, _ in runs if stage == "md") == BUDGET  # and none was lost (or redone)
-    reconciled = [e for e in store.events() if e["kind"] == "reconciled" and e["data"]["instrument"] == "md"]
-    assert len(reconciled) == 20  # each resumed agent asked what became of the ten runs in flight...
-    assert {e["data"]["state"] for e in reconciled} <= {"running", "done"}  # ...orphans still running, or done
+    assert len(exps) == BUDGET and {e.status for e in exps} <= {st.COMPLETED, st.FAILED}
+    assert len({e.params["polymer_id"] for e in exps}) == BUDGET  # never the same polymer twice
+    cut = {cid for kill in in_flight for cid, _, _ in kill}
+    reconciled = {e["data"]["command_id"]: e["data"]["state"] for e in store.events(kind="reconciled")}
+    assert cut <= set(reconciled), cut - set(reconciled)  # each resumed agent asked what became of each one
+    # Only a run a kill cut off as it started fails (the outcome of its start cannot be known); all else completes.
+    failed = {e.id: e.error for e in exps if e.status == st.FAILED}
+    failed_cids = {c["id"] for c in store.commands("failed")}
+    assert failed_cids <= cut and all(reconciled[c] == "failed" for c in failed_cids), failed
+    assert len(failed_cids) == len(failed)
+    assert all("cannot be known" in why or "ended without writing" in why for why in failed.values()), failed
+    runs_per = ledger(tmp_path)
+    assert max(runs_per.values()) == 1, [k for k, n in runs_per.items() if n > 1]  # no simulation ran twice
+    done_md = {c["id"] for c in store.commands("done") if c["instrument"] == "md"}
+    assert {cid for stage, cid in runs_per if stage == "md"} >= done_md  # every result from a run of its own
+    assert len(done_md) == sum(e.status == st.COMPLETED for e in exps)  # none lost (or measured twice)
+    # A build cut off as it started failed its experiment; one the agent had not started yet was built.
+    status_of = {c["id"]: c["status"] for c in store.commands()}
+    assert all(status_of[cid] == "failed" for cid, state in builds_at_kill.items() if state == "starting")
+    assert all(status_of[cid] == "done" for cid, state in builds_at_kill.items() if state == "not started")
+    md_of = {c["experiment_id"]: c["id"] for c in store.commands("done") if c["instrument"] == "md"}
     for e in exps:  # what was journaled is what the simulation wrote for that command
-        cid = next(c["id"] for c in store.commands("done") if c["experiment_id"] == e.id and c["instrument"] == "md")
-        written = json.loads((tmp_path / "runs" / f"{cid}.json").read_text())
-        assert e.scalars == pytest.approx(written)
+        if e.status == st.COMPLETED:
+            assert e.scalars == pytest.approx(json.loads((runs / f"{md_of[e.id]}.json").read_text()))
 
 
 def test_the_sequential_loop_also_goes_on_past_a_failed_simulation(tmp_path: Path) -> None:
     """``on_error = "fail"`` with one experiment at a time: failures fail their experiments, the run completes."""
     campaign = campaign_copy(tmp_path, fail_rate=0.7)
-    campaign.write_text(campaign.read_text().replace("parallel = 10 ", "parallel = 1 "))
+    campaign.write_text(campaign.read_text().replace("parallel = 20 ", "parallel = 1 "))
     db = tmp_path / "seq.db"
     out = subprocess.run([*run_args(campaign, db)[:-1], "6"], cwd=tmp_path, env=env(tmp_path, 0.0),
                          capture_output=True, text=True, timeout=600)

@@ -166,3 +166,39 @@ def test_operate_a_supervised_night_from_the_browser(supervised, browser, shots:
     actions = [e["data"] for e in store.events(kind="operator_action")]
     assert any(a["cmd"] == "override" and not a["ok"] and a["actor"] == "web:alice@127.0.0.1" for a in actions)
     assert any(a["cmd"] == "approve" and a["ok"] and a["args"]["id"] == first[0] for a in actions)
+
+
+def test_the_best_line_of_a_two_objective_campaign_reads_each_best_and_follows_new_results(
+        tmp_path: Path, browser, shots: Path) -> None:  # noqa: ANN001
+    """The best of each objective with its unit and the Pareto front's size, updated live as a result lands."""
+    from labpilot.agent import store as st
+    from tests.web.film_results import film_results
+
+    db = film_results(tmp_path / "film.db", {"hardness": "maximize", "roughness": "minimize"})
+    serve, url = start_serve(db)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url + "c/film")
+        page.wait_for_selector("#live.on", timeout=15000)
+        best = page.locator("#best")
+        assert best.inner_text() == ("best of each objective: hardness (GPa) = 12.5 (maximize, experiment 2) · "
+                                     "roughness (nm) = 1.25 (minimize, experiment 3) · Pareto front 3 points")
+        page.locator("#status").screenshot(path=str(shots / "best-two-objectives.png"))
+        page.evaluate("window.__same_page = true")
+        # A sixth film beats every other on both: it alone is the front, and the page says so without a reload.
+        store = Store.open(db)
+        eid = store.add_experiment({"power_w": 250.0, "pressure_pa": 0.2, "temperature_c": 400.0}, st.MEASURING,
+                                   "planner", planner="random")
+        cid = f"{store.campaign()['uid']}-e{eid}-simulation"
+        store.command_sent(cid, eid, "simulation", "measure")
+        store.measurement_done(cid, eid, "simulation", {"hardness": 13.0, "roughness": 0.5}, {})
+        store.update_experiment(eid, status=st.COMPLETED, event="completed")
+        store.close()
+        page.wait_for_selector("#best:has-text('Pareto front 1 point')", timeout=30000)
+        assert best.inner_text() == (f"best of each objective: hardness (GPa) = 13 (maximize, experiment {eid}) · "
+                                     f"roughness (nm) = 0.5 (minimize, experiment {eid}) · Pareto front 1 point")
+        assert page.evaluate("window.__same_page === true")
+        page.screenshot(path=str(shots / "best-two-objectives-live.png"), full_page=True)
+    finally:
+        serve.terminate()
+        serve.communicate(timeout=60)

@@ -233,3 +233,27 @@ def test_run_serve_shows_the_running_campaign(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=30)
+
+
+def test_the_best_line_shows_each_objective_with_its_unit_and_the_pareto_front(tmp_path: Path) -> None:
+    """Two objectives: the best of each (in its own direction, with units) and the front's size."""
+    from tests.web.film_results import film_results
+
+    db = film_results(tmp_path / "film.db", {"hardness": "maximize", "roughness": "minimize"})
+    html = client(db).get("/c/film").text
+    best = re.search(r'<p id="best">(.*?)</p>', html, re.S).group(1)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", best))
+    assert text == ("best of each objective: hardness (GPa) = 12.5 (maximize, experiment 2) · "
+                    "roughness (nm) = 1.25 (minimize, experiment 3) · Pareto front 3 points"), text
+    index = client(db).get("/").text  # the campaign list says the same in one cell
+    assert "hardness (GPa) = 12.5 (experiment 2); roughness (nm) = 1.25 (experiment 3); Pareto front 3 points" \
+        in index
+
+
+def test_with_one_objective_the_best_line_is_that_objective_with_its_parameters(tmp_path: Path) -> None:
+    from tests.web.film_results import film_results
+
+    db = film_results(tmp_path / "film.db", {"hardness": "maximize"})
+    html = client(db).get("/c/film").text
+    assert "best: <strong>hardness (GPa) = 12.5 (experiment 2: power_w=102" in html
+    assert "Pareto" not in html and "best of each" not in html

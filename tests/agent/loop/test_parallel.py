@@ -20,58 +20,22 @@ from labpilot.agent.dryrun import load_simulators, stop_simulators
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 from labpilot.simulators.ledger import read_ledger
+from labpilot.testing.campaigns import film_campaign as film_toml, film_simulation
 from tests.agent.loop.parallel_campaign import parallel_campaign
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
 
-def film_campaign(path: Path, *, parallel: int, max_parallel: int, budget: int, delay: float) -> Path:
+FILM_MODEL = REPO / "campaigns" / "sim" / "film_model.py"
+
+
+def film_campaign(path: Path, *, parallel: int, max_parallel: int, budget: int, delay: float,
+                  argv: list[str] | None = None, planner: str = "random", mode: str | None = None) -> Path:
     """A python synthesizer (the virtual film) and a slow ``command`` measurer taking ``max_parallel`` runs."""
-    path.write_text(f"""
-name = "film-parallel"
-seed = 3
-initial_design = 2
-[execution]
-parallel = {parallel}
-[budget]
-max_experiments = {budget}
-[planner]
-name = "random"
-[[objectives]]
-name = "hardness"
-[[parameters]]
-name = "power_w"
-type = "continuous"
-low = 50.0
-high = 300.0
-[[parameters]]
-name = "pressure_pa"
-type = "continuous"
-low = 0.1
-high = 2.0
-[[parameters]]
-name = "temperature_c"
-type = "continuous"
-low = 20.0
-high = 500.0
-[[instruments]]
-name = "film"
-kind = "python"
-address = "local"
-[instruments.options]
-role = "synthesize"
-function = "{REPO}/campaigns/sim/film_model.py:deposit"
-[[instruments]]
-name = "simulation"
-kind = "command"
-address = "local"
-[instruments.options]
-role = "measure"
-argv = ["{{python}}", "{REPO}/campaigns/sim/film_model.py", "--seed", "3", "--delay", "{delay}"]
-scalars = {{ hardness = "GPa", roughness = "nm" }}
-max_parallel = {max_parallel}
-""")
+    measurer = film_simulation(FILM_MODEL, delay=delay, max_parallel=max_parallel, argv=argv)
+    path.write_text(film_toml(FILM_MODEL, [measurer], name="film-parallel", parallel=parallel, budget=budget,
+                              planner=planner, mode=mode))
     return path
 
 
@@ -219,9 +183,8 @@ def test_a_failed_run_on_a_command_instrument_fails_the_runs_it_stopped_and_leav
     """One simulation run fails: fault, every run made safe (killed); on resume those are failed, not unknown."""
     script = tmp_path / "sim.py"
     script.write_text(FAILING_E3.format(sim=str(REPO / "campaigns" / "sim")))
-    campaign = film_campaign(tmp_path / "film.toml", parallel=4, max_parallel=4, budget=8, delay=0.0)
-    campaign.write_text(campaign.read_text().replace(
-        f'"{REPO}/campaigns/sim/film_model.py", "--seed", "3", "--delay", "0.0"', f'"{script}"'))
+    campaign = film_campaign(tmp_path / "film.toml", parallel=4, max_parallel=4, budget=8, delay=0.0,
+                             argv=["{python}", str(script)])
     db = tmp_path / "film.db"
     proc = _run(campaign, db)
     try:
@@ -288,11 +251,10 @@ class SlowPlanner(RandomPlanner):
 def test_commands_finish_and_start_while_a_slow_planner_thinks(tmp_path: Path, mode: str) -> None:
     """Planning on its thread: the loop journals finished runs and starts waiting ones meanwhile."""
     (tmp_path / "slowplanner.py").write_text(SLOW_PLANNER)
-    campaign = film_campaign(tmp_path / "film.toml", parallel=4, max_parallel=4, budget=8, delay=0.6)
-    text = campaign.read_text().replace('name = "random"', 'name = "slowplanner:SlowPlanner"')
+    campaign = film_campaign(tmp_path / "film.toml", parallel=4, max_parallel=4, budget=8, delay=0.6,
+                             planner="slowplanner:SlowPlanner", mode=mode)
     if mode == "supervised":
-        text = text.replace('seed = 3', 'seed = 3\nmode = "supervised"') + "\n[supervision]\napproval_timeout_s = 0.1\n"
-    campaign.write_text(text)
+        campaign.write_text(campaign.read_text() + "[supervision]\napproval_timeout_s = 0.1\n")
     db = tmp_path / "film.db"
     proc = _run(campaign, db)
     _, err = proc.communicate(timeout=300)

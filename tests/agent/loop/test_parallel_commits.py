@@ -22,6 +22,7 @@ from labpilot.agent.campaign import load_campaign
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.loop.session import connect_instruments
 from labpilot.agent.store import Store
+from labpilot.testing.campaigns import InstrumentEntry, film_campaign
 from tests.conftest import REPO
 
 N = 12
@@ -42,62 +43,18 @@ class CountingStore(Store):
 
 
 def campaign_file(tmp: Path, parallel: int, batch: int) -> Path:
+    """The film campaign measured by two ``python`` probes (thickness, hardness) written into ``tmp``."""
     (tmp / "probe.py").write_text(
         "def thickness(params):\n    return {'thickness': params['power_w'] / 10.0}\n\n"
         "def hardness(params):\n    return {'hardness': params['power_w'] / 100.0 + params['pressure_pa']}\n")
+    probe = f"{tmp}/probe.py"
+    probes = [InstrumentEntry("profilometer", "python",
+                              {"role": "measure", "function": f"{probe}:thickness", "scalars": {"thickness": "nm"}}),
+              InstrumentEntry("indenter", "python",
+                              {"role": "measure", "function": f"{probe}:hardness", "scalars": {"hardness": "GPa"}})]
     path = tmp / "c.toml"
-    path.write_text(f"""
-name = "commits"
-seed = 5
-initial_design = 2
-[execution]
-parallel = {parallel}
-[budget]
-max_experiments = {N}
-[planner]
-name = "random"
-batch_size = {batch}
-[[objectives]]
-name = "hardness"
-[[parameters]]
-name = "power_w"
-type = "continuous"
-low = 50.0
-high = 300.0
-[[parameters]]
-name = "pressure_pa"
-type = "continuous"
-low = 0.1
-high = 2.0
-[[parameters]]
-name = "temperature_c"
-type = "continuous"
-low = 20.0
-high = 500.0
-[[instruments]]
-name = "film"
-kind = "python"
-address = "local"
-[instruments.options]
-role = "synthesize"
-function = "{REPO}/campaigns/sim/film_model.py:deposit"
-[[instruments]]
-name = "profilometer"
-kind = "python"
-address = "local"
-[instruments.options]
-role = "measure"
-function = "{tmp}/probe.py:thickness"
-scalars = {{ thickness = "nm" }}
-[[instruments]]
-name = "indenter"
-kind = "python"
-address = "local"
-[instruments.options]
-role = "measure"
-function = "{tmp}/probe.py:hardness"
-scalars = {{ hardness = "GPa" }}
-""")
+    path.write_text(film_campaign(REPO / "campaigns" / "sim" / "film_model.py", probes, name="commits", seed=5,
+                                  parallel=parallel, budget=N, batch_size=batch))
     return path
 
 

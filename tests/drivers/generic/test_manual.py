@@ -166,11 +166,7 @@ def test_the_dry_run_stand_in_confirms_with_plausible_values(journal: tuple[Path
 
 
 def test_a_manual_synthesizer_returns_a_sample_and_takes_no_values(tmp_path: Path) -> None:
-    text = manual_campaign().replace('kind = "python"\naddress = "local"\noptions = { role = "synthesize"',
-                                     'kind = "python"\naddress = "local"\noptions = { role = "measure", '
-                                     'scalars = { grain_nm = "nm" }')
-    text = text.replace('role = "measure"\nscalars = { thickness = "nm", defects = "count" }',
-                        'role = "synthesize"').replace('name = "thickness"', 'name = "grain_nm"')
+    text = manual_campaign(manual_synthesizer=True)
     camp = loads_campaign(text)
     assert camp.synthesizer.name == "hand" and camp.measurers[0].name == "film"
     db = tmp_path / "synth.db"
