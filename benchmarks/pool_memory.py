@@ -237,6 +237,8 @@ def csv_one_pass(sizes: list[int], cols: int, old_ref: str, repeats: int, hash_m
                                         "note": "page cache warm (the file was just written), as after a pool read"}
     out["machine"] = _machine()
     out["total_s"] = round(time.perf_counter() - started, 1)
+    out["notes"] = ("load_added_peak_mb per fresh child process; at these sizes pyarrow's read-ahead buffers (16 MiB "
+                    "blocks decoded in parallel) dominate the peak and vary +-20 MB run to run: compare medians")
     return out
 
 

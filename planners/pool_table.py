@@ -370,9 +370,10 @@ def _read(path: Path, id_column: str, space: Space, patterns: tuple[str, ...], f
         types[p.name] = pa.string() if isinstance(p, CategoricalParam) else pa.float64()
     columns = [id_column] + [c for c in params if c != id_column] + [d for d in desc if d not in params and d != id_column]
     try:
-        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, types)
+        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, types, len(header))
     except _IdTypeRetry:
-        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, {**types, id_column: pa.string()})
+        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, {**types, id_column: pa.string()},
+                     len(header))
 
 
 class _IdTypeRetry(Exception):
@@ -380,7 +381,7 @@ class _IdTypeRetry(Exception):
 
 
 def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Featurizer | None,
-          featurizer: str | None, columns: list[str], types: dict[str, Any]) -> PoolTable:
+          featurizer: str | None, columns: list[str], types: dict[str, Any], n_columns: int) -> PoolTable:
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -395,7 +396,7 @@ def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Fe
         for batch in _batches(path, columns, types):
             b = batch.num_rows
             if rows is None:  # one pass: Parquet says its rows, a CSV's are estimated from this first batch
-                cap = _parquet_rows(path) or _csv_capacity(path, b, len(_columns(path)))
+                cap = _parquet_rows(path) or _csv_capacity(path, b, n_columns)
                 rows = np.empty((cap, space.dim))
             rows = _room(rows, off, b)
             feats = _room(feats, off, b) if feats is not None else None
