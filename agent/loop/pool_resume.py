@@ -37,6 +37,14 @@ class PoolCheck:
     current: PoolIdentity | None = None  # the file's pool now (None: the campaign has no pool)
     recorded: PoolIdentity | None = None  # the journaled (or stored path's) identity, if any
     recorded_journaled: bool = False  # whether ``recorded`` came from the journal
+    gone: str | None = None  # an older database's pool path, no longer there: its content cannot be compared
+
+    def unverifiable(self) -> str:
+        """Why the pool cannot be compared (``gone``), as a refusal says it."""
+        return (f"space.pool: the campaign's pool {self.gone} is gone, and this database (from an earlier "
+                f"labpilot) holds no record of its content to compare {self.current.path if self.current else ''} "
+                f"with; put the file back at {self.gone} for one resume (its content is then recorded), "
+                f"or use another --db")
 
     @property
     def moved(self) -> bool:
@@ -116,4 +124,6 @@ def check_pool(store: Store, stored: dict[str, Any], file_config: dict[str, Any]
             return PoolCheck(current, identify(stored_path, None, None), False)
         except OSError:
             pass
+    if current is not None and current.path != stored_path:
+        return PoolCheck(current, gone=stored_path)
     return PoolCheck(current)

@@ -146,6 +146,8 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         raise SessionError(
             f"space.pool: {pool.current.path} is not the pool this campaign started with: its content changed "
             f"(was {pool.recorded.describe()}; now {pool.current.describe()}); restore the file or use another --db")
+    if pool.gone and started(store):
+        raise SessionError(pool.unverifiable())
     if pool.moved:  # the same pool elsewhere (a moved folder, another mount): compare the rest as if in place
         stored = copy.deepcopy(stored)
         stored["space"]["pool"] = pool.current.path
@@ -166,6 +168,8 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             changes = [c for c in changes if not is_mutable(c[0])]
     if pool.changed and not any(c[0] == "space.pool" for c in changes):  # edited in place: same path, new content
         changes.append(pool.change())
+    if pool.gone and not any(c[0] == "space.pool" for c in changes):  # nothing started: restart from the file
+        changes.append(("space.pool", pool.gone, pool.current.path if pool.current else None))
     if changes:
         say(f"the campaign file differs from the one stored in {db}:\n{format_diff(changes)}")
         if not started(store):

@@ -384,3 +384,32 @@ def test_a_pool_whose_content_changed_is_refused_naming_space_pool(tmp_path):
     assert r.returncode != 0 and f"{N_ROWS} rows" in said and f"{N_ROWS - 1} rows" in said, said
     after = _experiments(db)
     assert [(e.id, e.status) for e in after] == [(e.id, e.status) for e in before]
+
+
+def test_a_database_from_before_pool_identities_refuses_a_moved_pool_it_cannot_compare(tmp_path):
+    """No journaled identity (an earlier labpilot): a moved pool is refused by name; resumed in place, it is recorded."""
+    import sqlite3
+
+    first = tmp_path / "first"
+    path = _write(first, budget=10, planner="random")
+    db = first / "run.db"
+    _run_and_interrupt(path, db, at=3)
+    with sqlite3.connect(db) as conn:  # what a database written before identities were journaled holds
+        assert conn.execute("DELETE FROM events WHERE kind = 'pool_identified'").rowcount == 1
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    r = labpilot("run", str(moved / "poly.toml"), "--dry-run", "--db", str(moved / "run.db"), "--speed", "5000",
+                 "--quiet", cwd=moved)
+    said = r.stdout + r.stderr
+    assert r.returncode != 0 and f"space.pool: the campaign's pool {first / 'polymers.csv'} is gone" in said, said
+    assert "Traceback" not in said, said
+    moved.rename(first)
+    r = _resume_to_end(path, db, cwd=first)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    store = Store.open(db)
+    try:
+        (ident,) = store.events(kind="pool_identified")
+        assert ident["data"]["why"] == "first identified on a resume" and ident["data"]["rows"] == N_ROWS
+        assert ident["data"]["path"] == str(first / "polymers.csv")
+    finally:
+        store.close()
