@@ -35,9 +35,18 @@ class PoolIdentity:
     size: int  # bytes
     sha256: str
     rows: int | None = None  # data rows, when known (the pool was read)
+    featurizer: str | None = None  # a ``file.py:function`` featurizer (absolute), which computes descriptors
+    featurizer_sha256: str | None = None  # of that file
 
     def same_content(self, other: "PoolIdentity") -> bool:
         return self.size == other.size and self.sha256 == other.sha256
+
+    def same_featurizer_elsewhere(self, other: "PoolIdentity") -> bool:
+        """Both name a featurizer file with the same content and function, at different paths (moved with the folder)."""
+        if not (self.featurizer and other.featurizer and self.featurizer_sha256):
+            return False
+        return (self.featurizer != other.featurizer and self.featurizer_sha256 == other.featurizer_sha256
+                and self.featurizer.rpartition(":")[2] == other.featurizer.rpartition(":")[2])
 
     def describe(self) -> str:
         """``12,345 bytes, 60 rows, sha256 0123abcd...``: what a message says of the content."""
@@ -52,7 +61,8 @@ class PoolIdentity:
         """From a journal entry; None when it does not hold one (an older entry)."""
         try:
             return cls(str(data["path"]), data.get("written"), int(data["size"]), str(data["sha256"]),
-                       None if data.get("rows") is None else int(data["rows"]))
+                       None if data.get("rows") is None else int(data["rows"]), data.get("featurizer"),
+                       data.get("featurizer_sha256"))
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -68,8 +78,19 @@ def file_sha256(path: str | Path, chunk: int = CHUNK_BYTES) -> str:
     return h.hexdigest()
 
 
-def identify(path: str | Path, written: str | None = None, rows: int | None = None) -> PoolIdentity:
-    """The identity of the pool file at ``path`` (raises ``OSError`` when it cannot be read)."""
+def featurizer_file(featurizer: str | None) -> Path | None:
+    """The file of a ``file.py:function`` (or ``dir/module:function``) featurizer; None for a built-in or module."""
+    if not featurizer or ":" not in featurizer:
+        return None
+    module = featurizer.rpartition(":")[0]
+    return Path(module) if module.endswith(".py") or "/" in module else None
+
+
+def identify(path: str | Path, written: str | None = None, rows: int | None = None,
+             featurizer: str | None = None) -> PoolIdentity:
+    """The identity of the pool file at ``path``, and of its featurizer's file if any (``OSError``: unreadable)."""
     p = Path(path)
     size = p.stat().st_size
-    return PoolIdentity(str(p), written, size, file_sha256(p), rows)
+    code = featurizer_file(featurizer)
+    code_sha = file_sha256(code) if code is not None and code.is_file() else None
+    return PoolIdentity(str(p), written, size, file_sha256(p), rows, featurizer if code else None, code_sha)

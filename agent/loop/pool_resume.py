@@ -7,7 +7,8 @@ On a resume the file's pool is identified again and compared by content:
 
 - same content, another path (the campaign folder was moved, or opened from
   another mount): accepted; the stored path follows the file, and the move is
-  printed and journaled (``pool_moved``);
+  printed and journaled (``pool_moved``); so is a ``file.py:function``
+  featurizer's file moved with it (same content, same function);
 - other content (the file was edited or replaced): refused once experiments
   have started, naming ``space.pool`` with both contents (bytes, rows); before
   that, a change like any other (the campaign restarts from the file).
@@ -38,6 +39,12 @@ class PoolCheck:
     recorded: PoolIdentity | None = None  # the journaled (or stored path's) identity, if any
     recorded_journaled: bool = False  # whether ``recorded`` came from the journal
     gone: str | None = None  # an older database's pool path, no longer there: its content cannot be compared
+
+    @property
+    def featurizer_moved(self) -> bool:
+        """The featurizer's file (``file.py:function``) at another path, same content and function."""
+        return (self.current is not None and self.recorded is not None
+                and self.current.same_featurizer_elsewhere(self.recorded))
 
     def unverifiable(self) -> str:
         """Why the pool cannot be compared (``gone``), as a refusal says it."""
@@ -107,7 +114,7 @@ def identify_config(config: dict[str, Any], source_toml: str) -> PoolIdentity | 
     path = space.get("pool") if isinstance(space, dict) else None
     if not path:
         return None
-    return identify(path, written_pool(source_toml), pool_rows(config))
+    return identify(path, written_pool(source_toml), pool_rows(config), space.get("featurizer"))
 
 
 def check_pool(store: Store, stored: dict[str, Any], file_config: dict[str, Any], file_source: str) -> PoolCheck:

@@ -151,6 +151,11 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     if pool.moved:  # the same pool elsewhere (a moved folder, another mount): compare the rest as if in place
         stored = copy.deepcopy(stored)
         stored["space"]["pool"] = pool.current.path
+    featurizer_moved = pool.featurizer_moved and stored["space"].get("featurizer") == pool.recorded.featurizer
+    if featurizer_moved:  # its file.py moved with the folder: same content, same function
+        stored = copy.deepcopy(stored)
+        stored["space"]["featurizer"] = pool.current.featurizer
+    moved = stored is not held["config"]
     changes: list[tuple[str, Any, Any]] = []
     if held["source_toml"] != file_source:
         try:
@@ -201,11 +206,15 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         store.update_config(stored, event="config_changed", source_toml=file_source, by="campaign file",
                             changes=[list(c) for c in changes])
         say("applied the changes (--accept-changes)")
-    if pool.moved:
+    if moved:
         assert pool.recorded is not None and pool.current is not None
         store.update_config(stored, event="pool_moved", by="campaign file", **{"from": pool.recorded.as_dict()},
                             to=pool.current.as_dict())
-        say(f"pool moved from {pool.recorded.path} to {pool.current.path}, same content ({pool.current.describe()})")
+        if pool.moved:
+            say(f"pool moved from {pool.recorded.path} to {pool.current.path}, same content "
+                f"({pool.current.describe()})")
+        if featurizer_moved:
+            say(f"featurizer moved from {pool.recorded.featurizer} to {pool.current.featurizer}, same content")
     elif not pool.recorded_journaled:
         _record_pool(store, pool, "first identified on a resume")
     stored = copy.deepcopy(stored)

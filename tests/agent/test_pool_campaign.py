@@ -334,9 +334,11 @@ def _run_and_interrupt(path: Path, db: Path, at: int) -> None:
 
 
 def test_a_moved_campaign_folder_resumes_with_the_same_pool_and_says_so(tmp_path):
-    """Campaign file, pool and database moved together: the pool's path changed, its content did not."""
+    """Campaign file, pool, featurizer file and database moved together: their paths changed, their content did not."""
     first = tmp_path / "first"
-    path = _write(first, budget=10, planner="random")
+    path = _write(first, budget=10, planner="random",
+                  campaign=CAMPAIGN.replace('descriptors = ["d_*"]\n', 'descriptors = ["d_*"]\nfeaturizer = "feat.py:twice"\n'))
+    (first / "feat.py").write_text("def twice(values, names):\n    return values * 2.0\n")
     _run_and_interrupt(path, first / "run.db", at=3)
     moved = tmp_path / "elsewhere" / "moved"
     moved.parent.mkdir()
@@ -346,6 +348,7 @@ def test_a_moved_campaign_folder_resumes_with_the_same_pool_and_says_so(tmp_path
     assert r.returncode == 0, said[-3000:]
     assert f"pool moved from {first / 'polymers.csv'} to {moved / 'polymers.csv'}, same content" in said, said
     assert f"{N_ROWS} rows" in said, said
+    assert f"featurizer moved from {first / 'feat.py'}:twice to {moved / 'feat.py'}:twice, same content" in said
     store = Store.open(moved / "run.db")
     try:
         ev = store.events(kind="pool_moved")
@@ -353,6 +356,7 @@ def test_a_moved_campaign_folder_resumes_with_the_same_pool_and_says_so(tmp_path
         assert ev[0]["data"]["to"]["path"] == str(moved / "polymers.csv")
         assert ev[0]["data"]["to"]["written"] == "polymers.csv"
         assert store.campaign()["config"]["space"]["pool"] == str(moved / "polymers.csv")
+        assert store.campaign()["config"]["space"]["featurizer"] == f"{moved / 'feat.py'}:twice"
         exps = [e for e in store.experiments() if e.status != "abandoned"]
     finally:
         store.close()
