@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -39,7 +38,7 @@ def _as_operator(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def control(request: pytest.FixtureRequest):  # noqa: ANN201
+def control():  # noqa: ANN201
     """Start the control endpoint on a store; yield its endpoint."""
     servers = []
 
