@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import getpass
 import threading
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from labpilot.errors import OperatorRefused
 from labpilot.agent import machine as sm
@@ -49,7 +51,26 @@ def after_mode_switch(store: Store, mode: str, by: str) -> list[int]:
     return approved
 
 
+#: Who sent the command being handled (``cli:user@host``, ``web:user@address``), as its request says: the
+#: control endpoint runs commands in the agent's process, whose own user is not the operator's.
+_ACTOR: ContextVar[str | None] = ContextVar("labpilot_operator_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: str | None) -> Iterator[None]:
+    """Run operator commands on behalf of ``actor`` (None: this process's user), e.g. one control request."""
+    token = _ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
 def _who() -> str:
+    """``operator cli:alice@lab-pc``: what a command's own journal entry records as ``by``."""
+    actor = _ACTOR.get()
+    if actor:
+        return f"operator {actor}"
     try:
         return f"operator {getpass.getuser()}"
     except Exception:  # no user name in this environment

@@ -19,7 +19,13 @@ columns (float32 storage is 4 bytes).
   the peak is reset after loading (``/proc/self/clear_refs``), so the figure
   is what proposing added (a float64 copy of the pool would add 1.6 GB).
 
+* **one pass** (``--csv-one-pass 20000 100000``): the CSV reader now reads the
+  file once (it used to count lines first); old (``--old-ref``) and new run
+  alternately on the same files, with the SHA-256 that identifies a pool on a
+  resume (``planners.pool_identity``) timed on each file and on a 2 GB one.
+
 Run:  python -m benchmarks.pool_memory [--rows 1000000] [--cols 200] [--baseline-rows 20000]
+      python -m benchmarks.pool_memory --csv-one-pass 20000 100000
 Writes benchmarks/results/pool_memory.json (machine, cores, load average per figure).
 """
 
@@ -118,6 +124,21 @@ def child(kind: str, path: str, cols: int) -> dict:
     import pyarrow.csv  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
+    if kind == "csv_old":  # the reader as of another commit (``--old-ref``), from the file it was saved to
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("pool_table_old", os.environ["POOL_TABLE_OLD"])
+        old = importlib.util.module_from_spec(spec)
+        sys.modules["pool_table_old"] = old  # dataclasses look their module up
+        spec.loader.exec_module(old)
+        read_pool = old.read_pool  # noqa: F811
+    if kind == "sha256":
+        from labpilot.planners.pool_identity import file_sha256
+
+        t = time.perf_counter()
+        file_sha256(path)
+        return {"kind": kind, "sha256_s": round(time.perf_counter() - t, 3),
+                "load_avg_1min": round(os.getloadavg()[0], 2)}
     base = _rss_mb()
     t = time.perf_counter()
     if kind == "csv_module":
@@ -157,15 +178,67 @@ def child(kind: str, path: str, cols: int) -> dict:
     return result
 
 
-def _run_child(kind: str, path: Path, cols: int) -> dict:
+def _run_child(kind: str, path: Path, cols: int, env: dict[str, str] | None = None) -> dict:
     print(f"  measuring {kind} on {path.name} ({path.stat().st_size / 1e6:,.0f} MB) ...", flush=True)
     r = subprocess.run([sys.executable, "-m", "benchmarks.pool_memory", "--child", kind, str(path), "--cols", str(cols)],
-                       capture_output=True, text=True, cwd=REPO)
+                       capture_output=True, text=True, cwd=REPO, env={**os.environ, **(env or {})})
     if r.returncode != 0:
         raise SystemExit(f"child {kind} failed:\n{r.stderr[-3000:]}")
     out = json.loads(r.stdout.strip().splitlines()[-1])
     out["file_mb"] = round(path.stat().st_size / 1e6, 1)
     print(f"    {json.dumps(out)}", flush=True)
+    return out
+
+
+def _machine() -> dict:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "python": platform.python_version(),
+            "load_avg_at_end": [round(v, 2) for v in os.getloadavg()]}
+
+
+def csv_one_pass(sizes: list[int], cols: int, old_ref: str, repeats: int, hash_mb: int) -> dict:
+    """The one-pass CSV reader against the two-pass one of ``old_ref`` (same files, same run, alternating),
+    and what identifying a pool costs (``planners.pool_identity``: SHA-256 of the file) next to reading it."""
+    started = time.perf_counter()
+    out: dict = {"old_ref": old_ref, "cols": cols, "repeats": repeats, "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="pool_one_pass_") as tmp:
+        folder = Path(tmp)
+        old_file = folder / "pool_table_old.py"
+        old_file.write_text(subprocess.run(["git", "show", f"{old_ref}:planners/pool_table.py"], cwd=REPO,
+                                           check=True, capture_output=True, text=True).stdout)
+        env = {"POOL_TABLE_OLD": str(old_file)}
+        for k, rows in enumerate(sizes):
+            print(f"size {k + 1}/{len(sizes)}: {rows:,} rows x {cols} columns "
+                  f"(elapsed {time.perf_counter() - started:.0f} s)", flush=True)
+            (folder / str(rows)).mkdir()
+            csv_path = write_pool(folder / str(rows), rows, cols)["csv"]
+            runs: dict[str, list[dict]] = {"two_pass_old": [], "one_pass_new": [], "sha256": []}
+            for _ in range(repeats):
+                runs["two_pass_old"].append(_run_child("csv_old", csv_path, cols, env))
+                runs["one_pass_new"].append(_run_child("csv", csv_path, cols))
+                runs["sha256"].append(_run_child("sha256", csv_path, cols))
+            summary = {name: {"load_added_peak_mb": [r["load_added_peak_mb"] for r in rs],
+                              "load_s": [r["load_s"] for r in rs]} for name, rs in runs.items() if name != "sha256"}
+            summary["sha256_s"] = [r["sha256_s"] for r in runs["sha256"]]
+            summary["file_mb"] = round(csv_path.stat().st_size / 1e6, 1)
+            summary["load_avg_1min"] = [r["load_avg_1min"] for rs in runs.values() for r in rs]
+            out["sizes"][str(rows)] = summary
+            print(f"    {json.dumps(summary)}", flush=True)
+            csv_path.unlink()
+        if hash_mb:
+            big = folder / "big.bin"
+            with open(big, "wb") as f:
+                for _ in range(hash_mb):
+                    f.write(os.urandom(1 << 20))
+            runs = [_run_child("sha256", big, cols) for _ in range(repeats)]
+            out["sha256_large_file"] = {"file_mb": round(big.stat().st_size / 1e6, 1),
+                                        "sha256_s": [r["sha256_s"] for r in runs],
+                                        "load_avg_1min": [r["load_avg_1min"] for r in runs],
+                                        "note": "page cache warm (the file was just written), as after a pool read"}
+    out["machine"] = _machine()
+    out["total_s"] = round(time.perf_counter() - started, 1)
+    out["notes"] = ("load_added_peak_mb per fresh child process; at these sizes pyarrow's read-ahead buffers (16 MiB "
+                    "blocks decoded in parallel) dominate the peak and vary +-20 MB run to run: compare medians")
     return out
 
 
@@ -177,9 +250,21 @@ def main() -> None:
     ap.add_argument("--no-score", action="store_true")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"))
     ap.add_argument("--out", type=Path, default=OUT / "pool_memory.json")
+    ap.add_argument("--csv-one-pass", type=int, nargs="+", metavar="ROWS",
+                    help="only compare the one-pass CSV reader with --old-ref's at these row counts (and time "
+                         "SHA-256 pool identities); written under the key csv_one_pass of --out, the rest kept")
+    ap.add_argument("--old-ref", default="61389f0", help="git commit of the two-pass CSV reader")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--hash-mb", type=int, default=2000, help="also time SHA-256 of a file this large (MB)")
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child[0], args.child[1], args.cols)))
+        return
+    if args.csv_one_pass:
+        result = json.loads(args.out.read_text()) if args.out.is_file() else {"benchmark": "pool_memory"}
+        result["csv_one_pass"] = csv_one_pass(args.csv_one_pass, args.cols, args.old_ref, args.repeats, args.hash_mb)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"wrote csv_one_pass into {args.out}")
         return
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pool_memory_") as tmp:

@@ -12,7 +12,7 @@ IMSE), if candidate x were made, measured and added to the training set:
    ``"kernel_ridge"`` the GP whose posterior mean *is* the ridge fit
    (``l^2 = 1 / (2 gamma)``, ``r = alpha``) with ``a`` = the variance of y.
 2. A candidate's descriptor does not exist yet: a numpy GP per component
-   (``property_model``'s grid GP, RBF on unit-scaled x) gives a joint normal
+   (``planners.grid_gp.GridGP``, RBF on unit-scaled x) gives a joint normal
    belief about the scores of all unmeasured points: mean ``mu(x)``, sd
    ``sd(x)`` and cross-covariance ``cov(x, x')`` per component (components
    independent). Measured samples have exact scores (sd = 0); pending points
@@ -64,7 +64,8 @@ import numpy as np
 from labpilot.planners.base import register
 from labpilot.planners.design import DesignPlanner, MeasuredData
 from labpilot.planners.options import BoedOptions
-from labpilot.planners.property_model import PropertyModel, _GridGP, _sqdist
+from labpilot.planners.grid_gp import GridGP, sqdist
+from labpilot.planners.property_model import PropertyModel
 
 #: Largest reference set the error is integrated over (a seeded subsample beyond it).
 REFERENCE = 1024
@@ -89,13 +90,13 @@ def variance_reduction(cov_ref: np.ndarray, var: np.ndarray, noise: float) -> np
 class DescriptorBelief:
     """Joint Gaussian belief about the scaled PCA scores at points: measured ones exact, others from x.
 
-    One numpy GP per component (``property_model``'s grid GP, RBF on unit-scaled x) on the measured
+    One numpy GP per component (``planners.grid_gp.GridGP``, RBF on unit-scaled x) on the measured
     samples; ``mu``/``sd`` per point and ``cov(ia, ib)`` the posterior cross-covariance per component
     (zero whenever a point is measured).
     """
 
     def __init__(self, fx: np.ndarray, s: np.ndarray, q: np.ndarray) -> None:
-        self.gps = [_GridGP().fit(fx, s[:, j]) for j in range(s.shape[1])]
+        self.gps = [GridGP().fit(fx, s[:, j]) for j in range(s.shape[1])]
         n = len(s)
         self.measured = np.r_[np.ones(n, dtype=bool), np.zeros(len(q), dtype=bool)]
         self.q = np.vstack([fx, q])
@@ -106,13 +107,13 @@ class DescriptorBelief:
         self.mu = np.vstack([s, mu])
         self.sd = np.vstack([np.zeros_like(s), sd])
         # each point's kernel with each GP's training inputs, for the posterior cross-covariance
-        self._kx = [(np.exp(-_sqdist(self.q, gp.x_) / (2 * gp.ell_**2)), gp) for gp in self.gps]
+        self._kx = [(np.exp(-sqdist(self.q, gp.x_) / (2 * gp.ell_**2)), gp) for gp in self.gps]
 
     def cov(self, ia: np.ndarray, ib: np.ndarray) -> np.ndarray:
         """(len(ia), len(ib), c) posterior covariance of the scores at points ``ia`` and ``ib``."""
         out = np.empty((len(ia), len(ib), len(self.gps)))
         for j, (kq, gp) in enumerate(self._kx):
-            prior = np.exp(-_sqdist(self.q[ia], self.q[ib]) / (2 * gp.ell_**2))
+            prior = np.exp(-sqdist(self.q[ia], self.q[ib]) / (2 * gp.ell_**2))
             out[:, :, j] = gp.y_std_**2 * gp.sig2_ * (prior - kq[ia] @ gp.k_inv_ @ kq[ib].T)
         out[self.measured[ia]] = 0.0
         out[:, self.measured[ib]] = 0.0
@@ -201,5 +202,5 @@ def ridge_alpha(reg: Any, y: np.ndarray) -> float:
     The fit solves ``(K + alpha I) coef = y - mean(y)``, so ``alpha = coef . (y_c - K coef) / |coef|^2``.
     """
     coef = reg.coef_
-    kc = np.exp(-reg.gamma_ * _sqdist(reg.x_, reg.x_)) @ coef
+    kc = np.exp(-reg.gamma_ * sqdist(reg.x_, reg.x_)) @ coef
     return float(max(coef @ (y - reg.y_mean_ - kc) / max(coef @ coef, 1e-300), 1e-9))

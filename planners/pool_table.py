@@ -15,9 +15,10 @@ molecule, a composition already on a plate). ``read_pool`` reads it once:
 
 Files are streamed batch by batch (pyarrow's CSV reader converts numbers in
 C++; the ``csv`` module would hold every cell as a Python string): the
-descriptor array is allocated once (Parquet: its row count; CSV: its line
-count) and filled in place, so a 10^6 x 200 pool peaks near its 800 MB of
-float32 (``benchmarks/pool_memory.py``). A bad file is refused with a
+descriptor array is allocated once (Parquet: its row count, from the
+metadata; CSV: an estimate from the first batch, with room to spare that costs
+no memory until filled, so the file is read once) and filled in place, so a
+10^6 x 200 pool peaks near its 800 MB of float32 (``benchmarks/pool_memory.py``). A bad file is refused with a
 ``PoolError`` naming the campaign field and, for a bad cell, the file, data
 row (1-based, header excluded) and column.
 """
@@ -231,19 +232,35 @@ def _preview(names: Sequence[str], n: int = 12) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > n else "")
 
 
-def _count_rows(path: Path) -> int:
-    """An upper bound of a CSV's data rows: its line count (Parquet: the exact count)."""
+def _parquet_rows(path: Path) -> int | None:
+    """A Parquet file's row count, from its metadata (no data read); None for a CSV (its rows are not known ahead)."""
     import pyarrow.parquet as pq
 
-    if _is_parquet(path):
-        return pq.ParquetFile(path).metadata.num_rows
-    lines = 0
-    last = b"\n"
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            lines += chunk.count(b"\n")
-            last = chunk[-1:]
-    return lines + (last != b"\n")
+    return pq.ParquetFile(path).metadata.num_rows if _is_parquet(path) else None
+
+
+def _csv_capacity(path: Path, first_rows: int, n_columns: int) -> int:
+    """Rows to make room for in a CSV, from its first batch (one ``CSV_BLOCK_BYTES`` block), without reading on.
+
+    The estimate scales the first block's rows to the file's size, with 50 %
+    to spare; it never exceeds the hard bound (a row is at least one byte per
+    column: its separators and newline). Room that is never filled costs no
+    memory (``np.empty`` pages are not resident until written); a file whose
+    later rows are much shorter than its first grows its arrays (``_room``).
+    """
+    size = path.stat().st_size
+    estimate = first_rows * size / max(1, min(size, CSV_BLOCK_BYTES))
+    bound = size // max(1, n_columns) + 1
+    return int(max(first_rows, min(bound, 1.5 * estimate + 16)))
+
+
+def _room(arr: np.ndarray, off: int, b: int) -> np.ndarray:
+    """``arr`` with room for rows ``off:off + b``: itself, or a copy 1.5x larger (rare: see ``_csv_capacity``)."""
+    if off + b <= len(arr):
+        return arr
+    out = np.empty((max(off + b, int(len(arr) * 1.5) + 1),) + arr.shape[1:], dtype=arr.dtype)
+    out[:off] = arr[:off]
+    return out
 
 
 def _batches(path: Path, columns: list[str], types: dict[str, Any], names: Sequence[str] | None = None,
@@ -307,10 +324,14 @@ def read_descriptors(path: str | Path, patterns: Sequence[str], exclude: Sequenc
         raise PoolError(field_name, f"{p}: no such file")
     header_names = list(names) if names is not None else _columns(p)
     desc = descriptor_columns(p, header_names, patterns, exclude=exclude, field_name=field_name)
-    out = np.empty((_count_rows(p), len(desc)), dtype=np.float32)
+    out: np.ndarray | None = None
     off = 0
     try:
         for batch in _batches(p, desc, {d: pa.float32() for d in desc}, names, header):
+            if out is None:
+                cap = _parquet_rows(p) or _csv_capacity(p, batch.num_rows, len(header_names))
+                out = np.empty((cap, len(desc)), dtype=np.float32)
+            out = _room(out, off, batch.num_rows)
             for j, name in enumerate(desc):
                 out[off:off + batch.num_rows, j] = _descriptor_values(p, batch.column(name), name, off, field_name)
             off += batch.num_rows
@@ -322,7 +343,7 @@ def read_descriptors(path: str | Path, patterns: Sequence[str], exclude: Sequenc
         if 0 <= k < len(header_names) and header_names[k] in desc:
             _locate_bad_cell(p, header_names[k], field_name, exc, names, header)
         raise PoolError(field_name, f"{p}: {_first_line(exc)}") from None
-    return desc, out[:off]
+    return desc, (out[:off] if out is not None else np.empty((0, len(desc)), dtype=np.float32))
 
 
 def _read(path: Path, id_column: str, space: Space, patterns: tuple[str, ...], featurizer: str | None,
@@ -349,9 +370,10 @@ def _read(path: Path, id_column: str, space: Space, patterns: tuple[str, ...], f
         types[p.name] = pa.string() if isinstance(p, CategoricalParam) else pa.float64()
     columns = [id_column] + [c for c in params if c != id_column] + [d for d in desc if d not in params and d != id_column]
     try:
-        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, types)
+        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, types, len(header))
     except _IdTypeRetry:
-        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, {**types, id_column: pa.string()})
+        return _fill(path, id_column, space, desc, feat_fn, featurizer, columns, {**types, id_column: pa.string()},
+                     len(header))
 
 
 class _IdTypeRetry(Exception):
@@ -359,23 +381,26 @@ class _IdTypeRetry(Exception):
 
 
 def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Featurizer | None,
-          featurizer: str | None, columns: list[str], types: dict[str, Any]) -> PoolTable:
+          featurizer: str | None, columns: list[str], types: dict[str, Any], n_columns: int) -> PoolTable:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    cap = _count_rows(path)
     n_desc = len(desc)
     feats: np.ndarray | None = None
     n_feat = n_desc
-    rows = np.empty((cap, space.dim))
+    rows: np.ndarray | None = None
     id_chunks: list[Any] = []
     names: list[str] = list(desc)
     off = 0
     try:
         for batch in _batches(path, columns, types):
             b = batch.num_rows
-            if off + b > cap:
-                raise PoolError("space.pool", f"{path}: more rows than lines (a quoted cell spans lines?)")
+            if rows is None:  # one pass: Parquet says its rows, a CSV's are estimated from this first batch
+                cap = _parquet_rows(path) or _csv_capacity(path, b, n_columns)
+                rows = np.empty((cap, space.dim))
+            rows = _room(rows, off, b)
+            feats = _room(feats, off, b) if feats is not None else None
+            cap = len(rows)
             ids = batch.column(id_column)
             if not (pa.types.is_integer(ids.type) or pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
                 ids = ids.cast(pa.string())
@@ -403,7 +428,7 @@ def _fill(path: Path, id_column: str, space: Space, desc: list[str], feat_fn: Fe
     except pa.ArrowInvalid as exc:
         _explain(path, exc, columns, id_column, types, space)
         raise
-    if off == 0:
+    if off == 0 or rows is None:
         raise PoolError("space.pool", f"{path}: the file has no data rows")
     ids = pa.chunked_array(id_chunks).combine_chunks() if len(id_chunks) > 1 else id_chunks[0]
     _check_unique(path, ids, id_column)

@@ -11,25 +11,26 @@ pattern, a DSC curve). The model is
    their total variance), so distances between scores are distances between
    the patterns projected on the leading components and the leading (larger)
    components weigh more than the noisy trailing ones:
-   * ``"gp"``: a Gaussian process with an RBF kernel and white noise on
-     standardized y; length scale and noise ratio maximize the marginal
-     likelihood over a fixed grid, with the signal variance profiled out in
-     closed form. Gives a predictive standard deviation, which ``used``
-     propagates.
-   * ``"kernel_ridge"``: RBF kernel ridge; ``alpha`` and ``gamma`` picked on a
-     small grid by the exact closed-form leave-one-out error (no refits).
+   * ``"gp"``: ``planners.grid_gp.GridGP``, an RBF Gaussian process on
+     standardized y whose length scale and noise ratio maximize the marginal
+     likelihood over a fixed grid. Gives a predictive standard deviation,
+     which ``used`` propagates.
+   * ``"kernel_ridge"``: RBF kernel ridge (``_LooKernelRidge``, here);
+     ``alpha`` and ``gamma`` picked on a small grid by the exact closed-form
+     leave-one-out error (no refits).
 
-Both are a few lines of numpy rather than BoTorch or scikit-learn's GP because
-the model is refitted thousands of times per benchmark run inside
-cross-validation, on tens of samples: a grid search over one eigen-
-decomposition per length scale is fast, deterministic, and never stops at an
-optimizer's bound. The BoTorch GP (``planners.gp``) is for the acquisition
-models over x.
+Both are a few lines of numpy rather than BoTorch or scikit-learn because the
+model is refitted thousands of times per benchmark run inside
+cross-validation, on tens of samples (``grid_gp`` says why a grid). The
+planners ``used`` and ``boed`` fit a ``PropertyModel`` on the measured
+samples; ``boed`` also reads the fitted regressor's GP view (``reg_``: the
+GP's ``ell_``/``noise_``/``sig2_``, the ridge's ``gamma_``/``coef_``).
 
 ``cross_validated_predictions`` refits the whole pipeline (PCA included) in
 every fold, so no information leaks from the held-out samples;
 ``cross_validated_error`` is the root-mean-square of those out-of-fold errors.
-Both ``boed`` and ``benchmarks/used_boed_fegapd.py`` use them.
+``benchmarks/used_boed_fegapd.py`` reports them (with ``held_out_error``
+against samples never measured); the planners do not call them.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from typing import Sequence
 
 import numpy as np
 from sklearn.decomposition import PCA
+
+from labpilot.planners.grid_gp import GridGP, sqdist
 
 KINDS = ("gp", "kernel_ridge")
 
@@ -70,7 +73,7 @@ class PropertyModel:
         self.score_scale_ = total if total > 1e-12 else 1.0
         s = raw / self.score_scale_
         if self.kind == "gp":
-            self.reg_ = _GridGP().fit(s, y)
+            self.reg_ = GridGP().fit(s, y)
         else:
             self.reg_ = _LooKernelRidge().fit(s, y)
         return self
@@ -96,47 +99,6 @@ class PropertyModel:
         return self.predict_scores(self.scores(z), return_std=return_std)
 
 
-class _GridGP:
-    """RBF GP on standardized y; length scale and noise ratio by grid marginal likelihood."""
-
-    LENGTH_FACTORS = np.geomspace(0.05, 20.0, 14)
-    NOISE_RATIOS = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
-
-    def fit(self, s: np.ndarray, y: np.ndarray) -> "_GridGP":
-        n = len(y)
-        self.x_ = s
-        self.y_mean_ = float(y.mean())
-        self.y_std_ = float(y.std()) if y.std() > 1e-12 else 1.0
-        yt = (y - self.y_mean_) / self.y_std_
-        d2 = _sqdist(s, s)
-        med = float(np.sqrt(np.median(d2[np.triu_indices(n, 1)]))) if n > 1 else 1.0
-        med = med if med > 1e-12 else 1.0
-        best = None
-        for lf in self.LENGTH_FACTORS:
-            ell = lf * med
-            lam, u = np.linalg.eigh(np.exp(-d2 / (2 * ell**2)))
-            lam = np.clip(lam, 0.0, None)
-            proj = u.T @ yt
-            for r in self.NOISE_RATIOS:
-                quad = float(np.sum(proj**2 / (lam + r)))
-                sig2 = max(quad / n, 1e-12)
-                lml = -0.5 * n * np.log(sig2) - 0.5 * float(np.sum(np.log(lam + r)))
-                if best is None or lml > best[0]:
-                    best = (lml, ell, r, sig2, u, lam)
-        _, self.ell_, self.noise_, self.sig2_, u, lam = best
-        self.k_inv_ = (u / (lam + self.noise_)) @ u.T
-        self.alpha_ = self.k_inv_ @ yt
-        return self
-
-    def predict(self, s: np.ndarray, return_std: bool = False):
-        k = np.exp(-_sqdist(s, self.x_) / (2 * self.ell_**2))
-        mean = self.y_mean_ + self.y_std_ * (k @ self.alpha_)
-        if not return_std:
-            return mean
-        var = 1.0 - np.einsum("ij,jk,ik->i", k, self.k_inv_, k)
-        return mean, self.y_std_ * np.sqrt(self.sig2_ * np.clip(var, 0.0, None))
-
-
 class _LooKernelRidge:
     """RBF kernel ridge whose alpha and gamma minimise the closed-form LOO error."""
 
@@ -144,7 +106,7 @@ class _LooKernelRidge:
         self.x_ = s
         self.y_mean_ = float(y.mean())
         yc = y - self.y_mean_
-        d2 = _sqdist(s, s)
+        d2 = sqdist(s, s)
         base = 1.0  # scores are scaled to unit total variance
         best = None
         for gf in _KR_GAMMA_FACTORS:
@@ -160,11 +122,7 @@ class _LooKernelRidge:
         return self
 
     def predict(self, s: np.ndarray) -> np.ndarray:
-        return self.y_mean_ + np.exp(-self.gamma_ * _sqdist(s, self.x_)) @ self.coef_
-
-
-def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.clip((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T, 0.0, None)
+        return self.y_mean_ + np.exp(-self.gamma_ * sqdist(s, self.x_)) @ self.coef_
 
 
 def _check_zy(z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

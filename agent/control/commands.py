@@ -25,7 +25,7 @@ from typing import Annotated, Any, Callable, Literal, Union
 
 from pydantic import Field, ValidationError, model_validator
 
-from labpilot.agent.operator import OperatorDesk
+from labpilot.agent.operator import OperatorDesk, acting_as
 from labpilot.protocols.strict import Strict
 
 MAX_REASON_CHARS = 2000
@@ -184,7 +184,10 @@ class OperatorCommand:
         A command that changes something (not idempotent) is journaled as
         ``operator_action`` with who sent it (``actor``), its arguments and
         its outcome, refusals included: the control server, the CLI's
-        offline path and the dashboard all come through here.
+        offline path and the dashboard all come through here. The handler
+        runs ``acting_as(actor)``, so a command that records who did it in
+        its own entry (``resolve``, ``done``, ``mode``) names the sender, not
+        the agent's user.
         """
         from labpilot.errors import OperatorRefused
 
@@ -195,9 +198,11 @@ class OperatorCommand:
         kwargs = {name: getattr(args, name) for name in self.args.model_fields}
         journal = getattr(desk, "journal_action", None)  # a desk without a journal (a test double) records nothing
         if self.idempotent or journal is None:
-            return self.handler(desk, **kwargs)
+            with acting_as(actor):
+                return self.handler(desk, **kwargs)
         try:
-            result = self.handler(desk, **kwargs)
+            with acting_as(actor):  # what the command records as `by` (resolve, done, mode): the sender
+                result = self.handler(desk, **kwargs)
         except OperatorRefused as exc:
             journal(self.name, kwargs, actor, ok=False, error=str(exc))
             raise

@@ -10,7 +10,9 @@ differs is silently ignored:
 - a campaign file that differs from the stored one is printed as a
   difference; while no experiment has started, the campaign restarts from the
   file; afterwards the run is refused unless ``--accept-changes``, and even
-  then only the fields above may change.
+  then only the fields above may change;
+- a candidate pool (``[space] pool``) is compared by content, not path
+  (``pool_resume``): a moved campaign folder resumes, an edited pool does not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from labpilot.errors import CampaignError, SessionError
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, loads_campaign, parse_campaign
+from labpilot.agent.loop.pool_resume import PoolCheck, check_pool, record_identity
 from labpilot.agent.store import Store
 
 #: Configuration fields that may change once experiments have started (dotted prefixes).
@@ -127,12 +130,32 @@ def _validated(config: dict[str, Any], db: str) -> Campaign:
         raise SessionError(f"the campaign after the changes is invalid: {problems}") from None
 
 
+def _record_pool(store: Store, pool: PoolCheck, why: str) -> None:
+    if pool.current is not None:
+        record_identity(store, pool.current, why)
+
+
 def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags: Flags,
               accept_changes: bool, *, say: Any = print) -> Campaign:
     """Bring the stored campaign in line with the file and flags, or refuse; return the effective campaign."""
     db = store.label
     held = store.campaign()
     stored = held["config"]
+    pool = check_pool(store, stored, file_config, file_source)
+    if pool.changed and started(store):
+        raise SessionError(
+            f"space.pool: {pool.current.path} is not the pool this campaign started with: its content changed "
+            f"(was {pool.recorded.describe()}; now {pool.current.describe()}); restore the file or use another --db")
+    if pool.gone and started(store):
+        raise SessionError(pool.unverifiable())
+    if pool.moved:  # the same pool elsewhere (a moved folder, another mount): compare the rest as if in place
+        stored = copy.deepcopy(stored)
+        stored["space"]["pool"] = pool.current.path
+    featurizer_moved = pool.featurizer_moved and stored["space"].get("featurizer") == pool.recorded.featurizer
+    if featurizer_moved:  # its file.py moved with the folder: same content, same function
+        stored = copy.deepcopy(stored)
+        stored["space"]["featurizer"] = pool.current.featurizer
+    moved = stored is not held["config"]
     changes: list[tuple[str, Any, Any]] = []
     if held["source_toml"] != file_source:
         try:
@@ -148,6 +171,10 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         changes = diff(base, file_config)
         if stored_file is None:  # the stored configuration holds the flags of earlier runs: not file changes
             changes = [c for c in changes if not is_mutable(c[0])]
+    if pool.changed and not any(c[0] == "space.pool" for c in changes):  # edited in place: same path, new content
+        changes.append(pool.change())
+    if pool.gone and not any(c[0] == "space.pool" for c in changes):  # nothing started: restart from the file
+        changes.append(("space.pool", pool.gone, pool.current.path if pool.current else None))
     if changes:
         say(f"the campaign file differs from the one stored in {db}:\n{format_diff(changes)}")
         if not started(store):
@@ -161,6 +188,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             store.set_fault(None)
             if held["state"] != "idle":
                 store.set_state("idle", trigger="restarted_from_file")
+            _record_pool(store, pool, "the campaign restarted from the file")
             say("no experiment had started: the campaign restarts from the file")
             return _validated(config, db)
         fixed = [c[0] for c in changes if not is_mutable(c[0])]
@@ -178,6 +206,17 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         store.update_config(stored, event="config_changed", source_toml=file_source, by="campaign file",
                             changes=[list(c) for c in changes])
         say("applied the changes (--accept-changes)")
+    if moved:
+        assert pool.recorded is not None and pool.current is not None
+        store.update_config(stored, event="pool_moved", by="campaign file", **{"from": pool.recorded.as_dict()},
+                            to=pool.current.as_dict())
+        if pool.moved:
+            say(f"pool moved from {pool.recorded.path} to {pool.current.path}, same content "
+                f"({pool.current.describe()})")
+        if featurizer_moved:
+            say(f"featurizer moved from {pool.recorded.featurizer} to {pool.current.featurizer}, same content")
+    elif not pool.recorded_journaled:
+        _record_pool(store, pool, "first identified on a resume")
     stored = copy.deepcopy(stored)
     applied: list[tuple[str, Any, Any]] = []
     for path, flag, value in flags.settings():

@@ -19,6 +19,7 @@ from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
 from labpilot.agent import campaign_checks, preflight
+from labpilot.agent.loop.pool_resume import identify_config, record_identity
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.notify import Notifier
 from labpilot.agent.loop.watch import Watch
@@ -76,6 +77,9 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
         store = create_store(target, campaign.name, campaign.model_dump(mode="json"), source)
     except StoreError as exc:
         raise SessionError(str(exc)) from None
+    pool = identify_config(campaign.model_dump(mode="json"), source)
+    if pool is not None:  # what a resume compares the pool with, wherever the folder is moved to
+        record_identity(store, pool, "the campaign was created")
     return store, campaign, False
 
 

@@ -178,6 +178,35 @@ def test_a_pool_campaign_dry_runs_and_journals_row_ids_never_twice(tmp_path):
         a["reason"].startswith("bo") for a in added if a["chosen_by"] == "planner")
 
 
+def _resume_to_end(path: Path, db: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Resume a stopped dry run to its end: an experiment left outcome unknown is resolved "not made"
+    (a python function made nothing that lasts) and the campaign resumed, as an operator would."""
+    resumed = subprocess.Popen([sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db",
+                                str(db), "--speed", "5000", "--quiet"], cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 150
+        while resumed.poll() is None and time.monotonic() < deadline:
+            store = Store.open(db)
+            state, unknown = store.campaign()["state"], store.experiments(("outcome_unknown",))
+            store.close()
+            if state == "faulted" and unknown:
+                for exp in unknown:
+                    r = labpilot("resolve", str(exp.id), "--not-made", "--db", str(db), cwd=cwd, timeout=60)
+                    assert r.returncode == 0, r.stdout + r.stderr
+                r = labpilot("resume", "--db", str(db), cwd=cwd, timeout=60)
+                assert r.returncode == 0, r.stdout + r.stderr
+            time.sleep(0.2)
+        out, err = resumed.communicate(timeout=max(deadline - time.monotonic(), 1))
+    except subprocess.TimeoutExpired:
+        resumed.kill()
+        store = Store.open(db)
+        tail = [(e["kind"], e.get("data")) for e in store.events()[-12:]]
+        store.close()
+        raise AssertionError(f"the resumed run did not finish; journal tail: {tail}") from None
+    return subprocess.CompletedProcess(resumed.args, resumed.returncode, out, err)
+
+
 def test_sigkill_mid_run_then_resume_never_proposes_a_row_twice(tmp_path):
     path = _write(tmp_path, budget=12, planner="random")
     db = tmp_path / "run.db"
@@ -198,30 +227,7 @@ def test_sigkill_mid_run_then_resume_never_proposes_a_row_twice(tmp_path):
     killed_at = len(_experiments(db))
     # The restarted agent marks a command the python instrument never finished as outcome unknown and
     # faults; the operator says "not made" (a python function made nothing that lasts) and resumes.
-    resumed = subprocess.Popen([sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db",
-                                str(db), "--speed", "5000", "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 150
-        while resumed.poll() is None and time.monotonic() < deadline:
-            store = Store.open(db)
-            state, unknown = store.campaign()["state"], store.experiments(("outcome_unknown",))
-            store.close()
-            if state == "faulted" and unknown:
-                for exp in unknown:
-                    r = labpilot("resolve", str(exp.id), "--not-made", "--db", str(db), cwd=tmp_path, timeout=60)
-                    assert r.returncode == 0, r.stdout + r.stderr
-                r = labpilot("resume", "--db", str(db), cwd=tmp_path, timeout=60)
-                assert r.returncode == 0, r.stdout + r.stderr
-            time.sleep(0.2)
-        out, err = resumed.communicate(timeout=max(deadline - time.monotonic(), 1))
-    except subprocess.TimeoutExpired:
-        resumed.kill()
-        store = Store.open(db)
-        tail = [(e["kind"], e.get("data")) for e in store.events()[-12:]]
-        store.close()
-        raise AssertionError(f"the resumed run did not finish; journal tail: {tail}") from None
-    r = subprocess.CompletedProcess(resumed.args, resumed.returncode, out, err)
+    r = _resume_to_end(path, db, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     exps = [e for e in _experiments(db) if e.status != "abandoned"]
     ids = [e.params["polymer_id"] for e in exps]
@@ -302,3 +308,112 @@ def test_a_pool_without_parameters_sends_the_id_alone_and_mobo_picks_rows(tmp_pa
     assert all(set(e.params) == {"polymer_id"} and e.status == "completed" for e in exps)
     assert len({e.params["polymer_id"] for e in exps}) == len(exps) == 7
     assert sum(e.chosen_by == "planner" for e in exps) == 4
+
+
+def _run_and_interrupt(path: Path, db: Path, at: int) -> None:
+    """Start a dry run and stop it with SIGINT (Ctrl-C) once ``at`` experiments exist: a resumable campaign."""
+    args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db", str(db),
+            "--speed", "5000", "--quiet"]
+    proc = subprocess.Popen(args, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if len(_experiments(db)) >= at:
+                break
+        except StoreError:
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    store = Store.open(db)
+    try:
+        assert store.campaign()["state"] not in ("completed", "aborted")
+    finally:
+        store.close()
+
+
+def test_a_moved_campaign_folder_resumes_with_the_same_pool_and_says_so(tmp_path):
+    """Campaign file, pool, featurizer file and database moved together: their paths changed, their content did not."""
+    first = tmp_path / "first"
+    path = _write(first, budget=10, planner="random",
+                  campaign=CAMPAIGN.replace('descriptors = ["d_*"]\n', 'descriptors = ["d_*"]\nfeaturizer = "feat.py:twice"\n'))
+    (first / "feat.py").write_text("def twice(values, names):\n    return values * 2.0\n")
+    _run_and_interrupt(path, first / "run.db", at=3)
+    moved = tmp_path / "elsewhere" / "moved"
+    moved.parent.mkdir()
+    first.rename(moved)
+    r = _resume_to_end(moved / "poly.toml", moved / "run.db", cwd=moved)  # sim.py: relative to the working dir
+    said = r.stdout + r.stderr
+    assert r.returncode == 0, said[-3000:]
+    assert f"pool moved from {first / 'polymers.csv'} to {moved / 'polymers.csv'}, same content" in said, said
+    assert f"{N_ROWS} rows" in said, said
+    assert f"featurizer moved from {first / 'feat.py'}:twice to {moved / 'feat.py'}:twice, same content" in said
+    store = Store.open(moved / "run.db")
+    try:
+        ev = store.events(kind="pool_moved")
+        assert len(ev) == 1 and ev[0]["data"]["from"]["path"] == str(first / "polymers.csv")
+        assert ev[0]["data"]["to"]["path"] == str(moved / "polymers.csv")
+        assert ev[0]["data"]["to"]["written"] == "polymers.csv"
+        assert store.campaign()["config"]["space"]["pool"] == str(moved / "polymers.csv")
+        assert store.campaign()["config"]["space"]["featurizer"] == f"{moved / 'feat.py'}:twice"
+        exps = [e for e in store.experiments() if e.status != "abandoned"]
+    finally:
+        store.close()
+    ids = [e.params["polymer_id"] for e in exps]
+    assert len(exps) == 10 and len(set(ids)) == 10, ids
+
+
+def test_a_pool_whose_content_changed_is_refused_naming_space_pool(tmp_path):
+    """The same path, one descriptor cell edited (and then a row dropped): not the pool the campaign started with."""
+    path = _write(tmp_path, budget=10, planner="random")
+    db = tmp_path / "run.db"
+    _run_and_interrupt(path, db, at=3)
+    before = _experiments(db)
+    pool = tmp_path / "polymers.csv"
+    lines = pool.read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[2] = "9.999"
+    lines[5] = ",".join(cells)
+    pool.write_text("\n".join(lines) + "\n")
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", "--accept-changes",
+                 cwd=tmp_path)
+    said = r.stdout + r.stderr
+    assert r.returncode != 0 and "space.pool" in said and "content changed" in said, said
+    assert "Traceback" not in said, said
+    assert said.count(f"{N_ROWS} rows") == 2, said  # same row count, other content
+    pool.write_text("\n".join(lines[:-1]) + "\n")
+    r = labpilot("run", str(path), "--dry-run", "--db", str(db), "--speed", "5000", "--quiet", cwd=tmp_path)
+    said = r.stdout + r.stderr
+    assert r.returncode != 0 and f"{N_ROWS} rows" in said and f"{N_ROWS - 1} rows" in said, said
+    after = _experiments(db)
+    assert [(e.id, e.status) for e in after] == [(e.id, e.status) for e in before]
+
+
+def test_a_database_from_before_pool_identities_refuses_a_moved_pool_it_cannot_compare(tmp_path):
+    """No journaled identity (an earlier labpilot): a moved pool is refused by name; resumed in place, it is recorded."""
+    import sqlite3
+
+    first = tmp_path / "first"
+    path = _write(first, budget=10, planner="random")
+    db = first / "run.db"
+    _run_and_interrupt(path, db, at=3)
+    with sqlite3.connect(db) as conn:  # what a database written before identities were journaled holds
+        assert conn.execute("DELETE FROM events WHERE kind = 'pool_identified'").rowcount == 1
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    r = labpilot("run", str(moved / "poly.toml"), "--dry-run", "--db", str(moved / "run.db"), "--speed", "5000",
+                 "--quiet", cwd=moved)
+    said = r.stdout + r.stderr
+    assert r.returncode != 0 and f"space.pool: the campaign's pool {first / 'polymers.csv'} is gone" in said, said
+    assert "Traceback" not in said, said
+    moved.rename(first)
+    r = _resume_to_end(path, db, cwd=first)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    store = Store.open(db)
+    try:
+        (ident,) = store.events(kind="pool_identified")
+        assert ident["data"]["why"] == "first identified on a resume" and ident["data"]["rows"] == N_ROWS
+        assert ident["data"]["path"] == str(first / "polymers.csv")
+    finally:
+        store.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -116,7 +117,7 @@ def test_made_synthesis_needs_its_sample_and_goes_on_to_be_measured(faulted, cap
     assert cmd["status"] == "done" and cmd["result"]["sample_id"] == "SP00001"
     (said,) = store.events(kind="outcome_resolved")
     assert said["experiment_id"] == 1
-    assert said["data"]["by"] == f"operator {getpass.getuser()}"
+    assert said["data"]["by"] == f"operator cli:{getpass.getuser()}@{socket.gethostname()}"  # the sender
     assert (said["data"]["resolution"], said["data"]["sample"], said["data"]["reason"]) == (
         "made", "SP00001", "film on the holder")
     assert runner._command_id(1, "magnetometer") == f"{runner.uid}-e1-magnetometer"

@@ -127,3 +127,22 @@ def test_the_elements_featurizer_and_a_plugin_featurizer_add_descriptor_columns(
     with pytest.raises(PoolError, match="cannot be loaded") as err:
         read_pool(path, "id", space, featurizer="feat.py:nothing", base=tmp_path)
     assert err.value.field == "space.featurizer"
+
+
+def test_a_csv_whose_later_rows_are_shorter_than_its_first_block_is_read_whole_in_one_pass(tmp_path, monkeypatch):
+    """A CSV is read once: its rows are estimated from the first block, and the arrays grow past the estimate."""
+    from labpilot.planners import pool_table
+    from labpilot.planners.pool_table import read_descriptors
+
+    monkeypatch.setattr(pool_table, "CSV_BLOCK_BYTES", 4096)
+    long_rows = [f"L{i},0.5,water,{i},{'n' * 200},{-i}" for i in range(40)]  # ~20 rows per 4 KiB block
+    short_rows = [f"S{i},0.25,ethanol,{i},,{i}" for i in range(3000)]  # ~20 bytes: 10x more rows than estimated
+    path = _csv(tmp_path, "pid,x,solvent,d_size,note,d_charge\n" + "\n".join(long_rows + short_rows) + "\n",
+                name="grows.csv")
+    assert path.stat().st_size > 12 * 4096
+    t = read_pool(path, "pid", SPACE, ["d_*"])
+    assert len(t) == 3040 and t.point(3039) == {"pid": "S2999", "x": 0.25, "solvent": "ethanol"}
+    raw = t.features * t.feature_span.astype(np.float32) + t.feature_low.astype(np.float32)
+    np.testing.assert_allclose(raw[[0, 39, 40, 3039]], [[0, 0], [39, -39], [0, 0], [2999, 2999]], atol=1e-3)
+    names, arr = read_descriptors(path, ["d_*"])
+    assert names == ["d_size", "d_charge"] and arr.shape == (3040, 2) and arr[3039].tolist() == [2999, 2999]
