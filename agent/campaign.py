@@ -23,6 +23,7 @@ from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_v
 from labpilot import registry
 from labpilot.errors import CampaignError
 from labpilot.import_path import add_import_path
+from labpilot.agent.code_refs import make_refs_absolute
 from labpilot.protocols.strict import Strict
 from labpilot.planners.prior import PriorSpec
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
@@ -566,6 +567,7 @@ def loads_campaign(text: str, source: str = "<campaign>", base: Path | None = No
         raise CampaignError(source, [("(toml)", f"not valid TOML: {exc}")]) from None
     if base is not None:
         _absolute_space_paths(data, base)
+        make_refs_absolute(data, base)  # an instrument's file.py:function, like the featurizer (agent.code_refs)
     return parse_campaign(data, source)
 
 

@@ -19,6 +19,7 @@ the GP planners), and only the named drivers.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from labpilot import registry
@@ -45,6 +46,7 @@ def problems(c: Campaign) -> Problems:
             out.append((f"{_where(i, inst)}.kind", str(exc)))
             continue
         out += instrument_problems(i, inst, classes[i], c)
+    out += code_problems(c)
     out += objective_problems(c)
     for synth, inst in enumerate(c.instruments):  # interchangeable synthesizers (a shared stage): each one
         if inst.role == "synthesize" and synth in classes:
@@ -209,6 +211,25 @@ def instrument_problems(i: int, inst: InstrumentSpec, cls: type, c: Campaign) ->
         out.append((f"{where}.options.{item.option}",
                     f"{item.what} {item.value:g}{given} exceeds the safety limit {item.limit} = {maximum:g}: "
                     f"the driver would refuse every experiment"))
+    return out
+
+
+def code_problems(c: Campaign) -> Problems:
+    """A ``file.py:function`` an instrument names must exist (relative to the campaign's folder, made absolute).
+
+    Only the file is checked: importing it would run its code, which ``validate``
+    never does (the driver imports it on first use and names a bad one then).
+    """
+    from labpilot.agent.code_refs import code_file, instrument_refs
+
+    out: Problems = []
+    for i, option, ref in instrument_refs({"instruments": [inst.model_dump() for inst in c.instruments]}):
+        code = code_file(ref)
+        if code is not None and not code.is_file():
+            where = "" if code.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+            out.append((f"{_where(i, c.instruments[i])}.options.{option}",
+                        f"no such file {str(code)!r}{where}: a file.py:function is relative to the campaign "
+                        "file's folder"))
     return out
 
 

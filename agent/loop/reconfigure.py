@@ -25,6 +25,8 @@ from typing import Any
 from labpilot.errors import CampaignError, SessionError
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, loads_campaign, parse_campaign
+from labpilot.agent.code_refs import field_path
+from labpilot.agent.loop import code_resume
 from labpilot.agent.loop.pool_resume import PoolCheck, check_pool, record_identity
 from labpilot.agent.store import Store
 
@@ -155,6 +157,9 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     if featurizer_moved:  # its file.py moved with the folder: same content, same function
         stored = copy.deepcopy(stored)
         stored["space"]["featurizer"] = pool.current.featurizer
+    code_moves = code_resume.moved_refs(store, stored, file_config)  # a function's file.py moved with the folder
+    if code_moves:
+        stored = code_resume.with_moves(stored, code_moves)
     moved = stored is not held["config"]
     changes: list[tuple[str, Any, Any]] = []
     if held["source_toml"] != file_source:
@@ -165,6 +170,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             if isinstance(stored.get("space"), dict) and isinstance(stored_file.get("space"), dict):
                 for key in ("pool", "featurizer"):
                     stored_file["space"][key] = stored["space"].get(key)
+            code_resume.copy_refs(stored, stored_file)  # so are instruments' file.py:function options
         except CampaignError:
             stored_file = None  # the stored file no longer validates: compare with the stored configuration
         base = stored_file if stored_file is not None else stored
@@ -189,6 +195,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             if held["state"] != "idle":
                 store.set_state("idle", trigger="restarted_from_file")
             _record_pool(store, pool, "the campaign restarted from the file")
+            code_resume.record_refs(store, config, "the campaign restarted from the file")
             say("no experiment had started: the campaign restarts from the file")
             return _validated(config, db)
         fixed = [c[0] for c in changes if not is_mutable(c[0])]
@@ -206,7 +213,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         store.update_config(stored, event="config_changed", source_toml=file_source, by="campaign file",
                             changes=[list(c) for c in changes])
         say("applied the changes (--accept-changes)")
-    if moved:
+    if moved and (pool.moved or featurizer_moved):
         assert pool.recorded is not None and pool.current is not None
         store.update_config(stored, event="pool_moved", by="campaign file", **{"from": pool.recorded.as_dict()},
                             to=pool.current.as_dict())
@@ -217,6 +224,13 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             say(f"featurizer moved from {pool.recorded.featurizer} to {pool.current.featurizer}, same content")
     elif not pool.recorded_journaled:
         _record_pool(store, pool, "first identified on a resume")
+    if code_moves:
+        store.update_config(stored, event="code_moved", by="campaign file",
+                            moves=[[field_path(i, o), old, new] for i, o, old, new in code_moves],
+                            refs=code_resume.identify_refs(stored))
+        say(f"function file moved, same content: {code_resume.describe(code_moves)}")
+    elif code_resume.recorded_refs(store) is None:
+        code_resume.record_refs(store, stored, "first identified on a resume")
     stored = copy.deepcopy(stored)
     applied: list[tuple[str, Any, Any]] = []
     for path, flag, value in flags.settings():

@@ -19,6 +19,7 @@ from labpilot.agent.campaign import Campaign, parse_campaign
 from labpilot.agent.control.bridge import start_control
 from labpilot.agent.dryrun import load_simulators, start_simulators, stop_simulators
 from labpilot.agent import campaign_checks, preflight
+from labpilot.agent.loop.code_resume import record_refs
 from labpilot.agent.loop.pool_resume import identify_config, record_identity
 from labpilot.agent.loop.reconfigure import Flags, apply_flags_new, reconcile
 from labpilot.agent.loop.notify import Notifier
@@ -80,6 +81,7 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
     pool = identify_config(campaign.model_dump(mode="json"), source)
     if pool is not None:  # what a resume compares the pool with, wherever the folder is moved to
         record_identity(store, pool, "the campaign was created")
+    record_refs(store, campaign.model_dump(mode="json"), "the campaign was created")  # function files, likewise
     return store, campaign, False
 
 

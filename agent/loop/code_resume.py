@@ -1,0 +1,115 @@
+"""A resumed campaign's function files (``file.py:function`` options): the same code wherever the folder lies.
+
+The stored configuration names an instrument's function file by its absolute
+path (``agent.code_refs``), so a moved campaign folder (or another mount)
+changes that path but not the code. Like the candidate pool
+(``pool_resume``), each file's SHA-256 is journaled when the campaign is
+created (``code_identified``); on a resume a reference whose path differs,
+with the same function name and a file of the same content, is the same
+code moved: accepted, printed and journaled (``code_moved``). Another
+content or function stays a change of the campaign (refused once
+experiments have started).
+
+A database from before identities were journaled (or from before these
+paths were made absolute, relative to the working directory) has none: the
+stored path is hashed if it is still there.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from labpilot.agent.code_refs import code_file, field_path, instrument_refs, set_ref
+from labpilot.agent.store import Store
+from labpilot.planners.pool_identity import file_sha256
+
+#: Journal entries that hold the function files' identities (``{field: {"ref", "sha256"}}`` under ``refs``).
+IDENTITY_EVENTS = ("code_identified", "code_moved")
+
+Move = tuple[int, str, str, str]  # (instrument index, option, stored reference, the file's reference)
+
+
+def identify_refs(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """``{field: {"ref": ..., "sha256": ...}}`` for every function file of ``config`` that can be read."""
+    out: dict[str, dict[str, str]] = {}
+    for i, option, ref in instrument_refs(config):
+        code = code_file(ref)
+        if code is None:
+            continue
+        try:
+            out[field_path(i, option)] = {"ref": ref, "sha256": file_sha256(code)}
+        except OSError:
+            continue  # validate names a missing file; nothing to record
+    return out
+
+
+def record_refs(store: Store, config: dict[str, Any], why: str) -> None:
+    """Journal the function files' identities (nothing when the campaign names none)."""
+    refs = identify_refs(config)
+    if refs:
+        store.log_event("code_identified", why=why, refs=refs)
+
+
+def recorded_refs(store: Store) -> dict[str, dict[str, str]] | None:
+    """The latest journaled identities, or None (an older database)."""
+    latest: tuple[int, dict[str, dict[str, str]]] | None = None
+    for kind in IDENTITY_EVENTS:
+        for ev in store.events(kind=kind):
+            refs = ev["data"].get("refs")
+            if isinstance(refs, dict) and (latest is None or ev["seq"] > latest[0]):
+                latest = (ev["seq"], refs)
+    return None if latest is None else latest[1]
+
+
+def _sha(ref: str) -> str | None:
+    code = code_file(ref)
+    try:
+        return file_sha256(code) if code is not None else None
+    except OSError:
+        return None
+
+
+def moved_refs(store: Store, stored: dict[str, Any], file_config: dict[str, Any]) -> list[Move]:
+    """The stored references whose file moved: same function, same content, another path; write nothing."""
+    current = {(i, option): ref for i, option, ref in instrument_refs(file_config)}
+    recorded = recorded_refs(store) or {}
+    moves: list[Move] = []
+    for i, option, old in instrument_refs(stored):
+        new = current.get((i, option))
+        if new is None or new == old or old.rpartition(":")[2] != new.rpartition(":")[2]:
+            continue
+        entry = recorded.get(field_path(i, option))
+        was = entry.get("sha256") if isinstance(entry, dict) and entry.get("ref") == old else _sha(old)
+        if was is not None and was == _sha(new):
+            moves.append((i, option, old, new))
+    return moves
+
+
+def with_moves(config: dict[str, Any], moves: list[Move]) -> dict[str, Any]:
+    """A copy of ``config`` naming each moved file where it now lies."""
+    out = copy.deepcopy(config)
+    for i, option, _, new in moves:
+        set_ref(out, i, option, new)
+    return out
+
+
+def copy_refs(source: dict[str, Any], target: dict[str, Any]) -> None:
+    """Give ``target`` (the stored file re-read) the references of ``source`` (the stored configuration), in place.
+
+    The stored file's text alone cannot say where its relative files were:
+    the stored configuration has them resolved.
+    """
+    have = {(i, option) for i, option, _ in instrument_refs(target)}
+    for i, option, ref in instrument_refs(source):
+        if (i, option) in have:
+            set_ref(target, i, option, ref)
+
+
+def describe(moves: list[Move]) -> str:
+    return "; ".join(f"{field_path(i, option)} {Path(old.rpartition(':')[0])} -> {Path(new.rpartition(':')[0])}"
+                     for i, option, old, new in moves)
+
+
+__all__ = ["copy_refs", "describe", "identify_refs", "moved_refs", "record_refs", "recorded_refs", "with_moves"]
