@@ -26,7 +26,9 @@ from labpilot.errors import CampaignError, SessionError
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, loads_campaign, parse_campaign
 from labpilot.agent.code_refs import field_path
+from labpilot.agent import machine as sm
 from labpilot.agent.loop import code_resume
+from labpilot.agent.loop.completed_budget import budget_used, changes_nothing, reopen_if_raised
 from labpilot.agent.loop.pool_resume import PoolCheck, check_pool, record_identity
 from labpilot.agent.store import Store
 
@@ -232,6 +234,8 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     elif code_resume.recorded_refs(store) is None:
         code_resume.record_refs(store, stored, "first identified on a resume")
     stored = copy.deepcopy(stored)
+    completed = held["state"] == sm.COMPLETED
+    used = budget_used(store.counts()) if completed else 0
     applied: list[tuple[str, Any, Any]] = []
     for path, flag, value in flags.settings():
         old = _get(stored, path)
@@ -239,6 +243,9 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         if path == "budget.deadline" and isinstance(value, str):
             new = _validated({**stored, "budget": {**stored["budget"], "deadline": value}}, db).budget.deadline
             new = new.isoformat() if isinstance(new, dt.datetime) else new
+        if completed and path == "budget.max_experiments" and new <= used:
+            say(changes_nothing(stored["name"], used, f"{flag} {value}"))  # never silently ignored
+            continue
         if old == new:
             continue
         if not is_mutable(path):
@@ -257,4 +264,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
                             changes=[list(c) for c in applied])
         if any(p == "mode" for p, _, _ in applied):
             after_mode_switch(store, stored["mode"], by="command line")
-    return _validated(store.campaign()["config"], db)
+    effective = _validated(store.campaign()["config"], db)
+    if completed:  # a raised budget (flag or file) continues a completed campaign
+        reopen_if_raised(store, held, effective, used, say)
+    return effective

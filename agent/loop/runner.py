@@ -39,6 +39,7 @@ from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.batch import BatchScheduler
 from labpilot.agent.loop.fault_hook import run_fault_hook
+from labpilot.agent.loop.completed_budget import budget_used  # the count a resumed budget compares with
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
 from labpilot.agent.loop.progress import Progress
@@ -358,10 +359,7 @@ class CampaignRunner:
         self.store.log_event("completed", counts=self.store.counts())
 
     def _budget_left(self) -> int:
-        c = self._history.counts()
-        used = (c[st.COMPLETED] + c[st.FAILED] + sum(c[s] for s in st.IN_FLIGHT) + c[st.AWAITING_APPROVAL]
-                + c[st.OUTCOME_UNKNOWN])
-        return self.campaign.budget.max_experiments - used
+        return self.campaign.budget.max_experiments - budget_used(self._history.counts())
 
     def _past_deadline(self) -> bool:
         deadline = self.campaign.budget.deadline
