@@ -107,9 +107,21 @@ def copy_refs(source: dict[str, Any], target: dict[str, Any]) -> None:
             set_ref(target, i, option, ref)
 
 
+def changed_refs(stored: dict[str, Any], file_config: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, stored, file's) for references that still differ once moves are applied: other code.
+
+    The file's text may be the same (a moved folder whose code was edited),
+    so this is what makes such a change a listed difference, not a path the
+    runner would find gone.
+    """
+    current = {(i, option): ref for i, option, ref in instrument_refs(file_config)}
+    return [(field_path(i, option), old, current[(i, option)]) for i, option, old in instrument_refs(stored)
+            if (i, option) in current and current[(i, option)] != old]
+
+
 def describe(moves: list[Move]) -> str:
     return "; ".join(f"{field_path(i, option)} {Path(old.rpartition(':')[0])} -> {Path(new.rpartition(':')[0])}"
                      for i, option, old, new in moves)
 
 
-__all__ = ["copy_refs", "describe", "identify_refs", "moved_refs", "record_refs", "recorded_refs", "with_moves"]
+__all__ = ["changed_refs", "copy_refs", "describe", "identify_refs", "moved_refs", "record_refs", "recorded_refs", "with_moves"]

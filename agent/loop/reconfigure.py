@@ -181,6 +181,9 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             changes = [c for c in changes if not is_mutable(c[0])]
     if pool.changed and not any(c[0] == "space.pool" for c in changes):  # edited in place: same path, new content
         changes.append(pool.change())
+    for change in code_resume.changed_refs(stored, file_config):  # other code, even where the text is the same
+        if not any(c[0] == change[0] for c in changes):
+            changes.append(change)
     if pool.gone and not any(c[0] == "space.pool" for c in changes):  # nothing started: restart from the file
         changes.append(("space.pool", pool.gone, pool.current.path if pool.current else None))
     if changes:

@@ -70,7 +70,7 @@ class ManualOptions(LocalOptions):
     dry_run: Literal["confirm", "wait"] = "confirm"
     """Dry run: ``confirm`` (the stand-in confirms by itself) or ``wait`` (for ``labpilot done``)."""
     dry_run_model: str | None = Field(None, min_length=3)
-    """Dry run: ``module:function(params) -> dict`` giving plausible values."""
+    """Dry run: ``module:function(params) -> dict`` (or ``file.py:function``, relative to the campaign's folder)."""
     dry_run_values: dict[str, tuple[float, float]] = Field(default_factory=dict)
     """Dry run: ``[low, high]`` per scalar (default ``[0, 1]``) when there is no model."""
 

@@ -6,11 +6,13 @@ Campaign TOML::
     name = "model"
     kind = "python"
     address = "local"
-    options = { role = "measure", function = "campaigns/sim/film_model.py:measure",
+    options = { role = "measure", function = "sim/film_model.py:measure",
                 scalars = { hardness = "GPa" } }
 
 ``function`` is ``module:function`` (an importable module, ``mylab.models:predict``)
-or ``path/to/file.py:function`` (a file, relative to the working directory).
+or ``path/to/file.py:function`` (a file, relative to the campaign file's folder:
+``load_campaign`` makes it absolute, ``agent.code_refs``; a path given to the
+driver directly is relative to the working directory).
 It is resolved lazily, on the first call, so validating a campaign imports
 nothing; a target that cannot be imported, or names no callable, fails with
 one ``ConfigurationError`` naming ``options.function``.

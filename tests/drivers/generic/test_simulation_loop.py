@@ -26,39 +26,39 @@ def labpilot(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[st
 def test_the_campaign_validates_with_objectives_from_the_generic_measurers() -> None:
     out = labpilot("validate", str(SIM))
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
-    camp = loads_campaign(SIM.read_text())
+    camp = loads_campaign(SIM.read_text(), base=CAMPAIGNS)
     assert camp.synthesizer.name == "film" and [m.name for m in camp.measurers] == ["simulation", "review"]
 
 
 def test_an_objective_no_generic_measurer_declares_is_refused_by_name() -> None:
     text = SIM.read_text().replace('name = "hardness"', 'name = "coercivity"')
-    found = dict(campaign_checks.problems(loads_campaign(text)))  # what validate and run check
+    found = dict(campaign_checks.problems(loads_campaign(text, base=CAMPAIGNS)))  # what validate and run check
     assert found == {"objectives[0].name": "'coercivity' is measured by none of the instruments "
                                            "(they measure defects (count), hardness (GPa), roughness (nm))"}
     two = SIM.read_text().replace('role = "measure"\nargv', 'role = "synthesize"\nargv')
     with pytest.raises(CampaignError, match="exactly one synthesizer"):
-        loads_campaign(two)
+        loads_campaign(two, base=CAMPAIGNS)
     bad_address = SIM.read_text().replace('address = "local"', 'address = "lo cal"', 1)
     with pytest.raises(CampaignError) as err:
-        loads_campaign(bad_address)
+        loads_campaign(bad_address, base=CAMPAIGNS)
     assert "instruments[0](film).address" in dict(err.value.problems)
 
 
 def test_validate_checks_the_generic_options_and_skips_the_parameters_check_for_a_generic_synthesizer() -> None:
     # the shipped campaign: a python synthesizer takes whatever parameters the campaign gives
-    camp = loads_campaign(SIM.read_text())
+    camp = loads_campaign(SIM.read_text(), base=CAMPAIGNS)
     assert camp.synthesizer.kind == "python" and campaign_checks.problems(camp) == []
     typo = SIM.read_text().replace("run_timeout_s = 120", "run_timout_s = 120")
-    found = dict(campaign_checks.problems(loads_campaign(typo)))
+    found = dict(campaign_checks.problems(loads_campaign(typo, base=CAMPAIGNS)))
     assert list(found) == ["instruments[1](simulation).options.run_timout_s"]  # no objective noise from it
     assert "did you mean 'run_timeout_s'?" in found["instruments[1](simulation).options.run_timout_s"]
     bad_type = SIM.read_text().replace("max_parallel = 4", 'max_parallel = "four"')
-    assert list(dict(campaign_checks.problems(loads_campaign(bad_type)))) == [
+    assert list(dict(campaign_checks.problems(loads_campaign(bad_type, base=CAMPAIGNS)))) == [
         "instruments[1](simulation).options.max_parallel"]
     for name, needle in (("film", 'role = "synthesize"\n'), ("simulation", 'role = "measure"\nargv')):
         no_role = SIM.read_text().replace(needle, "" if name == "film" else "argv", 1)
         with pytest.raises(CampaignError) as err:
-            loads_campaign(no_role)
+            loads_campaign(no_role, base=CAMPAIGNS)
         index = 0 if name == "film" else 1
         assert dict(err.value.problems)[f"instruments[{index}]({name}).options"].startswith("role is missing")
 
