@@ -13,6 +13,9 @@ differs is silently ignored:
   then only the fields above may change;
 - a candidate pool (``[space] pool``) is compared by content, not path
   (``pool_resume``): a moved campaign folder resumes, an edited pool does not.
+- so is an instrument's ``file.py:function`` (``code_resume``);
+- a completed campaign whose budget is raised continues; a budget that adds
+  nothing says so (``completed_budget``).
 """
 
 from __future__ import annotations
@@ -162,7 +165,6 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     code_moves = code_resume.moved_refs(store, stored, file_config)  # a function's file.py moved with the folder
     if code_moves:
         stored = code_resume.with_moves(stored, code_moves)
-    moved = stored is not held["config"]
     changes: list[tuple[str, Any, Any]] = []
     if held["source_toml"] != file_source:
         try:
@@ -218,7 +220,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         store.update_config(stored, event="config_changed", source_toml=file_source, by="campaign file",
                             changes=[list(c) for c in changes])
         say("applied the changes (--accept-changes)")
-    if moved and (pool.moved or featurizer_moved):
+    if pool.moved or featurizer_moved:
         assert pool.recorded is not None and pool.current is not None
         store.update_config(stored, event="pool_moved", by="campaign file", **{"from": pool.recorded.as_dict()},
                             to=pool.current.as_dict())

@@ -343,7 +343,7 @@ def test_a_moved_campaign_folder_resumes_with_the_same_pool_and_says_so(tmp_path
     moved = tmp_path / "elsewhere" / "moved"
     moved.parent.mkdir()
     first.rename(moved)
-    r = _resume_to_end(moved / "poly.toml", moved / "run.db", cwd=moved)  # sim.py: relative to the working dir
+    r = _resume_to_end(moved / "poly.toml", moved / "run.db", cwd=moved)
     said = r.stdout + r.stderr
     assert r.returncode == 0, said[-3000:]
     assert f"pool moved from {first / 'polymers.csv'} to {moved / 'polymers.csv'}, same content" in said, said
