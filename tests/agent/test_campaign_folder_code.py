@@ -131,3 +131,29 @@ def test_validate_and_run_refuse_a_missing_function_file_naming_the_field(tmp_pa
     r = labpilot("run", str(folder / "campaign.toml"), "--dry-run", "--db", str(elsewhere / "c.db"), cwd=elsewhere)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "instruments[1](probe).options.function: no such file" in r.stderr
+
+
+def test_every_function_option_is_made_absolute_against_the_campaign_folder(tmp_path: Path,
+                                                                            monkeypatch) -> None:
+    """python ``function`` and manual ``dry_run_model`` alike; a module reference stays as written."""
+    from labpilot.agent.campaign import load_campaign
+    from labpilot.agent.code_refs import CODE_OPTIONS
+
+    folder = _folder(tmp_path, CAMPAIGN + """
+[[instruments]]
+name = "review"
+kind = "manual"
+address = "local"
+options = { role = "measure", scalars = { y2 = "au" }, dry_run_model = "sim.py:probe" }
+[[instruments]]
+name = "other"
+kind = "python"
+address = "local"
+options = { role = "measure", function = "json:loads", scalars = { y3 = "au" } }
+""")
+    monkeypatch.chdir(tmp_path)
+    c = load_campaign(Path("campaigns/x/campaign.toml"))
+    opts = [inst.options for inst in c.instruments]
+    assert opts[2]["dry_run_model"] == f"{folder.resolve()}/sim.py:probe"
+    assert opts[0]["function"] == f"{folder.resolve()}/sim.py:make" and opts[3]["function"] == "json:loads"
+    assert set(CODE_OPTIONS) == {"python", "manual"}
