@@ -38,6 +38,7 @@ import io
 import json
 import platform
 import pstats
+import re
 import sqlite3
 import statistics
 import sys
@@ -196,6 +197,14 @@ def _populate(store: Store, n: int, seed: int = 0) -> None:
     conn.execute("COMMIT")
 
 
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\bX'[0-9A-F]*'|-?\b\d+(?:\.\d+)?(?:e[-+]?\d+)?\b")
+
+
+def _shape(sql: str) -> str:
+    """A statement without its values (the trace callback gives them bound): the same query, one text."""
+    return _LITERAL.sub("?", " ".join(sql.split()))
+
+
 def _constant_propose(history: Any, k: int = 1) -> list[Proposal]:
     """A planner that costs nothing and touches nothing: isolates the agent's own work from the planner's."""
     return [Proposal({"Fe": 0.2, "Co": 0.2, "Ni": 0.2, "Ir": 0.2, "Pt": 0.2})] * k
@@ -213,13 +222,18 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
     plain = Store.open(path)
     _populate(plain, n_store)
     plain.close()
-    store = CountingStore(path, Store._connect(path))
+    raw_conn = Store._connect(path)
+    statements: list[str] = []  # every SQL statement the agent ran (sqlite's trace callback), in order
+    raw_conn.set_trace_callback(statements.append)
+    store = CountingStore(path, raw_conn)
     instruments = {s.name: InstantInstrument(s.kind) for s in campaign.instruments}
     marks: list[tuple[float, float, int, float, float, float, float]] = []
+    stmt_marks: list[int] = []
 
     def mark(_: Any) -> None:
         marks.append((time.perf_counter(), _Clocked.spent, len(store.commits), store.wall,
                       time.process_time(), _Clocked.cpu, store.cpu))
+        stmt_marks.append(len(statements))
 
     runner = CampaignRunner(campaign, store, instruments, progress=mark)  # the default poll: no polling wait
     propose = _constant_propose if planner == "constant" else runner.planner.propose
@@ -245,12 +259,18 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
     # what the commits of one steady-state experiment were for (the last one's window)
     k_prev, k_last = marks[-2][2], marks[-1][2]
     purposes = collections.Counter(c[0] for c in store.commits[k_prev:k_last])
+    per_step = [b - a for a, b in zip(stmt_marks[1:], stmt_marks[2:])]
+    last = collections.Counter(_shape(q) for q in statements[stmt_marks[-2]:stmt_marks[-1]])
     cpu = [s["cpu_s"] for s in steps]
     wall = [s["wall_s"] for s in steps]
     out: dict[str, Any] = {
         "n_store": n_store, "n_new": n_new, "planner": planner,
         "commits_per_experiment": statistics.median(s["commits"] for s in steps),
         "commit_purposes": dict(purposes),
+        "statements_per_experiment": statistics.median(per_step),
+        "statements_max": max(per_step),
+        # the last experiment's statements, grouped by text (values as ?)
+        "statements": dict(last.most_common()),
         "commit_ms_median": statistics.median(s["commit_s"] for s in steps) * 1e3,
         "cpu_beyond_commits_ms_median": statistics.median(cpu) * 1e3,
         "cpu_beyond_commits_ms_p90": float(np.percentile(cpu, 90)) * 1e3,
@@ -289,6 +309,7 @@ def main() -> None:
     ap.add_argument("--inserts", type=int, default=500)
     ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant"])
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the loop (largest store)")
+    ap.add_argument("--statements", action="store_true", help="print each run's SQL statements, grouped")
     ap.add_argument("--label", default="after", help="key of this run in the results JSON")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -318,6 +339,10 @@ def main() -> None:
                   f"p90 {r['wall_beyond_commits_ms_p90']:.2f} ms)   [ETA {eta:.0f} s]")
             for purpose, k in sorted(r["commit_purposes"].items()):
                 print(f"    {k} x {purpose}")
+            print(f"    {r['statements_per_experiment']:.0f} SQL statements per experiment (max {r['statements_max']}):")
+            if args.statements:
+                for q, k in r["statements"].items():
+                    print(f"      {k:3d} x {q[:150]}")
             if "profile" in r:
                 print(r.pop("profile"))
     machine["load_after"] = os.getloadavg()
