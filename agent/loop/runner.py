@@ -359,7 +359,7 @@ class CampaignRunner:
         if self._budget_left() <= 0 or self._past_deadline():
             self._finish()
             return
-        self._plan(refreshed=True)
+        self._plan()
 
     def _finish(self) -> None:
         """The budget or the deadline is reached and nothing is in flight: the campaign is completed."""
@@ -384,13 +384,10 @@ class CampaignRunner:
             return True
         return False
 
-    def _plan(self, ahead: bool = False, refreshed: bool = False) -> None:
-        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining).
-
-        ``refreshed``: the caller brought the history up to date a moment ago.
-        """
+    def _plan(self, ahead: bool = False) -> None:
+        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
         self.machine.enter(sm.PLANNING)
-        history = self._history.trials(refresh=not refreshed)
+        history = self._history.trials()
         counts = self._history.counts(refresh=False)  # the same moment as ``history``
         n_done = sum(counts.values()) - counts[st.REJECTED] - counts[st.ABANDONED]  # finished or pending
         initial = n_done < self.campaign.initial_design
