@@ -512,6 +512,18 @@ class Store:
         pause = rows.get(str(MetaKey.PAUSE))
         return rows.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred")
 
+    def requests_and_config(self) -> tuple[str | None, PauseRequest | None, str]:
+        """``requests()`` and ``config_text()`` in one read: the loop's checkpoint before each step."""
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)"
+                                  " UNION ALL SELECT NULL, config_json FROM campaign WHERE id=1",
+                                  (str(MetaKey.ABORT), str(MetaKey.PAUSE))).fetchall()
+        values = {r[0]: r[1] for r in rows}
+        if None not in values:
+            raise StoreError(f"{self.path} holds no campaign")
+        pause = values.get(str(MetaKey.PAUSE))
+        return (values.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred"),
+                str(values[None]))
+
     def request_abort(self, reason: str) -> None:
         self.set_meta(MetaKey.ABORT, reason)
 

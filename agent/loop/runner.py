@@ -132,13 +132,14 @@ class CampaignRunner:
         #: Parallel execution (``[execution] parallel`` > 1): several experiments in flight at once.
         self._batch = BatchScheduler(self) if campaign.execution.parallel > 1 else None
 
-    def _reload_config(self) -> None:
+    def _reload_config(self, text: str | None = None) -> None:
         """Pick up settings changed while running (``labpilot mode``, a resumed run's flags).
 
         Only budget, mode, supervision and fault policy can change mid-campaign
         (``reconfigure.MUTABLE``); the planner and the space never do.
+        ``text``: the stored settings as read a moment ago (else read now).
         """
-        text = self.store.config_text()
+        text = self.store.config_text() if text is None else text
         if text == self._config_text:  # unchanged (the usual case): nothing to decode
             return
         self._config_text = text
@@ -184,8 +185,9 @@ class CampaignRunner:
             while self.state not in sm.TERMINAL:
                 try:
                     # in parallel, a deferred pause waits for the commands running (the scheduler decides)
-                    self._checkpoint(immediate_only=self._batch is not None)
-                    self._step()
+                    # the checkpoint's read brings the settings too: the step starts from that one moment
+                    config_text = self._checkpoint(immediate_only=self._batch is not None, config=True)
+                    self._step(config_text)
                 except Stop:
                     if self.state in (sm.PAUSED, sm.FAULTED):
                         self._wait_while_held()
@@ -245,13 +247,17 @@ class CampaignRunner:
         self._fault(str(items[0]["instrument"]), OutcomeUnknown([i["experiment"] for i in items], detail),
                     items[0]["experiment"], make_safe=make_safe, unknown=[i["experiment"] for i in items])
 
-    def _checkpoint(self, immediate_only: bool = False) -> None:
+    def _checkpoint(self, immediate_only: bool = False, config: bool = False) -> str | None:
         """Honour abort and pause requests.
 
         Between steps every request counts; while an instrument command is in
         flight (``immediate_only``) only aborts and ``pause --now`` do.
+        ``config``: read the stored settings' text in the same query and return it.
         """
-        reason, pause = self.store.requests()
+        if config:
+            reason, pause, text = self.store.requests_and_config()
+        else:
+            (reason, pause), text = self.store.requests(), None
         if reason is not None:
             self._abort(reason)
             raise Stop
@@ -263,6 +269,7 @@ class CampaignRunner:
             raise Stop
         if immediate_only and self._batch is not None and self.state == sm.PLANNING:
             self._batch.service(learn=False)  # while the planner thinks, the instruments keep working
+        return text
 
     def wait_in_flight(self, timeout_s: float) -> bool:
         """On a graceful stop: let the instrument command in flight finish (True if none is left).
@@ -340,8 +347,8 @@ class CampaignRunner:
         raise Stop
 
     # -- one step ------------------------------------------------------------
-    def _step(self) -> None:
-        self._reload_config()
+    def _step(self, config_text: str | None = None) -> None:
+        self._reload_config(config_text)
         # every experiment not yet concluded, in one read (in id order): what the step acts on
         open_ = self.store.experiments(_OPEN)
         if any(e.status == st.OUTCOME_UNKNOWN for e in open_):
@@ -359,7 +366,7 @@ class CampaignRunner:
         if self._budget_left() <= 0 or self._past_deadline():
             self._finish()
             return
-        self._plan()
+        self._plan(refreshed=True)
 
     def _finish(self) -> None:
         """The budget or the deadline is reached and nothing is in flight: the campaign is completed."""
@@ -384,10 +391,13 @@ class CampaignRunner:
             return True
         return False
 
-    def _plan(self, ahead: bool = False) -> None:
-        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
+    def _plan(self, ahead: bool = False, refreshed: bool = False) -> None:
+        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining).
+
+        ``refreshed``: the caller brought the history up to date a moment ago (``_budget_left``).
+        """
         self.machine.enter(sm.PLANNING)
-        history = self._history.trials()
+        history = self._history.trials(refresh=False) if refreshed else self._history.trials()
         counts = self._history.counts(refresh=False)  # the same moment as ``history``
         n_done = sum(counts.values()) - counts[st.REJECTED] - counts[st.ABANDONED]  # finished or pending
         initial = n_done < self.campaign.initial_design
@@ -444,8 +454,7 @@ class CampaignRunner:
         self.machine.enter(sm.AWAITING_APPROVAL)
         before = {e.id for e in self.store.experiments((st.AWAITING_APPROVAL,))}
         while True:
-            self._checkpoint()
-            self._reload_config()
+            self._reload_config(self._checkpoint(config=True))
             if self.campaign.mode == "unattended":  # switched while these waited: nobody will review them
                 from labpilot.agent.operator import after_mode_switch
 
