@@ -723,6 +723,11 @@ class Store:
             return since, []
         return max(r[0] for r in rows), sorted({r[1] for r in rows if r[1] is not None})
 
+    def last_update(self) -> float | None:
+        """When any experiment last changed (None: there are none): one aggregate, no row decoded."""
+        row = self._conn.execute("SELECT MAX(updated) FROM experiments").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in EXPERIMENT_STATUSES}
         for row in self._conn.execute("SELECT status, COUNT(*) FROM experiments GROUP BY status"):
