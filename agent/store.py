@@ -677,33 +677,45 @@ class Store:
                 raise StaleExperiment(f"experiment {eid} is now {row[0]}, no longer {' or '.join(expect or ())}")
             self._event(event or "experiment_updated", eid, fields)
 
-    def _decode_experiment(self, row: sqlite3.Row) -> Experiment:
+    def _decode_experiment(self, row: sqlite3.Row | dict[str, Any]) -> Experiment:
         d = dict(row)
         d["params"] = json.loads(d["params"])
         d["predicted"] = json.loads(d["predicted"]) if d.get("predicted") else None
         return Experiment(**d)
 
+    def _with_scalars(self, where: str, args: tuple[Any, ...]) -> list[Experiment]:
+        """The experiments ``where`` selects (in id order) with their measured scalars: one statement, not one
+        per experiment plus one (each experiment's measurements through their index)."""
+        out: list[Experiment] = []
+        rows = self._conn.execute(
+            "SELECT e.*, m.name AS scalar_name, m.value AS scalar_value FROM experiments e"
+            " LEFT JOIN measurements m ON m.experiment_id = e.id AND m.value IS NOT NULL"
+            f" WHERE {where} ORDER BY e.id", args)
+        for r in rows:
+            d = dict(r)
+            name, value = d.pop("scalar_name"), d.pop("scalar_value")
+            if not out or out[-1].id != d["id"]:
+                out.append(self._decode_experiment(d))
+            if name is not None:
+                out[-1].scalars[name] = value
+        return out
+
     def experiment(self, eid: int, with_scalars: bool = True) -> Experiment:
-        """Experiment ``eid`` (``with_scalars`` False: its row only, ``scalars`` left empty: one read, not two)."""
+        """Experiment ``eid`` (``with_scalars`` False: its row only, ``scalars`` left empty)."""
+        if with_scalars:
+            found = self._with_scalars("e.id=?", (eid,))
+            if not found:
+                raise StoreError(f"no experiment with id {eid}")
+            return found[0]
         row = self._conn.execute("SELECT * FROM experiments WHERE id=?", (eid,)).fetchone()
         if row is None:
             raise StoreError(f"no experiment with id {eid}")
-        exp = self._decode_experiment(row)
-        if with_scalars:
-            exp.scalars = self.scalars(eid)
-        return exp
+        return self._decode_experiment(row)
 
     def experiments(self, statuses: tuple[str, ...] | None = None) -> list[Experiment]:
-        q = "SELECT * FROM experiments"
-        args: tuple[Any, ...] = ()
-        if statuses:
-            q += f" WHERE status IN ({','.join('?' * len(statuses))})"
-            args = statuses
-        exps = [self._decode_experiment(r) for r in self._conn.execute(q + " ORDER BY id", args)]
-        if statuses and len(exps) < 64:  # a few (in flight, waiting): their own measurements, not the whole table
-            for e in exps:
-                e.scalars = self.scalars(e.id)
-            return exps
+        if statuses:  # a few (in flight, waiting), with their own measurements, not the whole table's
+            return self._with_scalars(f"e.status IN ({','.join('?' * len(statuses))})", tuple(statuses))
+        exps = [self._decode_experiment(r) for r in self._conn.execute("SELECT * FROM experiments ORDER BY id")]
         scalars = self._all_scalars()
         for e in exps:
             e.scalars = scalars.get(e.id, {})

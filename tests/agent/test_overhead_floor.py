@@ -206,7 +206,7 @@ def test_an_experiments_statements_do_not_grow_with_the_store(runs: dict[int, tu
     # ~90 it took before reads were cut, and no statement reads every experiment
     assert total <= 60, small[0]
     # and each read is pinned to one experiment (or command, or the journal's tail, or the open ones)
-    pinned = {"experiments": ("WHERE id=", "WHERE status IN"), "measurements": ("experiment_id=",),
+    pinned = {"experiments": ("id=?", "status IN"), "measurements": ("experiment_id=",),
               "commands": ("WHERE id=", "experiment_id="), "events": ("WHERE seq >",)}
     for q in small[0]:
         table = re.search(r"\bFROM (\w+)", q)
