@@ -72,6 +72,10 @@ def experiment_trial(
     return Trial(params=exp.params, status=status, values=values, measured=measured)
 
 
+#: How many of the experiments read last ``HistoryCache`` keeps whole (the ones in flight, just concluded).
+_RECENT = 256
+
+
 class HistoryCache:
     """The planners' history of one store, kept up to date incrementally.
 
@@ -96,6 +100,9 @@ class HistoryCache:
         self._stale = False
         #: (value, experiment) of the best completed experiment per (objective, direction) asked for
         self._best: dict[tuple[str, str], tuple[float, int] | None] = {}
+        #: the experiments read last (as fresh as the last refresh): the runner's look-up of the one it just
+        #: concluded costs no read of its own
+        self._recent: dict[int, st.Experiment] = {}
         for exp in store.experiments():
             self._put(exp)
 
@@ -105,6 +112,10 @@ class HistoryCache:
             self._stale = True
         trial = experiment_trial(self.store, exp, self.objectives, self.with_arrays)
         self._trials[exp.id] = trial
+        self._recent.pop(exp.id, None)
+        self._recent[exp.id] = exp
+        if len(self._recent) > _RECENT:
+            del self._recent[next(iter(self._recent))]  # the least recently read
         if trial is None:
             self._stale = self._stale or exp.id in self._where
         elif exp.id in self._where:
@@ -131,6 +142,7 @@ class HistoryCache:
                 self._put(self.store.experiment(eid))
             except StoreError:  # journaled but gone (never deleted today): forget it
                 self._trials.pop(eid, None)
+                self._recent.pop(eid, None)
                 self._stale = True
                 gone = self._status.pop(eid, None)
                 if gone is not None:
@@ -138,28 +150,42 @@ class HistoryCache:
                 self._best.clear()
         self._seq = seq
 
-    def trials(self) -> list[Trial]:
-        """The planners' history, equal to ``planner_history(store)`` (a new list; the trials are shared)."""
+    def experiment(self, eid: int) -> st.Experiment:
+        """Experiment ``eid`` as the store holds it now (read from the store unless the refresh just read it).
+
+        The object is shared with the cache: read it, never change it.
+        """
         self.refresh()
+        exp = self._recent.get(eid)
+        return exp if exp is not None else self.store.experiment(eid)
+
+    # ``refresh=False`` below: the caller refreshed a moment ago (several questions about one moment, one read)
+    def trials(self, refresh: bool = True) -> list[Trial]:
+        """The planners' history, equal to ``planner_history(store)`` (a new list; the trials are shared)."""
+        if refresh:
+            self.refresh()
         if self._stale:
             self._list = [t for t in self._trials.values() if t is not None]
             self._where = {eid: i for i, eid in enumerate(e for e, t in self._trials.items() if t is not None)}
             self._stale = False
         return list(self._list)
 
-    def trial(self, eid: int) -> Trial | None:
+    def trial(self, eid: int, refresh: bool = True) -> Trial | None:
         """Experiment ``eid`` as a planner sees it (None if planners never see it)."""
-        self.refresh()
+        if refresh:
+            self.refresh()
         return self._trials.get(eid)
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, refresh: bool = True) -> dict[str, int]:
         """Experiments per status, like ``Store.counts``."""
-        self.refresh()
+        if refresh:
+            self.refresh()
         return dict(self._counts)
 
-    def best_value(self, objective: str, direction: str) -> float | None:
+    def best_value(self, objective: str, direction: str, refresh: bool = True) -> float | None:
         """The best value of ``objective`` over completed experiments (as ``best_experiment`` finds it)."""
-        self.refresh()
+        if refresh:
+            self.refresh()
         key = (objective, direction)
         if key not in self._best:  # the first time: one pass; afterwards each completion updates it
             self._best[key] = None

@@ -45,6 +45,7 @@ class CampaignMachine:
         # ``transitions`` binds its dynamic trigger methods onto this holder;
         # this class calls them through typed methods instead (see below).
         self._model = _StateHolder()
+        self._paths: dict[tuple[str, str], list[str]] = {}  # path_to's answers, by (from, to)
         self.machine = Machine(
             model=self._model,
             states=STATES,
@@ -151,14 +152,22 @@ class CampaignMachine:
         synthesized); the runner walks this path instead of assuming one move.
         Raises ``MachineError`` if ``target`` cannot be reached.
         """
+        key = (self.state, target)
+        path = self._paths.get(key)
+        if path is None:  # the transitions never change after __init__: each path is searched once
+            path = self._paths[key] = self._search(target)
+        return list(path)
+
+    def _search(self, target: str) -> list[str]:
         skip = {"pause", "fault", "resume", "abort", "finish"}
         frontier: list[tuple[str, list[str]]] = [(self.state, [])]
         seen = {self.state}
+        edges = self.edges()
         while frontier:
             state, path = frontier.pop(0)
             if state == target:
                 return path
-            for source, dest, trigger in self.edges():
+            for source, dest, trigger in edges:
                 if source == state and trigger not in skip and dest not in seen:
                     seen.add(dest)
                     frontier.append((dest, path + [trigger]))
@@ -166,6 +175,8 @@ class CampaignMachine:
 
     def enter(self, target: str) -> None:
         """Move to ``target`` through legal loop transitions (each journaled); nothing if already there."""
+        if self._model.state == target:
+            return
         for trigger in self.path_to(target):
             self._fire(trigger)
 

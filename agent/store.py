@@ -268,6 +268,9 @@ class Store:
         #: one transaction; any other thread's write waits for the lock, so it never joins or commits the block.
         self._group_owner: int | None = None
         self._poisoned: str | None = None  # why a write inside ``atomic()`` failed
+        #: Journal entries of the open ``atomic()`` block, written with one statement before its commit
+        #: (``_flush_events``): the same rows in the same transaction, fewer statements.
+        self._pending: list[tuple[Any, ...]] | None = None
 
     # -- opening -----------------------------------------------------------
     @staticmethod
@@ -370,11 +373,13 @@ class Store:
                 yield  # nested: joins the outer block
                 return
             with self._tx():
-                self._group_owner, self._poisoned = threading.get_ident(), None
+                self._group_owner, self._poisoned, self._pending = threading.get_ident(), None, []
                 try:
                     yield
+                    if self._poisoned is None:
+                        self._flush_events()  # inside the transaction: a failure here rolls it all back
                 finally:
-                    self._group_owner = None
+                    self._group_owner, self._pending = None, None
                 if self._poisoned is not None:  # raised inside _tx: the transaction rolls back
                     raise StoreError(f"a write in this transaction failed ({self._poisoned}); none of it was kept")
 
@@ -446,10 +451,14 @@ class Store:
                 c.execute("UPDATE campaign SET source_toml=? WHERE id=1", (source_toml,))
             self._event(event, None, data)
 
-    def set_state(self, state: str, **data: Any) -> None:
-        """Journal a state change of the campaign's machine."""
+    def set_state(self, state: str, *, previous: str | None = None, **data: Any) -> None:
+        """Journal a state change of the campaign's machine.
+
+        ``previous``: the state it leaves, as the machine that moved knows it (the runner's); without it,
+        the stored state is read first.
+        """
         with self._tx() as c:
-            old = c.execute("SELECT state FROM campaign WHERE id=1").fetchone()[0]
+            old = previous if previous is not None else c.execute("SELECT state FROM campaign WHERE id=1").fetchone()[0]
             c.execute("UPDATE campaign SET state=?, updated=? WHERE id=1", (state, time.time()))
             self._event("state", None, {"from": old, "to": state, **data})
 
@@ -502,6 +511,18 @@ class Store:
                                        (str(MetaKey.ABORT), str(MetaKey.PAUSE))).fetchall())
         pause = rows.get(str(MetaKey.PAUSE))
         return rows.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred")
+
+    def requests_and_config(self) -> tuple[str | None, PauseRequest | None, str]:
+        """``requests()`` and ``config_text()`` in one read: the loop's checkpoint before each step."""
+        rows = self._conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)"
+                                  " UNION ALL SELECT NULL, config_json FROM campaign WHERE id=1",
+                                  (str(MetaKey.ABORT), str(MetaKey.PAUSE))).fetchall()
+        values = {r[0]: r[1] for r in rows}
+        if None not in values:
+            raise StoreError(f"{self.path} holds no campaign")
+        pause = values.get(str(MetaKey.PAUSE))
+        return (values.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred"),
+                str(values[None]))
 
     def request_abort(self, reason: str) -> None:
         self.set_meta(MetaKey.ABORT, reason)
@@ -562,19 +583,32 @@ class Store:
         self.set_meta(MetaKey.DRY_RUN_SIMULATORS, None if simulators is None else json.dumps(simulators))
 
     # -- journal -----------------------------------------------------------
-    def _event(self, kind: str, experiment_id: int | None, data: dict[str, Any]) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO events (ts, kind, experiment_id, data) VALUES (?, ?, ?, ?)",
-            (time.time(), kind, experiment_id, json.dumps(data, default=str)),
-        )
+    def _event(self, kind: str, experiment_id: int | None, data: dict[str, Any]) -> int | None:
+        """Journal one entry in the open transaction; its number (None inside ``atomic()``: numbered at commit)."""
+        row = (time.time(), kind, experiment_id, json.dumps(data, default=str))
+        if self._pending is not None and self._group_owner == threading.get_ident():
+            self._pending.append(row)
+            return None
+        cur = self._conn.execute("INSERT INTO events (ts, kind, experiment_id, data) VALUES (?, ?, ?, ?)", row)
         return int(cur.lastrowid)
 
-    def log_event(self, kind: str, experiment_id: int | None = None, **data: Any) -> int:
-        """Append one event to the journal."""
+    def _flush_events(self) -> None:
+        """Write the open ``atomic()`` block's journal entries, in their order, with one statement per 100."""
+        if not self._pending or self._group_owner != threading.get_ident():
+            return
+        pending, self._pending = self._pending, []
+        for i in range(0, len(pending), 100):
+            chunk = pending[i:i + 100]
+            self._conn.execute("INSERT INTO events (ts, kind, experiment_id, data) VALUES "
+                               + ", ".join(["(?, ?, ?, ?)"] * len(chunk)), [v for row in chunk for v in row])
+
+    def log_event(self, kind: str, experiment_id: int | None = None, **data: Any) -> int | None:
+        """Append one event to the journal; its number (None inside ``atomic()``: numbered at the commit)."""
         with self._tx():
             return self._event(kind, experiment_id, data)
 
     def events(self, since: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
+        self._flush_events()  # inside this thread's atomic() block: its own entries too
         q = "SELECT * FROM events WHERE seq > ?"
         args: list[Any] = [since]
         if kind:
@@ -643,31 +677,45 @@ class Store:
                 raise StaleExperiment(f"experiment {eid} is now {row[0]}, no longer {' or '.join(expect or ())}")
             self._event(event or "experiment_updated", eid, fields)
 
-    def _decode_experiment(self, row: sqlite3.Row) -> Experiment:
+    def _decode_experiment(self, row: sqlite3.Row | dict[str, Any]) -> Experiment:
         d = dict(row)
         d["params"] = json.loads(d["params"])
         d["predicted"] = json.loads(d["predicted"]) if d.get("predicted") else None
         return Experiment(**d)
 
-    def experiment(self, eid: int) -> Experiment:
+    def _with_scalars(self, where: str, args: tuple[Any, ...]) -> list[Experiment]:
+        """The experiments ``where`` selects (in id order) with their measured scalars: one statement, not one
+        per experiment plus one (each experiment's measurements through their index)."""
+        out: list[Experiment] = []
+        rows = self._conn.execute(
+            "SELECT e.*, m.name AS scalar_name, m.value AS scalar_value FROM experiments e"
+            " LEFT JOIN measurements m ON m.experiment_id = e.id AND m.value IS NOT NULL"
+            f" WHERE {where} ORDER BY e.id", args)
+        for r in rows:
+            d = dict(r)
+            name, value = d.pop("scalar_name"), d.pop("scalar_value")
+            if not out or out[-1].id != d["id"]:
+                out.append(self._decode_experiment(d))
+            if name is not None:
+                out[-1].scalars[name] = value
+        return out
+
+    def experiment(self, eid: int, with_scalars: bool = True) -> Experiment:
+        """Experiment ``eid`` (``with_scalars`` False: its row only, ``scalars`` left empty)."""
+        if with_scalars:
+            found = self._with_scalars("e.id=?", (eid,))
+            if not found:
+                raise StoreError(f"no experiment with id {eid}")
+            return found[0]
         row = self._conn.execute("SELECT * FROM experiments WHERE id=?", (eid,)).fetchone()
         if row is None:
             raise StoreError(f"no experiment with id {eid}")
-        exp = self._decode_experiment(row)
-        exp.scalars = self.scalars(eid)
-        return exp
+        return self._decode_experiment(row)
 
     def experiments(self, statuses: tuple[str, ...] | None = None) -> list[Experiment]:
-        q = "SELECT * FROM experiments"
-        args: tuple[Any, ...] = ()
-        if statuses:
-            q += f" WHERE status IN ({','.join('?' * len(statuses))})"
-            args = statuses
-        exps = [self._decode_experiment(r) for r in self._conn.execute(q + " ORDER BY id", args)]
-        if statuses and len(exps) < 64:  # a few (in flight, waiting): their own measurements, not the whole table
-            for e in exps:
-                e.scalars = self.scalars(e.id)
-            return exps
+        if statuses:  # a few (in flight, waiting), with their own measurements, not the whole table's
+            return self._with_scalars(f"e.status IN ({','.join('?' * len(statuses))})", tuple(statuses))
+        exps = [self._decode_experiment(r) for r in self._conn.execute("SELECT * FROM experiments ORDER BY id")]
         scalars = self._all_scalars()
         for e in exps:
             e.scalars = scalars.get(e.id, {})
@@ -681,10 +729,16 @@ class Store:
         changed, whoever wrote it (the agent, or an operator's approve,
         reject, override or resolve).
         """
+        self._flush_events()
         rows = self._conn.execute("SELECT seq, experiment_id FROM events WHERE seq > ?", (since,)).fetchall()
         if not rows:
             return since, []
         return max(r[0] for r in rows), sorted({r[1] for r in rows if r[1] is not None})
+
+    def last_update(self) -> float | None:
+        """When any experiment last changed (None: there are none): one aggregate, no row decoded."""
+        row = self._conn.execute("SELECT MAX(updated) FROM experiments").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in EXPERIMENT_STATUSES}
@@ -714,6 +768,13 @@ class Store:
     def commands(self, status: str | None = None) -> list[dict[str, Any]]:
         q = "SELECT * FROM commands" + (" WHERE status=?" if status else "") + " ORDER BY sent"
         rows = self._conn.execute(q, (status,) if status else ()).fetchall()
+        return [{**dict(r), "result": json.loads(r["result"]) if r["result"] else None} for r in rows]
+
+    def commands_of(self, experiment_id: int, status: str | None = None) -> list[dict[str, Any]]:
+        """The commands of one experiment (oldest first), through its index: the cost of one experiment,
+        not of the whole table."""
+        q = "SELECT * FROM commands WHERE experiment_id=?" + (" AND status=?" if status else "") + " ORDER BY sent"
+        rows = self._conn.execute(q, (experiment_id, status) if status else (experiment_id,)).fetchall()
         return [{**dict(r), "result": json.loads(r["result"]) if r["result"] else None} for r in rows]
 
     def _finish_command(self, c: sqlite3.Connection, command_id: str, status: str, result: Any) -> None:
@@ -749,19 +810,20 @@ class Store:
         now = time.time()
         with self._tx() as c:
             self._finish_command(c, command_id, "done", {"scalars": scalars, "arrays": sorted(arrays)})
-            for name, value in scalars.items():
-                c.execute(
-                    "INSERT OR REPLACE INTO measurements (experiment_id, instrument, name, value, created)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (eid, instrument, name, float(value), now),
-                )
+            rows: list[tuple[Any, ...]] = [(eid, instrument, name, float(value), None, None, None, now)
+                                           for name, value in scalars.items()]
             for name, arr in arrays.items():
                 a = np.ascontiguousarray(arr)
-                c.execute(
-                    "INSERT OR REPLACE INTO measurements"
-                    " (experiment_id, instrument, name, dtype, shape, data, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (eid, instrument, name, a.dtype.str, json.dumps(a.shape), a.tobytes(), now),
-                )
+                rows.append((eid, instrument, name, None, a.dtype.str, json.dumps(a.shape), a.tobytes(), now))
+            # one statement per 100 of the result's rows, unless a name is both a scalar and an array (then, one
+            # by one: the array replaces the scalar, as it always did)
+            unique = len({r[2] for r in rows}) == len(rows)
+            chunks = [rows[i:i + 100] for i in range(0, len(rows), 100)] if unique else [[r] for r in rows]
+            for chunk in chunks:
+                if chunk:
+                    c.execute("INSERT OR REPLACE INTO measurements"
+                              " (experiment_id, instrument, name, value, dtype, shape, data, created) VALUES "
+                              + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)), [v for r in chunk for v in r])
             self._event("measured", eid, {"command_id": command_id, "instrument": instrument, "scalars": scalars,
                                           "arrays": {k: list(np.shape(v)) for k, v in arrays.items()}})
 
@@ -857,9 +919,11 @@ class Store:
     # -- reading for dashboards and reports ------------------------------------
     def last_event_seq(self) -> int:
         """The newest journal entry's number (0 when empty): changes whenever anything is journaled."""
+        self._flush_events()
         row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
         return int(row[0] or 0)
 
     def event_kinds(self) -> list[str]:
         """Every kind of event in the journal, sorted."""
+        self._flush_events()
         return [r[0] for r in self._conn.execute("SELECT DISTINCT kind FROM events ORDER BY kind")]

@@ -13,10 +13,18 @@ that nothing per step grows with the store):
   ``propose`` (median and p90 over the experiments); and the same in wall
   time (which, on a loaded machine, also holds waits for a core: thread
   hand-offs to the instrument and planning threads);
+- the SQL statements per experiment (sqlite's trace callback), grouped by
+  text (``--statements`` prints them): a count that must not grow with the
+  store;
 - baseline, in the same run: one raw ``INSERT`` + ``COMMIT`` through
-  ``sqlite3`` on a WAL database with ``synchronous=FULL``.
+  ``sqlite3`` on a WAL database with ``synchronous=FULL``; and with
+  ``--baseline PYTHON`` (an interpreter whose ``labpilot`` is an older tree,
+  e.g. a worktree of main) the same loop of that tree, each configuration
+  run ``--repeats`` times in fresh processes, alternating between the two
+  trees so that both see the same machine load.
 
     python -m benchmarks.agent_overhead [--experiments 100] [--sizes 100 2000] [--profile]
+    python -m benchmarks.agent_overhead --baseline ../base/.venv/bin/python --repeats 3 --label after_2
 
 Writes ``benchmarks/results/agent_overhead.json``.
 """
@@ -38,8 +46,10 @@ import io
 import json
 import platform
 import pstats
+import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -196,6 +206,14 @@ def _populate(store: Store, n: int, seed: int = 0) -> None:
     conn.execute("COMMIT")
 
 
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\bX'[0-9A-F]*'|-?\b\d+(?:\.\d+)?(?:e[-+]?\d+)?\b")
+
+
+def _shape(sql: str) -> str:
+    """A statement without its values (the trace callback gives them bound): the same query, one text."""
+    return _LITERAL.sub("?", " ".join(sql.split()))
+
+
 def _constant_propose(history: Any, k: int = 1) -> list[Proposal]:
     """A planner that costs nothing and touches nothing: isolates the agent's own work from the planner's."""
     return [Proposal({"Fe": 0.2, "Co": 0.2, "Ni": 0.2, "Ir": 0.2, "Pt": 0.2})] * k
@@ -213,13 +231,20 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
     plain = Store.open(path)
     _populate(plain, n_store)
     plain.close()
-    store = CountingStore(path, Store._connect(path))
+    raw_conn = Store._connect(path)
+    statements: list[str] = []  # every SQL statement the agent ran (sqlite's trace callback), in order
+    raw_conn.set_trace_callback(statements.append)
+    store = CountingStore(path, raw_conn)
     instruments = {s.name: InstantInstrument(s.kind) for s in campaign.instruments}
     marks: list[tuple[float, float, int, float, float, float, float]] = []
+    stmt_marks: list[int] = []
+    main_marks: list[float] = []  # CPU of the loop's own thread (it makes every commit)
 
     def mark(_: Any) -> None:
         marks.append((time.perf_counter(), _Clocked.spent, len(store.commits), store.wall,
                       time.process_time(), _Clocked.cpu, store.cpu))
+        stmt_marks.append(len(statements))
+        main_marks.append(time.thread_time())
 
     runner = CampaignRunner(campaign, store, instruments, progress=mark)  # the default poll: no polling wait
     propose = _constant_propose if planner == "constant" else runner.planner.propose
@@ -245,15 +270,25 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
     # what the commits of one steady-state experiment were for (the last one's window)
     k_prev, k_last = marks[-2][2], marks[-1][2]
     purposes = collections.Counter(c[0] for c in store.commits[k_prev:k_last])
+    per_step = [b - a for a, b in zip(stmt_marks[1:], stmt_marks[2:])]
+    last = collections.Counter(_shape(q) for q in statements[stmt_marks[-2]:stmt_marks[-1]])
+    # the loop's thread alone, less its commits: what the loop computes, without the threads it hands work to
+    main = [(m1 - m0) - (x1 - x0) for m0, m1, (*_, x0), (*_, x1) in
+            zip(main_marks[1:], main_marks[2:], marks[1:], marks[2:])]
     cpu = [s["cpu_s"] for s in steps]
     wall = [s["wall_s"] for s in steps]
     out: dict[str, Any] = {
         "n_store": n_store, "n_new": n_new, "planner": planner,
         "commits_per_experiment": statistics.median(s["commits"] for s in steps),
         "commit_purposes": dict(purposes),
+        "statements_per_experiment": statistics.median(per_step),
+        "statements_max": max(per_step),
+        # the last experiment's statements, grouped by text (values as ?)
+        "statements": dict(last.most_common()),
         "commit_ms_median": statistics.median(s["commit_s"] for s in steps) * 1e3,
         "cpu_beyond_commits_ms_median": statistics.median(cpu) * 1e3,
         "cpu_beyond_commits_ms_p90": float(np.percentile(cpu, 90)) * 1e3,
+        "loop_thread_cpu_beyond_commits_ms_median": statistics.median(main) * 1e3,
         "wall_beyond_commits_ms_median": statistics.median(wall) * 1e3,
         "wall_beyond_commits_ms_p90": float(np.percentile(wall, 90)) * 1e3,
     }
@@ -282,13 +317,44 @@ def raw_insert_latency(n: int, tmp: Path) -> list[float]:
     return out
 
 
+def _child(python: str, planner: str, size: int, experiments: int) -> dict[str, Any]:
+    """One configuration measured in a fresh process of ``python`` (its own ``labpilot``)."""
+    done = subprocess.run([python, __file__, "--child", planner, str(size), str(experiments)],
+                          capture_output=True, text=True, check=True, cwd=str(REPO))
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+_KEYS = ("cpu_beyond_commits_ms_median", "cpu_beyond_commits_ms_p90", "loop_thread_cpu_beyond_commits_ms_median",
+         "wall_beyond_commits_ms_median", "wall_beyond_commits_ms_p90", "commit_ms_median")
+
+
+def _combine(repeats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one configuration: the first's counts, each figure's median over the runs (and each run's)."""
+    out = dict(repeats[0])
+    for key in _KEYS:
+        out[key] = statistics.median(r[key] for r in repeats)
+        out[key.replace("_median", "") + "_per_repeat"] = [r[key] for r in repeats]
+    out["repeats"] = len(repeats)
+    out["load_per_repeat"] = [r["load"] for r in repeats]
+    return out
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":  # one configuration, JSON on stdout
+        with tempfile.TemporaryDirectory() as d:
+            r = loop_costs(int(sys.argv[3]), int(sys.argv[4]), Path(d), planner=sys.argv[2])
+        r["load"] = os.getloadavg()[0]
+        print(json.dumps(r))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--experiments", type=int, default=100, help="new experiments per run")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 2000], help="finished experiments already stored")
     ap.add_argument("--inserts", type=int, default=500)
     ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant"])
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the loop (largest store)")
+    ap.add_argument("--statements", action="store_true", help="print each run's SQL statements, grouped")
+    ap.add_argument("--baseline", help="a Python whose labpilot is the baseline tree: measured alternately with this one")
+    ap.add_argument("--repeats", type=int, default=3, help="with --baseline: fresh processes per configuration and tree")
     ap.add_argument("--label", default="after", help="key of this run in the results JSON")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -304,25 +370,46 @@ def main() -> None:
         raw_ms = statistics.median(raw) * 1e3
         print(f"raw sqlite3 insert+commit (WAL, synchronous=FULL): median {raw_ms:.2f} ms, "
               f"p90 {np.percentile(raw, 90) * 1e3:.2f} ms")
-        runs = []
+        runs, baseline_runs = [], []
         plan = [(p, size) for p in args.planners for size in args.sizes]
         for i, (planner, size) in enumerate(plan):
-            r = loop_costs(size, args.experiments, tmp, profile=args.profile and size == max(args.sizes),
-                           planner=planner)
+            if args.baseline:
+                mine, theirs = [], []
+                for _ in range(args.repeats):  # alternating: both trees see the same load
+                    theirs.append(_child(args.baseline, planner, size, args.experiments))
+                    mine.append(_child(sys.executable, planner, size, args.experiments))
+                b = _combine(theirs)
+                baseline_runs.append(b)
+                r = _combine(mine)
+                print(f"{planner:>8} planner, store of {size:>5}, BASELINE: {b['commits_per_experiment']:.0f} commits, "
+                      f"{b['statements_per_experiment']:.0f} statements, CPU beyond commits median "
+                      f"{b['cpu_beyond_commits_ms_median']:.2f} ms ({', '.join(f'{x:.2f}' for x in b['cpu_beyond_commits_ms_per_repeat'])}), "
+                      f"p90 {b['cpu_beyond_commits_ms_p90']:.2f} ms")
+            else:
+                r = loop_costs(size, args.experiments, tmp, profile=args.profile and size == max(args.sizes),
+                               planner=planner)
+                r["load"] = os.getloadavg()[0]
             runs.append(r)
             eta = (time.monotonic() - started) / (i + 1) * (len(plan) - i - 1)
             print(f"{planner:>8} planner, store of {size:>5}: {r['commits_per_experiment']:.0f} durable commits per experiment "
                   f"({r['commit_ms_median']:.1f} ms = {r['commit_ms_median'] / raw_ms:.1f} raw inserts), "
                   f"CPU beyond them median {r['cpu_beyond_commits_ms_median']:.2f} ms, "
                   f"p90 {r['cpu_beyond_commits_ms_p90']:.2f} ms (wall median {r['wall_beyond_commits_ms_median']:.2f} ms, "
-                  f"p90 {r['wall_beyond_commits_ms_p90']:.2f} ms)   [ETA {eta:.0f} s]")
+                  f"p90 {r['wall_beyond_commits_ms_p90']:.2f} ms; loop thread alone "
+                  f"{r['loop_thread_cpu_beyond_commits_ms_median']:.2f} ms; load {r.get('load', 0):.1f})   [ETA {eta:.0f} s]")
             for purpose, k in sorted(r["commit_purposes"].items()):
                 print(f"    {k} x {purpose}")
+            print(f"    {r['statements_per_experiment']:.0f} SQL statements per experiment (max {r['statements_max']}):")
+            if args.statements:
+                for q, k in r["statements"].items():
+                    print(f"      {k:3d} x {q[:150]}")
             if "profile" in r:
                 print(r.pop("profile"))
     machine["load_after"] = os.getloadavg()
     result = {"machine": machine, "raw_insert_commit_ms_median": raw_ms,
               "raw_insert_commit_ms_p90": float(np.percentile(raw, 90)) * 1e3, "runs": runs}
+    if args.baseline:
+        result["baseline"] = {"python": args.baseline, "runs": baseline_runs, "repeats": args.repeats}
     existing = json.loads(args.out.read_text()) if args.out.exists() else {}
     existing[args.label] = result
     args.out.parent.mkdir(parents=True, exist_ok=True)

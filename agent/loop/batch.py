@@ -245,8 +245,8 @@ class BatchScheduler:
     def _pick(self, eid: int, action: str, specs: list[InstrumentSpec]) -> InstrumentSpec | None:
         """The instrument a command of ``eid`` was already sent to (it must be reconciled there), else the freest."""
         names = {s.name for s in specs}
-        sent = [c for c in self.r.store.commands("sent")
-                if c["experiment_id"] == eid and c["action"] == action and c["instrument"] in names]
+        # this experiment's commands only (its index): a step's cost must not grow with the store
+        sent = [c for c in self.r.store.commands_of(eid, "sent") if c["action"] == action and c["instrument"] in names]
         if sent:
             spec = next(s for s in specs if s.name == sent[-1]["instrument"])
             return spec if self._free(spec.name) > 0 else None
@@ -288,7 +288,7 @@ class BatchScheduler:
     def _sample_info(self, eid: int) -> dict[str, Any]:
         """What the synthesis of ``eid`` returned as the sample's info (whichever synthesizer made it)."""
         names = {s.name for s in self.r.campaign.synthesizers}
-        done = [c for c in self.r.store.commands("done") if c["experiment_id"] == eid and c["instrument"] in names]
+        done = [c for c in self.r.store.commands_of(eid, "done") if c["instrument"] in names]
         result = (done[-1].get("result") or {}) if done else {}
         info = result.get("info") if isinstance(result, dict) else None
         return dict(info) if isinstance(info, dict) else {}

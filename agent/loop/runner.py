@@ -24,6 +24,7 @@ which uses the runner's journaling, planning, fault and learning methods.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -55,6 +56,9 @@ from labpilot.planners.random_planner import initial_design
 from labpilot.protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
 
 log = logging.getLogger("labpilot.agent")
+
+#: The statuses of experiments not concluded yet: what a step looks at.
+_OPEN = st.IN_FLIGHT + (st.AWAITING_APPROVAL, st.OUTCOME_UNKNOWN)
 
 #: Planners that model measured arrays (XRD patterns...) need them in the history.
 _ARRAY_PLANNERS = {"used", "boed"}
@@ -122,16 +126,21 @@ class CampaignRunner:
         # The planners' history, read once and then brought up to date from the journal each step.
         self._history = HistoryCache(store, self.objective_names,
                                      with_arrays=self.campaign.planner.name in _ARRAY_PLANNERS)
+        self._known: tuple[int, dict[str, dict[str, Any]]] | None = None  # see _known_commands
+        self._checked: set[tuple[str, int, type]] = set()  # see _instrument
+        self._specs_of: Campaign | None = None  # see _synthesizer_spec
+        self._specs: tuple[InstrumentSpec, list[InstrumentSpec]]
         #: Parallel execution (``[execution] parallel`` > 1): several experiments in flight at once.
         self._batch = BatchScheduler(self) if campaign.execution.parallel > 1 else None
 
-    def _reload_config(self) -> None:
+    def _reload_config(self, text: str | None = None) -> None:
         """Pick up settings changed while running (``labpilot mode``, a resumed run's flags).
 
         Only budget, mode, supervision and fault policy can change mid-campaign
         (``reconfigure.MUTABLE``); the planner and the space never do.
+        ``text``: the stored settings as read a moment ago (else read now).
         """
-        text = self.store.config_text()
+        text = self.store.config_text() if text is None else text
         if text == self._config_text:  # unchanged (the usual case): nothing to decode
             return
         self._config_text = text
@@ -148,7 +157,7 @@ class CampaignRunner:
 
     # -- journal -----------------------------------------------------------
     def _journal_transition(self, old: str, new: str, trigger: str) -> None:
-        self.store.set_state(new, trigger=trigger)
+        self.store.set_state(new, previous=old, trigger=trigger)
         if new in (sm.PAUSED, sm.FAULTED):
             self.store.set_resume_to(self.machine.resume_to)
         log.info("state %s -> %s (%s)", old, new, trigger)
@@ -177,8 +186,9 @@ class CampaignRunner:
             while self.state not in sm.TERMINAL:
                 try:
                     # in parallel, a deferred pause waits for the commands running (the scheduler decides)
-                    self._checkpoint(immediate_only=self._batch is not None)
-                    self._step()
+                    # the checkpoint's read brings the settings too: the step starts from that one moment
+                    config_text = self._checkpoint(immediate_only=self._batch is not None, config=True)
+                    self._step(config_text)
                 except Stop:
                     if self.state in (sm.PAUSED, sm.FAULTED):
                         self._wait_while_held()
@@ -193,6 +203,7 @@ class CampaignRunner:
             if self._batch is not None:
                 self._batch.shutdown()
             # a planning step abandoned by abort runs on as a daemon thread: nothing waits for it
+            self._planning.shutdown()
         return self.state
 
     def _connect(self) -> None:
@@ -237,13 +248,17 @@ class CampaignRunner:
         self._fault(str(items[0]["instrument"]), OutcomeUnknown([i["experiment"] for i in items], detail),
                     items[0]["experiment"], make_safe=make_safe, unknown=[i["experiment"] for i in items])
 
-    def _checkpoint(self, immediate_only: bool = False) -> None:
+    def _checkpoint(self, immediate_only: bool = False, config: bool = False) -> str | None:
         """Honour abort and pause requests.
 
         Between steps every request counts; while an instrument command is in
         flight (``immediate_only``) only aborts and ``pause --now`` do.
+        ``config``: read the stored settings' text in the same query and return it.
         """
-        reason, pause = self.store.requests()
+        if config:
+            reason, pause, text = self.store.requests_and_config()
+        else:
+            (reason, pause), text = self.store.requests(), None
         if reason is not None:
             self._abort(reason)
             raise Stop
@@ -255,6 +270,7 @@ class CampaignRunner:
             raise Stop
         if immediate_only and self._batch is not None and self.state == sm.PLANNING:
             self._batch.service(learn=False)  # while the planner thinks, the instruments keep working
+        return text
 
     def wait_in_flight(self, timeout_s: float) -> bool:
         """On a graceful stop: let the instrument command in flight finish (True if none is left).
@@ -332,24 +348,26 @@ class CampaignRunner:
         raise Stop
 
     # -- one step ------------------------------------------------------------
-    def _step(self) -> None:
-        self._reload_config()
-        if self.store.experiments((st.OUTCOME_UNKNOWN,)):
+    def _step(self, config_text: str | None = None) -> None:
+        self._reload_config(config_text)
+        # every experiment not yet concluded, in one read (in id order): what the step acts on
+        open_ = self.store.experiments(_OPEN)
+        if any(e.status == st.OUTCOME_UNKNOWN for e in open_):
             self._fault_unknown()  # never past an unknown outcome (resume is refused while one waits)
         if self._batch is not None:
             self._batch.step()
             return
-        active = self.store.experiments(st.IN_FLIGHT)
+        active = [e for e in open_ if e.status in st.IN_FLIGHT]
         if active:
             self._advance(active[0])
             return
-        if self.store.experiments((st.AWAITING_APPROVAL,)):
+        if any(e.status == st.AWAITING_APPROVAL for e in open_):
             self._await_approval()
             return
         if self._budget_left() <= 0 or self._past_deadline():
             self._finish()
             return
-        self._plan()
+        self._plan(refreshed=True)
 
     def _finish(self) -> None:
         """The budget or the deadline is reached and nothing is in flight: the campaign is completed."""
@@ -358,8 +376,8 @@ class CampaignRunner:
         self.machine.finish()
         self.store.log_event("completed", counts=self.store.counts())
 
-    def _budget_left(self) -> int:
-        return self.campaign.budget.max_experiments - budget_used(self._history.counts())
+    def _budget_left(self, refresh: bool = True) -> int:
+        return self.campaign.budget.max_experiments - budget_used(self._history.counts(refresh))
 
     def _past_deadline(self) -> bool:
         deadline = self.campaign.budget.deadline
@@ -371,14 +389,17 @@ class CampaignRunner:
             return True
         return False
 
-    def _plan(self, ahead: bool = False) -> None:
-        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining)."""
+    def _plan(self, ahead: bool = False, refreshed: bool = False) -> None:
+        """Propose the next experiment(s); ``ahead``: while another is still being measured (pipelining).
+
+        ``refreshed``: the caller brought the history up to date a moment ago (``_budget_left``).
+        """
         self.machine.enter(sm.PLANNING)
-        history = self._history.trials()
-        counts = self._history.counts()
+        history = self._history.trials(refresh=False) if refreshed else self._history.trials()
+        counts = self._history.counts(refresh=False)  # the same moment as ``history``
         n_done = sum(counts.values()) - counts[st.REJECTED] - counts[st.ABANDONED]  # finished or pending
         initial = n_done < self.campaign.initial_design
-        k = min(self._budget_left(),
+        k = min(self._budget_left(refresh=False),
                 self.campaign.initial_design - n_done if initial else self.campaign.planner.batch_size)
         planner_name = "space-filling" if initial else self.planner.name
         chosen_by = "initial" if initial else "planner"
@@ -431,8 +452,7 @@ class CampaignRunner:
         self.machine.enter(sm.AWAITING_APPROVAL)
         before = {e.id for e in self.store.experiments((st.AWAITING_APPROVAL,))}
         while True:
-            self._checkpoint()
-            self._reload_config()
+            self._reload_config(self._checkpoint(config=True))
             if self.campaign.mode == "unattended":  # switched while these waited: nobody will review them
                 from labpilot.agent.operator import after_mode_switch
 
@@ -492,21 +512,54 @@ class CampaignRunner:
 
     def _advance_steps(self, exp: st.Experiment) -> None:
         self._step_started = time.monotonic()
-        if exp.status in (st.APPROVED, st.SYNTHESIZING):
-            self._synthesize(exp)  # enters synthesizing in the commit that journals its command
-            self._checkpoint()
-            exp = self.store.experiment(exp.id)
-        if exp.status in (st.SYNTHESIZED, st.MEASURING):
-            if self.campaign.pipeline:
-                self._start_next_synthesis(exp.id)
-            self._measure(exp)  # enters measuring with its first command; learning and planning with its last result
-            self._learn(exp.id)
+        # The experiment's commands, read once for the whole step (``_known_commands``). Nobody else writes
+        # them while it is in flight: an operator's ``resolve`` needs the campaign faulted, which ends the step.
+        self._known = (exp.id, {c["id"]: c for c in self.store.commands_of(exp.id)})
+        try:
+            if exp.status in (st.APPROVED, st.SYNTHESIZING):
+                exp = self._synthesize(exp)  # enters synthesizing in the commit that journals its command
+                self._checkpoint()
+            if exp.status in (st.SYNTHESIZED, st.MEASURING):
+                if self.campaign.pipeline:
+                    self._start_next_synthesis(exp.id)
+                self._measure(exp)  # enters measuring with its first command; learning and planning with its last result
+                self._learn(exp.id)
+        finally:
+            self._known = None
+
+    def _known_commands(self, eid: int) -> dict[str, dict[str, Any]] | None:
+        """The commands of ``eid`` by id, as the store holds them, while its step runs (else None: ask the store)."""
+        return self._known[1] if self._known is not None and self._known[0] == eid else None
 
     def _command_id(self, eid: int, instrument: str) -> str:
         """The step's command id; a retry after an operator said "not made" gets a new one (``-r1``, ...)."""
         base = f"{self.uid}-e{eid}-{instrument}"
-        attempt = self.store.attempts(eid, instrument)
+        known = self._known_commands(eid)
+        if known is None:
+            attempt = self.store.attempts(eid, instrument)
+        else:
+            attempt = sum(1 for c in known.values() if c["instrument"] == instrument and c["status"] == "not_made")
         return base if attempt == 0 else f"{base}-r{attempt}"
+
+    def _instrument(self, name: str, role: type) -> Any:
+        """Instrument ``name``, checked once to be a ``role`` (a runtime protocol check costs ~15 µs)."""
+        inst = self.instruments[name]
+        if (name, id(inst), role) not in self._checked:
+            assert isinstance(inst, role)
+            self._checked.add((name, id(inst), role))
+        return inst
+
+    def _synthesizer_spec(self) -> InstrumentSpec:
+        """``campaign.synthesizer``, looked up once per campaign settings (each look-up asks the registry)."""
+        if self._specs_of is not self.campaign:
+            self._specs = (self.campaign.synthesizer, self.campaign.measurers)
+            self._specs_of = self.campaign
+        return self._specs[0]
+
+    def _measurer_specs(self) -> list[InstrumentSpec]:
+        """``campaign.measurers``, looked up once per campaign settings."""
+        self._synthesizer_spec()
+        return self._specs[1]
 
     def _before_send(self, inst: Instrument, name: str, command_id: str, eid: int, action: str,
                      journal_with: Callable[[], None] | None = None) -> None:
@@ -522,7 +575,8 @@ class CampaignRunner:
         must ``resolve`` it. A command that finished while the loop was held
         (``pause --now``) is taken from the worker, not resent.
         """
-        record = self.store.command(command_id)
+        known = self._known_commands(eid)
+        record = known.get(command_id) if known is not None else self.store.command(command_id)
         held = False
         if record is not None and record["status"] == "sent":
             held = self._worker.holds(command_id)
@@ -541,11 +595,14 @@ class CampaignRunner:
                 journal_with()
             if not held:
                 self.store.command_sent(command_id, eid, name, action)
+        if known is not None and not held and command_id not in known:  # as the store now holds it
+            known[command_id] = {"id": command_id, "experiment_id": eid, "instrument": name, "action": action,
+                                 "status": "sent", "sent": time.time(), "finished": None, "result": None}
 
-    def _synthesize(self, exp: st.Experiment) -> None:
-        spec = self.campaign.synthesizer
-        inst = self.instruments[spec.name]
-        assert isinstance(inst, Synthesizer)
+    def _synthesize(self, exp: st.Experiment) -> st.Experiment:
+        """Make ``exp``'s sample; return the experiment as the store now holds it (``synthesized``)."""
+        spec = self._synthesizer_spec()
+        inst = self._instrument(spec.name, Synthesizer)
         cid = self._command_id(exp.id, spec.name)
         running = self._pipeline.take(exp.id)
         if running is not None:
@@ -553,16 +610,23 @@ class CampaignRunner:
             self.machine.enter(sm.SYNTHESIZING)
             sample = self._call(spec, exp.id, cid, running)
         else:
-            exp = self._claim_and_send(exp, enter=sm.SYNTHESIZING)
+            exp = self._claim_and_send(exp, enter=sm.SYNTHESIZING, cid=cid)
             sample = self._call(spec, exp.id, cid, lambda: inst.synthesize(exp.params, cid))
-        self.store.synthesis_done(cid, exp.id, sample.sample_id, to_jsonable(sample.info))
+        info = to_jsonable(sample.info)
+        self.store.synthesis_done(cid, exp.id, sample.sample_id, info)
+        known = self._known_commands(exp.id)
+        if known is not None and cid in known:  # as the store now holds it (its result, JSON and back)
+            known[cid] = {**known[cid], "status": "done", "finished": time.time(),
+                          "result": json.loads(json.dumps({"sample_id": sample.sample_id, "info": info}, default=str))}
+        # what synthesis_done wrote (unconditionally): no re-read needed
+        return dataclasses.replace(exp, status=st.SYNTHESIZED, sample_id=sample.sample_id)
 
-    def _claim_and_send(self, exp: st.Experiment, enter: str | None = None) -> st.Experiment:
+    def _claim_and_send(self, exp: st.Experiment, enter: str | None = None, cid: str | None = None) -> st.Experiment:
         """Journal that ``exp`` is being synthesized (and the machine's ``enter`` state) with its command id.
 
-        One commit, before the command goes out.
+        One commit, before the command goes out. ``cid``: its command id, if the caller has it already.
         """
-        spec = self.campaign.synthesizer
+        spec = self._synthesizer_spec()
         claim = exp.status == st.APPROVED
         eid = exp.id
 
@@ -572,10 +636,15 @@ class CampaignRunner:
             if enter is not None:
                 self.machine.enter(enter)
 
-        cid = self._command_id(eid, spec.name)
+        cid = cid or self._command_id(eid, spec.name)
         self._before_send(self.instruments[spec.name], spec.name, cid, eid, "synthesize", journal_with)
-        # re-read: an operator override that landed before the claim is what gets made
-        return self.store.experiment(eid) if claim else exp
+        if not claim:
+            return exp
+        # re-read: an operator override that landed before the claim is what gets made (its row: the
+        # measurements are the caller's, unchanged since no command of it ran meanwhile)
+        fresh = self.store.experiment(eid, with_scalars=False)
+        fresh.scalars = exp.scalars
+        return fresh
 
     def _start_next_synthesis(self, current: int) -> None:
         """Pipelining: start synthesizing the next approved experiment while ``current`` is measured.
@@ -593,9 +662,8 @@ class CampaignRunner:
             waiting = [e for e in self.store.experiments((st.APPROVED,)) if e.id != current]
         if not waiting or waiting[0].status != st.APPROVED:
             return
-        spec = self.campaign.synthesizer
-        inst = self.instruments[spec.name]
-        assert isinstance(inst, Synthesizer)
+        spec = self._synthesizer_spec()
+        inst = self._instrument(spec.name, Synthesizer)
         try:
             nxt = self._claim_and_send(waiting[0])
         except st.StaleExperiment:
@@ -613,7 +681,10 @@ class CampaignRunner:
         """
         sample = Sample(sample_id=str(exp.sample_id), info=self._sample_info(exp.id))
         done = self.store.measured_instruments(exp.id)
-        todo = [spec for spec in self.campaign.measurers if spec.name not in done]
+        todo = [spec for spec in self._measurer_specs() if spec.name not in done]
+        # the experiment's measured values as the store holds them (its own, then each result's): what the
+        # conclusion checks against the objectives, without reading them back
+        scalars = dict(exp.scalars)
 
         def start() -> None:
             self.machine.enter(sm.MEASURING)
@@ -623,31 +694,35 @@ class CampaignRunner:
         if not todo:  # all measured before a restart: only the conclusion is left
             with self.store.atomic():
                 start()
-                self._conclude(exp.id)
+                self._conclude(exp.id, scalars)
         for i, spec in enumerate(todo):
-            inst = self.instruments[spec.name]
-            assert isinstance(inst, Measurer)
+            inst = self._instrument(spec.name, Measurer)
             cid = self._command_id(exp.id, spec.name)
             self._before_send(inst, spec.name, cid, exp.id, "measure", start if i == 0 else None)
             m = self._call(spec, exp.id, cid, lambda: inst.measure(sample, cid))
             last = i == len(todo) - 1
+            values = {k: float(v) for k, v in m.scalars.items()}
             with self.store.atomic():  # the last result and what it concludes: one commit
-                self.store.measurement_done(cid, exp.id, spec.name, {k: float(v) for k, v in m.scalars.items()},
-                                            m.arrays)
+                self.store.measurement_done(cid, exp.id, spec.name, values, m.arrays)
+                scalars.update((k, v) for k, v in values.items() if v == v)  # NaN is stored as NULL: not measured
                 if last:
-                    self._conclude(exp.id)
+                    self._conclude(exp.id, scalars)
             if not last:
                 self._checkpoint()  # after the last, the loop's own checkpoint follows _learn
 
-    def _conclude(self, eid: int) -> None:
+    def _conclude(self, eid: int, scalars: dict[str, float] | None = None) -> None:
         """Journal the measured experiment's outcome and the machine's way through learning back to planning."""
         self.machine.learn()
-        self._outcome(eid)
+        self._outcome(eid, scalars)
         self.machine.plan()
 
-    def _outcome(self, eid: int) -> None:
-        """Journal what the measured experiment ``eid`` came to: completed, or failed if an objective is missing."""
-        missing = [o for o in self.objective_names if o not in self.store.scalars(eid)]
+    def _outcome(self, eid: int, scalars: dict[str, float] | None = None) -> None:
+        """Journal what the measured experiment ``eid`` came to: completed, or failed if an objective is missing.
+
+        ``scalars``: its measured values, as the store holds them (None: read them).
+        """
+        measured = self.store.scalars(eid) if scalars is None else scalars
+        missing = [o for o in self.objective_names if o not in measured]
         if missing:
             self.store.update_experiment(eid, status=st.FAILED, error=f"objective(s) not measured: {missing}",
                                          event="failed")
@@ -656,7 +731,9 @@ class CampaignRunner:
 
     def _sample_info(self, eid: int) -> dict[str, Any]:
         """What the synthesis of ``eid`` returned as the sample's info (a generic driver keeps the params there)."""
-        record = self.store.command(self._command_id(eid, self.campaign.synthesizer.name))
+        cid = self._command_id(eid, self._synthesizer_spec().name)
+        known = self._known_commands(eid)
+        record = known.get(cid) if known is not None else self.store.command(cid)
         result = (record or {}).get("result") or {}
         info = result.get("info") if isinstance(result, dict) else None
         return dict(info) if isinstance(info, dict) else {}
@@ -724,19 +801,19 @@ class CampaignRunner:
         objectives = self.campaign.objectives
         if len(objectives) < 2:
             return None
-        done = [t.values for t in self._history.trials() if t.status == TRIAL_COMPLETED]
+        done = [t.values for t in self._history.trials(refresh=False) if t.status == TRIAL_COMPLETED]
         return front_size(done, [{"name": o.name, "direction": o.direction} for o in objectives])
 
     def _learn(self, eid: int) -> None:
         """Tell the planner and the progress line about the concluded experiment ``eid``."""
-        exp = self.store.experiment(eid)
-        finished = self._history.trial(eid)
+        exp = self._history.experiment(eid)  # brings the history up to date: the questions below ask it
+        finished = self._history.trial(eid, refresh=False)
         if finished is not None:
             self.planner.observe([finished])
         if self.progress is not None:
             obj = self.campaign.objectives[0]
-            best = self._history.best_value(obj.name, obj.direction)
-            c = self._history.counts()
+            best = self._history.best_value(obj.name, obj.direction, refresh=False)
+            c = self._history.counts(refresh=False)
             done = c[st.COMPLETED] + c[st.FAILED]
             elapsed = time.monotonic() - self._started
             here = done - self._done_at_start  # finished by this run: the pace to extrapolate

@@ -86,7 +86,8 @@ class Watch:
                 self.notifier.send("awaiting_approval", experiments=[e.id for e in late],
                                    waiting_s=round(now - min(e.created for e in late), 1))
         if held["state"] in sm.WORKING and held["state"] != sm.AWAITING_APPROVAL:
-            last = max([e.updated for e in store.experiments()] + [held["updated"]])
+            # the newest change (an aggregate: the watch must not decode every experiment every few seconds)
+            last = max(store.last_update() or 0.0, held["updated"])
             if now - last >= spec.stalled_after_s:
                 if self._stalled_since != last:
                     self._stalled_since = last

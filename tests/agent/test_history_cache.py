@@ -171,3 +171,20 @@ def test_nothing_inside_atomic_is_kept_when_the_block_fails(tmp_path: Path) -> N
         pass
     assert store.experiments() == []
     assert Store.open(tmp_path / "c.db").experiments() == []
+
+
+def test_the_experiment_it_hands_out_is_the_stores_even_after_another_connection_wrote(tmp_path: Path) -> None:
+    """``HistoryCache.experiment`` (the runner's look-up of the experiment it concluded) equals a fresh read."""
+    store = Store.create(tmp_path / "c.db", "c", {}, "")
+    cache = HistoryCache(store, OBJECTIVES)
+    eid = store.add_experiment({"x": 0.5}, st.AWAITING_APPROVAL, "planner")
+    assert cache.experiment(eid) == store.experiment(eid)
+    operator = Store.open(tmp_path / "c.db")  # `labpilot override`: another connection
+    operator.update_experiment(eid, params={"x": 0.25}, event="overridden")
+    operator.close()
+    assert cache.experiment(eid).params == {"x": 0.25}
+    assert cache.experiment(eid) == store.experiment(eid)
+    # an experiment it never read (it keeps only the last few whole) comes from the store
+    for i in range(300):
+        store.add_experiment({"x": i / 300}, st.APPROVED, "planner")
+    assert cache.experiment(eid) == store.experiment(eid)
