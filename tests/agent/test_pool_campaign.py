@@ -314,7 +314,10 @@ def _run_and_interrupt(path: Path, db: Path, at: int) -> None:
     """Start a dry run and stop it with SIGINT (Ctrl-C) once ``at`` experiments exist: a resumable campaign."""
     args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db", str(db),
             "--speed", "5000", "--quiet"]
-    proc = subprocess.Popen(args, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a test run started in the background (`(nohup pytest &)` in a script) ignores SIGINT, a child inherits that and
+    # Python then installs no Ctrl-C handler: give the agent a terminal's disposition so the SIGINT is a Ctrl-C
+    proc = subprocess.Popen(args, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     while proc.poll() is None and time.monotonic() < deadline:
         try:
