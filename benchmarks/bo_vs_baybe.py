@@ -34,8 +34,10 @@ import os
 import platform
 import sys
 import time
+import warnings
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -45,29 +47,25 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
 INITIAL = 2
 METHODS = {"bo": {}, "bo-qucb": {"acquisition": "qucb"}, "baybe": None}
+#: Model and acquisition variants of ``bo`` compared on the selection seeds (``benchmarks.bo_select``).
+VARIANTS = {
+    "v-default": {},
+    "v-ucb": {"acquisition": "ucb"},
+    "v-rank": {"output_warp": "rank"},
+    "v-power": {"output_warp": "power"},
+    "v-gamma": {"gp_priors": "gamma"},
+    "v-cold": {"warm_start": False},
+    "v-ucb-rank": {"acquisition": "ucb", "output_warp": "rank"},
+    "v-gamma-rank": {"gp_priors": "gamma", "output_warp": "rank"},
+}
+METHODS.update(VARIANTS)
 
 
 def tables(only: list[str] | None = None) -> dict:
-    """name -> (BacktestTable, budget)."""
-    from labpilot.planners.backtest import BacktestTable, load_table
-    from labpilot.planners.space import Objective
+    """name -> (BacktestTable, budget): the tables ``benchmarks.peer_tables``' fixed rule admits."""
+    from benchmarks.peer_tables import all_tables
 
-    data = shared_data()
-    out = {}
-    oer = data / "oer_plate_3496" / "data.csv"
-    if oer.is_file():
-        cols = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
-        out["oer_plate"] = (load_table(oer, "overpotential", "minimize", header=False, columns=cols), 50)
-    fgp = data / "fe_ga_pd"
-    if fgp.is_dir():
-        comp = np.loadtxt(fgp / "FeGaPd_CMP.txt", skiprows=1)
-        mag = np.loadtxt(fgp / "FeGaPd_Mag.txt", delimiter=",")[:, 0]
-        uniq, inv = np.unique(comp, axis=0, return_inverse=True)
-        inv = inv.ravel()
-        y = np.bincount(inv, weights=mag) / np.bincount(inv)
-        out["fe_ga_pd_magnetization"] = (BacktestTable(str(fgp / "FeGaPd_Mag.txt"), ["Fe", "Ga", "Pd"], uniq, y,
-                                                       Objective("magnetization", "maximize"), len(mag)), 30)
-    return {k: v for k, v in out.items() if not only or k in only}
+    return all_tables(only)
 
 
 def initial_rows(n: int, repeat: int, seed: int) -> list[int]:
@@ -80,17 +78,19 @@ def replay_baybe(table, budget: int, repeat: int, seed: int) -> tuple[list[int],
     """One BayBE replay: picked row indices and mean seconds per recommendation."""
     import pandas as pd
     from baybe import Campaign
-    from baybe.parameters import NumericalDiscreteParameter
-    from baybe.searchspace import SearchSpace
+    from baybe.searchspace import SubspaceDiscrete
     from baybe.targets import NumericalTarget
     from baybe.utils.random import set_random_seed
 
-    set_random_seed(seed + repeat)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        set_random_seed(seed + repeat)
     names = table.inputs
     df = pd.DataFrame(table.x, columns=names)
-    params = [NumericalDiscreteParameter(n, values=tuple(sorted(set(df[n].tolist())))) for n in names]
+    # Parameters inferred from the columns (each a NumericalDiscreteParameter over the column's distinct values,
+    # as explicit ones would be): explicit ones make BayBE check every cell against every value in Python.
     target = NumericalTarget(table.objective.name, minimize=table.objective.sign < 0)
-    campaign = Campaign(SearchSpace.from_dataframe(df, params), target.to_objective(),
+    campaign = Campaign(SubspaceDiscrete.from_dataframe(df).to_searchspace(), target.to_objective(),
                         allow_recommending_already_measured=False)
     lookup = {tuple(np.round(r, 10)): i for i, r in enumerate(table.x.tolist())}
     picked = initial_rows(len(table.y), repeat, seed)
@@ -136,19 +136,82 @@ def replay_bo(table, budget: int, repeat: int, seed: int, options: dict) -> tupl
 
 
 def job(args: tuple[str, str, int, int]) -> dict:
+    """One replay (table, method, repeat, seed) -> its cache line."""
     tname, method, repeat, seed = args
     import torch
 
     torch.set_num_threads(1)
     table, budget = tables([tname])[tname]
+    t = time.perf_counter()
     if method == "baybe":
         picked, per = replay_baybe(table, budget, repeat, seed)
     else:
         picked, per = replay_bo(table, budget, repeat, seed, METHODS[method])
     top = table.top_mask()
     found = np.cumsum(top[picked]) / top.sum()
-    return {"table": tname, "method": method, "repeat": repeat, "found": found.tolist(),
-            "ef": float(found[-1] / (budget / len(table.y))), "s_per_recommendation": per}
+    return {"table": tname, "method": method, "repeat": repeat, "seed": seed, "ef": float(found[-1] / (budget / len(table.y))),
+            "found": found.tolist(), "picked": picked, "s_per_recommendation": per,
+            "wall_s": time.perf_counter() - t, "load_average_1min": os.getloadavg()[0]}
+
+
+def read_cache(path: Path) -> dict:
+    """(table, method, repeat, seed) -> cached replay line (later lines win)."""
+    out: dict = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                out[(r["table"], r["method"], r["repeat"], r["seed"])] = r
+    return out
+
+
+def run_replays(jobs: list[tuple[str, str, int, int]], cache: Path, workers: int, budgets: dict) -> None:
+    """Run the jobs not in ``cache`` (in the given order), appending each finished replay as one JSON line.
+
+    With one worker the cache is re-read before each job, so a second process
+    working the same list from the other end (``--reverse``) is not repeated.
+    """
+    done = read_cache(cache)
+    todo = [j for j in jobs if j not in done]
+    print(f"{len(jobs) - len(todo)} of {len(jobs)} replays cached in {cache.name}; {len(todo)} to run", flush=True)
+    if not todo:
+        return
+    recs = {j: budgets[j[0]] - INITIAL for j in todo}
+    total, done_recs, start = sum(recs.values()), 0, time.perf_counter()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+
+    def live() -> "Iterator[tuple[str, str, int, int]]":
+        nonlocal total
+        for j in todo:
+            if j in read_cache(cache):
+                total -= recs[j]
+                continue
+            yield j
+
+    with Pool(workers) if workers > 1 else _Serial() as pool:
+        for k, r in enumerate(pool.imap(job, todo if workers > 1 else live()), 1):
+            with cache.open("a") as fh:
+                fh.write(json.dumps(r) + "\n")
+            done_recs += recs[(r["table"], r["method"], r["repeat"], r["seed"])]
+            elapsed = time.perf_counter() - start
+            eta = elapsed / done_recs * max(total - done_recs, 0)
+            print(f"[{k}/{len(todo)}] {r['table']:<24}{r['method']:<14} repeat {r['repeat']:>2} seed {r['seed']}: "
+                  f"EF {r['ef']:5.2f} ({r['s_per_recommendation']:.2f} s/rec, load {r['load_average_1min']:.1f}) "
+                  f"elapsed {elapsed / 60:.1f} min, ETA {eta / 60:.1f} min "
+                  f"({time.strftime('%H:%M', time.gmtime(time.time() + eta))} UTC)", flush=True)
+
+
+class _Serial:
+    """In-process stand-in for ``multiprocessing.Pool`` (one worker: no fork, imports paid once)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def imap(self, fn, items):
+        return map(fn, items)
 
 
 def synthetic_pool(n_pool: int, n_obs: int, dim: int = 6, seed: int = 0, decimals: int = 6):
@@ -279,6 +342,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pool-config", help=argparse.SUPPRESS)  # child process: tool:pool:observations:decimals
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--out", default="bo_vs_baybe")
+    ap.add_argument("--cache", default="bo_vs_baybe_replays.jsonl", help="replay cache (JSON lines) under results/")
+    ap.add_argument("--replays-only", action="store_true", help="run (or complete) the cached replays, no report")
+    ap.add_argument("--reverse", action="store_true", help="work the replay list from its end (a second process)")
     args = ap.parse_args(argv)
     try:
         import baybe  # noqa: F401
@@ -301,44 +367,21 @@ def main(argv=None) -> int:
         return 0
     found = tables([t for t in args.tables.split(",") if t] or None)
     if not found:
-        print(f"no tables under {shared_data()}", file=sys.stderr)
+        print(f"no tables under {shared_data()} nor in the olymp package", file=sys.stderr)
         return 1
     methods = [m for m in args.methods.split(",") if m]
-    jobs = [(t, m, r, args.seed) for t in found for r in range(args.repeats) for m in methods]
-    start = time.perf_counter()
-    rows = []
-    with Pool(args.workers) as pool:
-        for r in pool.imap_unordered(job, jobs):
-            rows.append(r)
-            print(f"{r['table']:<24}{r['method']:<9} repeat {r['repeat']}: EF {r['ef']:.2f} "
-                  f"({r['s_per_recommendation']:.2f} s/rec)", flush=True)
-    result: dict = {"protocol": {"initial": INITIAL, "top": "best 5 % of rows", "repeats": args.repeats,
-                                 "seed": args.seed}, "tables": {}}
-    for tname, (table, budget) in found.items():
-        entry = {"rows": len(table.y), "budget": budget, "n_top": int(table.top_mask().sum()), "methods": {}}
-        for m in methods:
-            rs = [r for r in rows if r["table"] == tname and r["method"] == m]
-            efs = np.array([r["ef"] for r in rs])
-            entry["methods"][m] = {
-                "ef_mean": float(efs.mean()), "ef_std": float(efs.std(ddof=1)) if len(efs) > 1 else 0.0,
-                "ef_per_repeat": efs.tolist(),
-                "s_per_recommendation": float(np.mean([r["s_per_recommendation"] for r in rs])),
-                "found_mean": np.mean([r["found"] for r in rs], axis=0).tolist(),
-            }
-        result["tables"][tname] = entry
-    result["replay_wall_s"] = time.perf_counter() - start
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"{args.out}.json").write_text(json.dumps(result, indent=1))  # kept if the pool timing is cut short
-    if pools:
-        pool_timings(pools, args.pool_observations, args.pool_cap, OUT / f"{args.out}_pools.json")
-    result["machine"] = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "workers": args.workers,
-                         "torch_threads_per_worker": 1, "load_average_1min": os.getloadavg()[0]}
+    cache = OUT / args.cache
+    # repeat-major: whatever finishes first is a balanced set of whole repeats over every table
+    jobs = [(t, m, r, args.seed) for r in range(args.repeats) for t in found for m in methods]
+    if args.reverse:
+        jobs.reverse()
+    run_replays(jobs, cache, args.workers, {t: b for t, (_, b) in found.items()})
+    if args.replays_only:
+        return 0
+    result = summarise(found, methods, read_cache(cache), args.seed, args.repeats)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.out}.json").write_text(json.dumps(result, indent=1))
     plot(result, OUT / f"{args.out}.png")
-    for tname, e in result["tables"].items():
-        print(tname, {m: f"EF {v['ef_mean']:.2f} +- {v['ef_std']:.2f}, {v['s_per_recommendation']:.2f} s/rec"
-                      for m, v in e["methods"].items()})
     return 0
 
 

@@ -80,6 +80,10 @@ class BoOptions(GPOptions):
     """``logei`` (batch log noisy expected improvement) or ``ucb`` (upper confidence bound); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 2.0
     """Exploration weight of ``ucb``."""
+    output_warp: Literal["none", "rank", "power"] = "none"
+    """Monotone warp of the objective's values before the GP (``planners.output_warp``): none, rank (Gaussian copula) or power (Yeo-Johnson)."""
+    gp_priors: Literal["lognormal", "gamma"] = "lognormal"
+    """GP hyperparameter priors: BoTorch's dimension-scaled log-normal, or gamma (lighter-tailed, BayBE's)."""
     transfer_min_target: Annotated[int, Field(strict=True, ge=3)] = 5
     """Campaign results needed before a ``[[prior]]`` source is tried (fewer: plain ``bo``)."""
     transfer_margin: Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)] = 0.10
