@@ -378,31 +378,125 @@ def main(argv=None) -> int:
     run_replays(jobs, cache, args.workers, {t: b for t, (_, b) in found.items()})
     if args.replays_only:
         return 0
-    result = summarise(found, methods, read_cache(cache), args.seed, args.repeats)
+    prev = OUT / f"{args.out}.json"
+    before = None
+    if prev.is_file():
+        old = json.loads(prev.read_text())
+        before = old.get("before", old)  # the first result written over keeps its place under "before"
+    result = summarise(found, methods, read_cache(cache), args.seed, args.repeats, before)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{args.out}.json").write_text(json.dumps(result, indent=1))
-    plot(result, OUT / f"{args.out}.png")
+    plot(result, OUT / f"{args.out}.png", methods)
+    for tname, e in result["tables"].items():
+        print(f"{tname:<24}" + "  ".join(f"{m} {v['ef_mean']:.2f}±{v['ef_std']:.2f} ({v['s_per_recommendation']:.2f} s/rec)"
+                                         for m, v in e["methods"].items())
+              + "  | " + "  ".join(f"{m}-baybe {d['mean']:+.2f}±{d['sem']:.2f} {d['verdict']}"
+                                   for m, d in e.get("vs_baybe", {}).items()))
     return 0
 
 
-def plot(result: dict, path: Path) -> None:
+#: The verdict rule: ahead (behind) when the paired mean difference to BayBE is above (below) 2 SEM, else level.
+VERDICT_SEMS = 2.0
+
+
+def paired(method_efs: list[float], baybe_efs: list[float]) -> dict:
+    """Paired difference method - baybe over repeats (same initial rows): mean, SEM and the verdict."""
+    d = np.asarray(method_efs) - np.asarray(baybe_efs)
+    sem = float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    mean = float(d.mean())
+    verdict = "ahead" if mean > VERDICT_SEMS * sem else "behind" if mean < -VERDICT_SEMS * sem else "level"
+    return {"mean": mean, "sem": sem, "n": len(d), "verdict": verdict, "per_repeat": d.tolist()}
+
+
+def summarise(found: dict, methods: list[str], cache: dict, seed: int, repeats: int, before: dict | None = None) -> dict:
+    """Per table and method from the cached replays: EF statistics over the repeats every method finished
+    (so every comparison is paired), and each labpilot method's paired difference to BayBE."""
+    from benchmarks.peer_tables import MIN_ROWS, skipped
+
+    result: dict = {
+        "protocol": {"initial": INITIAL, "top": "best 5 % of the table's distinct rows (ties at the cut included)",
+                     "repeats_asked": repeats, "seed": seed,
+                     "initial_rows": "numpy default_rng([seed, repeat, 7]) draws 2 rows, the same for every method",
+                     "planner_seed": "seed + repeat (BayBE: set_random_seed(seed + repeat))",
+                     "ef": "fraction of the top set found at the budget / (budget / rows); dimensionless, random = 1",
+                     "table_rule": f"all inputs numeric and >= {MIN_ROWS} distinct input rows (duplicates averaged); "
+                                   "budget 50 for >= 1,000 rows, else 30 (benchmarks/peer_tables.py)",
+                     "verdict": f"paired difference method - baybe per repeat; ahead if its mean > {VERDICT_SEMS:g} SEM, "
+                                f"behind if < -{VERDICT_SEMS:g} SEM, else level",
+                     "methods": {m: METHODS[m] for m in methods}},
+        "tables_skipped": skipped(),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "torch_threads_per_process": 1,
+                    "shared": "2 cores shared with three other helpers' jobs; load averages per replay in the cache",
+                    "load_average_at_report": list(os.getloadavg())},
+        "tables": {},
+    }
+    loads = []
+    for tname, (table, budget) in found.items():
+        have = {m: {r: cache[(tname, m, r, seed)] for r in range(repeats) if (tname, m, r, seed) in cache} for m in methods}
+        common = sorted(set.intersection(*[set(h) for h in have.values()])) if have else []
+        entry: dict = {"rows": len(table.y), "rows_raw": table.n_raw, "budget": budget,
+                       "n_top": int(table.top_mask().sum()), "repeats": common, "methods": {}}
+        for m in methods:
+            rs = [have[m][r] for r in common]
+            if not rs:
+                continue
+            efs = np.array([r["ef"] for r in rs])
+            loads += [r["load_average_1min"] for r in rs]
+            entry["methods"][m] = {
+                "ef_mean": float(efs.mean()), "ef_std": float(efs.std(ddof=1)) if len(efs) > 1 else 0.0,
+                "ef_sem": float(efs.std(ddof=1) / np.sqrt(len(efs))) if len(efs) > 1 else 0.0,
+                "ef_per_repeat": efs.tolist(),
+                "s_per_recommendation": float(np.mean([r["s_per_recommendation"] for r in rs])),
+                "found_mean": np.mean([r["found"] for r in rs], axis=0).tolist(),
+            }
+        if "baybe" in entry["methods"]:
+            entry["vs_baybe"] = {m: paired(v["ef_per_repeat"], entry["methods"]["baybe"]["ef_per_repeat"])
+                                 for m, v in entry["methods"].items() if m != "baybe"}
+        result["tables"][tname] = entry
+    if loads:
+        result["machine"]["load_average_1min_during_replays"] = {"min": min(loads), "median": float(np.median(loads)),
+                                                                  "max": max(loads)}
+    if before is not None:
+        result["before"] = before
+    return result
+
+
+def plot(result: dict, path: Path, methods: list[str] | None = None) -> None:
+    """EF per table (mean +- 1 SEM, each method) and the paired difference to BayBE (mean +- 2 SEM)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(result["tables"])
-    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.2), squeeze=False)
-    for ax, tname in zip(axes[0], names):
-        e = result["tables"][tname]
-        steps = np.arange(1, e["budget"] + 1)
-        for m, v in e["methods"].items():
-            ax.plot(steps, v["found_mean"], label=f"{m} (EF {v['ef_mean']:.2f} ± {v['ef_std']:.2f})")
-        ax.plot(steps, steps / e["rows"], "k--", lw=1, label="random, expected")
-        ax.set_title(f"{tname}: {e['rows']} rows, top {e['n_top']}")
-        ax.set_xlabel("experiments")
-        ax.set_ylabel("fraction of top-5 % found")
-        ax.legend(fontsize=8)
+    methods = methods or list(next(iter(result["tables"].values()))["methods"])
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(max(9, 1.1 * len(names) + 3), 8.5), sharex=True,
+                                 gridspec_kw={"height_ratios": [3, 2]})
+    x = np.arange(len(names))
+    w = 0.8 / len(methods)
+    for i, m in enumerate(methods):
+        means = [result["tables"][t]["methods"][m]["ef_mean"] for t in names]
+        sems = [result["tables"][t]["methods"][m]["ef_sem"] for t in names]
+        ax.bar(x + (i - (len(methods) - 1) / 2) * w, means, w, yerr=sems, capsize=3, label=m)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--", label="random (EF = 1)")
+    n_rep = sorted({len(result["tables"][t]["repeats"]) for t in names})
+    ax.set_ylabel("enhancement factor at the budget\n(dimensionless; top-5 % found / random's)")
+    ax.set_title(f"labpilot bo vs BayBE, same initial rows and seeds; bars: mean ± 1 SEM over "
+                 f"{'/'.join(map(str, n_rep))} repeats")
+    ax.legend(fontsize=8, ncol=len(methods) + 1)
+    others = [m for m in methods if m != "baybe"]
+    w2 = 0.8 / max(1, len(others))
+    for i, m in enumerate(others):
+        d = [result["tables"][t]["vs_baybe"][m] for t in names]
+        bx.errorbar(x + (i - (len(others) - 1) / 2) * w2, [v["mean"] for v in d],
+                    yerr=[VERDICT_SEMS * v["sem"] for v in d], fmt="o", capsize=4, label=f"{m} − baybe")
+    bx.axhline(0.0, color="k", lw=0.8)
+    bx.set_ylabel("paired EF difference to BayBE\n(dimensionless; mean ± 2 SEM)")
+    bx.set_xticks(x, [f"{t.removeprefix('olympus_')}\n{result['tables'][t]['rows']} rows, B={result['tables'][t]['budget']}"
+                      for t in names], rotation=30, ha="right", fontsize=8)
+    bx.set_xlabel("table (Olympus tables without the olympus_ prefix); B: experiments per replay")
+    bx.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
