@@ -59,6 +59,8 @@ VARIANTS = {
     "v-gamma-rank": {"gp_priors": "gamma", "output_warp": "rank"},
 }
 METHODS.update(VARIANTS)
+#: ``bo`` as it was before the selection (every switch the selection compared, spelt out), for the report.
+METHODS["bo-old"] = {"acquisition": "logei", "output_warp": "none", "gp_priors": "lognormal", "warm_start": True}
 
 
 def tables(only: list[str] | None = None) -> dict:
