@@ -74,14 +74,14 @@ class GPOptions(PlannerOptions):
 
 
 class BoOptions(GPOptions):
-    """``bo``: one objective, log noisy expected improvement or UCB."""
+    """``bo``: one objective, UCB (default) or log noisy expected improvement."""
 
-    acquisition: Acquisition = "logei"
-    """``logei`` (batch log noisy expected improvement) or ``ucb`` (upper confidence bound); ``qlognei``/``qucb`` are aliases."""
+    acquisition: Acquisition = "ucb"
+    """``ucb`` (upper confidence bound, the default) or ``logei`` (batch log noisy expected improvement, the old default); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 2.0
     """Exploration weight of ``ucb``."""
-    output_warp: Literal["none", "rank", "power"] = "none"
-    """Monotone warp of the objective's values before the GP (``planners.output_warp``): none, rank (Gaussian copula) or power (Yeo-Johnson)."""
+    output_warp: Literal["none", "rank", "power"] = "rank"
+    """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default), power (Yeo-Johnson) or none (the old default)."""
     gp_priors: Literal["lognormal", "gamma"] = "lognormal"
     """GP hyperparameter priors: BoTorch's dimension-scaled log-normal, or gamma (lighter-tailed, BayBE's)."""
     transfer_min_target: Annotated[int, Field(strict=True, ge=3)] = 5
