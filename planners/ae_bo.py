@@ -153,7 +153,8 @@ class AEBOPlanner(Planner):
             from labpilot.planners.bo import BoPlanner
 
             extra = {"beta": options["beta"]} if "beta" in options else {}
-            self._bo = BoPlanner(space, objectives, seed, acquisition=self.acquisition, **extra)
+            # values as measured, like ae-bo's own model (bo's default rank warp was chosen for bo alone)
+            self._bo = BoPlanner(space, objectives, seed, acquisition=self.acquisition, output_warp="none", **extra)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
         self._ae: TrainedAutoencoder | None = None
         self._desc_mean = self._desc_scale = self._lo = self._span = np.zeros(0)
