@@ -15,6 +15,12 @@ becomes the default only if it scores above the current default. The report
 (``bo_vs_baybe`` on seed 0) then measures it on other seeds, so its figure
 carries no selection bias.
 
+Round 1 (eight variants: the old default, UCB, rank and power warps, gamma
+priors, cold fits and two pairs) chose UCB on rank-warped values, which
+became the default. Round 2 added four of its neighbours (with gamma priors,
+beta 1 and 4, UCB on the power warp) under the same seeds and rule; all twelve
+are scored together.
+
 Run:  python -m benchmarks.bo_select  -> results/bo_select.json
 """
 

@@ -74,6 +74,11 @@ VARIANTS = {
     "v-cold": {"warm_start": False},
     "v-ucb-rank": {"acquisition": "ucb", "output_warp": "rank"},
     "v-gamma-rank": {"gp_priors": "gamma", "output_warp": "rank"},
+    # round 2 (after v-ucb-rank won round 1): its neighbours, same seeds and rule
+    "v-ucb-rank-gamma": {"acquisition": "ucb", "output_warp": "rank", "gp_priors": "gamma"},
+    "v-ucb-rank-beta1": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0},
+    "v-ucb-rank-beta4": {"acquisition": "ucb", "output_warp": "rank", "beta": 4.0},
+    "v-ucb-power": {"acquisition": "ucb", "output_warp": "power"},
 }
 METHODS.update(VARIANTS)
 #: ``bo`` as it was before the selection (every switch the selection compared, spelt out), for the report.
