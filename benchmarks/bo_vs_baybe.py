@@ -81,6 +81,8 @@ VARIANTS = {
     "v-ucb-power": {"acquisition": "ucb", "output_warp": "power"},
 }
 METHODS.update(VARIANTS)
+#: ``bo``'s default after selection round 1 (UCB beta 2 on rank-warped values), kept as a report row.
+METHODS["bo-r1"] = {"acquisition": "ucb", "output_warp": "rank", "beta": 2.0}
 #: ``bo`` as it was before the selection (every switch the selection compared, spelt out), for the report.
 METHODS["bo-old"] = {"acquisition": "logei", "output_warp": "none", "gp_priors": "lognormal", "warm_start": True}
 

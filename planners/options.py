@@ -78,8 +78,8 @@ class BoOptions(GPOptions):
 
     acquisition: Acquisition = "ucb"
     """``ucb`` (upper confidence bound, the default) or ``logei`` (batch log noisy expected improvement, the old default); ``qlognei``/``qucb`` are aliases."""
-    beta: NonNegativeNumber = 2.0
-    """Exploration weight of ``ucb``."""
+    beta: NonNegativeNumber = 1.0
+    """Exploration weight of ``ucb`` (mean + sqrt(beta) * std; 2 before 2026-12)."""
     output_warp: Literal["none", "rank", "power"] = "rank"
     """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default), power (Yeo-Johnson) or none (the old default)."""
     gp_priors: Literal["lognormal", "gamma"] = "lognormal"
