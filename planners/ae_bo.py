@@ -152,8 +152,9 @@ class AEBOPlanner(Planner):
         if self.representation == "parameters":
             from labpilot.planners.bo import BoPlanner
 
-            extra = {"beta": options["beta"]} if "beta" in options else {}
-            self._bo = BoPlanner(space, objectives, seed, acquisition=self.acquisition, **extra)
+            extra = {"beta": options.get("beta", 2.0)}  # bo's beta before its default moved to 1
+            # values as measured, like ae-bo's own model (bo's default rank warp was chosen for bo alone)
+            self._bo = BoPlanner(space, objectives, seed, acquisition=self.acquisition, output_warp="none", **extra)
         self._cache: tuple[np.ndarray, np.ndarray] | None = None
         self._ae: TrainedAutoencoder | None = None
         self._desc_mean = self._desc_scale = self._lo = self._span = np.zeros(0)

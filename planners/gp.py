@@ -11,6 +11,7 @@ solve is done once, then each chunk costs one cross-covariance product).
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import gpytorch
@@ -45,6 +46,38 @@ def _as_2d(t: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
     return t
 
 
+#: Hyperparameter priors ``build_gp`` knows (see ``gamma_matern``).
+PRIORS = ("lognormal", "gamma")
+
+
+def gamma_matern(d: int, batch: torch.Size = torch.Size([])) -> gpytorch.kernels.MaternKernel:
+    """ARD Matern-5/2 with a dimension-scaled Gamma(3, .) lengthscale prior (BayBE 0.15's default kernel).
+
+    The Gamma's mode equals the mode of BoTorch's dimension-scaled log-normal
+    (``exp(sqrt(2) - 3) * sqrt(d)``) but its tails are lighter, so few data
+    cannot pull a lengthscale to extremes; lengthscales stay above 0.025.
+    """
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.priors import GammaPrior
+
+    prior = GammaPrior(3.0, 2.0 / math.exp(math.sqrt(2) - 3) / math.sqrt(d))
+    return gpytorch.kernels.MaternKernel(
+        nu=2.5, ard_num_dims=d, batch_shape=batch, lengthscale_prior=prior,
+        lengthscale_constraint=GreaterThan(2.5e-2, transform=None, initial_value=prior.mode))
+
+
+def gamma_likelihood(batch: torch.Size = torch.Size([])) -> gpytorch.likelihoods.GaussianLikelihood:
+    """Gaussian noise with a Gamma(2, .) prior whose mode is exp(-5) (BayBE 0.15's default likelihood)."""
+    from botorch.models.utils.gpytorch_modules import MIN_INFERRED_NOISE_LEVEL
+    from gpytorch.constraints import GreaterThan
+    from gpytorch.priors import GammaPrior
+
+    prior = GammaPrior(2.0, 1.0 / math.exp(-5.0))
+    return gpytorch.likelihoods.GaussianLikelihood(
+        noise_prior=prior, batch_shape=batch,
+        noise_constraint=GreaterThan(MIN_INFERRED_NOISE_LEVEL, transform=None, initial_value=prior.mode))
+
+
 def build_gp(
     train_x: torch.Tensor | np.ndarray,
     train_y: torch.Tensor | np.ndarray,
@@ -52,6 +85,7 @@ def build_gp(
     bounds: torch.Tensor | None = None,
     train_yvar: torch.Tensor | np.ndarray | None = None,
     nu: float = 2.5,
+    priors: str = "lognormal",
 ) -> SingleTaskGP:
     """The unfitted GP ``fit_gp`` fits (BoTorch's default hyperparameter start); arguments as there."""
     x = _as_2d(train_x, "train_x")
@@ -67,13 +101,23 @@ def build_gp(
             raise ValueError(f"bounds must have shape (2, {d}), got {tuple(bounds.shape)}")
     yvar = None if train_yvar is None else _as_2d(train_yvar, "train_yvar")
     batch = torch.Size([m]) if m > 1 else torch.Size([])
+    if priors not in PRIORS:
+        raise ValueError(f"priors must be one of {sorted(PRIORS)}, got {priors!r}")
+    extra = {}
+    if priors == "gamma":
+        extra["covar_module"] = gamma_matern(d, batch)
+        if yvar is None:
+            extra["likelihood"] = gamma_likelihood(batch)
+    else:
+        extra["covar_module"] = get_covar_module_with_dim_scaled_prior(ard_num_dims=d, batch_shape=batch,
+                                                                       use_rbf_kernel=False)
     model = SingleTaskGP(
         x,
         y,
         train_Yvar=yvar,
-        covar_module=get_covar_module_with_dim_scaled_prior(ard_num_dims=d, batch_shape=batch, use_rbf_kernel=False),
         input_transform=Normalize(d=d, bounds=bounds),
         outcome_transform=Standardize(m=m),
+        **extra,
     )
     if nu != 2.5:
         model.covar_module.nu = nu
@@ -88,6 +132,7 @@ def fit_gp(
     train_yvar: torch.Tensor | np.ndarray | None = None,
     nu: float = 2.5,
     seed: int = 0,
+    priors: str = "lognormal",
 ) -> SingleTaskGP:
     """Fit a GP to ``train_x`` (n, d) and ``train_y`` (n,) or (n, m), from BoTorch's default start.
 
@@ -95,9 +140,12 @@ def fit_gp(
     encoded space); without it the bounds are learned from ``train_x``.
     ``train_yvar`` gives known noise variances; without it the noise is fitted.
     A multi-column ``train_y`` gives one independent output per column.
+    ``priors``: ``"lognormal"`` (BoTorch's dimension-scaled log-normal
+    lengthscale prior and its noise prior) or ``"gamma"`` (``gamma_matern``,
+    ``gamma_likelihood``).
     (``gp_warm.fit_with_state`` fits the same model warm from a previous fit.)
     """
-    model = build_gp(train_x, train_y, bounds=bounds, train_yvar=train_yvar, nu=nu)
+    model = build_gp(train_x, train_y, bounds=bounds, train_yvar=train_yvar, nu=nu, priors=priors)
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     with manual_seed(seed), gpytorch.settings.max_cholesky_size(MAX_CHOLESKY):
         fit_gpytorch_mll(mll)

@@ -179,7 +179,7 @@ class GPPlanner(Planner):
         ys = [torch.as_tensor(y[:, j], dtype=DTYPE) for j in range(y.shape[1])]
         if not self.opts["warm_start"]:
             self.last_fit = ["cold"] * len(ys)
-            return [fit_gp(tx, yj, bounds=self.encoder.bounds(), seed=seed) for yj in ys]
+            return [fit_gp(tx, yj, bounds=self.encoder.bounds(), seed=seed, priors=self.fit_policy.priors) for yj in ys]
         states = self._fit_states if len(self._fit_states) == len(ys) else [None] * len(ys)
         models, new_states, kinds = [], [], []
         for yj, st in zip(ys, states):

@@ -58,6 +58,8 @@ class FitPolicy:
     warm_maxiter: int = 20
     restarts: int = 0
     tolerance: float = 0.05
+    #: ``gp.build_gp``'s hyperparameter priors (a state fitted under others is not reused)
+    priors: str = "lognormal"
 
 
 def hyper_params(model: SingleTaskGP) -> dict[str, list[float]]:
@@ -105,12 +107,13 @@ def _fit(model: SingleTaskGP, seed: int, maxiter: int | None, attempts: int) -> 
     return mll_value(model)
 
 
-def _full_fit(x, y, bounds, seed: int, start: dict | None, restarts: int) -> tuple[SingleTaskGP, float]:
+def _full_fit(x, y, bounds, seed: int, start: dict | None, restarts: int,
+              priors: str = "lognormal") -> tuple[SingleTaskGP, float]:
     """Best of: default start, ``start`` (the previous fit), ``restarts`` prior draws."""
     best: tuple[SingleTaskGP, float] | None = None
     n_starts = 1 + (start is not None) + restarts
     for i in range(n_starts):
-        model = build_gp(x, y, bounds=bounds)
+        model = build_gp(x, y, bounds=bounds, priors=priors)
         if i == 1 and start is not None:
             load_params(model, start)
         elif i >= 1:
@@ -148,10 +151,13 @@ def fit_with_state(
     reason = None
     if not usable(state):
         reason = "no previous fit" if state is None else "previous fit unusable"
+    elif state.get("priors", "lognormal") != policy.priors:
+        reason = "previous fit under other priors"
+        state = None
     elif state["since_full"] + 1 >= policy.refit_every:
         reason = f"every {policy.refit_every} fits"
     if reason is None:
-        model = build_gp(x, y, bounds=bounds)
+        model = build_gp(x, y, bounds=bounds, priors=policy.priors)
         if not load_params(model, state["params"]):
             reason = "previous fit has other hyperparameters"
         else:
@@ -163,9 +169,13 @@ def fit_with_state(
                 if value >= state["mll_ref"] - policy.tolerance:
                     new = {"version": STATE_VERSION, "params": hyper_params(model), "mll": value,
                            "mll_ref": state["mll_ref"], "since_full": state["since_full"] + 1}
+                    if policy.priors != "lognormal":
+                        new["priors"] = policy.priors
                     return model, new, "warm"
                 reason = f"marginal likelihood fell behind ({value:.3f} < {state['mll_ref']:.3f} - {policy.tolerance:g})"
     start = state["params"] if usable(state) else None
-    model, value = _full_fit(x, y, bounds, seed, start, policy.restarts)
+    model, value = _full_fit(x, y, bounds, seed, start, policy.restarts, policy.priors)
     new = {"version": STATE_VERSION, "params": hyper_params(model), "mll": value, "mll_ref": value, "since_full": 0}
+    if policy.priors != "lognormal":
+        new["priors"] = policy.priors
     return model, new, f"full ({reason})"

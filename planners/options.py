@@ -74,12 +74,16 @@ class GPOptions(PlannerOptions):
 
 
 class BoOptions(GPOptions):
-    """``bo``: one objective, log noisy expected improvement or UCB."""
+    """``bo``: one objective, UCB (default) or log noisy expected improvement."""
 
-    acquisition: Acquisition = "logei"
-    """``logei`` (batch log noisy expected improvement) or ``ucb`` (upper confidence bound); ``qlognei``/``qucb`` are aliases."""
-    beta: NonNegativeNumber = 2.0
-    """Exploration weight of ``ucb``."""
+    acquisition: Acquisition = "ucb"
+    """``ucb`` (upper confidence bound, the default) or ``logei`` (batch log noisy expected improvement, the old default); ``qlognei``/``qucb`` are aliases."""
+    beta: NonNegativeNumber = 1.0
+    """Exploration weight of ``ucb`` (mean + sqrt(beta) * std; 2 before 2026-12)."""
+    output_warp: Literal["none", "rank", "power"] = "rank"
+    """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default), power (Yeo-Johnson) or none (the old default)."""
+    gp_priors: Literal["lognormal", "gamma"] = "lognormal"
+    """GP hyperparameter priors: BoTorch's dimension-scaled log-normal, or gamma (lighter-tailed, BayBE's)."""
     transfer_min_target: Annotated[int, Field(strict=True, ge=3)] = 5
     """Campaign results needed before a ``[[prior]]`` source is tried (fewer: plain ``bo``)."""
     transfer_margin: Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)] = 0.10

@@ -1,0 +1,78 @@
+"""Choose ``bo``'s default model and acquisition by one rule over every table, on seeds the report never uses.
+
+The variants (``bo_vs_baybe.VARIANTS``) are replayed by ``bo_vs_baybe``'s
+protocol on the selection seed (1000: initial rows and planner seeds
+1000 + repeat), cached in ``results/bo_select_replays.jsonl``:
+
+    python -m benchmarks.bo_vs_baybe --methods v-default,v-ucb,... --seed 1000 \\
+        --repeats 5 --workers 1 --replays-only --cache bo_select_replays.jsonl
+
+Rule (fixed before the replays ran): on each table, each variant's mean EF
+over the repeats every variant finished, divided by the mean of those means
+over the variants (so each table weighs the same whatever its EF scale); the
+score is the mean of that ratio over the tables; the highest score wins. It
+becomes the default only if it scores above the current default. The report
+(``bo_vs_baybe`` on seed 0) then measures it on other seeds, so its figure
+carries no selection bias.
+
+Round 1 (eight variants: the old default, UCB, rank and power warps, gamma
+priors, cold fits and two pairs) chose UCB on rank-warped values, which
+became the default. Round 2 added four of its neighbours (with gamma priors,
+beta 1 and 4, UCB on the power warp) under the same seeds and rule; all twelve
+are scored together.
+
+Run:  python -m benchmarks.bo_select  -> results/bo_select.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from benchmarks.bo_vs_baybe import OUT, VARIANTS, read_cache, tables
+
+SEED = 1000
+
+
+def select(cache: dict, variants: list[str], names: list[str], seed: int = SEED) -> dict:
+    """Per-table mean EF of each variant, the normalised scores and the winner (see the module docstring)."""
+    per_table: dict = {}
+    for t in names:
+        reps = [{r for (tt, m, r, s) in cache if tt == t and m == v and s == seed} for v in variants]
+        common = sorted(set.intersection(*reps)) if reps else []
+        if not common:
+            continue
+        means = {v: float(np.mean([cache[(t, v, r, seed)]["ef"] for r in common])) for v in variants}
+        scale = float(np.mean(list(means.values()))) or 1.0
+        per_table[t] = {"repeats": len(common), "ef_mean": means, "normalised": {v: means[v] / scale for v in variants}}
+    score = {v: float(np.mean([e["normalised"][v] for e in per_table.values()])) for v in variants} if per_table else {}
+    ranked = sorted(score, key=score.get, reverse=True)
+    wins = {v: sum(e["ef_mean"][v] > e["ef_mean"]["v-default"] for e in per_table.values()) for v in variants}
+    losses = {v: sum(e["ef_mean"][v] < e["ef_mean"]["v-default"] for e in per_table.values()) for v in variants}
+    return {"seed": seed, "variants": {v: VARIANTS[v] for v in variants}, "score": score, "ranking": ranked,
+            "winner": ranked[0] if ranked else None, "tables_above_default": wins, "tables_below_default": losses,
+            "tables": per_table,
+            "rule": "per table: variant mean EF / mean over variants; score = mean over tables; highest wins"}
+
+
+def main() -> int:
+    cache = read_cache(OUT / "bo_select_replays.jsonl")
+    variants = [v for v in VARIANTS if any(m == v for (_, m, _, s) in cache if s == SEED)]
+    if not variants:
+        print("no selection replays cached", file=sys.stderr)
+        return 1
+    res = select(cache, variants, list(tables()))
+    (OUT / "bo_select.json").write_text(json.dumps(res, indent=1))
+    names = list(res["tables"])
+    print(f"{'variant':<14}{'score':>7} {'>def':>5}{'<def':>5}  " + " ".join(f"{n.removeprefix('olympus_')[:9]:>9}" for n in names))
+    for v in res["ranking"]:
+        print(f"{v:<14}{res['score'][v]:7.3f} {res['tables_above_default'][v]:5d}{res['tables_below_default'][v]:5d}  "
+              + " ".join(f"{res['tables'][n]['ef_mean'][v]:9.2f}" for n in names))
+    print("repeats per table:", {n.removeprefix("olympus_"): e["repeats"] for n, e in res["tables"].items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
