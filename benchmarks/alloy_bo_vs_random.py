@@ -14,7 +14,12 @@ magnetization of some measured film reaches 95 % of the best in the space
 count is also computed exactly from the share of the space above the
 threshold (a uniform draw hits it with probability p: 1/p experiments).
 
-Run:  python -m benchmarks.alloy_bo_vs_random [--seeds 5] [--budget 40] [--random-budget 300]
+``--with-bo-old`` adds ``bo-old``: bo with the defaults before the BayBE
+selection (log-EI on the values as measured; ``benchmarks.bo_vs_baybe``'s
+``bo-old``), on the same seeds, so a continuous space checks the new default
+(UCB on rank-warped values) chosen on pool tables.
+
+Run:  python -m benchmarks.alloy_bo_vs_random [--seeds 5] [--budget 40] [--random-budget 300] [--with-bo-old]
 Writes benchmarks/results/alloy_bo_vs_random.{json,png}.
 """
 
@@ -35,6 +40,10 @@ OUT = REPO / "benchmarks" / "results"
 ELEMENTS = ("Fe", "Co", "Ni", "Ir", "Pt")
 BOUNDS = {"Fe": (0.0, 1.0), "Co": (0.0, 1.0), "Ni": (0.0, 0.5), "Ir": (0.0, 0.2), "Pt": (0.0, 0.2)}
 INITIAL = 6
+# method -> (planner, options); bo-old is the default before the BayBE benchmark's selection
+PLANNERS: dict[str, tuple[str, dict]] = {"bo": ("bo", {}), "random": ("random", {}),
+                                         "bo-old": ("bo", {"acquisition": "logei", "output_warp": "none",
+                                                           "gp_priors": "lognormal", "warm_start": True})}
 
 
 def space():
@@ -46,6 +55,7 @@ def space():
 def run(job: tuple[str, int, int, int]) -> dict:
     """One campaign: planner name, seed, budget, world seed -> true best-so-far curve."""
     name, seed, budget, world_seed = job
+    planner_name, options = PLANNERS[name]
     import torch
 
     torch.set_num_threads(1)
@@ -56,7 +66,7 @@ def run(job: tuple[str, int, int, int]) -> dict:
     world = AlloyWorld(world_seed)
     sp = space()
     rng = np.random.default_rng([seed, 99])
-    planner = make_planner(name, sp, [Objective("magnetization")], seed=seed)
+    planner = make_planner(planner_name, sp, [Objective("magnetization")], seed=seed, options=options)
     history: list = []
     truths: list[float] = []
     times: list[float] = []
@@ -89,7 +99,9 @@ def main(argv=None) -> int:
     ap.add_argument("--random-budget", type=int, default=300)
     ap.add_argument("--world-seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--with-bo-old", action="store_true", help="also run bo with its defaults before the BayBE selection")
     args = ap.parse_args(argv)
+    bo_methods = ["bo", "bo-old"] if args.with_bo_old else ["bo"]
 
     from labpilot.planners.random_planner import sample_space
     from labpilot.simulators.worlds.alloy import AlloyWorld
@@ -102,7 +114,7 @@ def main(argv=None) -> int:
     print(f"best Ms in the space {best:.1f} emu/cm3 at {({k: round(v, 3) for k, v in best_x.items()})}; "
           f"threshold {threshold:.1f}; share of the space above it {share:.4%}", flush=True)
 
-    jobs = [("bo", s, args.budget, args.world_seed) for s in range(args.seeds)]
+    jobs = [(m, s, args.budget, args.world_seed) for m in bo_methods for s in range(args.seeds)]
     jobs += [("random", s, args.random_budget, args.world_seed) for s in range(args.seeds)]
     start = time.perf_counter()
     with Pool(args.workers) as pool:
@@ -116,7 +128,7 @@ def main(argv=None) -> int:
     wall = time.perf_counter() - start
 
     summary: dict = {}
-    for name, budget in (("bo", args.budget), ("random", args.random_budget)):
+    for name, budget in [(m, args.budget) for m in bo_methods] + [("random", args.random_budget)]:
         runs = sorted((r for r in results if r["planner"] == name), key=lambda r: r["seed"])
         reach = [first_reach(r["truths"], threshold) for r in runs]
         censored = sum(x is None for x in reach)
@@ -165,8 +177,10 @@ def plot(results: list[dict], best: float, args, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, color in (("bo", "tab:blue"), ("random", "tab:gray")):
+    for name, color in (("bo", "tab:blue"), ("bo-old", "tab:orange"), ("random", "tab:gray")):
         curves = [np.maximum.accumulate(r["truths"]) / best for r in results if r["planner"] == name]
+        if not curves:
+            continue
         n = min(len(c) for c in curves)
         n = min(n, max(args.budget, 60))
         arr = np.array([c[:n] for c in curves])
@@ -176,8 +190,8 @@ def plot(results: list[dict], best: float, args, path: Path) -> None:
     ax.axhline(0.95, color="k", ls="--", lw=1, label="95 % of the best")
     ax.axvline(INITIAL + 0.5, color="k", ls=":", lw=1)
     ax.set_xlabel("experiments")
-    ax.set_ylabel("best true magnetization so far / best in space")
-    ax.set_title(f"Alloy world (seed {args.world_seed}): bo vs random")
+    ax.set_ylabel("best true magnetization so far / best in space (dimensionless)")
+    ax.set_title(f"Alloy world (seed {args.world_seed}): bo vs random, same seeds")
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
