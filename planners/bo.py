@@ -16,13 +16,20 @@ Options (besides the common ones in ``gp_planner.COMMON_OPTIONS``):
   (their values are modelled as measured).
 * ``gp_priors``: ``"lognormal"`` (default; BoTorch's dimension-scaled prior)
   or ``"gamma"`` (BayBE's lighter-tailed one, ``gp.gamma_matern``).
-* Why these defaults: UCB (``beta`` 1) on rank-warped values scored best of
-  twelve model/acquisition variants in two rounds under one rule over ten
-  public tables (mean over tables of each variant's mean EF over the
-  variants' mean), on seeds the final comparison with BayBE does not use
-  (``benchmarks/bo_select.py``, ``benchmarks/results/bo_select.json``): above
-  the old default on all 10 tables. ``acquisition = "logei"`` with ``output_warp =
-  "none"`` is the behaviour before 2026-12.
+* Why these defaults, and why they depend on the space: on a pool (rows to
+  pick: a campaign's ``[space] pool``, a backtest table), UCB (``beta`` 1) on
+  rank-warped values scored best of twelve model/acquisition variants in two
+  rounds under one rule over ten public tables (mean over tables of each
+  variant's mean EF over the variants' mean), on seeds the final comparison
+  with BayBE does not use (``benchmarks/bo_select.py``,
+  ``benchmarks/results/bo_select.json``): above the old default on all 10
+  tables. On a continuous space it was chosen without evidence, and the alloy
+  world (``benchmarks/alloy_bo_vs_random.py --with-pool-default``, 20 seeds) showed
+  it slower: 13.8 experiments to 95 % of the best against 10.8 for log-EI on
+  the values as measured (paired difference 3.1 +- 1.0 SEM). So a continuous
+  space keeps ``acquisition = "logei"``, ``output_warp = "none"`` (the
+  behaviour before 2026-12) unless the campaign sets them
+  (``CONTINUOUS_DEFAULTS``).
 * Continuous spaces: ``optimize_acqf`` over the batch with pending points as
   ``X_pending`` (sequential greedy for q > 1).
 * Prior data (``make_planner(priors=...)``, a campaign's ``[[prior]]``): a
@@ -62,6 +69,11 @@ from labpilot.planners.prior import PriorData
 from labpilot.planners.space import Objective, Space
 
 
+#: ``bo``'s defaults on a continuous space (no pool): log-EI on the values as measured, which the
+#: alloy world found faster there than the pool default (UCB on rank-warped values); see the module docstring.
+CONTINUOUS_DEFAULTS: dict[str, Any] = {"acquisition": "logei", "output_warp": "none"}
+
+
 @register
 class BoPlanner(GPPlanner):
     """Maximize (or minimize) one objective with a GP and UCB (default) or log-EI."""
@@ -78,6 +90,8 @@ class BoPlanner(GPPlanner):
 
     def __init__(self, space: Space, objectives: Sequence[Objective], seed: int = 0,
                  priors: Sequence[PriorData] | None = None, **options: Any) -> None:
+        if space.pool is None and space.candidates is None:
+            options = {**CONTINUOUS_DEFAULTS, **options}  # what a campaign sets wins
         super().__init__(space, objectives, seed, **options)
         self.priors = list(priors or [])
         for p in self.priors:

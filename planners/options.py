@@ -77,11 +77,11 @@ class BoOptions(GPOptions):
     """``bo``: one objective, UCB (default) or log noisy expected improvement."""
 
     acquisition: Acquisition = "ucb"
-    """``ucb`` (upper confidence bound, the default) or ``logei`` (batch log noisy expected improvement, the old default); ``qlognei``/``qucb`` are aliases."""
+    """``ucb`` (upper confidence bound, the default on a pool) or ``logei`` (batch log noisy expected improvement, the default on a continuous space); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 1.0
     """Exploration weight of ``ucb`` (mean + sqrt(beta) * std; 2 before 2026-12)."""
     output_warp: Literal["none", "rank", "power"] = "rank"
-    """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default), power (Yeo-Johnson) or none (the old default)."""
+    """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default on a pool), power (Yeo-Johnson) or none (the default on a continuous space)."""
     gp_priors: Literal["lognormal", "gamma"] = "lognormal"
     """GP hyperparameter priors: BoTorch's dimension-scaled log-normal, or gamma (lighter-tailed, BayBE's)."""
     transfer_min_target: Annotated[int, Field(strict=True, ge=3)] = 5

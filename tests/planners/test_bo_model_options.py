@@ -111,3 +111,19 @@ def test_a_fit_state_under_other_priors_is_not_warm_started() -> None:
     assert gstate["priors"] == "gamma"
     _, _, kind = fit_with_state(x, y, json.loads(json.dumps(gstate)), FitPolicy(priors="gamma"))
     assert kind == "warm"
+
+
+def test_the_defaults_depend_on_the_space_and_what_a_campaign_sets_wins() -> None:
+    """A pool gets UCB on rank-warped values; a continuous space log-EI on the values as measured."""
+    space, pool, y = skewed_pool()
+    continuous = Space(space.params)
+    on_pool = make_planner("bo", space, [Objective("y")])
+    on_box = make_planner("bo", continuous, [Objective("y")])
+    assert (on_pool.opts["acquisition"], on_pool.opts["output_warp"]) == ("ucb", "rank")
+    assert (on_box.opts["acquisition"], on_box.opts["output_warp"]) == ("logei", "none")
+    chosen = make_planner("bo", continuous, [Objective("y")], options={"acquisition": "ucb", "output_warp": "rank"})
+    assert (chosen.opts["acquisition"], chosen.opts["output_warp"]) == ("ucb", "rank")
+    # and the continuous planner proposes through log-EI on the raw values: no warp is fitted
+    trials = [Trial(continuous.to_point(pool[i]), "completed", {"y": float(y[i])}) for i in range(8)]
+    on_box.propose(trials, k=1)
+    assert on_box.warp is None
