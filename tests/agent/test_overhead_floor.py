@@ -20,11 +20,10 @@ import collections
 import json
 import re
 import sqlite3
-import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +32,7 @@ from labpilot.agent.campaign import load_campaign
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.loop.session import connect_instruments
 from labpilot.agent.store import Store
+from labpilot.testing.commit_counting import CommitCountingStore
 from tests.conftest import REPO
 
 NEW = 6  # experiments run on top of the stored ones (the first is warm-up)
@@ -43,22 +43,6 @@ _LITERAL = re.compile(r"'(?:[^']|'')*'|\bX'[0-9A-F]*'|-?\b\d+(?:\.\d+)?(?:e[-+]?
 def _shape(sql: str) -> str:
     """A traced statement without its values (sqlite gives them bound): one text per query."""
     return _LITERAL.sub("?", " ".join(sql.split()))
-
-
-class CountingStore(Store):
-    """Names every durable commit (outermost transaction: a whole ``atomic()`` block is one)."""
-
-    def __init__(self, *a: Any, **k: Any) -> None:
-        super().__init__(*a, **k)
-        self.commits: list[str] = []
-
-    @contextmanager
-    def _tx(self) -> Iterator[object]:
-        outer = self._group_owner != threading.get_ident()
-        with super()._tx() as c:
-            yield c
-        if outer:
-            self.commits.append("commit")
 
 
 def campaign_file(tmp: Path, budget: int) -> Path:
@@ -175,12 +159,12 @@ def run_on_store(tmp: Path, stored: int) -> tuple[list[collections.Counter[str]]
     conn = Store._connect(path)
     statements: list[str] = []
     conn.set_trace_callback(statements.append)
-    store = CountingStore(path, conn)
+    store = CommitCountingStore(path, conn)
     marks: list[tuple[int, int]] = []
     with ExitStack() as stack:
         instruments = connect_instruments(campaign, {}, 1.0, stack)
         runner = CampaignRunner(campaign, store, instruments, progress=lambda _: marks.append(
-            (len(statements), len(store.commits))))
+            (len(statements), store.commits)))
         assert runner.run() == "completed"
         probe = instruments["indenter"].function.__globals__  # type: ignore[attr-defined]
     store.close()

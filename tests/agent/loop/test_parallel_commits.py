@@ -10,10 +10,8 @@ past a running planner: never the ~15 of separate writes.
 
 from __future__ import annotations
 
-import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -22,24 +20,11 @@ from labpilot.agent.campaign import load_campaign
 from labpilot.agent.loop.runner import CampaignRunner
 from labpilot.agent.loop.session import connect_instruments
 from labpilot.agent.store import Store
+from labpilot.testing.commit_counting import CommitCountingStore
 from labpilot.testing.campaigns import InstrumentEntry, film_campaign
 from tests.conftest import REPO
 
 N = 12
-
-
-class CountingStore(Store):
-    """Counts durable commits (outermost transactions: a whole ``atomic()`` block is one)."""
-
-    commits = 0
-
-    @contextmanager
-    def _tx(self) -> Iterator[object]:
-        outer = self._group_owner != threading.get_ident()
-        with super()._tx() as c:
-            yield c
-        if outer:
-            self.commits += 1
 
 
 def campaign_file(tmp: Path, parallel: int, batch: int) -> Path:
@@ -62,7 +47,7 @@ def commits_per_experiment(tmp: Path, parallel: int, batch: int) -> float:
     campaign = load_campaign(campaign_file(tmp, parallel, batch))
     path = tmp / "c.db"
     Store.create(path, campaign.name, campaign.model_dump(mode="json"), "").close()
-    store = CountingStore(path, Store._connect(path))
+    store = CommitCountingStore(path, Store._connect(path))
     with ExitStack() as stack:
         instruments = connect_instruments(campaign, {}, 1.0, stack)
         runner = CampaignRunner(campaign, store, instruments, poll_s=0.01)
