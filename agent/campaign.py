@@ -23,7 +23,7 @@ from pydantic import ConfigDict, Field, ValidationError, ValidationInfo, field_v
 from labpilot import registry
 from labpilot.errors import CampaignError
 from labpilot.import_path import add_import_path
-from labpilot.agent.code_refs import make_refs_absolute
+from labpilot.agent.code_refs import absolute_ref, make_refs_absolute
 from labpilot.protocols.strict import Strict
 from labpilot.planners.prior import PriorSpec
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
@@ -584,7 +584,5 @@ def _absolute_space_paths(data: dict[str, Any], base: Path) -> None:
     if isinstance(pool, str) and pool and not Path(pool).is_absolute():
         space["pool"] = str(base / pool)
     feat = space.get("featurizer")
-    if isinstance(feat, str) and ":" in feat:
-        module, _, attr = feat.rpartition(":")
-        if (module.endswith(".py") or "/" in module) and not Path(module).is_absolute():
-            space["featurizer"] = f"{base / module}:{attr}"
+    if isinstance(feat, str):
+        space["featurizer"] = absolute_ref(feat, base)  # the same rule as an instrument's function file

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from labpilot.agent.code_refs import code_file, field_path, instrument_refs, set_ref
+from labpilot.agent.journal_latest import latest_journaled
 from labpilot.agent.store import Store
 from labpilot.planners.pool_identity import file_sha256
 
@@ -54,13 +55,11 @@ def record_refs(store: Store, config: dict[str, Any], why: str) -> None:
 
 def recorded_refs(store: Store) -> dict[str, dict[str, str]] | None:
     """The latest journaled identities, or None (an older database)."""
-    latest: tuple[int, dict[str, dict[str, str]]] | None = None
-    for kind in IDENTITY_EVENTS:
-        for ev in store.events(kind=kind):
-            refs = ev["data"].get("refs")
-            if isinstance(refs, dict) and (latest is None or ev["seq"] > latest[0]):
-                latest = (ev["seq"], refs)
-    return None if latest is None else latest[1]
+    def refs(_kind: str, data: dict[str, Any]) -> dict[str, dict[str, str]] | None:
+        value = data.get("refs")
+        return value if isinstance(value, dict) else None
+
+    return latest_journaled(store, IDENTITY_EVENTS, refs)
 
 
 def _sha(ref: str) -> str | None:

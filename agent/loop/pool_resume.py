@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labpilot.agent.journal_latest import latest_journaled
 from labpilot.agent.store import Store
 from labpilot.planners.pool_identity import PoolIdentity, identify
 
@@ -94,14 +95,13 @@ def pool_rows(config: dict[str, Any]) -> int | None:
 
 def recorded_identity(store: Store) -> PoolIdentity | None:
     """The latest pool identity in the journal, or None."""
-    latest: tuple[int, PoolIdentity] | None = None
-    for kind, key in IDENTITY_EVENTS:
-        for ev in store.events(kind=kind):
-            data = ev["data"] if key is None else ev["data"].get(key)
-            ident = PoolIdentity.from_dict(data) if isinstance(data, dict) else None
-            if ident is not None and (latest is None or ev["seq"] > latest[0]):
-                latest = (ev["seq"], ident)
-    return None if latest is None else latest[1]
+    keys = dict(IDENTITY_EVENTS)
+
+    def identity(kind: str, data: dict[str, Any]) -> PoolIdentity | None:
+        value = data if keys[kind] is None else data.get(keys[kind])
+        return PoolIdentity.from_dict(value) if isinstance(value, dict) else None
+
+    return latest_journaled(store, keys, identity)
 
 
 def record_identity(store: Store, ident: PoolIdentity, why: str) -> None:
