@@ -210,20 +210,7 @@ def _resume_to_end(path: Path, db: Path, cwd: Path) -> subprocess.CompletedProce
 def test_sigkill_mid_run_then_resume_never_proposes_a_row_twice(tmp_path):
     path = _write(tmp_path, budget=12, planner="random")
     db = tmp_path / "run.db"
-    args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db", str(db),
-            "--speed", "5000", "--quiet"]
-    proc = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            if len(_experiments(db)) >= 5:
-                break
-        except StoreError:
-            pass
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
+    _run_and_signal(path, db, at=5, sig=signal.SIGKILL, cwd=tmp_path)
     killed_at = len(_experiments(db))
     # The restarted agent marks a command the python instrument never finished as outcome unknown and
     # faults; the operator says "not made" (a python function made nothing that lasts) and resumes.
@@ -310,13 +297,13 @@ def test_a_pool_without_parameters_sends_the_id_alone_and_mobo_picks_rows(tmp_pa
     assert sum(e.chosen_by == "planner" for e in exps) == 4
 
 
-def _run_and_interrupt(path: Path, db: Path, at: int) -> None:
-    """Start a dry run and stop it with SIGINT (Ctrl-C) once ``at`` experiments exist: a resumable campaign."""
+def _run_and_signal(path: Path, db: Path, at: int, sig: signal.Signals, cwd: Path) -> None:
+    """Start a dry run of ``path`` and send it ``sig`` once ``at`` experiments exist; wait for it to end."""
     args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db", str(db),
             "--speed", "5000", "--quiet"]
     # a test run started in the background (`(nohup pytest &)` in a script) ignores SIGINT, a child inherits that and
     # Python then installs no Ctrl-C handler: give the agent a terminal's disposition so the SIGINT is a Ctrl-C
-    proc = subprocess.Popen(args, cwd=path.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     while proc.poll() is None and time.monotonic() < deadline:
@@ -326,9 +313,14 @@ def _run_and_interrupt(path: Path, db: Path, at: int) -> None:
         except StoreError:
             pass
         time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
+    assert proc.poll() is None, f"the run ended before it could be sent {sig.name}"
+    proc.send_signal(sig)
     proc.communicate(timeout=60)
+
+
+def _run_and_interrupt(path: Path, db: Path, at: int) -> None:
+    """Start a dry run and stop it with SIGINT (Ctrl-C) once ``at`` experiments exist: a resumable campaign."""
+    _run_and_signal(path, db, at, signal.SIGINT, cwd=path.parent)
     store = Store.open(db)
     try:
         assert store.campaign()["state"] not in ("completed", "aborted")
