@@ -203,6 +203,15 @@ class BudgetSpec(Strict):
             return v
         raise ValueError(f"must be a date and time like 2026-12-01T08:00:00, not {type(v).__name__} {v!r}")
 
+    def now(self) -> dt.datetime:
+        """The current time in the deadline's terms: aware in its zone when it has one, local naive time otherwise."""
+        tz = self.deadline.tzinfo if self.deadline is not None else None
+        return dt.datetime.now(tz) if tz else dt.datetime.now()
+
+    def deadline_passed(self) -> bool:
+        """Whether there is a deadline and it has come (the one rule the runner, preflight and a resume use)."""
+        return self.deadline is not None and self.now() >= self.deadline
+
 
 class InstrumentSpec(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")

@@ -50,7 +50,7 @@ def _deadline(c: Campaign, now: dt.datetime | None) -> list[tuple[str, str]]:
     if deadline is None:
         return []
     if now is None:
-        now = dt.datetime.now(deadline.tzinfo) if deadline.tzinfo else dt.datetime.now()
+        now = c.budget.now()
     if deadline <= now:
         return [("budget.deadline", f"{deadline.isoformat()} is already past (now {now.isoformat(timespec='seconds')})")]
     return []

@@ -14,7 +14,6 @@ whose deadline has passed (the campaign would complete again at once).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Callable, Mapping
 
 from labpilot.agent import machine as sm
@@ -35,14 +34,6 @@ def changes_nothing(name: str, used: int, given: str) -> str:
             f"(a budget above {used} continues it)")
 
 
-def _deadline_passed(campaign: Campaign) -> dt.datetime | None:
-    deadline = campaign.budget.deadline
-    if deadline is None:
-        return None
-    now = dt.datetime.now(deadline.tzinfo) if deadline.tzinfo else dt.datetime.now()
-    return deadline if now >= deadline else None
-
-
 def reopen_if_raised(store: Store, held: dict[str, Any], campaign: Campaign, used: int,
                      say: Callable[[str], None]) -> None:
     """After a completed campaign's settings were reconciled: continue it if its budget now exceeds ``used``."""
@@ -53,10 +44,10 @@ def reopen_if_raised(store: Store, held: dict[str, Any], campaign: Campaign, use
     if new <= used:
         say(changes_nothing(campaign.name, used, f"budget.max_experiments {new}"))
         return
-    passed = _deadline_passed(campaign)
-    if passed is not None:
+    deadline = campaign.budget.deadline
+    if deadline is not None and campaign.budget.deadline_passed():
         say(f"campaign {campaign.name!r} is complete: budget raised from {old} to {new}, but its deadline "
-            f"{passed.isoformat()} has passed; give a later --deadline to continue")
+            f"{deadline.isoformat()} has passed; give a later --deadline to continue")
         return
     store.log_event("budget_raised", **{"from": old, "to": new, "used": used})
     store.set_state(sm.PLANNING, trigger="budget_raised")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import datetime as dt
 import json
 import logging
 import time
@@ -380,12 +379,8 @@ class CampaignRunner:
         return self.campaign.budget.max_experiments - budget_used(self._history.counts(refresh))
 
     def _past_deadline(self) -> bool:
-        deadline = self.campaign.budget.deadline
-        if deadline is None:
-            return False
-        now = dt.datetime.now(deadline.tzinfo) if deadline.tzinfo else dt.datetime.now()
-        if now >= deadline:
-            self.store.log_event("deadline_reached", deadline=str(deadline))
+        if self.campaign.budget.deadline_passed():
+            self.store.log_event("deadline_reached", deadline=str(self.campaign.budget.deadline))
             return True
         return False
 

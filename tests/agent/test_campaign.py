@@ -156,3 +156,16 @@ def test_a_misspelled_safety_limit_is_refused_at_validation(alloy_campaign_file:
     ((where, reason),) = _declared_problems(data).items()
     assert where == "instruments[0](sputter).limits.max_target_powr_w"
     assert "max_target_power_w" in reason  # the limits it does enforce are listed
+
+
+def test_deadline_passed_is_one_rule_for_naive_and_zoned_deadlines() -> None:
+    import datetime as dt
+
+    from labpilot.agent.campaign import BudgetSpec
+
+    assert not BudgetSpec(max_experiments=3).deadline_passed()
+    assert BudgetSpec(max_experiments=3, deadline=dt.datetime(2020, 1, 1)).deadline_passed()
+    assert not BudgetSpec(max_experiments=3, deadline=dt.datetime.now() + dt.timedelta(hours=1)).deadline_passed()
+    zoned = dt.datetime.now(dt.timezone(dt.timedelta(hours=9))) + dt.timedelta(minutes=5)
+    assert not BudgetSpec(max_experiments=3, deadline=zoned).deadline_passed()
+    assert BudgetSpec(max_experiments=3, deadline=zoned - dt.timedelta(minutes=10)).deadline_passed()
