@@ -25,22 +25,12 @@ import numpy as np
 import torch
 from scipy.spatial import cKDTree
 
-from benchmarks.data import shared_data
+from benchmarks.data import oer_plate
 from benchmarks.machine import machine
 from labpilot.planners import make_planner
 from labpilot.planners.autoencoder import fit_autoencoder
-from labpilot.planners.backtest import BacktestTable, load_table
 
 OUT = Path(__file__).resolve().parent / "results" / "ae_bo_latent.json"
-OER_COLUMNS = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
-
-
-def oer_plate() -> BacktestTable:
-    """The OER plate from ``shared/data`` (overpotential in V, minimized)."""
-    path = shared_data() / "oer_plate_3496" / "data.csv"
-    return load_table(path, "overpotential", "minimize", header=False, columns=OER_COLUMNS)
-
-
 def pca_profile(desc: np.ndarray, k: int = 8) -> list[float]:
     """Cumulative variance fraction of the first ``k`` principal components of standardized descriptors."""
     std = desc.std(0)

@@ -47,12 +47,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.data import shared_data
+from benchmarks.data import oer_plate, oer_plate_csv
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
-OER_CSV = shared_data() / "oer_plate_3496" / "data.csv"
-OER_COLUMNS = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
+OER_CSV = oer_plate_csv()
 UNITS = {"oer": "overpotential (V)", "world": "activity (arb. units)"}
 #: label -> (planner name, options); which tasks run which label.
 PLANNERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -69,10 +68,8 @@ ABLATION = "ae-bo latent 8"
 @lru_cache(maxsize=None)
 def load_task(task: str):
     """The task's backtest table (cached per process)."""
-    from labpilot.planners.backtest import load_table
-
     if task == "oer":
-        return load_table(OER_CSV, "overpotential", "minimize", header=False, columns=OER_COLUMNS)
+        return oer_plate()
     if task == "world":
         from benchmarks.worlds.many_elements import make_world
 

@@ -17,3 +17,19 @@ def shared_data() -> Path:
         if (base / "shared" / "data").is_dir():
             return base / "shared" / "data"
     return REPO.parent / "shared" / "data"
+
+
+#: The OER plate's columns (``data.csv`` has no header): six fractional loadings, then the overpotential (V).
+OER_COLUMNS = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
+
+
+def oer_plate_csv() -> Path:
+    """The OER plate's table (2,121 Ni-Fe-Co-Mn-Ce-La oxide catalysts); it may be absent."""
+    return shared_data() / "oer_plate_3496" / "data.csv"
+
+
+def oer_plate():
+    """The OER plate as a backtest table: minimize the overpotential (V)."""
+    from labpilot.planners.backtest import load_table
+
+    return load_table(oer_plate_csv(), "overpotential", "minimize", header=False, columns=OER_COLUMNS)

@@ -27,12 +27,11 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-from benchmarks.data import shared_data
+from benchmarks.data import oer_plate, oer_plate_csv
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = shared_data() / "oer_plate_3496" / "data.csv"
+DATA = oer_plate_csv()
 OUT = REPO / "benchmarks" / "results"
-COLUMNS = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
 
 
 def one_planner(job: tuple[str, int, int, int, int]) -> dict:
@@ -40,9 +39,9 @@ def one_planner(job: tuple[str, int, int, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from labpilot.planners.backtest import load_table, run_backtest
+    from labpilot.planners.backtest import run_backtest
 
-    table = load_table(DATA, "overpotential", "minimize", header=False, columns=COLUMNS)
+    table = oer_plate()
     return run_backtest(table, [name], budget, repeats, initial, seed)
 
 

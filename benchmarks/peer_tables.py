@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.data import shared_data
+from benchmarks.data import oer_plate, oer_plate_csv, shared_data
 
 MIN_ROWS = 100
 LARGE = 1000
@@ -71,15 +71,13 @@ def _olympus_tables() -> dict:
 
 
 def _shared_tables() -> dict:
-    from labpilot.planners.backtest import BacktestTable, load_table
+    from labpilot.planners.backtest import BacktestTable
     from labpilot.planners.space import Objective
 
     data = shared_data()
     out = {}
-    oer = data / "oer_plate_3496" / "data.csv"
-    if oer.is_file():
-        cols = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
-        out["oer_plate"] = load_table(oer, "overpotential", "minimize", header=False, columns=cols)
+    if oer_plate_csv().is_file():
+        out["oer_plate"] = oer_plate()
     fgp = data / "fe_ga_pd"
     if fgp.is_dir():
         comp = np.loadtxt(fgp / "FeGaPd_CMP.txt", skiprows=1)

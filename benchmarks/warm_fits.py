@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.data import shared_data
+from benchmarks.data import oer_plate, oer_plate_csv
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
@@ -98,10 +98,9 @@ def oer_run(job: tuple[bool, int, int]) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from labpilot.planners.backtest import load_table, simulate
+    from labpilot.planners.backtest import simulate
 
-    cols = ["ni_load", "fe_load", "co_load", "mn_load", "ce_load", "la_load", "overpotential"]
-    table = load_table(shared_data() / "oer_plate_3496" / "data.csv", "overpotential", "minimize", header=False, columns=cols)
+    table = oer_plate()
     t = time.perf_counter()
     picked = simulate(table, "bo", budget, 5, 0, repeat, {"warm_start": warm})
     top = table.top_mask()
@@ -127,7 +126,7 @@ def main(argv=None) -> int:
 
     result: dict = {}
     jobs = [("alloy", w, s, args.alloy_budget) for s in range(args.seeds) for w in (True, False)]
-    if (shared_data() / "oer_plate_3496" / "data.csv").is_file():
+    if oer_plate_csv().is_file():
         jobs += [("oer", w, s, args.oer_budget) for s in range(args.seeds) for w in (True, False)]
     start = time.perf_counter()
     with Pool(args.workers) as pool:
