@@ -241,6 +241,11 @@ class LockedConnection:
             self._conn.close()
 
 
+def _pause_request(value: str | None) -> PauseRequest | None:
+    """The pause meta value as a request: ``now``, ``deferred`` (any other value), or None."""
+    return None if value is None else ("now" if value == "now" else "deferred")
+
+
 class Store:
     """A campaign database. Open with ``Store.create`` or ``Store.open``.
 
@@ -509,8 +514,7 @@ class Store:
         """The pending abort reason and pause request, in one query (the runner's checkpoint)."""
         rows = dict(self._conn.execute("SELECT key, value FROM meta WHERE key IN (?, ?)",
                                        (str(MetaKey.ABORT), str(MetaKey.PAUSE))).fetchall())
-        pause = rows.get(str(MetaKey.PAUSE))
-        return rows.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred")
+        return rows.get(str(MetaKey.ABORT)), _pause_request(rows.get(str(MetaKey.PAUSE)))
 
     def requests_and_config(self) -> tuple[str | None, PauseRequest | None, str]:
         """``requests()`` and ``config_text()`` in one read: the loop's checkpoint before each step."""
@@ -520,9 +524,7 @@ class Store:
         values = {r[0]: r[1] for r in rows}
         if None not in values:
             raise StoreError(f"{self.path} holds no campaign")
-        pause = values.get(str(MetaKey.PAUSE))
-        return (values.get(str(MetaKey.ABORT)), None if pause is None else ("now" if pause == "now" else "deferred"),
-                str(values[None]))
+        return values.get(str(MetaKey.ABORT)), _pause_request(values.get(str(MetaKey.PAUSE))), str(values[None])
 
     def request_abort(self, reason: str) -> None:
         self.set_meta(MetaKey.ABORT, reason)
