@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from labpilot.agent.loop.reconfigure import started
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 
@@ -297,8 +298,17 @@ def test_a_pool_without_parameters_sends_the_id_alone_and_mobo_picks_rows(tmp_pa
     assert sum(e.chosen_by == "planner" for e in exps) == 4
 
 
+def _started_with(db: Path, at: int) -> bool:
+    """Whether ``at`` experiments exist and one has started: the initial design alone proposes several at once."""
+    store = Store.open(db)
+    try:
+        return len(store.experiments()) >= at and started(store)
+    finally:
+        store.close()
+
+
 def _run_and_signal(path: Path, db: Path, at: int, sig: signal.Signals, cwd: Path) -> None:
-    """Start a dry run of ``path`` and send it ``sig`` once ``at`` experiments exist; wait for it to end."""
+    """Start a dry run of ``path`` and send it ``sig`` once ``at`` experiments exist and one has started."""
     args = [sys.executable, "-m", "labpilot.agent.cli", "run", str(path), "--dry-run", "--db", str(db),
             "--speed", "5000", "--quiet"]
     # a test run started in the background (`(nohup pytest &)` in a script) ignores SIGINT, a child inherits that and
@@ -308,7 +318,7 @@ def _run_and_signal(path: Path, db: Path, at: int, sig: signal.Signals, cwd: Pat
     deadline = time.monotonic() + 180
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            if len(_experiments(db)) >= at:
+            if _started_with(db, at):
                 break
         except StoreError:
             pass
