@@ -417,7 +417,9 @@ def main(argv=None) -> int:
         print(f"{tname:<24}" + "  ".join(f"{m} {v['ef_mean']:.2f}±{v['ef_std']:.2f} ({v['s_per_recommendation']:.2f} s/rec)"
                                          for m, v in e["methods"].items())
               + "  | " + "  ".join(f"{m}-baybe {d['mean']:+.2f}±{d['sem']:.2f} {d['verdict']}"
-                                   for m, d in e.get("vs_baybe", {}).items()))
+                                   for m, d in e.get("vs_baybe", {}).items())
+              + "  | found-AUC " + "  ".join(f"{m}-baybe {d['mean']:+.1f}±{d['sem']:.1f} pts {d['verdict']}"
+                                            for m, d in e.get("vs_baybe_found_auc", {}).items()))
     return 0
 
 
@@ -434,6 +436,16 @@ def paired(method_efs: list[float], baybe_efs: list[float]) -> dict:
     return {"mean": mean, "sem": sem, "n": len(d), "verdict": verdict, "per_repeat": d.tolist()}
 
 
+def found_auc(found: list[float]) -> float:
+    """The mean fraction of the top set found over the recommendations (after the initial rows), in percent.
+
+    The area under Liang et al.'s "top % found" curve: it credits finding the
+    top rows early, so it still tells methods apart where the EF at the budget
+    is at its ceiling (every top row found, as on colors_n9).
+    """
+    return float(np.mean(found[INITIAL:]) * 100.0)
+
+
 def summarise(found: dict, methods: list[str], cache: dict, seed: int, repeats: int, before: dict | None = None) -> dict:
     """Per table and method from the cached replays: EF statistics over the repeats every method finished
     (so every comparison is paired), and each labpilot method's paired difference to BayBE."""
@@ -447,6 +459,8 @@ def summarise(found: dict, methods: list[str], cache: dict, seed: int, repeats: 
                      "ef": "fraction of the top set found at the budget / (budget / rows); dimensionless, random = 1",
                      "table_rule": f"all inputs numeric and >= {MIN_ROWS} distinct input rows (duplicates averaged); "
                                    "budget 50 for >= 1,000 rows, else 30 (benchmarks/peer_tables.py)",
+                     "found_auc": "mean fraction (percent) of the top set found over recommendations 3 .. budget "
+                                  "(the area under the top-%-found curve; vs_baybe_found_auc pairs it like the EF)",
                      "verdict": f"paired difference method - baybe per repeat; ahead if its mean > {VERDICT_SEMS:g} SEM, "
                                 f"behind if < -{VERDICT_SEMS:g} SEM, else level",
                      "methods": {m: METHODS[m] for m in methods}},
@@ -475,10 +489,14 @@ def summarise(found: dict, methods: list[str], cache: dict, seed: int, repeats: 
                 "ef_per_repeat": efs.tolist(),
                 "s_per_recommendation": float(np.mean([r["s_per_recommendation"] for r in rs])),
                 "found_mean": np.mean([r["found"] for r in rs], axis=0).tolist(),
+                "found_auc_per_repeat": [found_auc(r["found"]) for r in rs],
             }
         if "baybe" in entry["methods"]:
-            entry["vs_baybe"] = {m: paired(v["ef_per_repeat"], entry["methods"]["baybe"]["ef_per_repeat"])
+            base = entry["methods"]["baybe"]
+            entry["vs_baybe"] = {m: paired(v["ef_per_repeat"], base["ef_per_repeat"])
                                  for m, v in entry["methods"].items() if m != "baybe"}
+            entry["vs_baybe_found_auc"] = {m: paired(v["found_auc_per_repeat"], base["found_auc_per_repeat"])
+                                           for m, v in entry["methods"].items() if m != "baybe"}
         result["tables"][tname] = entry
     if loads:
         result["machine"]["load_average_1min_during_replays"] = {"min": min(loads), "median": float(np.median(loads)),
@@ -489,7 +507,8 @@ def summarise(found: dict, methods: list[str], cache: dict, seed: int, repeats: 
 
 
 def plot(result: dict, path: Path, methods: list[str] | None = None) -> None:
-    """EF per table (mean +- 1 SEM, each method) and the paired difference to BayBE (mean +- 2 SEM)."""
+    """EF per table (mean +- 1 SEM, each method), and the paired differences to BayBE (mean +- 2 SEM) in the
+    EF and in the found-AUC (``found_auc``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -497,8 +516,8 @@ def plot(result: dict, path: Path, methods: list[str] | None = None) -> None:
 
     names = list(result["tables"])
     methods = methods or list(next(iter(result["tables"].values()))["methods"])
-    fig, (ax, bx) = plt.subplots(2, 1, figsize=(max(9, 1.1 * len(names) + 3), 8.5), sharex=True,
-                                 gridspec_kw={"height_ratios": [3, 2]})
+    fig, (ax, bx, cx) = plt.subplots(3, 1, figsize=(max(9, 1.1 * len(names) + 3), 11), sharex=True,
+                                     gridspec_kw={"height_ratios": [3, 2, 2]})
     x = np.arange(len(names))
     w = 0.8 / len(methods)
     for i, m in enumerate(methods):
@@ -513,16 +532,19 @@ def plot(result: dict, path: Path, methods: list[str] | None = None) -> None:
     ax.legend(fontsize=8, ncol=len(methods) + 1)
     others = [m for m in methods if m != "baybe"]
     w2 = 0.8 / max(1, len(others))
-    for i, m in enumerate(others):
-        d = [result["tables"][t]["vs_baybe"][m] for t in names]
-        bx.errorbar(x + (i - (len(others) - 1) / 2) * w2, [v["mean"] for v in d],
-                    yerr=[VERDICT_SEMS * v["sem"] for v in d], fmt="o", capsize=4, label=f"{m} − baybe")
-    bx.axhline(0.0, color="k", lw=0.8)
-    bx.set_ylabel("paired EF difference to BayBE\n(dimensionless; mean ± 2 SEM)")
-    bx.set_xticks(x, [f"{t.removeprefix('olympus_')}\n{result['tables'][t]['rows']} rows, B={result['tables'][t]['budget']}"
+    for panel, key, label in ((bx, "vs_baybe", "paired EF difference to BayBE\n(dimensionless; mean ± 2 SEM)"),
+                              (cx, "vs_baybe_found_auc", "paired found-AUC difference\nto BayBE "
+                                                          "(percentage points; mean ± 2 SEM)")):
+        for i, m in enumerate(others):
+            d = [result["tables"][t][key][m] for t in names]
+            panel.errorbar(x + (i - (len(others) - 1) / 2) * w2, [v["mean"] for v in d],
+                           yerr=[VERDICT_SEMS * v["sem"] for v in d], fmt="o", capsize=4, label=f"{m} − baybe")
+        panel.axhline(0.0, color="k", lw=0.8)
+        panel.set_ylabel(label)
+        panel.legend(fontsize=8)
+    cx.set_xticks(x, [f"{t.removeprefix('olympus_')}\n{result['tables'][t]['rows']} rows, B={result['tables'][t]['budget']}"
                       for t in names], rotation=30, ha="right", fontsize=8)
-    bx.set_xlabel("table (Olympus tables without the olympus_ prefix); B: experiments per replay")
-    bx.legend(fontsize=8)
+    cx.set_xlabel("table (Olympus tables without the olympus_ prefix); B: experiments per replay")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
