@@ -21,11 +21,19 @@ became the default. Round 2 added four of its neighbours (with gamma priors,
 beta 1 and 4, UCB on the power warp) under the same seeds and rule; all twelve
 are scored together.
 
+Round 3 (2026-12-02 night): the winner (beta 1) and the round-1 default (beta 2)
+were close on 5 repeats (1.179 against 1.092) while the report's seed put
+beta 2 ahead, so both were replayed on 15 more selection repeats (20 in all,
+seeds 1000-1019) and scored under the same rule on those 20 alone
+(``--finalists``): beta 1 1.010, beta 2 0.990; beta 1 stays the default.
+
 Run:  python -m benchmarks.bo_select  -> results/bo_select.json
+      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank  -> its "finalists" entry
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -36,7 +44,7 @@ from benchmarks.bo_vs_baybe import OUT, VARIANTS, read_cache, tables
 SEED = 1000
 
 
-def select(cache: dict, variants: list[str], names: list[str], seed: int = SEED) -> dict:
+def select(cache: dict, variants: list[str], names: list[str], seed: int = SEED, reference: str = "v-default") -> dict:
     """Per-table mean EF of each variant, the normalised scores and the winner (see the module docstring)."""
     per_table: dict = {}
     for t in names:
@@ -49,22 +57,40 @@ def select(cache: dict, variants: list[str], names: list[str], seed: int = SEED)
         per_table[t] = {"repeats": len(common), "ef_mean": means, "normalised": {v: means[v] / scale for v in variants}}
     score = {v: float(np.mean([e["normalised"][v] for e in per_table.values()])) for v in variants} if per_table else {}
     ranked = sorted(score, key=score.get, reverse=True)
-    wins = {v: sum(e["ef_mean"][v] > e["ef_mean"]["v-default"] for e in per_table.values()) for v in variants}
-    losses = {v: sum(e["ef_mean"][v] < e["ef_mean"]["v-default"] for e in per_table.values()) for v in variants}
+    wins = {v: sum(e["ef_mean"][v] > e["ef_mean"][reference] for e in per_table.values()) for v in variants}
+    losses = {v: sum(e["ef_mean"][v] < e["ef_mean"][reference] for e in per_table.values()) for v in variants}
     return {"seed": seed, "variants": {v: VARIANTS[v] for v in variants}, "score": score, "ranking": ranked,
-            "winner": ranked[0] if ranked else None, "tables_above_default": wins, "tables_below_default": losses,
+            "winner": ranked[0] if ranked else None, "reference": reference,
+            "tables_above_default": wins, "tables_below_default": losses,
             "tables": per_table,
             "rule": "per table: variant mean EF / mean over variants; score = mean over tables; highest wins"}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--finalists", default="",
+                    help="comma-separated variants scored alone on every repeat they all finished (a later round); "
+                         "stored under 'finalists' in bo_select.json, the earlier rounds' result kept")
+    args = ap.parse_args(argv)
     cache = read_cache(OUT / "bo_select_replays.jsonl")
-    variants = [v for v in VARIANTS if any(m == v for (_, m, _, s) in cache if s == SEED)]
+    finalists = [v for v in args.finalists.split(",") if v]
+    unknown = [v for v in finalists if v not in VARIANTS]
+    if unknown:
+        print(f"--finalists: unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}", file=sys.stderr)
+        return 2
+    variants = finalists or [v for v in VARIANTS if any(m == v for (_, m, _, s) in cache if s == SEED)]
     if not variants:
         print("no selection replays cached", file=sys.stderr)
         return 1
-    res = select(cache, variants, list(tables()))
-    (OUT / "bo_select.json").write_text(json.dumps(res, indent=1))
+    res = select(cache, variants, list(tables()), reference=variants[0] if finalists else "v-default")
+    path = OUT / "bo_select.json"
+    if finalists:
+        whole = json.loads(path.read_text()) if path.is_file() else {}
+        whole["finalists"] = res
+        path.write_text(json.dumps(whole, indent=1))
+    else:
+        old = json.loads(path.read_text()) if path.is_file() else {}
+        path.write_text(json.dumps({**res, **({"finalists": old["finalists"]} if "finalists" in old else {})}, indent=1))
     names = list(res["tables"])
     print(f"{'variant':<14}{'score':>7} {'>def':>5}{'<def':>5}  " + " ".join(f"{n.removeprefix('olympus_')[:9]:>9}" for n in names))
     for v in res["ranking"]:
