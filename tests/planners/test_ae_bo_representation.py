@@ -40,10 +40,14 @@ def test_on_a_six_element_pool_ae_bo_proposes_exactly_what_bo_proposes():
     hist = [Trial(dict(zip(names, map(float, pool[i]))), "completed", {"activity": float(value[i])})
             for i in (3, 17, 40, 41, 90)]
     ae = make_planner("ae-bo", space, [OBJ], seed=4).propose(hist, 2)
-    # ae-bo's defaults: log-EI on the values as measured (bo's own defaults are UCB on rank-warped values)
-    bo = make_planner("bo", space, [OBJ], seed=4, options={"acquisition": "logei", "output_warp": "none"}).propose(hist, 2)
+    bo = make_planner("bo", space, [OBJ], seed=4).propose(hist, 2)  # bo's own defaults (UCB on rank-warped values)
     assert [p.params for p in ae] == [p.params for p in bo]
     assert ae[0].note.endswith(bo[0].note)
+    # what the campaign sets for ae-bo reaches bo; what it does not set is bo's default, not ae-bo's
+    ae = make_planner("ae-bo", space, [OBJ], seed=4, options={"acquisition": "logei"}).propose(hist, 2)
+    bo = make_planner("bo", space, [OBJ], seed=4, options={"acquisition": "logei"}).propose(hist, 2)
+    assert [p.params for p in ae] == [p.params for p in bo] and ae[0].note.endswith(bo[0].note)
+    assert "rank" in bo[0].note or make_planner("bo", space, [OBJ], seed=4).opts["output_warp"] == "rank"
 
 
 def test_eighteen_elements_that_do_not_compress_use_the_descriptors():
