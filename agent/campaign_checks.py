@@ -47,6 +47,7 @@ def problems(c: Campaign) -> Problems:
             continue
         out += instrument_problems(i, inst, classes[i], c)
     out += code_problems(c)
+    out += command_path_problems(c, classes)
     out += objective_problems(c)
     for synth, inst in enumerate(c.instruments):  # interchangeable synthesizers (a shared stage): each one
         if inst.role == "synthesize" and synth in classes:
@@ -230,6 +231,26 @@ def code_problems(c: Campaign) -> Problems:
             out.append((f"{_where(i, c.instruments[i])}.options.{option}",
                         f"no such file {str(code)!r}{where}: a file.py:function is relative to the campaign "
                         "file's folder"))
+    return out
+
+
+def command_path_problems(c: Campaign, classes: dict[int, type]) -> Problems:
+    """A ``command`` instrument's ``cwd``, program and ``{python}`` script must exist (as the driver checks at setup).
+
+    Relative to its ``cwd``: the campaign file's folder (``agent.command_cwd``).
+    Invalid options are named by ``instrument_problems`` and not checked here.
+    """
+    from labpilot.drivers.generic.command import CommandDriver, path_problems
+
+    out: Problems = []
+    for i, cls in classes.items():
+        if not issubclass(cls, CommandDriver):
+            continue
+        settings = _settings(cls, c.instruments[i])
+        if settings is None:
+            continue
+        for option, reason in path_problems(settings):
+            out.append((f"{_where(i, c.instruments[i])}.options.{option}", reason))
     return out
 
 
