@@ -254,7 +254,9 @@ class CommandDriver(LocalDriver):
 
     def _check_program(self) -> None:
         """The program (and a ``{python}`` script) must exist now, not at experiment 1."""
-        for option, reason in path_problems(self.config):
+        problems = path_problems(self.config)
+        if problems:
+            option, reason = problems[0]
             raise ConfigurationError(f"command: options.{option} {reason}")
 
     # -- one run -------------------------------------------------------------------
