@@ -24,6 +24,7 @@ from labpilot import registry
 from labpilot.errors import CampaignError
 from labpilot.import_path import add_import_path
 from labpilot.agent.code_refs import absolute_ref, make_refs_absolute
+from labpilot.agent.command_cwd import make_cwds_absolute
 from labpilot.protocols.strict import Strict
 from labpilot.planners.prior import PriorSpec
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, SimplexConstraint, Space
@@ -577,6 +578,7 @@ def loads_campaign(text: str, source: str = "<campaign>", base: Path | None = No
     if base is not None:
         _absolute_space_paths(data, base)
         make_refs_absolute(data, base)  # an instrument's file.py:function, like the featurizer (agent.code_refs)
+        make_cwds_absolute(data, base)  # where a command instrument runs: this folder (agent.command_cwd)
     return parse_campaign(data, source)
 
 

@@ -33,8 +33,12 @@ Problems = list[tuple[str, str]]
 _TOTAL_TOLERANCE = 1e-9
 
 
-def problems(c: Campaign) -> Problems:
-    """Every problem found, as (field path, reason); empty when the campaign fits the installed code."""
+def problems(c: Campaign, *, command_paths: bool = True) -> Problems:
+    """Every problem found, as (field path, reason); empty when the campaign fits the installed code.
+
+    ``command_paths=False`` leaves out the files a command instrument runs
+    (a resume checks them on the campaign it resumes: ``command_path_problems``).
+    """
     out: Problems = pool_problems(c)
     if not out:  # both build the campaign's space, which reads the pool
         out += planner_problems(c) + prior_problems(c)
@@ -47,6 +51,8 @@ def problems(c: Campaign) -> Problems:
             continue
         out += instrument_problems(i, inst, classes[i], c)
     out += code_problems(c)
+    if command_paths:
+        out += command_path_problems(c, classes)
     out += objective_problems(c)
     for synth, inst in enumerate(c.instruments):  # interchangeable synthesizers (a shared stage): each one
         if inst.role == "synthesize" and synth in classes:
@@ -54,9 +60,9 @@ def problems(c: Campaign) -> Problems:
     return out
 
 
-def check(c: Campaign, source: str) -> None:
+def check(c: Campaign, source: str, *, command_paths: bool = True) -> None:
     """Raise ``CampaignError`` listing every problem, if any."""
-    found = problems(c)
+    found = problems(c, command_paths=command_paths)
     if found:
         raise CampaignError(source, found)
 
@@ -230,6 +236,34 @@ def code_problems(c: Campaign) -> Problems:
             out.append((f"{_where(i, c.instruments[i])}.options.{option}",
                         f"no such file {str(code)!r}{where}: a file.py:function is relative to the campaign "
                         "file's folder"))
+    return out
+
+
+def command_path_problems(c: Campaign, classes: dict[int, type] | None = None) -> Problems:
+    """A ``command`` instrument's ``cwd``, program and ``{python}`` script must exist (as the driver checks at setup).
+
+    Relative to its ``cwd``: the campaign file's folder (``agent.command_cwd``).
+    Invalid options are named by ``instrument_problems`` and not checked here;
+    ``classes``: each instrument's configured class, where already known.
+    """
+    from labpilot.drivers.generic.command import CommandDriver, path_problems
+
+    if classes is None:
+        classes = {}
+        for i, inst in enumerate(c.instruments):
+            try:
+                classes[i] = registry.configured_class(inst.kind, inst.options)
+            except LabpilotError:
+                continue  # named by problems()
+    out: Problems = []
+    for i, cls in classes.items():
+        if not issubclass(cls, CommandDriver):
+            continue
+        settings = _settings(cls, c.instruments[i])
+        if settings is None:
+            continue
+        for option, reason in path_problems(settings):
+            out.append((f"{_where(i, c.instruments[i])}.options.{option}", reason))
     return out
 
 

@@ -6,7 +6,8 @@ A ``python`` instrument's ``options.function`` (and a ``manual`` step's
 from anywhere, so such a file is relative to the campaign file's folder, not
 to the working directory: ``load_campaign`` makes it absolute before
 validation, as it does ``[space] pool`` and a ``file.py:function``
-featurizer. ``module:function`` (an importable module) is left as written.
+featurizer, and a ``command`` instrument's ``cwd`` (``agent.command_cwd``).
+``module:function`` (an importable module) is left as written.
 
 The stored configuration then holds absolute paths; a resumed run compares
 the file's content where the folder now lies (``agent.loop.code_resume``).

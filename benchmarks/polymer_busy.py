@@ -48,6 +48,8 @@ def campaign_copy(parallel: int, tmp: Path, time_scale: float | None = None) -> 
     text, n = re.subn(r"(?m)^parallel = \d+", f"parallel = {parallel}", text)
     assert n == 1, "the campaign's [execution] parallel line moved"
     text = text.replace('pool = "polymer_optics/pool.parquet"', f'pool = "{CAMPAIGN.parent}/polymer_optics/pool.parquet"')
+    text, n = re.subn(r'"polymer_optics/simulate.py"', f'"{CAMPAIGN.parent}/polymer_optics/simulate.py"', text)
+    assert n == 2, "the campaign's simulate.py arguments moved"  # the commands run in the copy's folder (tmp)
     out = tmp / f"polymer_parallel{parallel}.toml"
     out.write_text(text)
     return out

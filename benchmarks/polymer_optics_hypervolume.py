@@ -126,7 +126,7 @@ def dry_run_arm(arm: str, seed: int, budget: int, work: Path, truth: dict[str, t
 
     here = ROOT / "campaigns" / "polymer_optics"
     text = CAMPAIGN.read_text()
-    for old, new in (('"campaigns/polymer_optics/simulate.py"', json.dumps(str(here / "simulate.py"))),
+    for old, new in (('"polymer_optics/simulate.py"', json.dumps(str(here / "simulate.py"))),
                      ('"polymer_optics/pool.parquet"', json.dumps(str(here / "pool.parquet"))),
                      ('"polymer_runs/{command_id}.json"', json.dumps(str(work / "runs" / "{command_id}.json"))),
                      ("\nseed = 11\n", f"\nseed = {seed}\n")):

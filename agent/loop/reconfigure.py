@@ -14,6 +14,10 @@ differs is silently ignored:
 - a candidate pool (``[space] pool``) is compared by content, not path
   (``pool_resume``): a moved campaign folder resumes, an edited pool does not.
 - so is an instrument's ``file.py:function`` (``code_resume``);
+- a command instrument's ``cwd`` (the campaign file's folder, resolved on
+  loading) that moved with the folder is the same campaign (``cwd_resume``);
+  a database stored before that rule keeps its commands in the working
+  directory;
 - a completed campaign whose budget is raised continues; a budget that adds
   nothing says so (``completed_budget``).
 """
@@ -30,7 +34,7 @@ from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, loads_campaign, parse_campaign
 from labpilot.agent.code_refs import field_path
 from labpilot.agent import machine as sm
-from labpilot.agent.loop import code_resume
+from labpilot.agent.loop import code_resume, cwd_resume
 from labpilot.agent.loop.completed_budget import budget_used, changes_nothing, reopen_if_raised
 from labpilot.agent.loop.pool_resume import PoolCheck, check_pool, record_identity
 from labpilot.agent.store import Store
@@ -165,6 +169,10 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     code_moves = code_resume.moved_refs(store, stored, file_config)  # a function's file.py moved with the folder
     if code_moves:
         stored = code_resume.with_moves(stored, code_moves)
+    cwd_moves = cwd_resume.moved_cwds(held["source_toml"], file_source, stored, file_config)  # with the folder
+    if cwd_moves:
+        stored = cwd_resume.with_moves(stored, cwd_moves)
+    legacy = cwd_resume.legacy_cwds(stored, file_source)  # an older database: commands in the working directory
     changes: list[tuple[str, Any, Any]] = []
     if held["source_toml"] != file_source:
         try:
@@ -175,12 +183,15 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
                 for key in ("pool", "featurizer"):
                     stored_file["space"][key] = stored["space"].get(key)
             code_resume.copy_refs(stored, stored_file)  # so are instruments' file.py:function options
+            cwd_resume.copy_cwds(stored, stored_file)  # and command instruments' cwd
         except CampaignError:
             stored_file = None  # the stored file no longer validates: compare with the stored configuration
         base = stored_file if stored_file is not None else stored
         changes = diff(base, file_config)
         if stored_file is None:  # the stored configuration holds the flags of earlier runs: not file changes
             changes = [c for c in changes if not is_mutable(c[0])]
+        kept = {cwd_resume.field_path(i) for i in legacy}  # the load-time default cwd: not the user's edit
+        changes = [c for c in changes if c[0] not in kept]
     if pool.changed and not any(c[0] == "space.pool" for c in changes):  # edited in place: same path, new content
         changes.append(pool.change())
     for change in code_resume.changed_refs(stored, file_config):  # other code, even where the text is the same
@@ -238,6 +249,13 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         say(f"function file moved, same content: {code_resume.describe(code_moves)}")
     elif code_resume.recorded_refs(store) is None:
         code_resume.record_refs(store, stored, "first identified on a resume")
+    if cwd_moves:
+        store.update_config(stored, event="cwd_moved", by="campaign file",
+                            moves=[[cwd_resume.field_path(i), old, new] for i, old, new in cwd_moves])
+        say(f"command working directory moved with the campaign folder: {cwd_resume.describe(cwd_moves)}")
+    note = cwd_resume.legacy_note(stored, legacy)
+    if note:
+        say(note)
     stored = copy.deepcopy(stored)
     completed = held["state"] == sm.COMPLETED
     used = budget_used(store.counts()) if completed else 0

@@ -49,7 +49,8 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
     target = str(db)
     db = display_target(target)  # what messages name: never a server password
     try:  # once, up front, resumed or new: what `validate` checks against the drivers and the planner
-        campaign_checks.check(campaign, str(db))
+        # but the files command instruments run: checked where the campaign that runs them has them (below)
+        campaign_checks.check(campaign, str(db), command_paths=False)
     except CampaignError as exc:
         raise SessionError("; ".join(f"{p}: {r}" for p, r in exc.problems)) from None
     if campaign_exists(target, campaign.name):
@@ -63,10 +64,12 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
             raise SessionError(f"{db} holds campaign {held['name']!r}, not {campaign.name!r}: use another --db")
         try:
             effective = reconcile(store, campaign.model_dump(mode="json"), source, flags, accept_changes)
+            _check_command_paths(effective)  # moved with the folder, or an older database's working directory
         except BaseException:
             store.close()
             raise
         return store, effective, True
+    _check_command_paths(campaign)
     config = apply_flags_new(campaign.model_dump(mode="json"), flags)
     try:
         campaign = parse_campaign(config, str(db))
@@ -83,6 +86,13 @@ def open_or_create(campaign: Campaign, source: str, db: Path | str, flags: Flags
         record_identity(store, pool, "the campaign was created")
     record_refs(store, campaign.model_dump(mode="json"), "the campaign was created")  # function files, likewise
     return store, campaign, False
+
+
+def _check_command_paths(campaign: Campaign) -> None:
+    """The cwd, program and script of each command instrument exist (``validate`` names the same, by field)."""
+    found = campaign_checks.command_path_problems(campaign)
+    if found:
+        raise SessionError("; ".join(f"{p}: {r}" for p, r in found))
 
 
 def _best_effort(fn) -> None:  # noqa: ANN001

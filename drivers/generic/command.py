@@ -8,10 +8,20 @@ Campaign TOML::
     address = "local"
     [instruments.options]
     role = "measure"
-    argv = ["{python}", "campaigns/sim/film_model.py", "--seed", "7"]
+    argv = ["{python}", "sim/film_model.py", "--seed", "7"]   # relative to the campaign file's folder
     scalars = { hardness = "GPa", roughness = "nm" }
     run_timeout_s = 120
     max_parallel = 4
+
+**Paths**: the program runs in ``cwd``, which is the campaign file's folder
+unless the options say otherwise (a relative ``cwd`` is relative to that
+folder; ``load_campaign`` makes it absolute, ``agent.command_cwd``). So a
+relative program or script in ``argv``, ``result_file`` and its run markers
+resolve next to the campaign file, whatever directory ``labpilot run``
+starts in, like every other file a campaign names. Options read without a
+campaign file (no ``cwd``) run in the agent's working directory.
+``labpilot validate`` names a ``cwd``, program or ``{python}`` script that
+does not exist (``path_problems``); the driver refuses it at setup.
 
 Each synthesis or measurement runs ``argv`` once:
 
@@ -136,6 +146,60 @@ def _alive(pid: int, start: str | None) -> bool:
     return stat[0] != "Z" and (start is None or stat[19] == start)
 
 
+#: Options of ``{python}`` that take the next argument as their value (so it is not the script).
+_PYTHON_VALUE_FLAGS = ("-W", "-X", "--check-hash-based-pycs")
+#: Options of ``{python}`` after which no script follows (a module, a command, stdin).
+_PYTHON_NO_SCRIPT = ("-m", "-c", "-")
+
+
+def python_script(argv: list[str]) -> int | None:
+    """The index of the script in ``["{python}", ..., "script.py", ...]``; None when it runs no file.
+
+    ``{python} -m module`` or ``-c code`` runs no file; options before the
+    script (``-u``, ``-W ignore``) are skipped.
+    """
+    if argv[0] != "{python}":
+        return None
+    i = 1
+    while i < len(argv):
+        item = argv[i]
+        if item in _PYTHON_NO_SCRIPT or (item.startswith(("-m", "-c")) and not item.startswith("--")):
+            return None
+        if item in _PYTHON_VALUE_FLAGS:
+            i += 2
+            continue
+        if item.startswith("-"):
+            i += 1
+            continue
+        return i
+    return None
+
+
+def path_problems(config: "CommandOptions") -> list[tuple[str, str]]:
+    """(option, reason) for a ``cwd``, program or ``{python}`` script that does not exist here.
+
+    What ``labpilot validate`` reports (by field) and the driver refuses at
+    setup. A relative program or script is looked for in ``cwd`` (the
+    campaign file's folder, unless the options were read without one: then
+    the working directory); an item templated from parameters (``{x}``) is
+    known only per run and not checked.
+    """
+    cwd = Path(config.cwd) if config.cwd else Path.cwd()
+    if config.cwd and not cwd.is_dir():
+        return [("cwd", f"{config.cwd!r} is not a directory")]
+    out: list[tuple[str, str]] = []
+    program = config.argv[0]
+    if program != "{python}" and "{" not in program:
+        found = shutil.which(program, path=os.environ.get("PATH")) if os.sep not in program else None
+        if found is None and not (cwd / program).is_file():
+            out.append(("argv[0]", f"{program!r} is not a program on PATH or a file (relative to {cwd})"))
+    script = python_script(config.argv)
+    if script is not None and "{" not in config.argv[script] and not (cwd / config.argv[script]).is_file():
+        out.append((f"argv[{script}]", f"{config.argv[script]!r} is not a file (the script {{python}} runs, "
+                                       f"relative to {cwd})"))
+    return out
+
+
 class CommandOptions(LocalOptions):
     """The program, how it gets its input and gives its result, its time limit and parallelism."""
 
@@ -146,7 +210,9 @@ class CommandOptions(LocalOptions):
     result_file: str | None = Field(None, min_length=1)
     """Read the result from this file (a template, relative to ``cwd``) instead of stdout."""
     cwd: str | None = Field(None, min_length=1)
-    """Working directory of the program (default: the agent's)."""
+    """Working directory of the program: relative to the campaign file's folder, which is the default
+    (``load_campaign`` makes it absolute); None only where options were read without a campaign file:
+    the agent's working directory."""
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment variables."""
     run_timeout_s: float = Field(3600.0, gt=0, allow_inf_nan=False)
@@ -187,19 +253,11 @@ class CommandDriver(LocalDriver):
         self._check_program()
 
     def _check_program(self) -> None:
-        """The program must exist now, not at experiment 1 (``{python}`` is this interpreter)."""
-        program = self.config.argv[0]
-        if program == "{python}":
-            return
-        cwd = Path(self.config.cwd) if self.config.cwd else Path.cwd()
-        if self.config.cwd and not cwd.is_dir():
-            raise ConfigurationError(f"command: options.cwd {self.config.cwd!r} is not a directory")
-        if "{" in program:
-            return  # templated from parameters: known only per run
-        found = shutil.which(program, path=os.environ.get("PATH")) if os.sep not in program else None
-        if found is None and not (cwd / program).is_file():
-            raise ConfigurationError(f"command: options.argv[0] {program!r} is not a program on PATH or a file "
-                                     f"(relative to {cwd})")
+        """The program (and a ``{python}`` script) must exist now, not at experiment 1."""
+        problems = path_problems(self.config)
+        if problems:
+            option, reason = problems[0]
+            raise ConfigurationError(f"command: options.{option} {reason}")
 
     # -- one run -------------------------------------------------------------------
     def _values(self, params: Mapping[str, Any], command_id: str, sample_id: str | None) -> dict[str, Any]:
@@ -415,4 +473,4 @@ class CommandDriver(LocalDriver):
         return CommandOutcome(command_id, "failed", error=why)
 
 
-__all__ = ["CommandDriver", "CommandOptions", "render", "tail"]
+__all__ = ["CommandDriver", "CommandOptions", "path_problems", "python_script", "render", "tail"]

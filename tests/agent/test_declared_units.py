@@ -25,8 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(REPO)  # the campaign's paths are relative to the repository root
+def db(tmp_path: Path) -> Path:
     camp = load_campaign(REPO / "campaigns" / "simulation_loop.toml")
     data = camp.model_dump(mode="json")
     data["mode"] = "supervised"

@@ -36,7 +36,7 @@ BUDGET = 20
 def campaign_copy(tmp: Path, fail_rate: float) -> Path:
     """The shipped campaign, runnable from ``tmp``: absolute paths, run files in ``tmp/runs``."""
     text = (CAMPAIGNS / "polymer_optics.toml").read_text()
-    for old, new in (('"campaigns/polymer_optics/simulate.py"', json.dumps(str(HERE / "simulate.py"))),
+    for old, new in (('"polymer_optics/simulate.py"', json.dumps(str(HERE / "simulate.py"))),
                      ('"polymer_optics/pool.parquet"', json.dumps(str(HERE / "pool.parquet"))),
                      ('"polymer_runs/{command_id}.json"', json.dumps(str(tmp / "runs" / "{command_id}.json"))),
                      ('"--fail-rate", "0.05"', f'"--fail-rate", "{fail_rate}"')):

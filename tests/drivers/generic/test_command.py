@@ -177,6 +177,14 @@ def test_configuration_errors_name_the_option(tmp_path: Path) -> None:
     with driver([PY, "-c", "pass", "{missing}"]) as inst, pytest.raises(
             InstrumentError, match=r"options.argv\[3\]: \{missing\} names no parameter"):
         inst.measure(Sample("s", {"params": {"x": 1}}), "cid-m")
+    # the script {python} runs: relative to cwd (the campaign's folder, set on loading), refused at setup
+    with pytest.raises(ConfigurationError, match=r"options.argv\[2\] 'nope.py' is not a file \(the script"):
+        driver(["{python}", "-u", "nope.py"], cwd=str(tmp_path))
+    with pytest.raises(ConfigurationError, match=r"options.cwd '.*/gone' is not a directory"):
+        driver(["{python}", "nope.py"], cwd=str(tmp_path / "gone"))
+    program(tmp_path, "here.py", "print(json.dumps({'y': 1.0}))\n")
+    with driver(["{python}", "here.py"], cwd=str(tmp_path)) as inst:  # found in cwd, not the working directory
+        assert inst.measure(Sample("s", {"params": {}}), "cid-h").scalars == {"y": 1.0}
 
 
 def test_a_synthesizer_returns_the_sample_and_keeps_its_params(tmp_path: Path) -> None:

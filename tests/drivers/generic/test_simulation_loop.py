@@ -18,9 +18,9 @@ from tests.conftest import CAMPAIGNS, REPO
 SIM = CAMPAIGNS / "simulation_loop.toml"
 
 
-def labpilot(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def labpilot(*args: str, timeout: float = 600, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "labpilot.agent.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+                          timeout=timeout, cwd=cwd)
 
 
 def test_the_campaign_validates_with_objectives_from_the_generic_measurers() -> None:
@@ -75,13 +75,15 @@ def test_validate_refuses_a_misspelt_generic_option_through_the_cli(tmp_path: Pa
 @pytest.mark.slow
 def test_the_simulation_loop_dry_runs_end_to_end(tmp_path: Path) -> None:
     db = tmp_path / "sim.db"
-    run = labpilot("run", str(SIM), "--dry-run", "--db", str(db), "--max-experiments", "5")
+    # from another directory: the command's script is relative to the campaign file's folder, like its function
+    run = labpilot("run", str(SIM), "--dry-run", "--db", str(db), "--max-experiments", "5", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "simulator " not in run.stdout  # generic instruments need no simulator process
     status = json.loads(labpilot("status", "--db", str(db), "--json").stdout)
     assert status["state"] == "completed" and status["experiments"]["completed"] == 5
     store = Store.open(db)
     try:
+        assert store.campaign()["config"]["instruments"][1]["options"]["cwd"] == str(CAMPAIGNS)
         exps = store.experiments()
         assert {e.chosen_by for e in exps} == {"initial", "planner"}
         for e in exps:
