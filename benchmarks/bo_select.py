@@ -26,9 +26,15 @@ were close on 5 repeats (1.179 against 1.092) while the report's seed put
 beta 2 ahead, so both were replayed on 15 more selection repeats (20 in all,
 seeds 1000-1019) and scored under the same rule on those 20 alone
 (``--finalists``): beta 1 1.010, beta 2 0.990; beta 1 stays the default.
+Round 4, against the replays that stall in a local basin (EF 0-1 on the OER
+plate and photo_pce10 in a few repeats of every UCB variant): randomised
+UCB (``beta_draw = "exponential"``, a beta of mean 1 drawn per proposal,
+Berk et al. 2020) on the same 20 repeats: 0.992 against 1.014 for beta 1
+and 0.994 for beta 2 (three-way), with more stalls, not fewer (EF 0 on
+three tables). Beta 1 stays the default.
 
 Run:  python -m benchmarks.bo_select  -> results/bo_select.json
-      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank  -> its "finalists" entry
+      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1  -> its "finalists" entry
 """
 
 from __future__ import annotations

@@ -79,6 +79,8 @@ VARIANTS = {
     "v-ucb-rank-beta1": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0},
     "v-ucb-rank-beta4": {"acquisition": "ucb", "output_warp": "rank", "beta": 4.0},
     "v-ucb-power": {"acquisition": "ucb", "output_warp": "power"},
+    # round 4: randomised UCB (beta drawn per proposal, mean 1) against the replays that stall in a local basin
+    "v-ucb-rank-rbeta1": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "beta_draw": "exponential"},
 }
 METHODS.update(VARIANTS)
 #: ``bo``'s default after selection round 1 (UCB beta 2 on rank-warped values), kept as a report row.

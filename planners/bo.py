@@ -10,6 +10,11 @@ Options (besides the common ones in ``gp_planner.COMMON_OPTIONS``):
   mean + sqrt(``beta``) * std, ``beta`` default 1, was 2) or ``"logei"`` (batch log
   noisy expected improvement); the one vocabulary of
   ``planners.acquisitions`` (``qlognei``/``qucb`` are accepted aliases).
+* ``beta_draw``: ``"fixed"`` (default) or ``"exponential"`` (randomised
+  GP-UCB: each proposal draws its beta from an exponential distribution of
+  mean ``beta``, seeded by the history's length). Tried against the replays
+  that stall in a local basin (``bo_select`` round 4): no better, so not the
+  default.
 * ``output_warp``: ``"rank"`` (default; the Gaussian copula: the GP models the
   normal quantiles of the values' ranks, ``planners.output_warp``),
   ``"power"`` (Yeo-Johnson) or ``"none"``; not applied when priors are given
@@ -82,7 +87,7 @@ class BoPlanner(GPPlanner):
 
     name = "bo"
     accepts_priors = True
-    extra_options = {"acquisition": "ucb", "beta": 1.0, "output_warp": "rank", "gp_priors": "lognormal",
+    extra_options = {"acquisition": "ucb", "beta": 1.0, "beta_draw": "fixed", "output_warp": "rank", "gp_priors": "lognormal",
                      "transfer_min_target": transfer.MIN_TARGET,
                      "transfer_margin": transfer.MARGIN, "transfer_min_correlation": transfer.MIN_CORRELATION,
                      "transfer_max_prior": transfer.MAX_PRIOR}
@@ -124,6 +129,15 @@ class BoPlanner(GPPlanner):
         beta = self.opts["beta"]
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
             raise PlannerError(f"planner 'bo': beta must be a number >= 0, got {beta!r}")
+        if self.opts["beta_draw"] not in ("fixed", "exponential"):
+            raise PlannerError(f"planner 'bo': beta_draw must be fixed or exponential, got {self.opts['beta_draw']!r}")
+
+    def _beta(self) -> float:
+        """This proposal's UCB weight: ``beta``, or a draw of mean ``beta`` seeded by this call's seed."""
+        beta = float(self.opts["beta"])
+        if self.opts["beta_draw"] == "fixed":
+            return beta
+        return float(np.random.default_rng([self._call_seed, 11]).exponential(beta))
 
     def fit(self, x: np.ndarray, y: np.ndarray, seed: int) -> list[Any]:
         """The target-only GP (``GPPlanner.fit``), replaced by a multi-task GP when a prior passes the test.
@@ -172,7 +186,7 @@ class BoPlanner(GPPlanner):
 
     def score_fn(self, models: list[SingleTaskGP], train_x: torch.Tensor, train_y: torch.Tensor) -> ScoreFn:
         if self.opts["acquisition"] == "ucb":
-            beta = float(self.opts["beta"])
+            beta = self._beta()
             return lambda mean, std, believed: ucb(mean[:, 0], std[:, 0], beta)
         incumbent = posterior_mean_std(models[0], train_x)[0].max()
 
@@ -187,7 +201,7 @@ class BoPlanner(GPPlanner):
     ) -> AcquisitionFunction:
         if self.opts["acquisition"] == "ucb":
             return qUpperConfidenceBound(
-                models[0], beta=float(self.opts["beta"]), X_pending=pending, sampler=self.sampler()
+                models[0], beta=self._beta(), X_pending=pending, sampler=self.sampler()
             )
         return qLogNoisyExpectedImprovement(
             models[0], X_baseline=train_x, X_pending=pending, prune_baseline=True, sampler=self.sampler()

@@ -80,6 +80,8 @@ class BoOptions(GPOptions):
     """``ucb`` (upper confidence bound, the default on a pool) or ``logei`` (batch log noisy expected improvement, the default on a continuous space); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 1.0
     """Exploration weight of ``ucb`` (mean + sqrt(beta) * std; 2 before 2026-12)."""
+    beta_draw: Literal["fixed", "exponential"] = "fixed"
+    """``fixed``: every proposal uses ``beta``; ``exponential``: each proposal draws its own from an exponential distribution of mean ``beta`` (randomised GP-UCB, Berk et al. 2020), seeded by the history's length so a resumed agent draws the same."""
     output_warp: Literal["none", "rank", "power"] = "rank"
     """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default on a pool), power (Yeo-Johnson) or none (the default on a continuous space)."""
     gp_priors: Literal["lognormal", "gamma"] = "lognormal"

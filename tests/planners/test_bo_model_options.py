@@ -127,3 +127,28 @@ def test_the_defaults_depend_on_the_space_and_what_a_campaign_sets_wins() -> Non
     trials = [Trial(continuous.to_point(pool[i]), "completed", {"y": float(y[i])}) for i in range(8)]
     on_box.propose(trials, k=1)
     assert on_box.warp is None
+
+
+def test_a_drawn_beta_is_the_same_for_the_same_history_and_changes_with_it() -> None:
+    """``beta_draw = "exponential"``: one draw per proposal, seeded by the history's length (a resume draws the same)."""
+    space, pool, y = skewed_pool()
+    opts = {"beta": 1.0, "beta_draw": "exponential"}
+
+    def draws(rows: list[int]) -> tuple[float, list]:
+        planner = make_planner("bo", space, [Objective("y", "maximize")], seed=5, options=opts)
+        props = planner.propose(history(space, pool, y, rows), 1)
+        return planner._beta(), [p.params for p in props]
+
+    first, again = draws([1, 2, 3, 4, 5]), draws([1, 2, 3, 4, 5])
+    assert first == again  # same history, same draw, same proposal
+    betas = {draws(list(range(1, n)))[0] for n in range(6, 12)}
+    assert len(betas) == 6 and all(b >= 0 for b in betas)  # each history length draws its own
+    fixed = make_planner("bo", space, [Objective("y", "maximize")], seed=5, options={"beta": 1.5})
+    fixed.propose(history(space, pool, y, [1, 2, 3, 4, 5]), 1)
+    assert fixed._beta() == 1.5
+
+
+def test_an_unknown_beta_draw_is_refused_by_name() -> None:
+    space, _, _ = skewed_pool()
+    with pytest.raises(PlannerError, match="beta_draw"):
+        make_planner("bo", space, [Objective("y", "maximize")], seed=0, options={"beta_draw": "uniform"})
