@@ -32,9 +32,16 @@ UCB (``beta_draw = "exponential"``, a beta of mean 1 drawn per proposal,
 Berk et al. 2020) on the same 20 repeats: 0.992 against 1.014 for beta 1
 and 0.994 for beta 2 (three-way), with more stalls, not fewer (EF 0 on
 three tables). Beta 1 stays the default.
+Round 5: the default with BayBE's gamma priors (``v-ucb-rank-beta1-gamma``;
+with beta 2 they had scored above beta 2 alone), same 20 repeats: as a pair
+with the default, +0.001 with a bootstrap SE of 0.026 over the repeats
+(``pairs`` in the finalists entry): a tie, and it stalls as often (EF 0 on
+three tables), so the default is kept: a switch needs a difference above
+the noise of the selection seeds, which none of rounds 3-5 showed.
 
 Run:  python -m benchmarks.bo_select  -> results/bo_select.json
-      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1  -> its "finalists" entry
+      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1,v-ucb-rank-beta1-gamma
+            -> its "finalists" entry (each against the first, as a pair, with a bootstrap SE)
 """
 
 from __future__ import annotations
@@ -72,6 +79,34 @@ def select(cache: dict, variants: list[str], names: list[str], seed: int = SEED,
             "rule": "per table: variant mean EF / mean over variants; score = mean over tables; highest wins"}
 
 
+def paired_scores(cache: dict, variant: str, reference: str, names: list[str], seed: int = SEED,
+                  resamples: int = 400) -> dict:
+    """``variant``'s score minus ``reference``'s, scored as a pair (the rule), with a bootstrap SE over repeats.
+
+    Both replayed the same repeats (initial rows and seeds), so the repeats are
+    resampled together: the SE says how much of a difference the selection
+    seeds alone would produce.
+    """
+    common = {t: sorted(set.intersection(*[{r for (tt, m, r, s) in cache if tt == t and m == v and s == seed}
+                                           for v in (variant, reference)])) for t in names}
+    names = [t for t in names if common[t]]
+
+    def diff(pick: "np.random.Generator | None") -> float:
+        ratios = []
+        for t in names:
+            reps = common[t] if pick is None else [common[t][i] for i in pick.integers(0, len(common[t]), len(common[t]))]
+            a = float(np.mean([cache[(t, variant, r, seed)]["ef"] for r in reps]))
+            b = float(np.mean([cache[(t, reference, r, seed)]["ef"] for r in reps]))
+            scale = (a + b) / 2 or 1.0
+            ratios.append((a - b) / scale)
+        return float(np.mean(ratios))
+
+    rng = np.random.default_rng(0)
+    boot = [diff(rng) for _ in range(resamples)]
+    return {"variant": variant, "reference": reference, "score_difference": diff(None),
+            "bootstrap_se": float(np.std(boot)), "resamples": resamples}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--finalists", default="",
@@ -91,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     res = select(cache, variants, list(tables()), reference=variants[0] if finalists else "v-default")
     path = OUT / "bo_select.json"
     if finalists:
+        res["pairs"] = [paired_scores(cache, v, variants[0], list(tables())) for v in variants[1:]]
+        for p in res["pairs"]:
+            print(f"{p['variant']} - {p['reference']}: {p['score_difference']:+.4f} (bootstrap SE {p['bootstrap_se']:.4f})")
+        better = [p for p in res["pairs"] if p["score_difference"] > 2 * p["bootstrap_se"]]
+        res["decision"] = (max(better, key=lambda p: p["score_difference"])["variant"] if better else variants[0])
+        res["decision_rule"] = ("a finalist replaces the first (the default) only if its paired score difference is "
+                                "above 2 bootstrap SE; else the default stays")
+        print("decision:", res["decision"])
         whole = json.loads(path.read_text()) if path.is_file() else {}
         whole["finalists"] = res
         path.write_text(json.dumps(whole, indent=1))

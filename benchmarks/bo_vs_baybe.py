@@ -81,6 +81,8 @@ VARIANTS = {
     "v-ucb-power": {"acquisition": "ucb", "output_warp": "power"},
     # round 4: randomised UCB (beta drawn per proposal, mean 1) against the replays that stall in a local basin
     "v-ucb-rank-rbeta1": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "beta_draw": "exponential"},
+    # round 5: the default with BayBE's lighter-tailed gamma priors (with beta 2 they scored above beta 2 alone)
+    "v-ucb-rank-beta1-gamma": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "gp_priors": "gamma"},
 }
 METHODS.update(VARIANTS)
 #: ``bo``'s default after selection round 1 (UCB beta 2 on rank-warped values), kept as a report row.
