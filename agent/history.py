@@ -13,6 +13,7 @@ from typing import Any
 
 from labpilot import registry
 from labpilot.agent import store as st
+from labpilot.agent.history_view import HistoryView, TrialLog
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
@@ -94,8 +95,9 @@ class HistoryCache:
         self._status: dict[int, str] = {}
         self._counts = {s: 0 for s in st.EXPERIMENT_STATUSES}
         # the visible trials in id order, and where each experiment's is: updated in place, appended,
-        # or (rarely: one becomes invisible, or an older id appears late) rebuilt
-        self._list: list[Trial] = []
+        # or (rarely: one becomes invisible, or an older id appears late) rebuilt; ``trials()`` hands out
+        # snapshots of it (constant time: the history a planner gets does not copy the store's)
+        self._list = TrialLog()
         self._where: dict[int, int] = {}
         self._stale = False
         #: (value, experiment) of the best completed experiment per (objective, direction) asked for
@@ -160,15 +162,20 @@ class HistoryCache:
         return exp if exp is not None else self.store.experiment(eid)
 
     # ``refresh=False`` below: the caller refreshed a moment ago (several questions about one moment, one read)
-    def trials(self, refresh: bool = True) -> list[Trial]:
-        """The planners' history, equal to ``planner_history(store)`` (a new list; the trials are shared)."""
+    def trials(self, refresh: bool = True) -> HistoryView:
+        """The planners' history, equal to ``planner_history(store)``.
+
+        An immutable snapshot taken in constant time (``HistoryView``): later
+        refreshes do not change it, and whoever holds it cannot change the
+        cache. The trials are shared: read them, never change them.
+        """
         if refresh:
             self.refresh()
-        if self._stale:
-            self._list = [t for t in self._trials.values() if t is not None]
+        if self._stale:  # a new log: views of the old one keep it, and it never changes again
+            self._list = TrialLog(t for t in self._trials.values() if t is not None)
             self._where = {eid: i for i, eid in enumerate(e for e, t in self._trials.items() if t is not None)}
             self._stale = False
-        return list(self._list)
+        return self._list.snapshot()
 
     def trial(self, eid: int, refresh: bool = True) -> Trial | None:
         """Experiment ``eid`` as a planner sees it (None if planners never see it)."""
