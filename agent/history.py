@@ -14,6 +14,7 @@ from typing import Any
 from labpilot import registry
 from labpilot.agent import store as st
 from labpilot.agent.history_view import HistoryView, TrialLog
+from labpilot.agent.pareto import ParetoFront
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
@@ -102,6 +103,8 @@ class HistoryCache:
         self._stale = False
         #: (value, experiment) of the best completed experiment per (objective, direction) asked for
         self._best: dict[tuple[str, str], tuple[float, int] | None] = {}
+        #: the Pareto front of the completed trials per objectives asked for ((name, direction), ...)
+        self._fronts: dict[tuple[tuple[str, str], ...], ParetoFront] = {}
         #: the experiments read last (as fresh as the last refresh): the runner's look-up of the one it just
         #: concluded costs no read of its own
         self._recent: dict[int, st.Experiment] = {}
@@ -133,8 +136,12 @@ class HistoryCache:
         self._status[exp.id] = exp.status
         if was_completed:
             self._best.clear()  # completed is terminal, but a re-read must never keep a stale best
+            self._fronts.clear()
         for key in self._best:
             self._consider(key, exp.id)
+        if trial is not None and trial.status == COMPLETED:
+            for front in self._fronts.values():
+                front.add(trial.values)
 
     def refresh(self) -> None:
         """Take in every experiment journaled since the last refresh."""
@@ -150,6 +157,7 @@ class HistoryCache:
                 if gone is not None:
                     self._counts[gone] -= 1
                 self._best.clear()
+                self._fronts.clear()
         self._seq = seq
 
     def experiment(self, eid: int) -> st.Experiment:
@@ -200,6 +208,24 @@ class HistoryCache:
                 self._consider(key, eid)
         best = self._best[key]
         return None if best is None else best[0]
+
+    def pareto_front_size(self, objectives: list[tuple[str, str]], refresh: bool = True) -> int:
+        """How many completed trials are on the Pareto front of ``objectives`` ((name, direction), ...).
+
+        Equals ``pareto.front_size`` of every completed trial's values; kept up to
+        date one completion at a time, so asking after each experiment costs the
+        same whatever the store holds.
+        """
+        if refresh:
+            self.refresh()
+        key = tuple(objectives)
+        front = self._fronts.get(key)
+        if front is None:  # the first time (or after a re-read of a completed one): one pass
+            front = self._fronts[key] = ParetoFront([{"name": n, "direction": d} for n, d in key])
+            for trial in self._trials.values():
+                if trial is not None and trial.status == COMPLETED:
+                    front.add(trial.values)
+        return len(front)
 
     def _consider(self, key: tuple[str, str], eid: int) -> None:
         trial = self._trials.get(eid)
