@@ -39,6 +39,7 @@ from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.batch import BatchScheduler
 from labpilot.agent.loop.fault_hook import run_fault_hook
+from labpilot.agent.loop.heap import frozen_heap
 from labpilot.agent.loop.completed_budget import budget_used  # the count a resumed budget compares with
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
@@ -169,6 +170,10 @@ class CampaignRunner:
     # -- the loop ----------------------------------------------------------
     def run(self) -> str:
         """Run until completed, aborted, paused or faulted; return the final state."""
+        with frozen_heap():  # the history read at the start is out of the collector's way (heap.py)
+            return self._run()
+
+    def _run(self) -> str:
         self._connect()
         c = self.store.counts()
         self._done_at_start = c[st.COMPLETED] + c[st.FAILED]
