@@ -36,7 +36,7 @@ _op = hs.one_of(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(start=hs.lists(hs.floats(0, 1), max_size=5), ops=hs.lists(_op, max_size=80))
 def test_every_live_view_keeps_its_moment(start: list[float], ops: list[tuple]) -> None:
     model = [_trial(x) for x in start]
