@@ -106,17 +106,19 @@ class TrialLog:
 class HistoryView(Sequence[Trial]):
     """The history at one moment: read-only, unchanged by anything after (see ``TrialLog.snapshot``).
 
-    Iterating copies the trial references once (in the reader's thread); ``len``
-    and indexing copy nothing. Equal to any list, tuple or view of the same trials.
+    ``len`` and indexing copy nothing. Iterating copies the trial references
+    into a list the iterator owns, made and dropped in the reader's thread:
+    the view keeps no copy, so the loop that drops the view after the planner
+    returns does no work per trial (a kept copy would be freed there, one
+    reference at a time). Equal to any list, tuple or view of the same trials.
     """
 
-    __slots__ = ("_log", "_n", "_epoch", "_list", "__weakref__")
+    __slots__ = ("_log", "_n", "_epoch", "__weakref__")
 
     def __init__(self, log: TrialLog, n: int, epoch: int) -> None:
         self._log = log
         self._n = n
         self._epoch = epoch
-        self._list: list[Trial] | None = None
 
     def __len__(self) -> int:
         return self._n
@@ -130,17 +132,14 @@ class HistoryView(Sequence[Trial]):
     def __getitem__(self, i: int | slice) -> Trial | list[Trial]:
         if isinstance(i, slice):
             return self._trials()[i]  # a new list, like a list's slice
-        if self._list is not None:
-            return self._list[i]
         j = i + self._n if i < 0 else i
         if not 0 <= j < self._n:
             raise IndexError("history index out of range")
         return self._log._at(j, self._epoch)
 
     def _trials(self) -> list[Trial]:
-        if self._list is None:
-            self._list = self._log._as_list(self._n, self._epoch)
-        return self._list
+        """The trials, as a new list (the caller's)."""
+        return self._log._as_list(self._n, self._epoch)
 
     def __iter__(self) -> Iterator[Trial]:
         return iter(self._trials())

@@ -56,7 +56,7 @@ def test_every_live_view_keeps_its_moment(start: list[float], ops: list[tuple]) 
         elif op[0] == "drop" and views:
             del views[op[1] % len(views)]
             gc.collect()  # the log may now forget what only that view could read
-        elif op[0] == "read" and views:  # a reader copies it (once; the view keeps that copy)
+        elif op[0] == "read" and views:  # a reader iterates it (a copy of its own, every time)
             view, moment = views[op[1] % len(views)]
             assert list(view) == moment and view == moment and list(reversed(view)) == moment[::-1]
         for view, moment in views:  # by index: reads the log as of the view's moment, copies nothing
@@ -92,7 +92,7 @@ class _GreedyPlanner:
         self.held: list[tuple[HistoryView, list[Trial]]] = []
 
     def propose(self, history: HistoryView, copy: bool) -> None:
-        self.held.append((history, [history[i] for i in range(len(history))]))  # by index: nothing cached
+        self.held.append((history, [history[i] for i in range(len(history))]))
         if copy:  # a copy is the planner's own to change
             as_list = list(history)
             as_list.reverse()
