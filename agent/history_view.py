@@ -158,5 +158,9 @@ class HistoryView(Sequence[Trial]):
 
     __hash__ = None  # type: ignore[assignment]  # equal to lists, which are unhashable
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled or deep-copied (a planner's own business), it becomes the plain list of its trials."""
+        return list, (self._trials(),)
+
     def __repr__(self) -> str:
         return f"HistoryView({self._trials()!r})"

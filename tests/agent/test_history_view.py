@@ -8,7 +8,9 @@ planners that try to change what they get or hold it across steps.
 
 from __future__ import annotations
 
+import copy
 import gc
+import pickle
 import threading
 from pathlib import Path
 
@@ -83,6 +85,11 @@ def test_a_view_is_read_only_and_copies_are_its_readers_own() -> None:
     part = view[:1]
     part.clear()
     assert len(view) == 2 and log.snapshot() == view and len(log) == 2
+    pickled = pickle.loads(pickle.dumps(view))
+    assert type(pickled) is list and pickled == view
+    copied = copy.deepcopy(view)  # a planner's own copy: a plain list, its trials its own
+    copied[0].params["x"] = 9.0
+    assert type(copied) is list and view[0].params["x"] == 0.1
 
 
 class _GreedyPlanner:
