@@ -14,8 +14,9 @@ step may grow with the store):
   ``propose`` (median and p90 over the experiments); and the same in wall
   time (which, on a loaded machine, also holds waits for a core: thread
   hand-offs to the instrument and planning threads); with ``random`` this
-  also holds the planner's effect on the loop (its work on the whole
-  history evicts the loop's caches; ``constant`` is the loop alone);
+  also holds the planner's effect on the loop: the loop resumes cold after
+  waiting for it (35 ms at 10,000 stored), which ``--planners sleep`` (no
+  work, the same wait) shows alone; ``constant`` is the loop alone;
 - the planner's CPU per experiment (its ``propose``, every thread), median
   and mean: not the agent's, but the mean holds the full garbage collections
   its temporaries set off every few proposals, which traverse the heap the
@@ -227,11 +228,25 @@ def _constant_propose(history: Any, k: int = 1) -> list[Proposal]:
     return [Proposal({"Fe": 0.2, "Co": 0.2, "Ni": 0.2, "Ir": 0.2, "Pt": 0.2})] * k
 
 
+#: How long the ``sleep`` planner waits: about what ``random`` takes with 10,000 experiments stored.
+SLEEP_S = 0.035
+
+
+def _sleeping_propose(history: Any, k: int = 1) -> list[Proposal]:
+    """``constant`` after a wait of ``SLEEP_S`` with no CPU: what the planner's wait alone does to the loop's CPU."""
+    time.sleep(SLEEP_S)
+    return _constant_propose(history, k)
+
+
+_PROPOSE = {"constant": _constant_propose, "sleep": _sleeping_propose}
+
+
 def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, planner: str = "random") -> dict[str, Any]:
     """Run ``n_new`` experiments on a store holding ``n_store``; per-experiment commits and CPU.
 
     ``planner``: ``random`` (the real planner, its time excluded) or ``constant`` (no planner work at all:
-    what is left is the agent's alone, free of the planner's effect on caches and allocator).
+    what is left is the agent's alone, free of the planner's effect on caches and allocator), or ``sleep``
+    (``constant`` after a 35 ms wait: the loop resumes cold, as after ``random`` at 10,000 stored).
     """
     campaign, data = _campaign(n_store + n_new)
     path = tmp / f"loop{n_store}-{time.monotonic_ns()}.db"
@@ -258,7 +273,7 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
         planner_marks.append(planner_cpu[0])
 
     runner = CampaignRunner(campaign, store, instruments, progress=mark)  # the default poll: no polling wait
-    propose = _Clocked.timed(_constant_propose if planner == "constant" else runner.planner.propose)
+    propose = _Clocked.timed(_PROPOSE.get(planner, runner.planner.propose))
 
     def clocked_propose(history: Any, k: int = 1) -> list[Proposal]:
         c = time.process_time()
@@ -373,7 +388,7 @@ def main() -> None:
     ap.add_argument("--experiments", type=int, default=100, help="new experiments per run")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 2000], help="finished experiments already stored")
     ap.add_argument("--inserts", type=int, default=500)
-    ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant"])
+    ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant", "sleep"])
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the loop (largest store)")
     ap.add_argument("--statements", action="store_true", help="print each run's SQL statements, grouped")
     ap.add_argument("--baseline", help="a Python whose labpilot is the baseline tree: measured alternately with this one")
