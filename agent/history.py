@@ -13,6 +13,8 @@ from typing import Any
 
 from labpilot import registry
 from labpilot.agent import store as st
+from labpilot.agent.history_view import HistoryView, TrialLog
+from labpilot.agent.pareto import ParetoFront
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
@@ -94,12 +96,15 @@ class HistoryCache:
         self._status: dict[int, str] = {}
         self._counts = {s: 0 for s in st.EXPERIMENT_STATUSES}
         # the visible trials in id order, and where each experiment's is: updated in place, appended,
-        # or (rarely: one becomes invisible, or an older id appears late) rebuilt
-        self._list: list[Trial] = []
+        # or (rarely: one becomes invisible, or an older id appears late) rebuilt; ``trials()`` hands out
+        # snapshots of it (constant time: the history a planner gets does not copy the store's)
+        self._list = TrialLog()
         self._where: dict[int, int] = {}
         self._stale = False
         #: (value, experiment) of the best completed experiment per (objective, direction) asked for
         self._best: dict[tuple[str, str], tuple[float, int] | None] = {}
+        #: the Pareto front of the completed trials per objectives asked for ((name, direction), ...)
+        self._fronts: dict[tuple[tuple[str, str], ...], ParetoFront] = {}
         #: the experiments read last (as fresh as the last refresh): the runner's look-up of the one it just
         #: concluded costs no read of its own
         self._recent: dict[int, st.Experiment] = {}
@@ -131,8 +136,12 @@ class HistoryCache:
         self._status[exp.id] = exp.status
         if was_completed:
             self._best.clear()  # completed is terminal, but a re-read must never keep a stale best
+            self._fronts.clear()
         for key in self._best:
             self._consider(key, exp.id)
+        if trial is not None and trial.status == COMPLETED:
+            for front in self._fronts.values():
+                front.add(trial.values)
 
     def refresh(self) -> None:
         """Take in every experiment journaled since the last refresh."""
@@ -148,6 +157,7 @@ class HistoryCache:
                 if gone is not None:
                     self._counts[gone] -= 1
                 self._best.clear()
+                self._fronts.clear()
         self._seq = seq
 
     def experiment(self, eid: int) -> st.Experiment:
@@ -160,15 +170,20 @@ class HistoryCache:
         return exp if exp is not None else self.store.experiment(eid)
 
     # ``refresh=False`` below: the caller refreshed a moment ago (several questions about one moment, one read)
-    def trials(self, refresh: bool = True) -> list[Trial]:
-        """The planners' history, equal to ``planner_history(store)`` (a new list; the trials are shared)."""
+    def trials(self, refresh: bool = True) -> HistoryView:
+        """The planners' history, equal to ``planner_history(store)``.
+
+        An immutable snapshot taken in constant time (``HistoryView``): later
+        refreshes do not change it, and whoever holds it cannot change the
+        cache. The trials are shared: read them, never change them.
+        """
         if refresh:
             self.refresh()
-        if self._stale:
-            self._list = [t for t in self._trials.values() if t is not None]
+        if self._stale:  # a new log: views of the old one keep it, and it never changes again
+            self._list = TrialLog(t for t in self._trials.values() if t is not None)
             self._where = {eid: i for i, eid in enumerate(e for e, t in self._trials.items() if t is not None)}
             self._stale = False
-        return list(self._list)
+        return self._list.snapshot()
 
     def trial(self, eid: int, refresh: bool = True) -> Trial | None:
         """Experiment ``eid`` as a planner sees it (None if planners never see it)."""
@@ -193,6 +208,24 @@ class HistoryCache:
                 self._consider(key, eid)
         best = self._best[key]
         return None if best is None else best[0]
+
+    def pareto_front_size(self, objectives: list[tuple[str, str]], refresh: bool = True) -> int:
+        """How many completed trials are on the Pareto front of ``objectives`` ((name, direction), ...).
+
+        Equals ``pareto.front_size`` of every completed trial's values; kept up to
+        date one completion at a time, so asking after each experiment costs the
+        same whatever the store holds.
+        """
+        if refresh:
+            self.refresh()
+        key = tuple(objectives)
+        front = self._fronts.get(key)
+        if front is None:  # the first time (or after a re-read of a completed one): one pass
+            front = self._fronts[key] = ParetoFront([{"name": n, "direction": d} for n, d in key])
+            for trial in self._trials.values():
+                if trial is not None and trial.status == COMPLETED:
+                    front.add(trial.values)
+        return len(front)
 
     def _consider(self, key: tuple[str, str], eid: int) -> None:
         trial = self._trials.get(eid)

@@ -31,3 +31,35 @@ def front_size(results: Iterable[Mapping[str, float]], objectives: Sequence[Mapp
     if not rows:
         return 0
     return int(pareto_front(np.array(rows, dtype=float), [o.get("direction", "maximize") for o in objectives]).sum())
+
+
+def _dominates(q: tuple[float, ...], p: tuple[float, ...]) -> bool:
+    """``q`` is at least as good as ``p`` on every objective and better on one (both in maximized form)."""
+    return all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p))
+
+
+class ParetoFront:
+    """The front of the results added so far, kept one result at a time: ``len`` equals ``front_size`` of them all.
+
+    For the loop's progress line, which asks after every experiment: adding
+    a result compares it with the front only (a result off the front is
+    dominated by one on it), never again with every result stored.
+    """
+
+    def __init__(self, objectives: Sequence[Mapping[str, Any]]) -> None:
+        self.names = [o["name"] for o in objectives]
+        self.signs = [1.0 if o.get("direction", "maximize") == "maximize" else -1.0 for o in objectives]
+        self._front: list[tuple[float, ...]] = []
+
+    def add(self, result: Mapping[str, float]) -> None:
+        """Take in one result (objective name -> value); one missing an objective is left out, as by ``front_size``."""
+        if not all(n in result for n in self.names):
+            return
+        p = tuple(s * float(result[n]) for s, n in zip(self.signs, self.names))
+        if any(_dominates(q, p) for q in self._front):
+            return
+        self._front = [q for q in self._front if not _dominates(p, q)]
+        self._front.append(p)
+
+    def __len__(self) -> int:
+        return len(self._front)

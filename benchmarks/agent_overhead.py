@@ -2,8 +2,9 @@
 
 Per experiment of the steady state (unattended, planner ``random``, batch 1,
 one synthesizer and two measurers answering at once, in-process), with
-``n_store`` finished experiments already in the store (100 and 2000, to show
-that nothing per step grows with the store):
+``n_store`` finished experiments already in the store (100 and 2000 by
+default, ``--sizes 100 2000 10000`` for the issue's figures: nothing per
+step may grow with the store):
 
 - durable commits: how many, each named by purpose (the store method that
   committed it, with its event, state or instrument), and the time spent in
@@ -12,7 +13,14 @@ that nothing per step grows with the store):
   the CPU spent inside the commits, the instrument calls and the planner's
   ``propose`` (median and p90 over the experiments); and the same in wall
   time (which, on a loaded machine, also holds waits for a core: thread
-  hand-offs to the instrument and planning threads);
+  hand-offs to the instrument and planning threads); with ``random`` this
+  also holds the planner's effect on the loop: the loop resumes cold after
+  waiting for it (35 ms at 10,000 stored), which ``--planners sleep`` (no
+  work, the same wait) shows alone; ``constant`` is the loop alone;
+- the planner's CPU per experiment (its ``propose``, every thread), median
+  and mean: not the agent's, but the mean holds the full garbage collections
+  its temporaries set off every few proposals, which traverse the heap the
+  agent keeps (the history) unless it is frozen;
 - the SQL statements per experiment (sqlite's trace callback), grouped by
   text (``--statements`` prints them): a count that must not grow with the
   store;
@@ -25,6 +33,7 @@ that nothing per step grows with the store):
 
     python -m benchmarks.agent_overhead [--experiments 100] [--sizes 100 2000] [--profile]
     python -m benchmarks.agent_overhead --baseline ../base/.venv/bin/python --repeats 3 --label after_2
+    python -m benchmarks.agent_overhead --sizes 100 2000 10000 --baseline ../base/.venv/bin/python --label after_idle_3
 
 Writes ``benchmarks/results/agent_overhead.json``.
 """
@@ -219,11 +228,25 @@ def _constant_propose(history: Any, k: int = 1) -> list[Proposal]:
     return [Proposal({"Fe": 0.2, "Co": 0.2, "Ni": 0.2, "Ir": 0.2, "Pt": 0.2})] * k
 
 
+#: How long the ``sleep`` planner waits: about what ``random`` takes with 10,000 experiments stored.
+SLEEP_S = 0.035
+
+
+def _sleeping_propose(history: Any, k: int = 1) -> list[Proposal]:
+    """``constant`` after a wait of ``SLEEP_S`` with no CPU: what the planner's wait alone does to the loop's CPU."""
+    time.sleep(SLEEP_S)
+    return _constant_propose(history, k)
+
+
+_PROPOSE = {"constant": _constant_propose, "sleep": _sleeping_propose}
+
+
 def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, planner: str = "random") -> dict[str, Any]:
     """Run ``n_new`` experiments on a store holding ``n_store``; per-experiment commits and CPU.
 
     ``planner``: ``random`` (the real planner, its time excluded) or ``constant`` (no planner work at all:
-    what is left is the agent's alone, free of the planner's effect on caches and allocator).
+    what is left is the agent's alone, free of the planner's effect on caches and allocator), or ``sleep``
+    (``constant`` after a 35 ms wait: the loop resumes cold, as after ``random`` at 10,000 stored).
     """
     campaign, data = _campaign(n_store + n_new)
     path = tmp / f"loop{n_store}-{time.monotonic_ns()}.db"
@@ -239,16 +262,27 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
     marks: list[tuple[float, float, int, float, float, float, float]] = []
     stmt_marks: list[int] = []
     main_marks: list[float] = []  # CPU of the loop's own thread (it makes every commit)
+    planner_cpu = [0.0]  # the planner's CPU so far (its ``propose`` calls)
+    planner_marks: list[float] = []
 
     def mark(_: Any) -> None:
         marks.append((time.perf_counter(), _Clocked.spent, len(store.commits), store.wall,
                       time.process_time(), _Clocked.cpu, store.cpu))
         stmt_marks.append(len(statements))
         main_marks.append(time.thread_time())
+        planner_marks.append(planner_cpu[0])
 
     runner = CampaignRunner(campaign, store, instruments, progress=mark)  # the default poll: no polling wait
-    propose = _constant_propose if planner == "constant" else runner.planner.propose
-    runner.planner.propose = _Clocked.timed(propose)  # type: ignore[method-assign]
+    propose = _Clocked.timed(_PROPOSE.get(planner, runner.planner.propose))
+
+    def clocked_propose(history: Any, k: int = 1) -> list[Proposal]:
+        c = time.process_time()
+        try:
+            return propose(history, k)
+        finally:
+            planner_cpu[0] += time.process_time() - c
+
+    runner.planner.propose = clocked_propose  # type: ignore[method-assign]
     _Clocked.spent = _Clocked.cpu = 0.0
     profiler = cProfile.Profile() if profile else None
     mark(None)
@@ -276,6 +310,7 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
     main = [(m1 - m0) - (x1 - x0) for m0, m1, (*_, x0), (*_, x1) in
             zip(main_marks[1:], main_marks[2:], marks[1:], marks[2:])]
     cpu = [s["cpu_s"] for s in steps]
+    planner_steps = [b - a for a, b in zip(planner_marks[1:], planner_marks[2:])]
     wall = [s["wall_s"] for s in steps]
     out: dict[str, Any] = {
         "n_store": n_store, "n_new": n_new, "planner": planner,
@@ -291,6 +326,8 @@ def loop_costs(n_store: int, n_new: int, tmp: Path, profile: bool = False, plann
         "loop_thread_cpu_beyond_commits_ms_median": statistics.median(main) * 1e3,
         "wall_beyond_commits_ms_median": statistics.median(wall) * 1e3,
         "wall_beyond_commits_ms_p90": float(np.percentile(wall, 90)) * 1e3,
+        "planner_cpu_ms_median": statistics.median(planner_steps) * 1e3,
+        "planner_cpu_ms_mean": statistics.mean(planner_steps) * 1e3,  # with the full collections it set off now and then
     }
     if profiler:
         s = io.StringIO()
@@ -325,7 +362,8 @@ def _child(python: str, planner: str, size: int, experiments: int) -> dict[str, 
 
 
 _KEYS = ("cpu_beyond_commits_ms_median", "cpu_beyond_commits_ms_p90", "loop_thread_cpu_beyond_commits_ms_median",
-         "wall_beyond_commits_ms_median", "wall_beyond_commits_ms_p90", "commit_ms_median")
+         "wall_beyond_commits_ms_median", "wall_beyond_commits_ms_p90", "commit_ms_median", "planner_cpu_ms_median",
+         "planner_cpu_ms_mean")
 
 
 def _combine(repeats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -350,7 +388,7 @@ def main() -> None:
     ap.add_argument("--experiments", type=int, default=100, help="new experiments per run")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 2000], help="finished experiments already stored")
     ap.add_argument("--inserts", type=int, default=500)
-    ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant"])
+    ap.add_argument("--planners", nargs="+", default=["random", "constant"], choices=["random", "constant", "sleep"])
     ap.add_argument("--profile", action="store_true", help="print a cProfile of the loop (largest store)")
     ap.add_argument("--statements", action="store_true", help="print each run's SQL statements, grouped")
     ap.add_argument("--baseline", help="a Python whose labpilot is the baseline tree: measured alternately with this one")
@@ -384,7 +422,8 @@ def main() -> None:
                 print(f"{planner:>8} planner, store of {size:>5}, BASELINE: {b['commits_per_experiment']:.0f} commits, "
                       f"{b['statements_per_experiment']:.0f} statements, CPU beyond commits median "
                       f"{b['cpu_beyond_commits_ms_median']:.2f} ms ({', '.join(f'{x:.2f}' for x in b['cpu_beyond_commits_ms_per_repeat'])}), "
-                      f"p90 {b['cpu_beyond_commits_ms_p90']:.2f} ms")
+                      f"p90 {b['cpu_beyond_commits_ms_p90']:.2f} ms, planner CPU {b['planner_cpu_ms_median']:.2f} ms "
+                      f"(mean {b['planner_cpu_ms_mean']:.2f})")
             else:
                 r = loop_costs(size, args.experiments, tmp, profile=args.profile and size == max(args.sizes),
                                planner=planner)
@@ -396,7 +435,9 @@ def main() -> None:
                   f"CPU beyond them median {r['cpu_beyond_commits_ms_median']:.2f} ms, "
                   f"p90 {r['cpu_beyond_commits_ms_p90']:.2f} ms (wall median {r['wall_beyond_commits_ms_median']:.2f} ms, "
                   f"p90 {r['wall_beyond_commits_ms_p90']:.2f} ms; loop thread alone "
-                  f"{r['loop_thread_cpu_beyond_commits_ms_median']:.2f} ms; load {r.get('load', 0):.1f})   [ETA {eta:.0f} s]")
+                  f"{r['loop_thread_cpu_beyond_commits_ms_median']:.2f} ms; planner CPU {r['planner_cpu_ms_median']:.2f} ms "
+                  f"(mean {r['planner_cpu_ms_mean']:.2f}); "
+                  f"load {r.get('load', 0):.1f})   [ETA {eta:.0f} s]")
             for purpose, k in sorted(r["commit_purposes"].items()):
                 print(f"    {k} x {purpose}")
             print(f"    {r['statements_per_experiment']:.0f} SQL statements per experiment (max {r['statements_max']}):")

@@ -39,17 +39,17 @@ from labpilot.agent.jsonable import to_jsonable
 from labpilot.agent.formatting import fmt_params
 from labpilot.agent.loop.batch import BatchScheduler
 from labpilot.agent.loop.fault_hook import run_fault_hook
+from labpilot.agent.loop.heap import frozen_heap
 from labpilot.agent.loop.completed_budget import budget_used  # the count a resumed budget compares with
 from labpilot.agent.loop.pipeline import SynthesisPipeline
 from labpilot.agent.loop.planning import PlanningWorker
 from labpilot.agent.loop.progress import Progress
-from labpilot.agent.pareto import front_size
 from labpilot.agent.loop.recovery import describe as describe_unknown, reconciles, resolve_hint, unknown_outcomes
 from labpilot.agent.loop.worker import InstrumentWorker, watchdog_real_s
 from labpilot.agent.machine import CampaignMachine
 from labpilot.agent.store import Store
 
-from labpilot.planners.base import COMPLETED as TRIAL_COMPLETED, Planner, Proposal, make_planner
+from labpilot.planners.base import Planner, Proposal, make_planner
 from labpilot.planners.prior import load_priors
 from labpilot.planners.random_planner import initial_design
 from labpilot.protocols.capabilities import Instrument, Measurer, Sample, Synthesizer
@@ -170,6 +170,10 @@ class CampaignRunner:
     # -- the loop ----------------------------------------------------------
     def run(self) -> str:
         """Run until completed, aborted, paused or faulted; return the final state."""
+        with frozen_heap():  # the history read at the start is out of the collector's way (heap.py)
+            return self._run()
+
+    def _run(self) -> str:
         self._connect()
         c = self.store.counts()
         self._done_at_start = c[st.COMPLETED] + c[st.FAILED]
@@ -796,8 +800,8 @@ class CampaignRunner:
         objectives = self.campaign.objectives
         if len(objectives) < 2:
             return None
-        done = [t.values for t in self._history.trials(refresh=False) if t.status == TRIAL_COMPLETED]
-        return front_size(done, [{"name": o.name, "direction": o.direction} for o in objectives])
+        # kept up to date one completion at a time: not a pass over every stored result per experiment
+        return self._history.pareto_front_size([(o.name, o.direction) for o in objectives], refresh=False)
 
     def _learn(self, eid: int) -> None:
         """Tell the planner and the progress line about the concluded experiment ``eid``."""

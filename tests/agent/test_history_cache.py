@@ -18,6 +18,7 @@ from hypothesis import strategies as hs
 
 from labpilot.agent import store as st
 from labpilot.agent.history import HistoryCache, best_experiment, planner_history
+from labpilot.agent.pareto import front_size
 from labpilot.agent.store import Store
 from labpilot.errors import StoreError
 
@@ -85,6 +86,11 @@ def _same(cache: HistoryCache, store: Store) -> None:
     for direction in ("maximize", "minimize"):
         best = best_experiment(store, "m", direction)
         assert cache.best_value("m", direction) == (None if best is None else best.scalars["m"])
+    done = [t.values for t in planner_history(store, OBJECTIVES) if t.status == "completed"]
+    for directions in (("maximize", "maximize"), ("maximize", "minimize")):  # kept up to date since the first ask
+        objectives = list(zip(OBJECTIVES, directions))
+        assert cache.pareto_front_size(objectives) == front_size(done, [{"name": n, "direction": d}
+                                                                         for n, d in objectives])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -188,3 +194,26 @@ def test_the_experiment_it_hands_out_is_the_stores_even_after_another_connection
     for i in range(300):
         store.add_experiment({"x": i / 300}, st.APPROVED, "planner")
     assert cache.experiment(eid) == store.experiment(eid)
+
+
+def test_the_pareto_front_is_kept_up_to_date_one_completion_at_a_time(tmp_path: Path) -> None:
+    store = Store.create(tmp_path / "c.db", "c", {}, "")
+    rng = np.random.default_rng(3)
+    for i in range(4):  # what an earlier run left: read in one pass at the first ask
+        eid = store.add_experiment({"x": i / 10}, st.APPROVED, "planner")
+        store.command_sent(f"o{i}", eid, "a", "measure")
+        store.measurement_done(f"o{i}", eid, "a", {"m": float(rng.integers(3)), "h": float(rng.integers(3))}, {})
+        store.update_experiment(eid, status=st.COMPLETED, event="completed")
+    cache = HistoryCache(store, OBJECTIVES)
+    objectives = [("m", "maximize"), ("h", "minimize")]
+    sizes = []
+    for i in range(30):
+        eid = store.add_experiment({"x": rng.random()}, st.APPROVED, "planner")
+        store.command_sent(f"c{i}", eid, "a", "measure")
+        store.measurement_done(f"c{i}", eid, "a", {"m": float(rng.integers(6)), "h": float(rng.integers(6))}, {})
+        store.update_experiment(eid, status=st.COMPLETED if i % 5 else st.FAILED, event="done")
+        done = [t.values for t in planner_history(store, OBJECTIVES) if t.status == "completed"]
+        sizes.append(cache.pareto_front_size(objectives))
+        assert sizes[-1] == front_size(done, [{"name": n, "direction": d} for n, d in objectives])
+    assert len(set(sizes)) > 1  # the front did change along the way
+    store.close()
