@@ -42,14 +42,9 @@ def problems(c: Campaign, *, command_paths: bool = True) -> Problems:
     out: Problems = pool_problems(c)
     if not out:  # both build the campaign's space, which reads the pool
         out += planner_problems(c) + prior_problems(c)
-    classes: dict[int, type] = {}
-    for i, inst in enumerate(c.instruments):
-        try:
-            classes[i] = registry.configured_class(inst.kind, inst.options)  # a generic driver: from its options
-        except LabpilotError as exc:
-            out.append((f"{_where(i, inst)}.kind", str(exc)))
-            continue
-        out += instrument_problems(i, inst, classes[i], c)
+    classes, unknown = configured_classes(c)
+    for i, inst in enumerate(c.instruments):  # in the instruments' order, as the file lists them
+        out += [unknown[i]] if i in unknown else instrument_problems(i, inst, classes[i], c)
     out += code_problems(c)
     if command_paths:
         out += command_path_problems(c, classes)
@@ -239,6 +234,18 @@ def code_problems(c: Campaign) -> Problems:
     return out
 
 
+def configured_classes(c: Campaign) -> tuple[dict[int, type], dict[int, tuple[str, str]]]:
+    """Each instrument's driver class by index (a generic driver: from its options); the problem of each kind that names none."""
+    classes: dict[int, type] = {}
+    unknown: dict[int, tuple[str, str]] = {}
+    for i, inst in enumerate(c.instruments):
+        try:
+            classes[i] = registry.configured_class(inst.kind, inst.options)
+        except LabpilotError as exc:
+            unknown[i] = (f"{_where(i, inst)}.kind", str(exc))
+    return classes, unknown
+
+
 def command_path_problems(c: Campaign, classes: dict[int, type] | None = None) -> Problems:
     """A ``command`` instrument's ``cwd``, program and ``{python}`` script must exist (as the driver checks at setup).
 
@@ -249,12 +256,7 @@ def command_path_problems(c: Campaign, classes: dict[int, type] | None = None) -
     from labpilot.drivers.generic.command import CommandDriver, path_problems
 
     if classes is None:
-        classes = {}
-        for i, inst in enumerate(c.instruments):
-            try:
-                classes[i] = registry.configured_class(inst.kind, inst.options)
-            except LabpilotError:
-                continue  # named by problems()
+        classes = configured_classes(c)[0]  # a kind that names no class is named by problems()
     out: Problems = []
     for i, cls in classes.items():
         if not issubclass(cls, CommandDriver):
