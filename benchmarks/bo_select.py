@@ -57,17 +57,28 @@ from benchmarks.bo_vs_baybe import OUT, VARIANTS, read_cache, tables
 SEED = 1000
 
 
+def common_repeats(cache: dict, table: str, variants: list[str], seed: int = SEED) -> list[int]:
+    """The repeats every one of ``variants`` finished on ``table`` (so every comparison is paired)."""
+    reps = [{r for (tt, m, r, s) in cache if tt == table and m == v and s == seed} for v in variants]
+    return sorted(set.intersection(*reps)) if reps else []
+
+
+def table_scores(cache: dict, table: str, variants: list[str], repeats: list[int], seed: int = SEED) -> tuple[dict, dict]:
+    """The rule on one table: each variant's mean EF over ``repeats``, and that mean over the variants' mean."""
+    means = {v: float(np.mean([cache[(table, v, r, seed)]["ef"] for r in repeats])) for v in variants}
+    scale = float(np.mean(list(means.values()))) or 1.0
+    return means, {v: means[v] / scale for v in variants}
+
+
 def select(cache: dict, variants: list[str], names: list[str], seed: int = SEED, reference: str = "v-default") -> dict:
     """Per-table mean EF of each variant, the normalised scores and the winner (see the module docstring)."""
     per_table: dict = {}
     for t in names:
-        reps = [{r for (tt, m, r, s) in cache if tt == t and m == v and s == seed} for v in variants]
-        common = sorted(set.intersection(*reps)) if reps else []
+        common = common_repeats(cache, t, variants, seed)
         if not common:
             continue
-        means = {v: float(np.mean([cache[(t, v, r, seed)]["ef"] for r in common])) for v in variants}
-        scale = float(np.mean(list(means.values()))) or 1.0
-        per_table[t] = {"repeats": len(common), "ef_mean": means, "normalised": {v: means[v] / scale for v in variants}}
+        means, normalised = table_scores(cache, t, variants, common, seed)
+        per_table[t] = {"repeats": len(common), "ef_mean": means, "normalised": normalised}
     score = {v: float(np.mean([e["normalised"][v] for e in per_table.values()])) for v in variants} if per_table else {}
     ranked = sorted(score, key=score.get, reverse=True)
     wins = {v: sum(e["ef_mean"][v] > e["ef_mean"][reference] for e in per_table.values()) for v in variants}
@@ -87,19 +98,17 @@ def paired_scores(cache: dict, variant: str, reference: str, names: list[str], s
     resampled together: the SE says how much of a difference the selection
     seeds alone would produce.
     """
-    common = {t: sorted(set.intersection(*[{r for (tt, m, r, s) in cache if tt == t and m == v and s == seed}
-                                           for v in (variant, reference)])) for t in names}
+    pair = [variant, reference]
+    common = {t: common_repeats(cache, t, pair, seed) for t in names}
     names = [t for t in names if common[t]]
 
     def diff(pick: "np.random.Generator | None") -> float:
-        ratios = []
+        per_table = []
         for t in names:
             reps = common[t] if pick is None else [common[t][i] for i in pick.integers(0, len(common[t]), len(common[t]))]
-            a = float(np.mean([cache[(t, variant, r, seed)]["ef"] for r in reps]))
-            b = float(np.mean([cache[(t, reference, r, seed)]["ef"] for r in reps]))
-            scale = (a + b) / 2 or 1.0
-            ratios.append((a - b) / scale)
-        return float(np.mean(ratios))
+            normalised = table_scores(cache, t, pair, reps, seed)[1]
+            per_table.append(normalised[variant] - normalised[reference])
+        return float(np.mean(per_table))
 
     rng = np.random.default_rng(0)
     boot = [diff(rng) for _ in range(resamples)]
