@@ -37,16 +37,25 @@ def absolute_ref(ref: str, base: Path) -> str:
     return f"{base / code}:{ref.rpartition(':')[2]}"
 
 
-def instrument_refs(config: dict[str, Any]) -> Iterator[tuple[int, str, str]]:
-    """(instrument index, option, reference) for every function reference in a (raw or dumped) configuration."""
+def instrument_options(config: dict[str, Any]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(instrument index, kind, options) for every instrument of a (raw or dumped) configuration that has options.
+
+    Raw: the file may be malformed (validation names it), so anything that is
+    not a table is skipped here.
+    """
     instruments = config.get("instruments")
     if not isinstance(instruments, list):
         return
     for i, inst in enumerate(instruments):
-        if not isinstance(inst, dict) or not isinstance(inst.get("options"), dict):
-            continue
-        for option in CODE_OPTIONS.get(str(inst.get("kind")), ()):
-            ref = inst["options"].get(option)
+        if isinstance(inst, dict) and isinstance(inst.get("options"), dict):
+            yield i, str(inst.get("kind")), inst["options"]
+
+
+def instrument_refs(config: dict[str, Any]) -> Iterator[tuple[int, str, str]]:
+    """(instrument index, option, reference) for every function reference in a (raw or dumped) configuration."""
+    for i, kind, options in instrument_options(config):
+        for option in CODE_OPTIONS.get(kind, ()):
+            ref = options.get(option)
             if isinstance(ref, str) and ":" in ref:
                 yield i, option, ref
 

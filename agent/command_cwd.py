@@ -21,6 +21,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+from labpilot.agent.code_refs import instrument_options
+
 #: Instrument kinds whose program runs in ``options.cwd`` (declared here once).
 CWD_KINDS = ("command",)
 #: The option.
@@ -29,12 +31,7 @@ CWD_OPTION = "cwd"
 
 def command_options(config: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(instrument index, options) for every command instrument of a (raw or dumped) configuration."""
-    instruments = config.get("instruments")
-    if not isinstance(instruments, list):
-        return
-    for i, inst in enumerate(instruments):
-        if isinstance(inst, dict) and inst.get("kind") in CWD_KINDS and isinstance(inst.get("options"), dict):
-            yield i, inst["options"]
+    return ((i, options) for i, kind, options in instrument_options(config) if kind in CWD_KINDS)
 
 
 def instrument_cwds(config: dict[str, Any]) -> Iterator[tuple[int, str]]:
