@@ -84,8 +84,9 @@ from labpilot.planners.base import Planner, Proposal, Trial, register
 from labpilot.planners.options import AeBoOptions
 from labpilot.planners.descriptors import composition_descriptors
 from labpilot.planners.elements import element_mapping
-from labpilot.planners.encoding import Encoder, call_seed, check_k, maximize_form, split_history, taken_mask, validate_space
+from labpilot.planners.encoding import Encoder, call_seed, check_k, maximize_form, taken_mask, validate_space
 from labpilot.planners.gp import fit_gp, posterior_mean_std
+from labpilot.planners.history_split import HistorySplitter
 from labpilot.planners.pool import candidate_rows
 from labpilot.planners.pool_batch import greedy_batch, shortlist
 from labpilot.planners.space import CategoricalParam, Objective, Space
@@ -114,6 +115,7 @@ class AEBOPlanner(Planner):
         if len(self.objectives) != 1:
             raise PlannerError(f"planner 'ae-bo' optimizes one objective, got {len(self.objectives)}")
         validate_space(space)
+        self._history = HistorySplitter(space, objectives)
         self.latent_dim = options.get("latent_dim", "auto")
         lo, hi = LATENT_RANGE
         if self.latent_dim != "auto" and (
@@ -261,7 +263,7 @@ class AEBOPlanner(Planner):
         if self._bo is not None:
             why = f"ae-bo: {self.free_params} free parameters, not compressed: plain bo; "
             return [replace(p, note=why + p.note) for p in self._bo.propose(history, k)]
-        data = split_history(self.space, self.objectives, history)
+        data = self._history.split(history)
         cand, cand_latent = self._latent_space()
         avail = np.nonzero(~taken_mask(self.space, cand, data.taken))[0]
         if k > avail.size:

@@ -18,14 +18,14 @@ Three jobs, shared by every planner so they agree on what "the same point" is:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from itertools import product
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from labpilot.errors import PlannerError
-from labpilot.planners.base import COMPLETED, FAILED, PENDING, REJECTED, Trial
+from labpilot.planners.history_split import HistoryData as HistoryData  # re-exported for the planners
+from labpilot.planners.history_split import split_history as split_history
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
 
 if TYPE_CHECKING:  # torch loads only when a GP planner needs tensors
@@ -263,65 +263,8 @@ def repair_rows(space: Space, rows: np.ndarray) -> np.ndarray:
 
 
 # -- history ---------------------------------------------------------------
-@dataclass
-class HistoryData:
-    """The history as arrays (rows in parameter order)."""
-
-    x: np.ndarray  # completed rows with every objective finite, (n, dim)
-    y: np.ndarray  # their objective values, (n, m), in the objectives' own units
-    failed: np.ndarray  # failed rows (including completed rows missing a value)
-    pending: np.ndarray
-    rejected: np.ndarray
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def taken(self) -> np.ndarray:
-        """Every row a planner must not propose again."""
-        return np.vstack([self.x, self.failed, self.pending, self.rejected])
-
-
-def _point_row(space: Space, trial: Trial, i: int) -> np.ndarray:
-    try:
-        return space.to_row(trial.params)
-    except KeyError as e:
-        raise PlannerError(f"history trial {i}: parameter {e.args[0]!r} is missing from {trial.params}") from None
-    except (ValueError, TypeError) as e:
-        raise PlannerError(f"history trial {i}: cannot encode {trial.params}: {e}") from None
-
-
-def split_history(space: Space, objectives: Sequence[Objective], history: Sequence[Trial]) -> HistoryData:
-    """Sort the trials by status into row arrays; unknown statuses are an error."""
-    empty = np.zeros((0, space.dim))
-    xs, ys, failed, pending, rejected = [], [], [], [], []
-    notes: list[str] = []
-    for i, t in enumerate(history):
-        row = _point_row(space, t, i)
-        if t.status == COMPLETED:
-            vals = [t.values.get(o.name) for o in objectives]
-            if all(v is not None and np.isfinite(float(v)) for v in vals):
-                xs.append(row)
-                ys.append([float(v) for v in vals])
-            else:
-                missing = [o.name for o, v in zip(objectives, vals) if v is None or not np.isfinite(float(v))]
-                notes.append(f"trial {i} completed without a finite value for {missing}: treated as failed")
-                failed.append(row)
-        elif t.status == FAILED:
-            failed.append(row)
-        elif t.status == PENDING:
-            pending.append(row)
-        elif t.status == REJECTED:
-            rejected.append(row)
-        else:
-            raise PlannerError(
-                f"history trial {i} has unknown status {t.status!r}; expected one of "
-                f"{COMPLETED}, {FAILED}, {PENDING}, {REJECTED}"
-            )
-
-    def arr(rows: list) -> np.ndarray:
-        return np.array(rows, dtype=float).reshape(-1, space.dim) if rows else empty.copy()
-
-    y = np.array(ys, dtype=float).reshape(-1, len(objectives))
-    return HistoryData(arr(xs), y, arr(failed), arr(pending), arr(rejected), notes)
+# ``HistoryData`` and ``split_history`` live in ``planners.history_split`` (with the
+# incremental ``HistorySplitter`` planners keep); they are re-exported here.
 
 
 def maximize_form(y: np.ndarray, objectives: Sequence[Objective]) -> np.ndarray:
@@ -374,13 +317,39 @@ def taken_mask(space: Space, candidates: np.ndarray, taken: np.ndarray) -> np.nd
 
 
 def _near(space: Space, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """True for rows of ``a`` within ``SAME_POINT_TOL`` of some row of ``b`` (per-range scaled)."""
+    """True for rows of ``a`` within ``SAME_POINT_TOL`` of some row of ``b`` (per-range scaled).
+
+    Small pairs are compared all against all. Larger ones compare each row of
+    ``a`` only with the rows of ``b`` inside its ``SAME_POINT_TOL`` window on
+    the most spread column (``b`` sorted on it once), which finds the same
+    pairs: a row outside that window differs by more than the tolerance there.
+    """
     span = np.array([1.0 if isinstance(p, CategoricalParam) else ((p.high - p.low) or 1.0) for p in space.params])
     out = np.zeros(a.shape[0], dtype=bool)
-    step = max(1, 2_000_000 // max(1, b.shape[0] * a.shape[1]))
-    for s in range(0, a.shape[0], step):
-        d = np.abs(a[s : s + step, None, :] - b[None, :, :]) / span
-        out[s : s + step] = (d.max(axis=2) <= SAME_POINT_TOL).any(axis=1)
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return out
+    a, b = a / span, b / span
+    if a.shape[0] * b.shape[0] <= 20_000:
+        return (np.abs(a[:, None, :] - b[None, :, :]).max(axis=2) <= SAME_POINT_TOL).any(axis=1)
+    col = int(np.argmax(b.std(axis=0)))
+    order = np.argsort(b[:, col], kind="stable")
+    b = b[order]
+    lo = np.searchsorted(b[:, col], a[:, col] - SAME_POINT_TOL, side="left")
+    hi = np.searchsorted(b[:, col], a[:, col] + SAME_POINT_TOL, side="right")
+    counts = hi - lo
+    rows = np.nonzero(counts)[0]
+    pairs_at_once = max(1, 2_000_000 // a.shape[1])  # pairs compared per chunk (bounded memory)
+    start = 0
+    while start < rows.size:
+        n_pairs = np.cumsum(counts[rows[start:]])
+        stop = start + max(1, int(np.searchsorted(n_pairs, pairs_at_once, side="right")))
+        chunk = rows[start:stop]
+        c = counts[chunk]
+        ia = np.repeat(chunk, c)
+        ib = np.repeat(lo[chunk], c) + (np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c))
+        hit = np.abs(a[ia] - b[ib]).max(axis=1) <= SAME_POINT_TOL
+        out[ia[hit]] = True
+        start = stop
     return out
 
 

@@ -52,7 +52,8 @@ from botorch.utils.sampling import manual_seed
 
 from labpilot.errors import PlannerError
 from labpilot.planners.base import Planner, Proposal, Trial
-from labpilot.planners.encoding import Encoder, HistoryData, call_seed, check_k, dedupe, maximize_form, points, pool_available, split_history
+from labpilot.planners.encoding import Encoder, HistoryData, call_seed, check_k, dedupe, maximize_form, points, pool_available
+from labpilot.planners.history_split import HistorySplitter
 from labpilot.planners.gp import DTYPE, fit_gp, posterior_mean_std
 from labpilot.planners.gp_warm import FitPolicy, fit_with_state, usable
 from labpilot.planners.pool_batch import ScoreFn, greedy_batch, shortlist
@@ -106,6 +107,7 @@ class GPPlanner(Planner):
         if unknown:
             raise PlannerError(f"planner {self.name!r}: unknown option(s) {unknown}; known: {sorted(known)}")
         self.opts: dict[str, Any] = {**known, **options}
+        self._history = HistorySplitter(space, objectives)  # each trial encoded once, not once per proposal
         if self.opts["failed"] not in ("worst", "exclude"):
             raise PlannerError(f"planner {self.name!r}: failed must be 'worst' or 'exclude', got {self.opts['failed']!r}")
         for key in ("min_observations", "num_restarts", "raw_samples", "maxiter", "mc_samples", "max_categorical_combos",
@@ -206,7 +208,7 @@ class GPPlanner(Planner):
     # -- propose ----------------------------------------------------------------
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
         k = check_k(k)
-        data = split_history(self.space, self.objectives, history)
+        data = self._history.split(history)
         seed = call_seed(self.seed, len(history))
         self._call_seed = seed % (2**31)
         rng = np.random.default_rng(seed)

@@ -20,12 +20,14 @@ its store on every call, so a resumed agent never proposes a row twice.
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
 
 from labpilot.errors import PlannerError
 from labpilot.planners.base import Planner, Proposal, Trial
+from labpilot.planners.history_split import ChangedTrials
 from labpilot.planners.pool_table import PoolTable
 from labpilot.planners.space import IntegerParam, Objective, Space
 
@@ -51,20 +53,50 @@ def index_space(table: PoolTable) -> Space:
     return space
 
 
-def index_history(table: PoolTable, history: Sequence[Trial]) -> list[Trial]:
-    """The trials with each id replaced by its row index (an unknown id is a ``PlannerError`` naming it)."""
+def index_history(table: PoolTable, history: Sequence[Trial], positions: Sequence[int] | None = None) -> list[Trial]:
+    """The trials with each id replaced by its row index (an unknown id is a ``PlannerError`` naming it).
+
+    ``positions``: the trials' positions in the whole history, for the errors (default 0, 1, ...).
+    """
+    where = list(range(len(history))) if positions is None else list(positions)
     ids = []
-    for i, t in enumerate(history):
+    for i, t in zip(where, history):
         if table.id_name not in t.params:
             raise PlannerError(f"history trial {i}: no {table.id_name!r} (the pool's id column) in {t.params}")
         ids.append(t.params[table.id_name])
     rows = table.indices(ids)
     out = []
-    for i, (t, r) in enumerate(zip(history, rows)):
+    for j, (i, t, r) in enumerate(zip(where, history, rows)):
         if r < 0:
-            raise PlannerError(f"history trial {i}: {table.id_name} {ids[i]!r} is not a row of {table.path}")
+            raise PlannerError(f"history trial {i}: {table.id_name} {ids[j]!r} is not a row of {table.path}")
         out.append(Trial({ROW: int(r)}, t.status, t.values, t.measured))
     return out
+
+
+class IndexedHistory:
+    """``index_history`` kept between proposals: a trial is looked up once, and stays the same inner object.
+
+    The inner planner's ``HistorySplitter`` then sees unchanged trials as the
+    same objects and re-encodes only the new or changed ones.
+    """
+
+    def __init__(self, table: PoolTable) -> None:
+        self.table = table
+        self._changes = ChangedTrials()
+        self._inner: list[Trial] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, history: Sequence[Trial]) -> list[Trial]:
+        with self._lock:
+            trials, positions = self._changes.changed(history)
+            fresh = index_history(self.table, [trials[i] for i in positions], positions)
+            inner = self._inner[: len(trials)]
+            inner.extend([None] * (len(trials) - len(inner)))  # type: ignore[list-item]  # filled just below
+            for i, t in zip(positions, fresh):
+                inner[i] = t
+            self._inner = inner
+            self._changes.commit(trials)
+            return list(inner)
 
 
 def taken_rows(table: PoolTable, points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -84,10 +116,11 @@ class PoolPlanner(Planner):
         self.table = space.candidates
         self.inner = inner_cls(index_space(self.table), objectives, seed=seed, **options)
         self.name = self.inner.name
+        self._indexed = IndexedHistory(self.table)
         self.needs_measured = self.inner.needs_measured
 
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
-        proposals = self.inner.propose(index_history(self.table, history), k)
+        proposals = self.inner.propose(self._indexed(history), k)
         return [Proposal(self.table.point(int(p.params[ROW])), p.score, p.note, p.predicted) for p in proposals]
 
     def observe(self, trials: Sequence[Trial]) -> None:

@@ -27,7 +27,8 @@ from scipy.stats import qmc
 from labpilot.errors import PlannerError
 from labpilot.planners.base import Planner, Proposal, Trial, register
 from labpilot.planners.options import RandomOptions
-from labpilot.planners.encoding import Encoder, call_seed, check_k, dedupe, points, pool_available, split_history, validate_space
+from labpilot.planners.encoding import Encoder, call_seed, check_k, dedupe, points, pool_available, validate_space
+from labpilot.planners.history_split import HistorySplitter
 from labpilot.planners.space import CategoricalParam, ContinuousParam, IntegerParam, Objective, Space
 
 #: Below this acceptance rate, simplex sampling switches from rejection to hit-and-run.
@@ -222,10 +223,11 @@ class RandomPlanner(Planner):
         if options:
             raise PlannerError(f"planner 'random' takes no options, got {sorted(options)}")
         validate_space(space)
+        self._history = HistorySplitter(space, objectives)
 
     def propose(self, history: Sequence[Trial], k: int = 1) -> list[Proposal]:
         k = check_k(k)
-        data = split_history(self.space, self.objectives, history)
+        data = self._history.split(history)
         rng = np.random.default_rng(call_seed(self.seed, len(history)))
         if self.space.pool is not None:
             avail = pool_available(self.space, data.taken)

@@ -10,7 +10,7 @@ import torch
 
 from labpilot.errors import PlannerError
 from labpilot.planners.base import Trial, make_planner
-from labpilot.planners.pool_planner import ROW, PoolPlanner, index_space
+from labpilot.planners.pool_planner import ROW, IndexedHistory, PoolPlanner, index_space
 from labpilot.planners.pool_table import read_pool
 from labpilot.planners.random_planner import initial_design
 from labpilot.planners.space import ContinuousParam, Objective, Space
@@ -101,6 +101,23 @@ def test_history_ids_the_pool_lacks_are_named(pool):
         planner.propose([Trial({"pid": "M9999", "x": 0.1}, "completed", {"y": 1.0})])
     with pytest.raises(PlannerError, match="no 'pid'"):
         planner.propose([Trial({"x": 0.1}, "completed", {"y": 1.0})])
+
+
+def test_the_indexed_history_looks_up_only_new_trials_and_names_their_position(pool):
+    """Between proposals an unchanged trial keeps its inner object (so the inner planner re-encodes only what changed)."""
+    space, desc = pool
+    indexed = IndexedHistory(space.candidates)
+    history = [Trial(space.candidates.point(i), "completed", _values(desc, f"M{i}")) for i in range(5)]
+    first = indexed(history)
+    assert [t.params[ROW] for t in first] == [0, 1, 2, 3, 4]
+    history[2] = Trial(history[2].params, "failed")
+    history.append(Trial(space.candidates.point(7), "pending"))
+    second = indexed(history)
+    assert [a is b for a, b in zip(first, second)] == [True, True, False, True, True]
+    assert (second[2].status, second[5].params[ROW]) == ("failed", 7)
+    with pytest.raises(PlannerError, match="history trial 6: pid 'M9999' is not a row"):
+        indexed([*history, Trial({"pid": "M9999", "x": 0.1}, "pending")])
+    assert [t.params[ROW] for t in indexed(history[:3])] == [0, 1, 2]  # a shorter history is its own
 
 
 def test_initial_design_avoids_taken_rows_and_runs_out_cleanly(tmp_path):
