@@ -8,7 +8,10 @@ created (``code_identified``); on a resume a reference whose path differs,
 with the same function name and a file of the same content, is the same
 code moved: accepted, printed and journaled (``code_moved``). Another
 content or function stays a change of the campaign (refused once
-experiments have started).
+experiments have started). A file edited where it lies (same path, other
+content: a driver function fixed after a fault) is listed as a change too
+(``edited_refs``); once experiments have started it runs only with
+``--accept-changes``, which journals the new identity (``code_changed``).
 
 A database from before identities were journaled (or from before these
 paths were made absolute, relative to the working directory) has none: the
@@ -18,6 +21,7 @@ stored path is hashed if it is still there.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ from labpilot.agent.store import Store
 from labpilot.planners.pool_identity import file_sha256
 
 #: Journal entries that hold the function files' identities (``{field: {"ref", "sha256"}}`` under ``refs``).
-IDENTITY_EVENTS = ("code_identified", "code_moved")
+IDENTITY_EVENTS = ("code_identified", "code_moved", "code_changed")
 
 Move = tuple[int, str, str, str]  # (instrument index, option, stored reference, the file's reference)
 
@@ -118,9 +122,38 @@ def changed_refs(stored: dict[str, Any], file_config: dict[str, Any]) -> list[tu
             if (i, option) in current and current[(i, option)] != old]
 
 
+@dataclass(frozen=True)
+class Edit:
+    """A function file whose content changed where it lies since its identity was journaled."""
+
+    field: str
+    ref: str
+    was: str  # the journaled SHA-256
+    now: str  # the file's SHA-256
+
+    def change(self) -> tuple[str, str, str]:
+        """The edit as a listed difference (field, old, new): the file and the start of each hash."""
+        path = self.ref.rpartition(":")[0]
+        return self.field, f"{path} (sha256 {self.was[:12]})", f"{path} (sha256 {self.now[:12]}, edited)"
+
+
+def edited_refs(store: Store, config: dict[str, Any]) -> list[Edit]:
+    """The function files of ``config`` at their journaled path whose content is not the journaled one."""
+    recorded = recorded_refs(store) or {}
+    edits: list[Edit] = []
+    for i, option, ref in instrument_refs(config):
+        entry = recorded.get(field_path(i, option))
+        if not isinstance(entry, dict) or entry.get("ref") != ref or not isinstance(entry.get("sha256"), str):
+            continue  # not journaled at this path (moved, or an older database): nothing to compare with
+        now = _sha(ref)
+        if now is not None and now != entry["sha256"]:  # a file that is gone is the runner's error, by field
+            edits.append(Edit(field_path(i, option), ref, entry["sha256"], now))
+    return edits
+
+
 def describe(moves: list[Move]) -> str:
     return "; ".join(f"{field_path(i, option)} {Path(old.rpartition(':')[0])} -> {Path(new.rpartition(':')[0])}"
                      for i, option, old, new in moves)
 
 
-__all__ = ["changed_refs", "copy_refs", "describe", "identify_refs", "moved_refs", "record_refs", "recorded_refs", "with_moves"]
+__all__ = ["Edit", "changed_refs", "copy_refs", "describe", "edited_refs", "identify_refs", "moved_refs", "record_refs", "recorded_refs", "with_moves"]

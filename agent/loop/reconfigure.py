@@ -13,7 +13,9 @@ differs is silently ignored:
   then only the fields above may change;
 - a candidate pool (``[space] pool``) is compared by content, not path
   (``pool_resume``): a moved campaign folder resumes, an edited pool does not.
-- so is an instrument's ``file.py:function`` (``code_resume``);
+- so is an instrument's ``file.py:function`` (``code_resume``); one edited in
+  place (a fixed driver function) is listed as a change and, once experiments
+  have started, runs only with ``--accept-changes`` (journaled ``code_changed``);
 - a command instrument's ``cwd`` (the campaign file's folder, resolved on
   loading) that moved with the folder is the same campaign (``cwd_resume``);
   a database stored before that rule keeps its commands in the working
@@ -197,6 +199,10 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     for change in code_resume.changed_refs(stored, file_config):  # other code, even where the text is the same
         if not any(c[0] == change[0] for c in changes):
             changes.append(change)
+    # a function file edited where it lies: the same reference, other code
+    edits = [e for e in code_resume.edited_refs(store, stored) if not any(c[0] == e.field for c in changes)]
+    changes.extend(e.change() for e in edits)
+    edited = {e.field for e in edits}
     if pool.gone and not any(c[0] == "space.pool" for c in changes):  # nothing started: restart from the file
         changes.append(("space.pool", pool.gone, pool.current.path if pool.current else None))
     if changes:
@@ -216,17 +222,19 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             code_resume.record_refs(store, config, "the campaign restarted from the file")
             say("no experiment had started: the campaign restarts from the file")
             return _validated(config, db)
-        fixed = [c[0] for c in changes if not is_mutable(c[0])]
+        fixed = [c[0] for c in changes if not is_mutable(c[0]) and c[0] not in edited]
         if fixed:
             raise SessionError(
                 f"{', '.join(fixed)} cannot change once experiments have started (only budget, mode, "
-                f"supervision and faults may); restore the file or use another --db")
+                f"supervision, faults and the code inside a function file may); restore the file or use another --db")
         if not accept_changes:
-            raise SessionError("experiments have started: pass --accept-changes to apply these changes "
-                               "(budget, mode, supervision and faults only)")
+            what = ", ".join(sorted(edited)) + ": the function file was edited; " if edited else ""
+            raise SessionError(f"experiments have started: {what}pass --accept-changes to apply these changes "
+                               "(budget, mode, supervision, faults and edited function files only)")
         stored = copy.deepcopy(stored)
         for path, _, new in changes:
-            _set(stored, path, new)
+            if path not in edited:  # an edit is in the file, not the configuration
+                _set(stored, path, new)
         _validated(stored, db)
         store.update_config(stored, event="config_changed", source_toml=file_source, by="campaign file",
                             changes=[list(c) for c in changes])
@@ -242,6 +250,11 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
             say(f"featurizer moved from {pool.recorded.featurizer} to {pool.current.featurizer}, same content")
     elif not pool.recorded_journaled:
         _record_pool(store, pool, "first identified on a resume")
+    if edits:
+        store.log_event("code_changed", by="campaign file", refs=code_resume.identify_refs(stored),
+                        edits=[[e.field, e.ref, e.was, e.now] for e in edits])
+        say("function file edited, its new code runs from now on: "
+            + "; ".join(f"{e.field} {e.ref.rpartition(':')[0]}" for e in edits))
     if code_moves:
         store.update_config(stored, event="code_moved", by="campaign file",
                             moves=[[field_path(i, o), old, new] for i, o, old, new in code_moves],
