@@ -95,7 +95,10 @@ def loo(model: SingleTaskGP, x: torch.Tensor) -> Loo:
 
 
 def median_nn_distance(x_unit: torch.Tensor) -> float:
-    """Median Euclidean distance from each row to its nearest other row (unit-cube inputs)."""
+    """Median Euclidean distance from each row to its nearest other row (unit-cube inputs).
+
+    The lower median (``torch.median``: the smaller middle value for an even count), so the floor is an observed gap.
+    """
     d = torch.cdist(x_unit, x_unit)
     d.fill_diagonal_(float("inf"))
     return float(torch.median(d.min(dim=1).values))
