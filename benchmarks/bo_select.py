@@ -38,9 +38,23 @@ with the default, +0.001 with a bootstrap SE of 0.026 over the repeats
 (``pairs`` in the finalists entry): a tie, and it stalls as often (EF 0 on
 three tables), so the default is kept: a switch needs a difference above
 the noise of the selection seeds, which none of rounds 3-5 showed.
+Round 6 (2026-12-03), against the no-skill fits diagnosed in photo_pce10's
+stalls (an ARD lengthscale at its 0.025 bound, leave-one-out error about one
+sd): the default with ``skill_guard`` (``v-ucb-rank-beta1-skill``,
+``planners.gp_skill``: such a fit is refitted with the lengthscales floored at
+the median nearest-neighbour distance of the observations, the better LOO
+log-likelihood kept), same 20 repeats: as a pair with the default -0.004 with
+a bootstrap SE of 0.004. The guard looked at 7,200 fits, triggered on 37
+(photo_pce10 15, photo_wf3 16, Fe-Ga-Pd 5, hplc 1) and kept the floored refit
+on 11; the picks changed in 4 of 200 replays (photo_pce10 1, photo_wf3 3, one
+of them from EF 6.4 to 0). Within 2 SE of the default, so the default is kept.
+A diagnostic on the report seed's three photo_pce10 stalls (not used for the
+choice): the guard triggered in two; the floors were 0.05-0.075, barely above
+the bound, and the floored fit's LOO likelihood was lower in most fits, so
+one stall moved from EF 0 to 0.8 and the others stayed at 0.
 
 Run:  python -m benchmarks.bo_select  -> results/bo_select.json
-      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1,v-ucb-rank-beta1-gamma
+      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1,v-ucb-rank-beta1-gamma,v-ucb-rank-beta1-skill
             -> its "finalists" entry (each against the first, as a pair, with a bootstrap SE)
 """
 

@@ -83,6 +83,8 @@ VARIANTS = {
     "v-ucb-rank-rbeta1": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "beta_draw": "exponential"},
     # round 5: the default with BayBE's lighter-tailed gamma priors (with beta 2 they scored above beta 2 alone)
     "v-ucb-rank-beta1-gamma": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "gp_priors": "gamma"},
+    # round 6: the default with the skill guard (a no-skill fit with a collapsed lengthscale refitted with a floor)
+    "v-ucb-rank-beta1-skill": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "skill_guard": True},
 }
 METHODS.update(VARIANTS)
 #: ``bo``'s default after selection round 1 (UCB beta 2 on rank-warped values), kept as a report row.
@@ -144,8 +146,11 @@ def replay_baybe(table, budget: int, repeat: int, seed: int) -> tuple[list[int],
     return picked, float(np.mean(times))
 
 
-def replay_bo(table, budget: int, repeat: int, seed: int, options: dict) -> tuple[list[int], float]:
-    """One labpilot replay (``planners.backtest.simulate``, timed per proposal)."""
+def replay_bo(table, budget: int, repeat: int, seed: int, options: dict) -> tuple[list[int], float, dict]:
+    """One labpilot replay (``planners.backtest.simulate``, timed per proposal).
+
+    The third value is what the skill guard did (fits looked at, triggered, floored refits kept), empty without it.
+    """
     from labpilot.planners.base import COMPLETED, Trial, make_planner
 
     space = table.space
@@ -162,7 +167,10 @@ def replay_bo(table, budget: int, repeat: int, seed: int, options: dict) -> tupl
         i = lookup[tuple(space.to_row(p.params).tolist())]
         picked.append(i)
         history.append(Trial(p.params, COMPLETED, {name: float(table.y[i])}))
-    return picked, float(np.mean(times))
+    log = getattr(planner, "skill_guard_log", [])
+    guard = {"fits": len(log), "triggered": sum(g.triggered for g in log), "floored": sum(g.floored for g in log)} \
+        if options.get("skill_guard") else {}
+    return picked, float(np.mean(times)), guard
 
 
 def job(args: tuple[str, str, int, int]) -> dict:
@@ -173,15 +181,17 @@ def job(args: tuple[str, str, int, int]) -> dict:
     torch.set_num_threads(1)
     table, budget = tables([tname])[tname]
     t = time.perf_counter()
+    guard: dict = {}
     if method == "baybe":
         picked, per = replay_baybe(table, budget, repeat, seed)
     else:
-        picked, per = replay_bo(table, budget, repeat, seed, METHODS[method])
+        picked, per, guard = replay_bo(table, budget, repeat, seed, METHODS[method])
     top = table.top_mask()
     found = np.cumsum(top[picked]) / top.sum()
     return {"table": tname, "method": method, "repeat": repeat, "seed": seed, "ef": float(found[-1] / (budget / len(table.y))),
             "found": found.tolist(), "picked": picked, "s_per_recommendation": per,
-            "wall_s": time.perf_counter() - t, "load_average_1min": os.getloadavg()[0]}
+            "wall_s": time.perf_counter() - t, "load_average_1min": os.getloadavg()[0],
+            **({"skill_guard": guard} if guard else {})}
 
 
 def read_cache(path: Path) -> dict:

@@ -86,6 +86,8 @@ class BoOptions(GPOptions):
     """Monotone warp of the objective's values before the GP (``planners.output_warp``): rank (Gaussian copula, the default on a pool), power (Yeo-Johnson) or none (the default on a continuous space)."""
     gp_priors: Literal["lognormal", "gamma"] = "lognormal"
     """GP hyperparameter priors: BoTorch's dimension-scaled log-normal, or gamma (lighter-tailed, BayBE's)."""
+    skill_guard: Flag = False
+    """Refit a GP whose lengthscale collapsed to its bound and whose leave-one-out error is about one sd (no skill) with the lengthscales floored at the observations' median nearest-neighbour distance, keeping the fit with the better leave-one-out log-likelihood (``planners.gp_skill``); off by default (``bo_select`` round 6: not better)."""
     transfer_min_target: Annotated[int, Field(strict=True, ge=3)] = 5
     """Campaign results needed before a ``[[prior]]`` source is tried (fewer: plain ``bo``)."""
     transfer_margin: Annotated[float, Field(strict=True, ge=0, lt=1, allow_inf_nan=False)] = 0.10
