@@ -50,7 +50,8 @@ PG_KILLS = 10 if SOAK else 4
 PG_BUDGET = 14 if SOAK else 6
 
 
-def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: Path, alloy_campaign_file: Path) -> None:
+def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: Path, alloy_campaign_file: Path,
+                                                        request: pytest.FixtureRequest) -> None:
     rng = random.Random(7)
     campaign = _campaign(tmp_path, alloy_campaign_file)
     target = campaign_target(pg_url, "alloy-magnetization")
@@ -81,6 +82,7 @@ def test_sigkill_and_resume_on_postgresql_loses_nothing(pg_url: str, tmp_path: P
     # the kills hit start-up and each instrument's command in flight (the resume must reconcile it)
     assert killer.covered(), f"the kills missed a phase: {killer.summary()}"
     store = open_store(target)
+    request.addfinalizer(store.close)
     assert store.campaign()["state"] == "completed"
     exps = store.experiments()
     assert [e.status for e in exps] == ["completed"] * budget

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -29,12 +29,25 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+_OPENED: list[Store] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    """Close every store a test opened (a PostgreSQL store holds a server connection)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def _new(target: str, name: str = "demo") -> Store:
-    return create_store(target, name, {"name": name}, f"name = '{name}'\n")
+    _OPENED.append(create_store(target, name, {"name": name}, f"name = '{name}'\n"))
+    return _OPENED[-1]
 
 
 def _reopen(target: str, name: str = "demo") -> Store:
-    return open_store(campaign_target(target, name))
+    _OPENED.append(open_store(campaign_target(target, name)))
+    return _OPENED[-1]
 
 
 def test_everything_survives_a_reopen(target: str) -> None:

@@ -68,7 +68,7 @@ def _drive_to_the_end(proc: subprocess.Popen[str], db: Path, restart: tuple[Path
             faults += 1
             if restart is not None and faults == 1:
                 proc.kill()
-                proc.wait(timeout=30)
+                proc.communicate(timeout=30)  # reaps it and closes its pipes
                 assert _state(db) == "faulted"
                 r = _cli("resume", "--db", str(db))
                 assert r.returncode == 0, r.stderr
