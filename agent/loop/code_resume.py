@@ -181,16 +181,16 @@ def with_moves(config: dict[str, Any], moves: list[Move]) -> dict[str, Any]:
 
 
 def copy_refs(source: dict[str, Any], target: dict[str, Any]) -> None:
-    """Give ``target`` (the stored file re-read) the function references of ``source`` (the stored configuration), in place.
+    """Give ``target`` (the stored file re-read) the code files of ``source`` (the stored configuration), in place.
 
     The stored file's text alone cannot say where its relative files were:
-    the stored configuration has them resolved. (A command's script is
-    written as it was; its ``cwd`` is ``cwd_resume.copy_cwds``'.)
+    the stored configuration has them resolved (and a moved file where it
+    now lies: ``with_moves``). A command's ``cwd`` is ``cwd_resume.copy_cwds``'.
     """
-    have = {(i, option) for i, option, _ in instrument_refs(target)}
-    for i, option, ref in instrument_refs(source):
-        if (i, option) in have:
-            set_ref(target, i, option, ref)
+    have = {code.field for code in code_files(target)}
+    for code in code_files(source):
+        if code.field in have:
+            code.put(target)
 
 
 def changed_refs(stored: dict[str, Any], file_config: dict[str, Any]) -> list[tuple[str, str, str]]:
