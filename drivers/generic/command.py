@@ -21,7 +21,11 @@ resolve next to the campaign file, whatever directory ``labpilot run``
 starts in, like every other file a campaign names. Options read without a
 campaign file (no ``cwd``) run in the agent's working directory.
 ``labpilot validate`` names a ``cwd``, program or ``{python}`` script that
-does not exist (``path_problems``); the driver refuses it at setup.
+does not exist (``path_problems``); the driver refuses it at setup. The
+script (``script_items``) is the campaign's code: a resumed run compares its
+content with the one journaled when the campaign was created
+(``agent.loop.code_resume``), so one edited in place runs only with
+``--accept-changes``.
 
 Each synthesis or measurement runs ``argv`` once:
 

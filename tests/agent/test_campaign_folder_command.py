@@ -245,6 +245,9 @@ def test_a_database_stored_before_the_rule_resumes_in_the_working_directory(tmp_
     assert r.returncode == 0, r.stderr[-3000:]
     assert "they run relative to the working directory (maker in" in r.stdout
     assert _done(db) == 2 and _cwds(db) == [None, None]
+    ident = _events(db, "code_identified")  # its scripts had no identity: journaled where they ran
+    assert [e["why"] for e in ident] == ["first identified on a resume"]
+    assert ident[0]["refs"]["instruments[1].options.argv[2]"]["ref"] == str(folder / "probe.py")
     assert len(list((tmp_path / "runs").glob("*.json"))) == 2 and not (folder / "runs").exists()
 
     # a budget raised in the file (--accept-changes): the cwd the file now resolves to is not an edit
@@ -266,8 +269,6 @@ def test_a_command_script_edited_in_place_is_a_listed_change_that_runs_only_when
     campaign = str(folder / "campaign.toml")
     r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--quiet", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert set(_events(db, "code_identified")[0]["refs"]) == {"instruments[0].options.argv[1]",
-                                                              "instruments[1].options.argv[2]"}
     (folder / "tools" / "make.py").write_text(MAKE.replace("s-%.6f", "t-%.6f"))
 
     r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", cwd=tmp_path)
@@ -291,6 +292,8 @@ def test_a_command_script_edited_in_place_is_a_listed_change_that_runs_only_when
     assert r.returncode == 0, r.stderr[-3000:]
     assert "the campaign file differs" not in r.stdout and "script edited" not in r.stdout
     assert _done(db) == 4
+    assert set(_events(db, "code_identified")[0]["refs"]) == {"instruments[0].options.argv[1]",
+                                                              "instruments[1].options.argv[2]"}  # at creation
 
 
 def test_a_moved_command_script_resumes_by_content_and_a_moved_edited_one_is_refused(tmp_path: Path) -> None:
