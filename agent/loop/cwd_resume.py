@@ -9,8 +9,8 @@ relative one): that is the same campaign moved, not an edit. It is accepted,
 printed and journaled (``cwd_moved``), as a moved pool or function file is
 (``pool_resume``, ``code_resume``). A ``cwd`` the file itself changes stays a
 change of the campaign (refused once experiments have started). Unlike a
-pool or a function file, no content is compared: the programs a command runs
-are not identified (one edited in place is not noticed either).
+pool or a function file, no content is compared here: a command's script is
+identified by ``code_resume``, which journals it where it now lies.
 
 A database from before this rule stored no ``cwd``: its command instruments
 keep running in the working directory of ``labpilot run``, as they did when it

@@ -13,9 +13,10 @@ differs is silently ignored:
   then only the fields above may change;
 - a candidate pool (``[space] pool``) is compared by content, not path
   (``pool_resume``): a moved campaign folder resumes, an edited pool does not.
-- so is an instrument's ``file.py:function`` (``code_resume``); one edited in
-  place (a fixed driver function) is listed as a change and, once experiments
-  have started, runs only with ``--accept-changes`` (journaled ``code_changed``);
+- so is an instrument's ``file.py:function`` and a command instrument's script
+  (``code_resume``); one edited in place (a fixed driver function or
+  simulation script) is listed as a change and, once experiments have
+  started, runs only with ``--accept-changes`` (journaled ``code_changed``);
 - a command instrument's ``cwd`` (the campaign file's folder, resolved on
   loading) that moved with the folder is the same campaign (``cwd_resume``);
   a database stored before that rule keeps its commands in the working
@@ -34,7 +35,6 @@ from typing import Any
 from labpilot.errors import CampaignError, SessionError
 from labpilot.agent import store as st
 from labpilot.agent.campaign import Campaign, loads_campaign, parse_campaign
-from labpilot.agent.code_refs import field_path
 from labpilot.agent import machine as sm
 from labpilot.agent.loop import code_resume, cwd_resume
 from labpilot.agent.loop.completed_budget import budget_used, changes_nothing, reopen_if_raised
@@ -168,7 +168,7 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     if featurizer_moved:  # its file.py moved with the folder: same content, same function
         stored = copy.deepcopy(stored)
         stored["space"]["featurizer"] = pool.current.featurizer
-    code_moves = code_resume.moved_refs(store, stored, file_config)  # a function's file.py moved with the folder
+    code_moves = code_resume.moved_refs(store, stored, file_config)  # a function's file.py or a script, moved
     if code_moves:
         stored = code_resume.with_moves(stored, code_moves)
     cwd_moves = cwd_resume.moved_cwds(held["source_toml"], file_source, stored, file_config)  # with the folder
@@ -199,10 +199,10 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     for change in code_resume.changed_refs(stored, file_config):  # other code, even where the text is the same
         if not any(c[0] == change[0] for c in changes):
             changes.append(change)
-    # a function file edited where it lies: the same reference, other code
+    # a code file edited where it lies (the same reference, other code), or a script moved with its cwd and edited
     edits = [e for e in code_resume.edited_refs(store, stored) if not any(c[0] == e.field for c in changes)]
     changes.extend(e.change() for e in edits)
-    edited = {e.field for e in edits}
+    edited = {e.field for e in edits if e.in_place}  # the others are other files: a change like any other
     if pool.gone and not any(c[0] == "space.pool" for c in changes):  # nothing started: restart from the file
         changes.append(("space.pool", pool.gone, pool.current.path if pool.current else None))
     if changes:
@@ -226,11 +226,13 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
         if fixed:
             raise SessionError(
                 f"{', '.join(fixed)} cannot change once experiments have started (only budget, mode, "
-                f"supervision, faults and the code inside a function file may); restore the file or use another --db")
+                f"supervision, faults and the code inside a function file or command script may); restore the file or "
+                "use another --db")
         if not accept_changes:
-            what = ", ".join(sorted(edited)) + ": the function file was edited; " if edited else ""
+            what = "".join(f"{e.field}: the {e.code.noun} was edited; " for e in sorted(edits, key=lambda e: e.field))
             raise SessionError(f"experiments have started: {what}pass --accept-changes to apply these changes "
-                               "(budget, mode, supervision, faults and edited function files only)")
+                               "(budget, mode, supervision, faults and edited function files or command scripts "
+                               "only)")
         stored = copy.deepcopy(stored)
         for path, _, new in changes:
             if path not in edited:  # an edit is in the file, not the configuration
@@ -253,19 +255,21 @@ def reconcile(store: Store, file_config: dict[str, Any], file_source: str, flags
     if edits:
         store.log_event("code_changed", by="campaign file", refs=code_resume.identify_refs(stored),
                         edits=[[e.field, e.ref, e.was, e.now] for e in edits])
-        say("function file edited, its new code runs from now on: "
-            + "; ".join(f"{e.field} {e.ref.rpartition(':')[0]}" for e in edits))
+        for line in code_resume.describe_edits(edits):
+            say(line)
     if code_moves:
         store.update_config(stored, event="code_moved", by="campaign file",
-                            moves=[[field_path(i, o), old, new] for i, o, old, new in code_moves],
+                            moves=[[old.field, old.ref, new.ref] for old, new in code_moves],
                             refs=code_resume.identify_refs(stored))
-        say(f"function file moved, same content: {code_resume.describe(code_moves)}")
-    elif code_resume.recorded_refs(store) is None:
-        code_resume.record_refs(store, stored, "first identified on a resume")
+        for line in code_resume.describe(code_moves):
+            say(line)
     if cwd_moves:
         store.update_config(stored, event="cwd_moved", by="campaign file",
                             moves=[[cwd_resume.field_path(i), old, new] for i, old, new in cwd_moves])
         say(f"command working directory moved with the campaign folder: {cwd_resume.describe(cwd_moves)}")
+    why = code_resume.unidentified(store, stored)  # an older database, or scripts moved with their cwd
+    if why:
+        code_resume.record_refs(store, stored, why)
     note = cwd_resume.legacy_note(stored, legacy)
     if note:
         say(note)

@@ -21,7 +21,11 @@ resolve next to the campaign file, whatever directory ``labpilot run``
 starts in, like every other file a campaign names. Options read without a
 campaign file (no ``cwd``) run in the agent's working directory.
 ``labpilot validate`` names a ``cwd``, program or ``{python}`` script that
-does not exist (``path_problems``); the driver refuses it at setup.
+does not exist (``path_problems``); the driver refuses it at setup. The
+script (``script_items``) is the campaign's code: a resumed run compares its
+content with the one journaled when the campaign was created
+(``agent.loop.code_resume``), so one edited in place runs only with
+``--accept-changes``.
 
 Each synthesis or measurement runs ``argv`` once:
 
@@ -173,6 +177,23 @@ def python_script(argv: list[str]) -> int | None:
             continue
         return i
     return None
+
+
+def script_items(argv: list[str]) -> list[int]:
+    """The indices of ``argv`` items that are the campaign's own code, a file whose content a resume compares.
+
+    The script ``{python}`` runs, or the program itself when ``argv[0]`` names
+    a file by a relative path (``./run.sh``, ``tools/sim.sh``: relative to
+    ``cwd``, the campaign's folder). A program on PATH or at an absolute path
+    is the system's (``/usr/bin/env``), not the campaign's; an item templated
+    from parameters (``{x}``) is known only per run.
+    """
+    script = python_script(argv)
+    items = [script] if script is not None else []
+    program = argv[0]
+    if script is None and os.sep in program and not Path(program).is_absolute():
+        items.append(0)
+    return [j for j in items if "{" not in argv[j]]
 
 
 def path_problems(config: "CommandOptions") -> list[tuple[str, str]]:
@@ -473,4 +494,4 @@ class CommandDriver(LocalDriver):
         return CommandOutcome(command_id, "failed", error=why)
 
 
-__all__ = ["CommandDriver", "CommandOptions", "path_problems", "python_script", "render", "tail"]
+__all__ = ["CommandDriver", "CommandOptions", "path_problems", "python_script", "render", "script_items", "tail"]

@@ -7,7 +7,10 @@ the campaign); ``validate`` and ``run`` name a missing script or ``cwd`` by
 its field; a moved campaign folder resumes (its ``cwd`` moved with it,
 journaled), a ``cwd`` the file changes is refused once experiments started;
 a database stored before the rule (no ``cwd``) resumes in the working
-directory, as it started.
+directory, as it started. A command's script is identified by content like a
+function file: one edited in place is refused by name unless
+``--accept-changes``, a moved one (with its folder, or at another absolute
+path) with the same content resumes, a moved and edited one is refused.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 from labpilot.agent import store as st
 from labpilot.agent.campaign import load_campaign, loads_campaign
 from labpilot.agent.store import Store
-from labpilot.drivers.generic.command import python_script
+from labpilot.drivers.generic.command import python_script, script_items
 
 MAKE = """
 import json, sys
@@ -101,6 +104,23 @@ def _done(db: Path) -> int:
         store.close()
 
 
+def _events(db: Path, kind: str) -> list[dict]:
+    store = Store.open(db)
+    try:
+        return [e["data"] for e in store.events(kind=kind)]
+    finally:
+        store.close()
+
+
+def _samples(db: Path) -> list[str]:
+    """The first two characters of each experiment's sample id: which code made it."""
+    store = Store.open(db)
+    try:
+        return [e.sample_id[:2] for e in store.experiments()]
+    finally:
+        store.close()
+
+
 def _cwds(db: Path) -> list[str | None]:
     store = Store.open(db)
     try:
@@ -141,6 +161,11 @@ def test_a_command_runs_in_the_campaign_folder_from_any_working_directory_and_a_
         assert [m[0] for m in event["moves"]] == ["instruments[0].options.cwd", "instruments[1].options.cwd"]
     finally:
         store.close()
+
+    # the scripts' identities are journaled where they now lie (so an edit there is noticed)
+    ident = _events(db, "code_identified")[-1]
+    assert ident["why"] == "moved with the campaign folder"
+    assert ident["refs"]["instruments[1].options.argv[2]"]["ref"] == str((moved / "x" / "probe.py").resolve())
 
     # the file itself now says another cwd: a change of the campaign, refused by name once experiments started
     text = (moved / "x" / "campaign.toml").read_text()
@@ -220,6 +245,9 @@ def test_a_database_stored_before_the_rule_resumes_in_the_working_directory(tmp_
     assert r.returncode == 0, r.stderr[-3000:]
     assert "they run relative to the working directory (maker in" in r.stdout
     assert _done(db) == 2 and _cwds(db) == [None, None]
+    ident = _events(db, "code_identified")  # its scripts had no identity: journaled where they ran
+    assert [e["why"] for e in ident] == ["first identified on a resume"]
+    assert ident[0]["refs"]["instruments[1].options.argv[2]"]["ref"] == str(folder / "probe.py")
     assert len(list((tmp_path / "runs").glob("*.json"))) == 2 and not (folder / "runs").exists()
 
     # a budget raised in the file (--accept-changes): the cwd the file now resolves to is not an edit
@@ -232,3 +260,96 @@ def test_a_database_stored_before_the_rule_resumes_in_the_working_directory(tmp_
     # the same file as a new campaign follows the rule: its working-directory paths are not in its folder
     v = labpilot("validate", str(folder / "campaign.toml"), cwd=tmp_path)
     assert v.returncode == 1 and "instruments[0](maker).options.argv[1]: 'campaigns/x/tools/make.py'" in v.stderr
+
+
+def test_a_command_script_edited_in_place_is_a_listed_change_that_runs_only_when_accepted(tmp_path: Path) -> None:
+    """Same path, other code (a simulation script fixed after a fault): never silently run, never silently ignored."""
+    folder = _folder(tmp_path)
+    db = tmp_path / "c.db"
+    campaign = str(folder / "campaign.toml")
+    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (folder / "tools" / "make.py").write_text(MAKE.replace("s-%.6f", "t-%.6f"))
+
+    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert f"instruments[0].options.argv[1]: '{folder.resolve()}/tools/make.py (sha256 " in r.stdout
+    assert "instruments[1]" not in r.stdout  # probe.py is unchanged
+    assert "instruments[0].options.argv[1]: the command script was edited; pass --accept-changes" in r.stderr
+    assert _done(db) == 2
+
+    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", "--accept-changes",
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "command script edited, its new code runs from now on: instruments[0].options.argv[1]" in r.stdout
+    assert _samples(db) == ["s-", "s-", "t-"]  # the new script made the third
+    event = _events(db, "code_changed")[-1]
+    assert [e[0] for e in event["edits"]] == ["instruments[0].options.argv[1]"]
+    assert event["refs"]["instruments[0].options.argv[1]"]["sha256"] == event["edits"][0][3]
+
+    # the edit is now the journaled identity: a further resume has nothing to report
+    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "4", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "the campaign file differs" not in r.stdout and "script edited" not in r.stdout
+    assert _done(db) == 4
+    assert set(_events(db, "code_identified")[0]["refs"]) == {"instruments[0].options.argv[1]",
+                                                              "instruments[1].options.argv[2]"}  # at creation
+
+
+def test_a_moved_command_script_resumes_by_content_and_a_moved_edited_one_is_refused(tmp_path: Path) -> None:
+    """An absolute script path the file changes, same content: moved (``code_moved``); a folder moved with an
+    edited script: another file, refused by name; a script edited after its folder moved: noticed there."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "probe.py").write_text(PROBE)
+    folder = _folder(tmp_path, CAMPAIGN.replace('"probe.py"', f'"{shared / "probe.py"}"'))
+    db = tmp_path / "c.db"
+    r = labpilot("run", str(folder / "campaign.toml"), "--dry-run", "--db", str(db), "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    moved = tmp_path / "shared2"
+    shared.rename(moved)
+    text = (folder / "campaign.toml").read_text().replace(str(shared), str(moved))
+    (folder / "campaign.toml").write_text(text)
+    r = labpilot("run", str(folder / "campaign.toml"), "--dry-run", "--db", str(db), "--max-experiments", "3",
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (f"command script moved, same content: instruments[1].options.argv[2] {shared / 'probe.py'} -> "
+            f"{moved / 'probe.py'}") in r.stdout
+    assert "the campaign file differs" not in r.stdout
+    assert _done(db) == 3
+    event = _events(db, "code_moved")[-1]
+    assert event["moves"] == [["instruments[1].options.argv[2]", str(shared / "probe.py"), str(moved / "probe.py")]]
+    assert event["refs"]["instruments[1].options.argv[2]"]["ref"] == str(moved / "probe.py")
+
+    # the campaign folder moved and its relative script changed: not the campaign's script, refused by name
+    (tmp_path / "campaigns").rename(tmp_path / "moved")
+    again = tmp_path / "moved" / "x"
+    (again / "tools" / "make.py").write_text(MAKE.replace("s-%.6f", "t-%.6f"))
+    r = labpilot("run", str(again / "campaign.toml"), "--dry-run", "--db", str(db), "--max-experiments", "4",
+                 "--accept-changes", cwd=tmp_path)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert f"'{folder.resolve()}/tools/make.py (sha256 " in r.stdout and f"'{again.resolve()}/tools/make.py" in r.stdout
+    assert "instruments[0].options.argv[1] cannot change once experiments have started" in r.stderr, r.stderr
+    assert _done(db) == 3
+
+    # restored, the moved folder resumes; an edit where it now lies is noticed there
+    (again / "tools" / "make.py").write_text(MAKE)
+    r = labpilot("run", str(again / "campaign.toml"), "--dry-run", "--db", str(db), "--max-experiments", "4",
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _done(db) == 4
+    (again / "tools" / "make.py").write_text(MAKE.replace("s-%.6f", "t-%.6f"))
+    r = labpilot("run", str(again / "campaign.toml"), "--dry-run", "--db", str(db), "--max-experiments", "5",
+                 cwd=tmp_path)
+    assert r.returncode != 0 and "instruments[0].options.argv[1]: the command script was edited" in r.stderr
+    assert _samples(db) == ["s-"] * 4
+
+
+@pytest.mark.parametrize(("argv", "items"), [
+    (["{python}", "-u", "s.py"], [2]), (["{python}", "{script}"], []), (["{python}", "-m", "mod"], []),
+    (["./run.sh", "a.py"], [0]), (["tools/run.sh"], [0]), (["/usr/bin/env", "python3", "s.py"], []), (["true"], []),
+])
+def test_the_files_a_command_runs_are_its_script_or_its_own_program_by_relative_path(argv: list[str],
+                                                                                     items: list[int]) -> None:
+    assert script_items(argv) == items
