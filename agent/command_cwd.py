@@ -9,6 +9,9 @@ script), ``result_file`` and its run markers then resolve in the campaign's
 folder whatever directory ``labpilot run`` starts in, and the stored
 configuration says explicitly where the program runs.
 
+The same holds for a plugin's (or a class path's) subclass of the
+``command`` driver under a kind of its own (``runs_in_cwd``).
+
 A configuration read without a folder (``loads_campaign(text)`` with no
 ``base``; a database stored before this rule) keeps no ``cwd``: the driver
 then runs the program in the working directory, as it always did.
@@ -21,17 +24,45 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+from labpilot import registry
 from labpilot.agent.code_refs import instrument_options
+from labpilot.errors import LabpilotError
 
-#: Instrument kinds whose program runs in ``options.cwd`` (declared here once).
+#: labpilot's own instrument kinds whose program runs in ``options.cwd`` (declared here once).
 CWD_KINDS = ("command",)
 #: The option.
 CWD_OPTION = "cwd"
 
 
+def runs_in_cwd(kind: object) -> bool:
+    """Whether an instrument of ``kind`` runs a program in ``options.cwd``: ``command``, or a subclass of its driver.
+
+    labpilot's other own kinds are known not to without importing them; a
+    plugin's kind or a class path is imported (as ``validate`` does) and
+    checked. One that cannot be loaded is not a command here: validation
+    names it.
+    """
+    if kind in CWD_KINDS:
+        return True
+    if not isinstance(kind, str):
+        return False
+    entry = registry.DRIVERS.entries().get(kind)
+    if entry is not None and entry.distribution.lower().startswith(registry.OWN_DISTRIBUTION):
+        return False
+    if entry is None and not registry.is_class_path(kind):
+        return False  # an unknown kind
+    try:
+        cls = registry.driver_class(kind)
+    except LabpilotError:
+        return False
+    from labpilot.drivers.generic.command import CommandDriver  # only for a plugin's kind
+
+    return issubclass(cls, CommandDriver)
+
+
 def command_options(config: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(instrument index, options) for every command instrument of a (raw or dumped) configuration."""
-    return ((i, options) for i, kind, options in instrument_options(config) if kind in CWD_KINDS)
+    return ((i, options) for i, kind, options in instrument_options(config) if runs_in_cwd(kind))
 
 
 def instrument_cwds(config: dict[str, Any]) -> Iterator[tuple[int, str]]:
@@ -62,5 +93,5 @@ def make_cwds_absolute(data: dict[str, Any], base: Path) -> None:
             options[CWD_OPTION] = str(base / cwd)  # an empty or mistyped one is left for validation to name
 
 
-__all__ = ["CWD_KINDS", "CWD_OPTION", "command_options", "field_path", "instrument_cwds", "make_cwds_absolute",
+__all__ = ["CWD_KINDS", "CWD_OPTION", "command_options", "runs_in_cwd", "field_path", "instrument_cwds", "make_cwds_absolute",
            "raw_cwd"]

@@ -180,6 +180,31 @@ def test_a_command_runs_in_the_campaign_folder_from_any_working_directory_and_a_
     assert _done(db) == 3
 
 
+RUNNER = '''
+from labpilot.drivers.generic.command import CommandDriver
+
+
+class Runner(CommandDriver):
+    """A lab's own command kind (a plugin would register it under a name; a campaign may name the class)."""
+'''
+
+
+def test_a_subclass_of_the_command_driver_under_its_own_kind_runs_in_the_campaign_folder_too(tmp_path: Path) -> None:
+    own_kind = CAMPAIGN.replace('kind = "command"', 'kind = "mylab.runner:Runner"', 1)  # the maker
+    assert own_kind != CAMPAIGN
+    folder = _folder(tmp_path, own_kind)
+    (folder / "mylab").mkdir()
+    (folder / "mylab" / "__init__.py").write_text("")
+    (folder / "mylab" / "runner.py").write_text(RUNNER)
+    elsewhere = _elsewhere(tmp_path)
+    db = elsewhere / "c.db"
+    r = labpilot("run", str(folder / "campaign.toml"), "--dry-run", "--db", str(db), "--quiet", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr[-3000:]  # tools/make.py is found in the campaign's folder
+    assert _done(db) == 2 and _cwds(db) == [str(folder.resolve())] * 2
+    refs = _events(db, "code_identified")[-1]["refs"]
+    assert refs["instruments[0].options.argv[1]"]["ref"] == str(folder.resolve() / "tools" / "make.py")
+
+
 def test_validate_and_run_refuse_a_missing_script_or_cwd_naming_the_field(tmp_path: Path) -> None:
     folder = _folder(tmp_path, CAMPAIGN.replace('"probe.py"', '"nope.py"'))
     elsewhere = _elsewhere(tmp_path)
