@@ -131,3 +131,21 @@ def test_ts_is_refused_on_a_continuous_space_and_with_priors_and_by_ae_bo() -> N
         canonical("ae-bo", "ts", allowed=("logei", "ucb"))
     assert canonical("bo", "TS") == "ts"
     assert make_planner("bo", space, OBJ, options={"acquisition": "ts"}).opts["acquisition"] == "ts"
+
+
+def test_ts_on_a_descriptor_pool_scores_in_place_and_skips_used_rows() -> None:
+    """A pool with model features (a campaign's candidate table): every row scored in place, used ones masked."""
+    from labpilot.planners.space import IntegerParam
+
+    rng = np.random.default_rng(4)
+    feats = rng.uniform(size=(300, 3)).astype(np.float32)
+    y = -((feats - 0.4) ** 2).sum(1)
+    space = Space((IntegerParam("row", 0, 299),), pool=np.arange(300, dtype=float)[:, None], features=feats)
+    used = list(range(0, 300, 15))
+    hist = [Trial({"row": i}, "completed", {"y": float(y[i])}) for i in used]
+    pending = [Trial({"row": 1}, "pending", {})]
+    a = make_planner("bo", space, OBJ, seed=1, options={"acquisition": "ts"}).propose(hist + pending, 4)
+    b = make_planner("bo", space, OBJ, seed=1, options={"acquisition": "ts"}).propose(hist + pending, 4)
+    rows = [p.params["row"] for p in a]
+    assert rows == [p.params["row"] for p in b]
+    assert len(set(rows)) == 4 and not set(rows) & set(used + [1])
