@@ -79,7 +79,7 @@ class BoOptions(GPOptions):
     """``bo``: one objective, UCB (default) or log noisy expected improvement."""
 
     acquisition: Acquisition = "ucb"
-    """``ucb`` (upper confidence bound, the default on a pool), ``logei`` (batch log noisy expected improvement, the default on a continuous space) or ``ts`` (Thompson sampling: each batch slot the best unused row of its own posterior draw; pools only, ``planners.pool_thompson``); ``qlognei``/``qucb`` are aliases."""
+    """``ucb`` (upper confidence bound, the default on a pool), ``logei`` (batch log noisy expected improvement, the default on a continuous space) or ``ts`` (Thompson sampling: each batch slot the best unused row of its own posterior draw; pools only, ``planners.pool_thompson``; ``bo_select`` round 7: worse than the default); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 1.0
     """Exploration weight of ``ucb`` (mean + sqrt(beta) * std; 2 before 2026-12)."""
     beta_draw: Literal["fixed", "exponential"] = "fixed"

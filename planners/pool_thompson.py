@@ -16,7 +16,9 @@ function that is evaluated row by row, so a pool costs
 O(N x (features x d + n)) in chunks of ``chunk`` rows, never an N x N matrix.
 ``NUM_FEATURES`` is 4096, not BoTorch's 1024: on a 3-D test fit, the paths'
 posterior standard deviation was a median 0.75 of the exact one with 1024
-features and 0.96 with 4096 (too few features under-explore).
+features and 0.96 with 4096 (too few features under-explore). Measured cost
+(one thread, 2-core machine at load 3, 50 results, 6-D): 1.7 s a proposal
+at 10^4 rows and 10 s at 10^5 (UCB 1.0 s and 0.5 s), linear in the rows.
 
 Slot j of a batch takes the argmax of draw j over the rows neither used nor
 taken by slots before it, so k slots give k distinct rows. The draws are
