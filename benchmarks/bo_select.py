@@ -52,9 +52,18 @@ A diagnostic on the report seed's three photo_pce10 stalls (not used for the
 choice): the guard triggered in two; the floors were 0.05-0.075, barely above
 the bound, and the floored fit's LOO likelihood was lower in most fits, so
 one stall moved from EF 0 to 0.8 and the others stayed at 0.
+Round 7 (2026-12-03), against the same stalls with no tuned weight: Thompson
+sampling (``v-ts-rank``, ``acquisition = "ts"``, ``planners.pool_thompson``:
+each pick the best unused row of one pathwise posterior draw), same 20
+repeats: as a pair with the default -0.276 with a bootstrap SE of 0.033, below
+the default on 9 tables (OER plate 5.71 against 10.25, hplc 4.84 against 7.70,
+photo_wf3 5.64 against 8.66, photo_pce10 6.52 against 9.14), level on
+colors_n9 (3.40 against 3.37). It over-explores at these budgets (30-50 picks):
+no OER or photo_pce10 replay at EF <= 1.2 (the default: 1 and 0 of 20), but
+every OER replay below the default's median. The default is kept.
 
 Run:  python -m benchmarks.bo_select  -> results/bo_select.json
-      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1,v-ucb-rank-beta1-gamma,v-ucb-rank-beta1-skill
+      python -m benchmarks.bo_select --finalists v-ucb-rank-beta1,v-ucb-rank,v-ucb-rank-rbeta1,v-ucb-rank-beta1-gamma,v-ucb-rank-beta1-skill,v-ts-rank
             -> its "finalists" entry (each against the first, as a pair, with a bootstrap SE)
 """
 

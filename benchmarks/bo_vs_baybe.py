@@ -85,6 +85,8 @@ VARIANTS = {
     "v-ucb-rank-beta1-gamma": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "gp_priors": "gamma"},
     # round 6: the default with the skill guard (a no-skill fit with a collapsed lengthscale refitted with a floor)
     "v-ucb-rank-beta1-skill": {"acquisition": "ucb", "output_warp": "rank", "beta": 1.0, "skill_guard": True},
+    # round 7: Thompson sampling (one pathwise posterior draw per pick) on rank-warped values, against the stalls
+    "v-ts-rank": {"acquisition": "ts", "output_warp": "rank"},
 }
 METHODS.update(VARIANTS)
 #: ``bo``'s default after selection round 1 (UCB beta 2 on rank-warped values), kept as a report row.

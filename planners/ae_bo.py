@@ -135,7 +135,7 @@ class AEBOPlanner(Planner):
             self.representation = "latent"
         #: Reconstruction error of each latent size trained (standardized units), for notes and benchmarks.
         self.reconstruction_errors: dict[int, float] = {}
-        self.acquisition = canonical("ae-bo", options.get("acquisition", "logei"))
+        self.acquisition = canonical("ae-bo", options.get("acquisition", "logei"), allowed=("logei", "ucb"))
         self.beta = float(options.get("beta", 4.0))
         self.n_candidates = int(options.get("n_candidates", 20_000))
         self.ae_steps = int(options.get("ae_steps", 1500))

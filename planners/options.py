@@ -24,8 +24,10 @@ PositiveInt = Annotated[int, Field(strict=True, ge=1)]
 NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 Flag = Annotated[bool, Field(strict=True)]
-#: ``planners.acquisitions``' one vocabulary (``logei``, ``ucb``) and its accepted aliases.
-Acquisition = Literal["logei", "ucb", "qlognei", "qnei", "lognei", "qucb"]
+#: ``planners.acquisitions``' one vocabulary (``logei``, ``ucb``, ``ts``) and its accepted aliases.
+Acquisition = Literal["logei", "ucb", "ts", "qlognei", "qnei", "lognei", "qucb"]
+#: The acquisitions ``ae-bo`` offers (no Thompson sampling).
+AeBoAcquisition = Literal["logei", "ucb", "qlognei", "qnei", "lognei", "qucb"]
 
 
 class PlannerOptions(BaseModel):
@@ -77,7 +79,7 @@ class BoOptions(GPOptions):
     """``bo``: one objective, UCB (default) or log noisy expected improvement."""
 
     acquisition: Acquisition = "ucb"
-    """``ucb`` (upper confidence bound, the default on a pool) or ``logei`` (batch log noisy expected improvement, the default on a continuous space); ``qlognei``/``qucb`` are aliases."""
+    """``ucb`` (upper confidence bound, the default on a pool), ``logei`` (batch log noisy expected improvement, the default on a continuous space) or ``ts`` (Thompson sampling: each batch slot the best unused row of its own posterior draw; pools only, ``planners.pool_thompson``; ``bo_select`` round 7: worse than the default); ``qlognei``/``qucb`` are aliases."""
     beta: NonNegativeNumber = 1.0
     """Exploration weight of ``ucb`` (mean + sqrt(beta) * std; 2 before 2026-12)."""
     beta_draw: Literal["fixed", "exponential"] = "fixed"
@@ -130,7 +132,7 @@ class AeBoOptions(PlannerOptions):
     smallest latent within ``max_reconstruction_error``, else the descriptors uncompressed)."""
     elements: dict[str, str] | None = None
     """Parameter name -> element symbol, where the names do not say it."""
-    acquisition: Acquisition = "logei"
+    acquisition: AeBoAcquisition = "logei"
     """``logei`` (log expected improvement) or ``ucb`` (upper confidence bound) over the candidates; aliases as for ``bo``."""
     beta: NonNegativeNumber = 4.0
     """Exploration weight of ``ucb``."""
@@ -191,6 +193,6 @@ def planner_option_problems(name: str, model: type[BaseModel], options: Mapping[
 
 
 __all__ = [
-    "Acquisition", "AeBoOptions", "BoOptions", "BoedOptions", "DesignOptions", "GPOptions", "MoboOptions", "PlannerOptions",
+    "Acquisition", "AeBoAcquisition", "AeBoOptions", "BoOptions", "BoedOptions", "DesignOptions", "GPOptions", "MoboOptions", "PlannerOptions",
     "RandomOptions", "RangeOptions", "UncertaintyOptions", "UsedOptions", "planner_option_problems",
 ]

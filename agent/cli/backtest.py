@@ -18,7 +18,7 @@ modelled instead of the inputs. ``--prior FILE`` (repeatable) is earlier data wi
 same column names (CSV, Parquet or a labpilot store), used by ``bo``.
 ``--options`` is a JSON object of per-planner options, e.g.
 ``'{"bo": {"acquisition": "ucb"}, "ae-bo": {"latent_dim": 2}}'`` (acquisition
-names: ``logei``, ``ucb``, the same for every planner).
+names: ``logei``, ``ucb``, the same for every planner; ``bo`` also ``ts``, Thompson sampling).
 
 Defaults: 5 initial random rows, 5 repeats, budget 50, top 5 % of the merged
 rows as the target set, enhancement factor against random's exact
