@@ -15,6 +15,7 @@ from pathlib import Path
 
 from labpilot.agent import store as st
 from labpilot.agent.store import Store
+from tests.agent.edited_code import check_an_edit_runs_only_when_accepted
 
 SIM = """
 def make(params):
@@ -121,37 +122,8 @@ def test_a_python_function_file_is_found_from_any_working_directory_and_a_moved_
 def test_a_function_file_edited_in_place_is_a_listed_change_that_runs_only_when_accepted(tmp_path: Path) -> None:
     """Same path, other code (a driver function fixed after a fault): never silently run, never silently ignored."""
     folder = _folder(tmp_path)
-    db = tmp_path / "c.db"
-    campaign = str(folder / "campaign.toml")
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--quiet", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    (folder / "sim.py").write_text(SIM.replace("s-%.6f", "t-%.6f"))
-
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", cwd=tmp_path)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert f"instruments[0].options.function: '{folder.resolve()}/sim.py (sha256 " in r.stdout
-    assert "instruments[1]" not in r.stdout  # probe.py is unchanged
-    assert "instruments[0].options.function: the function file was edited; pass --accept-changes" in r.stderr
-    assert _done(db) == 2
-
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", "--accept-changes",
-                 cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "function file edited, its new code runs from now on: instruments[0].options.function" in r.stdout
-    store = Store.open(db)
-    try:
-        assert [e.sample_id[:2] for e in store.experiments()] == ["s-", "s-", "t-"]  # the new code made the third
-        event = store.events(kind="code_changed")[-1]["data"]
-        assert [e[0] for e in event["edits"]] == ["instruments[0].options.function"]
-        assert event["refs"]["instruments[0].options.function"]["sha256"] == event["edits"][0][3]
-    finally:
-        store.close()
-
-    # the edit is now the journaled identity: a further resume has nothing to report
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "4", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "the campaign file differs" not in r.stdout and "function file edited" not in r.stdout
-    assert _done(db) == 4
+    check_an_edit_runs_only_when_accepted(folder, folder / "sim.py", SIM.replace("s-%.6f", "t-%.6f"),
+                                          "instruments[0].options.function", "function file")
 
 
 def test_validate_and_run_refuse_a_missing_function_file_naming_the_field(tmp_path: Path) -> None:

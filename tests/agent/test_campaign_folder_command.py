@@ -25,6 +25,7 @@ from labpilot.agent import store as st
 from labpilot.agent.campaign import load_campaign, loads_campaign
 from labpilot.agent.store import Store
 from labpilot.drivers.generic.command import python_script, script_items
+from tests.agent.edited_code import check_an_edit_runs_only_when_accepted
 
 MAKE = """
 import json, sys
@@ -290,33 +291,9 @@ def test_a_database_stored_before_the_rule_resumes_in_the_working_directory(tmp_
 def test_a_command_script_edited_in_place_is_a_listed_change_that_runs_only_when_accepted(tmp_path: Path) -> None:
     """Same path, other code (a simulation script fixed after a fault): never silently run, never silently ignored."""
     folder = _folder(tmp_path)
-    db = tmp_path / "c.db"
-    campaign = str(folder / "campaign.toml")
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--quiet", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    (folder / "tools" / "make.py").write_text(MAKE.replace("s-%.6f", "t-%.6f"))
-
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", cwd=tmp_path)
-    assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert f"instruments[0].options.argv[1]: '{folder.resolve()}/tools/make.py (sha256 " in r.stdout
-    assert "instruments[1]" not in r.stdout  # probe.py is unchanged
-    assert "instruments[0].options.argv[1]: the command script was edited; pass --accept-changes" in r.stderr
-    assert _done(db) == 2
-
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "3", "--accept-changes",
-                 cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "command script edited, its new code runs from now on: instruments[0].options.argv[1]" in r.stdout
-    assert _samples(db) == ["s-", "s-", "t-"]  # the new script made the third
-    event = _events(db, "code_changed")[-1]
-    assert [e[0] for e in event["edits"]] == ["instruments[0].options.argv[1]"]
-    assert event["refs"]["instruments[0].options.argv[1]"]["sha256"] == event["edits"][0][3]
-
-    # the edit is now the journaled identity: a further resume has nothing to report
-    r = labpilot("run", campaign, "--dry-run", "--db", str(db), "--max-experiments", "4", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "the campaign file differs" not in r.stdout and "script edited" not in r.stdout
-    assert _done(db) == 4
+    check_an_edit_runs_only_when_accepted(folder, folder / "tools" / "make.py", MAKE.replace("s-%.6f", "t-%.6f"),
+                                          "instruments[0].options.argv[1]", "command script")
+    db = folder / "edited.db"
     assert set(_events(db, "code_identified")[0]["refs"]) == {"instruments[0].options.argv[1]",
                                                               "instruments[1].options.argv[2]"}  # at creation
 
