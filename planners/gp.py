@@ -226,12 +226,22 @@ def loo_rmse(model: SingleTaskGP, train_x: torch.Tensor, train_y: torch.Tensor) 
         xn = model.input_transform(x) if hasattr(model, "input_transform") else x
         tf = getattr(model, "outcome_transform", None)
         mean, std = (tf.means.reshape(-1)[0], tf.stdvs.reshape(-1)[0]) if tf is not None else (0.0, 1.0)
-        yt = (y - mean) / std
-        noise = model.likelihood.noise.reshape(-1)
-        noise = noise.expand(x.shape[0]) if noise.numel() == 1 else noise
-        K = model.covar_module(xn).to_dense() + torch.diag(noise)
-        L = torch.linalg.cholesky(K + 1e-10 * torch.eye(K.shape[0], dtype=K.dtype))
-        Kinv = torch.cholesky_inverse(L)
-        r = yt - model.mean_module(xn)
-        resid = (Kinv @ r) / torch.diagonal(Kinv)
+        resid, _ = loo_residuals(model, xn, (y - mean) / std)
     return float(torch.sqrt(torch.mean(resid**2)) * std)
+
+
+def loo_residuals(model: SingleTaskGP, xn: torch.Tensor, yt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Closed-form leave-one-out residuals and predictive variances of a fitted GP (hyperparameters fixed).
+
+    ``xn``: the inputs after the model's input transform; ``yt``: the targets
+    in the model's standardized units. Residual i is ``[K^-1 r]_i / [K^-1]_ii``
+    and its held-out variance ``1 / [K^-1]_ii`` (Rasmussen & Williams 2006,
+    eq. 5.10-5.12), with ``K`` the training covariance plus noise.
+    """
+    noise = model.likelihood.noise.reshape(-1)
+    noise = noise.expand(xn.shape[0]) if noise.numel() == 1 else noise
+    K = model.covar_module(xn).to_dense() + torch.diag(noise)
+    L = torch.linalg.cholesky(K + 1e-10 * torch.eye(K.shape[0], dtype=K.dtype))
+    Kinv = torch.cholesky_inverse(L)
+    diag = torch.diagonal(Kinv)
+    return (Kinv @ (yt - model.mean_module(xn))) / diag, 1.0 / diag

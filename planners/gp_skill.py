@@ -32,7 +32,7 @@ from gpytorch.constraints import GreaterThan
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator.utils.errors import NotPSDError
 
-from labpilot.planners.gp import DTYPE, MAX_CHOLESKY, build_gp
+from labpilot.planners.gp import DTYPE, MAX_CHOLESKY, build_gp, loo_residuals
 
 #: A lengthscale counts as collapsed within this factor of its lower bound.
 AT_BOUND = 1.05
@@ -82,14 +82,7 @@ def loo(model: SingleTaskGP, x: torch.Tensor) -> Loo:
     """Closed-form LOO of a fitted single-output GP on its own (standardized) targets; ``x`` as given to the fit."""
     xn = _unit_inputs(model, torch.as_tensor(x, dtype=DTYPE))
     with torch.no_grad():
-        yt = model.train_targets.reshape(-1).to(DTYPE)
-        noise = model.likelihood.noise.reshape(-1)
-        K = model.covar_module(xn).to_dense() + torch.diag(noise.expand(xn.shape[0]) if noise.numel() == 1 else noise)
-        L = torch.linalg.cholesky(K + 1e-10 * torch.eye(K.shape[0], dtype=K.dtype))
-        Kinv = torch.cholesky_inverse(L)
-        diag = torch.diagonal(Kinv)
-        resid = (Kinv @ (yt - model.mean_module(xn))) / diag  # held-out mean error of each point
-        var = 1.0 / diag  # held-out predictive variance
+        resid, var = loo_residuals(model, xn, model.train_targets.reshape(-1).to(DTYPE))
         log_lik = -0.5 * (torch.log(2 * math.pi * var) + resid**2 / var)
     return Loo(float(torch.sqrt(torch.mean(resid**2))), float(torch.mean(log_lik)))
 
